@@ -1,0 +1,160 @@
+/**
+ * The network as data. One graph shape serves three stages:
+ *   FloatModel  — fp32 weights (BN already folded into conv weight + bias); the builder and the
+ *                 converters produce it, the fp32 reference executes it, calibration measures it.
+ *   QuantModel  — the same graph in int8/uint8 with every scale, zero point and multiplier fixed;
+ *                 the file writer packs it, the integer reference executes it.
+ * Tensors are numbered; tensor 0 is the network input, every layer writes exactly one tensor.
+ * Layout is NHWC everywhere; weights are [cout][kh][kw][cin] (fc: [cout][cin]).
+ */
+
+export interface Shape {
+  h: number;
+  w: number;
+  c: number;
+}
+
+/** uint8 activation q represents scale * (q - zeroPoint). */
+export interface QuantParams {
+  scale: number;
+  zeroPoint: number;
+}
+
+export type QuantTensor = Shape & QuantParams;
+
+/**
+ * How an RGB photo becomes the network input: resize the shorter side to `resize`, centre-crop
+ * `crop` x `crop`, reorder channels, then per channel v = (pixel * pixelScale - mean[c]) / std[c]
+ * (channel index after reordering).
+ */
+export interface Preprocessing {
+  resize: number;
+  crop: number;
+  colorOrder: 'RGB' | 'BGR';
+  pixelScale: number;
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+export interface ConvGeometry {
+  name: string;
+  input: number;
+  output: number;
+  kh: number;
+  kw: number;
+  stride: number;
+  pad: number;
+  cin: number;
+  cout: number;
+  relu: boolean;
+}
+
+export interface PoolGeometry {
+  name: string;
+  input: number;
+  output: number;
+  k: number;
+  stride: number;
+  pad: number;
+}
+
+export interface AddGeometry {
+  name: string;
+  inputs: [number, number];
+  output: number;
+  relu: boolean;
+}
+
+export interface GapGeometry {
+  name: string;
+  input: number;
+  output: number;
+}
+
+export interface FcGeometry {
+  name: string;
+  input: number;
+  output: number;
+  cin: number;
+  cout: number;
+}
+
+export type FloatLayer =
+  | (ConvGeometry & { kind: 'conv'; weight: Float32Array; bias: Float32Array })
+  | (PoolGeometry & { kind: 'maxpool' })
+  | (AddGeometry & { kind: 'add' })
+  | (GapGeometry & { kind: 'gap' })
+  | (FcGeometry & { kind: 'fc'; weight: Float32Array; bias: Float32Array });
+
+/**
+ * Integer parameters. Every `multiplier` is an f32 value (stored in a Float32Array or already
+ * passed through Math.fround); docs/ARCHITECTURE.md gives the exact arithmetic that uses them.
+ *   conv/fc: bias[o] is int32 in units of (input scale * weight scale[o]), zero point NOT folded;
+ *            conv multiplier[o] = sx * sw[o] / sy;  fc multiplier[o] = sx * sw[o] (f32 logits).
+ *   add:     multiplierA = sa / sy, multiplierB = sb / sy.
+ *   gap:     multiplier = sx / (sy * h * w).
+ */
+export type QuantLayer =
+  | (ConvGeometry & {
+      kind: 'conv';
+      weight: Int8Array;
+      bias: Int32Array;
+      multiplier: Float32Array;
+    })
+  | (PoolGeometry & { kind: 'maxpool' })
+  | (AddGeometry & { kind: 'add'; multiplierA: number; multiplierB: number })
+  | (GapGeometry & { kind: 'gap'; multiplier: number })
+  | (FcGeometry & {
+      kind: 'fc';
+      weight: Int8Array;
+      bias: Int32Array;
+      multiplier: Float32Array;
+    });
+
+export type LayerKind = FloatLayer['kind'];
+
+export interface ModelInfo {
+  /** e.g. "resnet18" */
+  architecture: string;
+  preprocessing: Preprocessing;
+  labels: string[];
+}
+
+export interface FloatModel extends ModelInfo {
+  tensors: Shape[];
+  layers: FloatLayer[];
+}
+
+export interface QuantModel extends ModelInfo {
+  tensors: QuantTensor[];
+  layers: QuantLayer[];
+}
+
+/** The tensor the network's answer is read from: the output of the last layer. */
+export function outputTensor(model: { layers: { output: number }[] }): number {
+  return model.layers[model.layers.length - 1].output;
+}
+
+/** The tensors a layer reads. */
+export function layerInputs(layer: FloatLayer | QuantLayer): number[] {
+  return layer.kind === 'add' ? [...layer.inputs] : [layer.input];
+}
+
+/** Output spatial size of a conv or pool along one axis. */
+export function outSize(size: number, k: number, stride: number, pad: number): number {
+  return Math.floor((size + 2 * pad - k) / stride) + 1;
+}
+
+/** Multiply-accumulates of one inference (conv + fc), the unit of our GMAC/s figures. */
+export function macs(model: { tensors: Shape[]; layers: (FloatLayer | QuantLayer)[] }): number {
+  let total = 0;
+  for (const layer of model.layers) {
+    if (layer.kind === 'conv') {
+      const out = model.tensors[layer.output];
+      total += out.h * out.w * layer.cout * layer.kh * layer.kw * layer.cin;
+    } else if (layer.kind === 'fc') {
+      total += layer.cin * layer.cout;
+    }
+  }
+  return total;
+}
