@@ -136,7 +136,7 @@ export function outputTensor(model: { layers: { output: number }[] }): number {
 }
 
 /** The tensors a layer reads. */
-export function layerInputs(layer: FloatLayer | QuantLayer): number[] {
+export function layerInputs(layer: FloatLayer | QuantLayer | LayerHeader): number[] {
   return layer.kind === 'add' ? [...layer.inputs] : [layer.input];
 }
 
@@ -146,7 +146,7 @@ export function outSize(size: number, k: number, stride: number, pad: number): n
 }
 
 /** Multiply-accumulates of one inference (conv + fc), the unit of our GMAC/s figures. */
-export function macs(model: { tensors: Shape[]; layers: (FloatLayer | QuantLayer)[] }): number {
+export function macs(model: { tensors: Shape[]; layers: (FloatLayer | QuantLayer | LayerHeader)[] }): number {
   let total = 0;
   for (const layer of model.layers) {
     if (layer.kind === 'conv') {
@@ -157,4 +157,21 @@ export function macs(model: { tensors: Shape[]; layers: (FloatLayer | QuantLayer
     }
   }
   return total;
+}
+
+/**
+ * A layer as the file's metadata describes it: geometry and scalar multipliers. The arrays of conv
+ * and fc layers travel in the layer's record payload, already packed for the kernels.
+ */
+export type LayerHeader =
+  | (ConvGeometry & { kind: 'conv' })
+  | (PoolGeometry & { kind: 'maxpool' })
+  | (AddGeometry & { kind: 'add'; multiplierA: number; multiplierB: number })
+  | (GapGeometry & { kind: 'gap'; multiplier: number })
+  | (FcGeometry & { kind: 'fc' });
+
+/** Everything about a network except its packed parameters. */
+export interface NetworkHeader extends ModelInfo {
+  tensors: QuantTensor[];
+  layers: LayerHeader[];
 }

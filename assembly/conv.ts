@@ -1,0 +1,93 @@
+import { requantize4, narrow4, sum4 } from './requantize';
+
+// Direct int8 convolution, NHWC, any kernel size, stride and padding.
+//
+// Micro-kernel: 2 output pixels x 4 output channels. For each filter tap it reads 8 input channels
+// per pixel (uint8 -> i16) and 8 weights per channel (int8 -> i16) and multiplies them with
+// i32x4.dot_i16x8_s, so each of the 8 accumulators holds 4 partial sums that sum4 folds at the
+// end. The weight payload is pre-packed in exactly this order (docs/FORMAT.md), with the input
+// zero point folded into the bias; taps that fall in the padding read `padRow`, filled with zx.
+
+// @ts-ignore: decorator
+@inline export function roundUp(x: i32, m: i32): i32 {
+  return (x + m - 1) / m * m;
+}
+
+/** Byte offset of pixel (y, x) in an NHWC tensor, or of the zero-point row when outside. */
+// @ts-ignore: decorator
+@inline function tapAddress(input: usize, inH: i32, inW: i32, inC: i32, y: i32, x: i32, padRow: usize): usize {
+  return (<u32>y < <u32>inH && <u32>x < <u32>inW) ? input + <usize>((y * inW + x) * inC) : padRow;
+}
+
+export function conv(
+  input: usize, inH: i32, inW: i32, inC: i32, zx: i32,
+  params: usize, outC: i32, kh: i32, kw: i32, stride: i32, pad: i32,
+  output: usize, outH: i32, outW: i32, zo: i32, lo: i32,
+  padRow: usize,
+): void {
+  const cp = roundUp(inC, 8);
+  memory.fill(padRow, <u8>zx, cp);
+  const blocks = roundUp(outC, 4) / 4;
+  const bias = params;
+  const multiplier = params + <usize>(blocks * 16);
+  const weights = params + <usize>(blocks * 32);
+  const blockBytes = <usize>(kh * kw * cp * 4);
+  const pixels = outH * outW;
+  for (let ob = 0; ob < blocks; ob++) {
+    const channels = min(4, outC - ob * 4);
+    const biasV = v128.load(bias + <usize>(ob * 16));
+    const multV = v128.load(multiplier + <usize>(ob * 16));
+    const wBlock = weights + <usize>ob * blockBytes;
+    const out = output + <usize>(ob * 4);
+    for (let p = 0; p < pixels; p += 2) {
+      const q = p + 1 < pixels ? p + 1 : p;
+      const oy0 = p / outW, ox0 = p - oy0 * outW;
+      const oy1 = q / outW, ox1 = q - oy1 * outW;
+      const iy0 = oy0 * stride - pad, ix0 = ox0 * stride - pad;
+      const iy1 = oy1 * stride - pad, ix1 = ox1 * stride - pad;
+      let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+      let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+      let w = wBlock;
+      for (let ky = 0; ky < kh; ky++) {
+        for (let kx = 0; kx < kw; kx++) {
+          const pa = tapAddress(input, inH, inW, inC, iy0 + ky, ix0 + kx, padRow);
+          const pb = tapAddress(input, inH, inW, inC, iy1 + ky, ix1 + kx, padRow);
+          for (let c = 0; c < cp; c += 8) {
+            const xa = v128.load8x8_u(pa + <usize>c);
+            const xb = v128.load8x8_u(pb + <usize>c);
+            const w0 = v128.load8x8_s(w);
+            const w1 = v128.load8x8_s(w, 8);
+            const w2 = v128.load8x8_s(w, 16);
+            const w3 = v128.load8x8_s(w, 24);
+            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xa, w0));
+            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xa, w1));
+            a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xa, w2));
+            a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xa, w3));
+            b0 = i32x4.add(b0, i32x4.dot_i16x8_s(xb, w0));
+            b1 = i32x4.add(b1, i32x4.dot_i16x8_s(xb, w1));
+            b2 = i32x4.add(b2, i32x4.dot_i16x8_s(xb, w2));
+            b3 = i32x4.add(b3, i32x4.dot_i16x8_s(xb, w3));
+            w += 32;
+          }
+        }
+      }
+      const ra = narrow4(requantize4(i32x4.add(sum4(a0, a1, a2, a3), biasV), multV, zo, lo));
+      storeChannels(out + <usize>(p * outC), ra, channels);
+      if (q != p) {
+        const rb = narrow4(requantize4(i32x4.add(sum4(b0, b1, b2, b3), biasV), multV, zo, lo));
+        storeChannels(out + <usize>(q * outC), rb, channels);
+      }
+    }
+  }
+}
+
+/** Stores the low `n` (1..4) bytes of `v`; a full block is one 32-bit store. */
+// @ts-ignore: decorator
+@inline function storeChannels(ptr: usize, v: v128, n: i32): void {
+  if (n == 4) {
+    v128.store32_lane(ptr, v, 0);
+  } else {
+    const word = i32x4.extract_lane(v, 0);
+    for (let j = 0; j < n; j++) store<u8>(ptr + <usize>j, <u8>(word >>> (8 * j)));
+  }
+}

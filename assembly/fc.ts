@@ -1,0 +1,27 @@
+import { sum4 } from './requantize';
+import { roundUp } from './conv';
+
+// Fully connected layer to f32 logits. Same packed payload as a 1x1 conv (docs/FORMAT.md):
+// 4 output channels per block, 8 input channels per step, zero point folded into the bias.
+// Writes roundUp(outC, 4) floats: the arena sizes the logits buffer for that.
+
+export function fc(input: usize, inC: i32, params: usize, outC: i32, output: usize): void {
+  const cp = roundUp(inC, 8);
+  const blocks = roundUp(outC, 4) / 4;
+  const multiplier = params + <usize>(blocks * 16);
+  let w = params + <usize>(blocks * 32);
+  for (let ob = 0; ob < blocks; ob++) {
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
+    for (let c = 0; c < cp; c += 8) {
+      const x = v128.load8x8_u(input + <usize>c);
+      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(x, v128.load8x8_s(w)));
+      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(x, v128.load8x8_s(w, 8)));
+      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(x, v128.load8x8_s(w, 16)));
+      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(x, v128.load8x8_s(w, 24)));
+      w += 32;
+    }
+    const acc = i32x4.add(sum4(a0, a1, a2, a3), v128.load(params + <usize>(ob * 16)));
+    const logits = f32x4.mul(f32x4.convert_i32x4_s(acc), v128.load(multiplier + <usize>(ob * 16)));
+    v128.store(output + <usize>(ob * 16), logits);
+  }
+}

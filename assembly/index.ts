@@ -1,0 +1,11 @@
+// The kernels, as the runtime sees them. All pointers are byte offsets into this module's memory,
+// which the runtime lays out (src/runtime/arena.ts) above heapBase().
+export { conv } from './conv';
+export { maxpool, gap } from './pool';
+export { add } from './add';
+export { fc } from './fc';
+
+/** First byte the runtime may use: everything below belongs to the module's static data. */
+export function heapBase(): usize {
+  return (__heap_base + 15) & ~15;
+}

@@ -1,0 +1,140 @@
+// Every kernel, bit for bit against the scalar oracle written from docs/ARCHITECTURE.md, over
+// randomized shapes (seeded): odd sizes, every stride/padding ResNets use and more, channel counts
+// from 1 to 512 that are mostly not multiples of 16.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Network } from '../src/runtime/network.ts';
+import { packWeights } from '../src/format/layout.ts';
+import type { QuantLayer, QuantTensor, NetworkHeader, LayerHeader } from '../src/model/types.ts';
+import { outSize } from '../src/model/types.ts';
+import { convRef, maxpoolRef, addRef, gapRef, fcRef } from './oracle/int8-reference.ts';
+import { mulberry32 } from './helpers/random.ts';
+
+type Rng = () => number;
+const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+const pick = <T>(rng: Rng, xs: T[]): T => xs[Math.floor(rng() * xs.length)];
+const bytes = (rng: Rng, n: number) => Uint8Array.from({ length: n }, () => int(rng, 0, 255));
+const tensor = (h: number, w: number, c: number, rng: Rng): QuantTensor => ({ h, w, c, scale: 0.01 + rng(), zeroPoint: int(rng, 0, 255) });
+const channelCount = (rng: Rng) => (rng() < 0.2 ? pick(rng, [3, 16, 64, 128, 256, 512]) : int(rng, 1, rng() < 0.7 ? 80 : 520));
+
+/** Places a small network in wasm and runs it on `input`; returns the network for reading tensors. */
+async function runNetwork(tensors: QuantTensor[], layers: QuantLayer[], input: Uint8Array): Promise<Network> {
+  const header: NetworkHeader = {
+    architecture: 'test', labels: [], tensors, layers: layers.map(headerOf),
+    preprocessing: { resize: 1, crop: 1, colorOrder: 'RGB', pixelScale: 1, mean: [0, 0, 0], std: [1, 1, 1] },
+  };
+  const payloads = layers.map((l) => (l.kind === 'conv' || l.kind === 'fc' ? packWeights(l, tensors[l.input].zeroPoint) : new Uint8Array(0)));
+  const net = await Network.create(header, payloads.map((p) => p.length));
+  payloads.forEach((p, i) => net.parameterView(i).set(p));
+  net.setInput(input);
+  header.layers.forEach((l, i) => net.runLayer(l, i));
+  return net;
+}
+
+async function runOneLayer(tensors: QuantTensor[], layer: QuantLayer, input: Uint8Array): Promise<Uint8Array> {
+  return (await runNetwork(tensors, [layer], input)).readTensor(layer.output);
+}
+
+function headerOf(layer: QuantLayer): LayerHeader {
+  if (layer.kind === 'conv' || layer.kind === 'fc') {
+    const { weight: _w, bias: _b, multiplier: _m, ...geometry } = layer;
+    return geometry;
+  }
+  return layer;
+}
+
+function randomConv(rng: Rng) {
+  const [k, stride, pad] = pick(rng, [[7, 2, 3], [3, 1, 1], [3, 2, 1], [1, 1, 0], [1, 2, 0], [3, 1, 0], [5, 2, 2], [2, 2, 0]]);
+  const cin = channelCount(rng), cout = rng() < 0.3 ? int(rng, 1, 9) : channelCount(rng);
+  const h = int(rng, Math.max(1, k - 2 * pad), 13), w = int(rng, Math.max(1, k - 2 * pad), 13);
+  const x = tensor(h, w, cin, rng);
+  const y = tensor(outSize(h, k, stride, pad), outSize(w, k, stride, pad), cout, rng);
+  const weight = Int8Array.from({ length: cout * k * k * cin }, () => int(rng, -127, 127));
+  // Scale the multiplier to the accumulator's spread so outputs cover 0..255 and both clamps.
+  const spread = 74 * 73 * Math.sqrt(k * k * cin);
+  const multiplier = Float32Array.from({ length: cout }, () => (40 + 200 * rng()) / spread);
+  const bias = Int32Array.from({ length: cout }, () => int(rng, -spread, spread));
+  const layer: QuantLayer = { kind: 'conv', name: 'conv', input: 0, output: 1, kh: k, kw: k, stride, pad, cin, cout, relu: rng() < 0.5, weight, bias, multiplier };
+  return { x, y, layer };
+}
+
+test('conv equals the scalar reference on 120 random shapes', async () => {
+  const rng = mulberry32(2);
+  for (let i = 0; i < 120; i++) {
+    const { x, y, layer } = randomConv(rng);
+    if (layer.kind !== 'conv') throw new Error('unreachable');
+    const input = bytes(rng, x.h * x.w * x.c);
+    const got = await runOneLayer([x, y], layer, input);
+    const want = convRef(input, x, x.zeroPoint, layer, y.zeroPoint);
+    assert.equal(got, want, `case ${i}: ${layer.kh}x${layer.kw}/${layer.stride} pad ${layer.pad} ${x.h}x${x.w}x${x.c} -> ${layer.cout}`);
+  }
+});
+
+test('maxpool equals the scalar reference on 40 random shapes', async () => {
+  const rng = mulberry32(3);
+  for (let i = 0; i < 40; i++) {
+    const [k, stride, pad] = pick(rng, [[3, 2, 1], [3, 1, 1], [2, 2, 0], [3, 2, 0], [5, 3, 2]]);
+    const c = channelCount(rng), h = int(rng, k, 20), w = int(rng, k, 20);
+    const x = tensor(h, w, c, rng);
+    const y = { ...x, h: outSize(h, k, stride, pad), w: outSize(w, k, stride, pad) };
+    const input = bytes(rng, h * w * c);
+    const got = await runOneLayer([x, y], { kind: 'maxpool', name: 'pool', input: 0, output: 1, k, stride, pad }, input);
+    assert.equal(got, maxpoolRef(input, x, { k, stride, pad }), `case ${i}`);
+  }
+});
+
+test('gap equals the scalar reference on 30 random shapes', async () => {
+  const rng = mulberry32(4);
+  for (let i = 0; i < 30; i++) {
+    const c = channelCount(rng), h = int(rng, 1, 9), w = int(rng, 1, 9);
+    const x = tensor(h, w, c, rng);
+    const y = tensor(1, 1, c, rng);
+    const multiplier = Math.fround((0.5 + 3 * rng()) / (h * w));
+    const input = bytes(rng, h * w * c);
+    const got = await runOneLayer([x, y], { kind: 'gap', name: 'gap', input: 0, output: 1, multiplier }, input);
+    assert.equal(got, gapRef(input, x, x.zeroPoint, multiplier, y.zeroPoint), `case ${i}`);
+  }
+});
+
+test('fc equals the scalar reference on 30 random shapes', async () => {
+  const rng = mulberry32(5);
+  for (let i = 0; i < 30; i++) {
+    const cin = channelCount(rng), cout = int(rng, 1, 1000);
+    const x = tensor(1, 1, cin, rng);
+    const weight = Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127));
+    const bias = Int32Array.from({ length: cout }, () => int(rng, -1e6, 1e6));
+    const multiplier = Float32Array.from({ length: cout }, () => Math.fround(1e-4 * rng()));
+    const layer: QuantLayer = { kind: 'fc', name: 'fc', input: 0, output: 1, cin, cout, weight, bias, multiplier };
+    const input = bytes(rng, cin);
+    const tensors = [x, { h: 1, w: 1, c: cout, scale: 1, zeroPoint: 0 }];
+    const net = await runNetwork(tensors, [layer], input);
+    assert.equal(net.run(input), fcRef(input, x.zeroPoint, layer), `case ${i}`);
+  }
+});
+
+test('add equals the scalar reference on 30 random shapes, with and without ReLU', async () => {
+  const rng = mulberry32(6);
+  for (let i = 0; i < 30; i++) {
+    // The second operand comes from a 1x1 conv of the first, as a residual branch would.
+    const c = channelCount(rng), x = tensor(int(rng, 1, 12), int(rng, 1, 12), c, rng);
+    const conv: QuantLayer = {
+      kind: 'conv', name: 'branch', input: 0, output: 1, kh: 1, kw: 1, stride: 1, pad: 0, cin: c, cout: c, relu: false,
+      weight: Int8Array.from({ length: c * c }, () => int(rng, -127, 127)),
+      bias: new Int32Array(c),
+      multiplier: Float32Array.from({ length: c }, () => (40 + 200 * rng()) / (74 * 73 * Math.sqrt(c))),
+    };
+    const branch = tensor(x.h, x.w, c, rng);
+    const sum = tensor(x.h, x.w, x.c, rng);
+    const add: QuantLayer = {
+      kind: 'add', name: 'add', inputs: [0, 1], output: 2, relu: rng() < 0.5,
+      multiplierA: Math.fround(x.scale / sum.scale), multiplierB: Math.fround(branch.scale / sum.scale),
+    };
+    const input = bytes(rng, x.h * x.w * x.c);
+    const net = await runNetwork([x, branch, sum], [conv, add], input);
+    const b = net.readTensor(1);
+    const want = addRef(input, x.zeroPoint, b, branch.zeroPoint, add.multiplierA, add.multiplierB, sum.zeroPoint, add.relu);
+    assert.equal(net.readTensor(2), want, `case ${i}`);
+  }
+});
+
+test.run();
