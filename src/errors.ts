@@ -1,0 +1,48 @@
+/** Base class of every error this library throws on purpose. */
+export class ResnetWasmError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ResnetWasmError';
+  }
+}
+
+/** Where in a model file a problem lies, as far as the reader knows it. */
+export interface FormatErrorContext {
+  /** e.g. `header`, `metadata`, `record 12`, `trailer` */
+  section?: string;
+  /** Name of the layer concerned, once the metadata is known. */
+  layer?: string;
+}
+
+/**
+ * A model file (or a model about to be written) breaks docs/FORMAT.md. The message reads like
+ * `record 12 (layer "layer2.0.conv1") at byte 123456: CRC-32 mismatch`.
+ */
+export class ModelFormatError extends ResnetWasmError {
+  /** Byte offset in the file where the problem was found. */
+  readonly offset: number;
+  readonly layer?: string;
+
+  constructor(problem: string, offset: number, context: FormatErrorContext = {}) {
+    super(describeLocation(offset, context) + ': ' + problem);
+    this.name = 'ModelFormatError';
+    this.offset = offset;
+    if (context.layer !== undefined) this.layer = context.layer;
+  }
+}
+
+function describeLocation(offset: number, { section, layer }: FormatErrorContext): string {
+  const parts = [];
+  if (section !== undefined) parts.push(section);
+  if (layer !== undefined) parts.push(`(layer ${JSON.stringify(layer)})`);
+  parts.push(`at byte ${offset}`);
+  return parts.join(' ');
+}
+
+/** An image file could not be decoded into pixels. */
+export class ImageDecodeError extends ResnetWasmError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ImageDecodeError';
+  }
+}
