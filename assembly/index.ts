@@ -4,6 +4,7 @@ export { conv } from './conv';
 export { maxpool, gap } from './pool';
 export { add } from './add';
 export { fc } from './fc';
+export { patches } from './patches';
 
 /** First byte the runtime may use: everything below belongs to the module's static data. */
 export function heapBase(): usize {

@@ -218,8 +218,11 @@ function randomParamLayer(rng: Rng, cin: number, cout: number, fc: boolean): Par
 
 /** The payload exactly as FORMAT.md lists it, built in file order. */
 function specPayload(layer: ParamQuantLayer, zx: number): Uint8Array {
-  const [kh, kw] = layer.kind === 'conv' ? [layer.kh, layer.kw] : [1, 1];
-  const { cin, cout } = layer;
+  // Patch layout: a conv on fewer than 8 input channels is packed as a 1x1 conv over kh·kw·cin.
+  const patch = layer.kind === 'conv' && layer.cin < 8 && layer.kh * layer.kw > 1;
+  const [kh, kw] = layer.kind === 'conv' && !patch ? [layer.kh, layer.kw] : [1, 1];
+  const cin = patch && layer.kind === 'conv' ? layer.kh * layer.kw * layer.cin : layer.cin;
+  const { cout } = layer;
   const ocp = Math.ceil(cout / 4) * 4;
   const cp = Math.ceil(cin / 8) * 8;
   const w = (o: number, ky: number, kx: number, i: number) => layer.weight[((o * kh + ky) * kw + kx) * cin + i];
@@ -443,14 +446,15 @@ test('record with the wrong length', () => {
 });
 
 test('record with a nonzero padding channel, even with a correct CRC', () => {
-  const index = 0; // conv1 has cin = 3: five padding channels in every group of eight
+  const index = 0; // conv1 is 3x5 on 3 channels, patch layout: 45 weights per channel, padded to 48
   const record = HEADER.records[index];
   const file = FILE.slice();
   const layer = MODEL.layers[index] as ParamQuantLayer;
   const weightsAt = record.payloadOffset + 8 * Math.ceil(layer.cout / 4) * 4;
-  file[weightsAt + 5] = 1;
+  const firstPadding = weightsAt + 5 * 32 + 5; // group 5 of output channel 0, byte 45 - 40
+  file[firstPadding] = 1;
   setU32(file, record.offset + 12, zlib.crc32(file.subarray(record.payloadOffset, record.payloadOffset + record.payloadBytes)));
-  throwsFormatError(() => readModel(reseal(file)), { offset: weightsAt + 5, layer: 'conv1', message: /padding channel/ });
+  throwsFormatError(() => readModel(reseal(file)), { offset: firstPadding, layer: 'conv1', message: /padding channel/ });
 });
 
 test('nonzero padding after the metadata', () => {

@@ -73,11 +73,22 @@ export function hasParameters<L extends { kind: LayerKind }>(
 
 /** The padded payload geometry of a conv or fc layer (fc is a 1×1 conv). */
 export function payloadGeometry(layer: ParamLayerHeader) {
-  const kh = layer.kind === 'conv' ? layer.kh : 1;
-  const kw = layer.kind === 'conv' ? layer.kw : 1;
-  const cp = roundUp(layer.cin, CIN_BLOCK);
+  const taps = layer.kind === 'conv' && !usesPatches(layer);
+  const kh = taps ? layer.kh : 1;
+  const kw = taps ? layer.kw : 1;
+  const cin = layer.kind === 'conv' && usesPatches(layer) ? layer.kh * layer.kw * layer.cin : layer.cin;
+  const cp = roundUp(cin, CIN_BLOCK);
   const ocp = roundUp(layer.cout, NR);
-  return { kh, kw, cin: layer.cin, cout: layer.cout, cp, ocp, weightsOffset: 8 * ocp };
+  return { kh, kw, cin, cout: layer.cout, cp, ocp, weightsOffset: 8 * ocp };
+}
+
+/**
+ * A conv on fewer input channels than one weight group (the RGB stem) runs as a 1x1 conv over
+ * patch rows of kh·kw·cin bytes, and its weights are packed as such (docs/FORMAT.md, "patch
+ * layout"): otherwise most of each 8-channel step would multiply padding.
+ */
+export function usesPatches(layer: { kind: string; kh?: number; kw?: number; cin: number }): boolean {
+  return layer.kind === 'conv' && layer.cin < CIN_BLOCK && (layer.kh ?? 1) * (layer.kw ?? 1) > 1;
 }
 
 export function payloadBytes(layer: LayerHeader): number {

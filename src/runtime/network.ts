@@ -1,6 +1,7 @@
 import type { LayerHeader, NetworkHeader, QuantTensor } from '../model/types.ts';
 import { layerInputs, outputTensor } from '../model/types.ts';
 import { planArena, alignUp, type TensorLife } from './arena.ts';
+import { usesPatches, roundUp, CIN_BLOCK } from '../format/layout.ts';
 import { instantiateKernels, ensureMemory, type KernelExports } from './wasm.ts';
 
 /**
@@ -8,7 +9,7 @@ import { instantiateKernels, ensureMemory, type KernelExports } from './wasm.ts'
  *
  *   [0, heapBase)          the module's own static data
  *   parameters             every layer's packed payload (docs/FORMAT.md), 16-byte aligned, in order
- *   arena                  all activations, buffers reused (src/runtime/arena.ts)
+ *   arena                  all activations and the stem's patch rows, buffers reused (arena.ts)
  *   pad row                a row of zero-point bytes that conv taps in the padding read
  *
  * Memory is sized once, before any parameter arrives, so views handed out stay valid.
@@ -28,6 +29,8 @@ export class Network {
   private readonly paramOffsets: number[];
   private readonly paramBytes: number[];
   private readonly tensorOffsets: number[];
+  /** Arena offset of each layer's scratch buffer (patch rows), if it has one. */
+  private readonly scratchOffsets: Map<number, number>;
   private readonly padRow: number;
   readonly footprint: MemoryFootprint;
 
@@ -43,8 +46,11 @@ export class Network {
       return offset;
     });
     const parameterBytes = cursor - paramStart;
-    const arena = planArena(tensorLives(header), header.layers.length);
-    this.tensorOffsets = arena.offsets.map((o) => cursor + o);
+    const lives = tensorLives(header);
+    const scratch = scratchLives(header);
+    const arena = planArena([...lives, ...scratch.values()], header.layers.length);
+    this.tensorOffsets = arena.offsets.slice(0, lives.length).map((o) => cursor + o);
+    this.scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, cursor + arena.offsets[lives.length + i]]));
     cursor += arena.bytes;
     this.padRow = cursor;
     cursor += alignUp(maxConvInputChannels(header.layers) + 16, 16);
@@ -95,12 +101,24 @@ export class Network {
     switch (layer.kind) {
       case 'conv': {
         const x = tensors[layer.input];
-        k.conv(
-          at[layer.input], x.h, x.w, x.c, x.zeroPoint,
-          this.paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad,
-          at[layer.output], out.h, out.w, out.zeroPoint, lowerBound(out, layer.relu),
-          this.padRow,
-        );
+        const rows = this.scratchOffsets.get(index);
+        if (rows === undefined) {
+          k.conv(
+            at[layer.input], x.h, x.w, x.c, x.zeroPoint,
+            this.paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad,
+            at[layer.output], out.h, out.w, out.zeroPoint, lowerBound(out, layer.relu),
+            this.padRow,
+          );
+        } else {
+          const rowBytes = patchRowBytes(layer);
+          k.patches(at[layer.input], x.h, x.w, x.c, x.zeroPoint, layer.kh, layer.kw, layer.stride, layer.pad, rows, out.h, out.w, rowBytes);
+          k.conv(
+            rows, out.h, out.w, rowBytes, x.zeroPoint,
+            this.paramOffsets[index], layer.cout, 1, 1, 1, 0,
+            at[layer.output], out.h, out.w, out.zeroPoint, lowerBound(out, layer.relu),
+            this.padRow,
+          );
+        }
         break;
       }
       case 'maxpool': {
@@ -144,6 +162,22 @@ function tensorLives(header: NetworkHeader): TensorLife[] {
   return lives;
 }
 
+/** Patch-row buffers of the convs that use them, keyed by layer index; alive during that layer only. */
+function scratchLives(header: NetworkHeader): Map<number, TensorLife> {
+  const scratch = new Map<number, TensorLife>();
+  header.layers.forEach((layer, i) => {
+    if (layer.kind !== 'conv' || !usesPatches(layer)) return;
+    const out = header.tensors[layer.output];
+    scratch.set(i, { bytes: out.h * out.w * patchRowBytes(layer), firstLayer: i, lastLayer: i });
+  });
+  return scratch;
+}
+
+function patchRowBytes(layer: { kh: number; kw: number; cin: number }): number {
+  return roundUp(layer.kh * layer.kw * layer.cin, CIN_BLOCK);
+}
+
+/** Widest input row, in padded channels, that a conv tap may read from the pad row. */
 function maxConvInputChannels(layers: LayerHeader[]): number {
-  return Math.max(0, ...layers.map((l) => (l.kind === 'conv' ? alignUp(l.cin, 8) : 0)));
+  return Math.max(0, ...layers.map((l) => (l.kind === 'conv' ? Math.max(roundUp(l.cin, CIN_BLOCK), patchRowBytes(l)) : 0)));
 }
