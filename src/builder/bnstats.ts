@@ -9,6 +9,7 @@ import { layerInputs } from '../model/types.ts';
 import type { FloatLayer, FloatModel, Shape } from '../model/types.ts';
 import { checkInput, runLayer } from '../reference/fp32.ts';
 import { bnAffine, foldConv } from './batchnorm.ts';
+import { focusClassifier } from './classifier.ts';
 import type { BatchNorm, UnfoldedNet } from './batchnorm.ts';
 
 /** Receives every tensor of every input once, as soon as it is final (BN folded). */
@@ -17,7 +18,8 @@ export type BatchObserver = (tensor: number, batch: Float32Array[]) => void;
 /**
  * One pass over the batch, layer by layer: each conv's raw output gives its BN's mean and
  * (biased) variance over batch x h x w; those are written into `net.batchNorms`, and the
- * normalised activations feed the next layers. Returns the network with BN folded.
+ * normalised activations feed the next layers; the classifier is focused on the photos'
+ * features (classifier.ts). Returns the network with BN folded.
  * Only tensors that a later layer still reads are kept.
  */
 export function setBatchNormStats(net: UnfoldedNet, inputs: Float32Array[], observe?: BatchObserver): FloatModel {
@@ -37,6 +39,9 @@ export function setBatchNormStats(net: UnfoldedNet, inputs: Float32Array[], obse
       measureBatchNorm(bn, outputs);
       normalize(outputs, bn, layer.relu);
       folded = foldConv(layer, bn);
+    } else if (layer.kind === 'fc') {
+      folded = focusClassifier(layer, inputBatches[0]);
+      outputs = runBatch(tensors, folded, inputBatches);
     } else {
       outputs = runBatch(tensors, layer, inputBatches);
     }

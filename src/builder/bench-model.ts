@@ -1,0 +1,16 @@
+import { writeModel } from '../format/writer.ts';
+import { quantizeModel } from './quantize.ts';
+import { rangeParams } from './calibrate.ts';
+import { resnetFloat } from './resnet.ts';
+import { outputTensor } from '../model/types.ts';
+
+/**
+ * A ResNet-18 file for timing only: seeded random weights and fixed activation ranges, built in
+ * about a second without photos. Latency does not depend on the weights' values.
+ */
+export function benchmarkModel(): Uint8Array {
+  const float = resnetFloat({ depth: 18, seed: 1 });
+  const output = outputTensor(float);
+  const ranges = float.tensors.map((_, t) => (t === output ? { scale: 1, zeroPoint: 0 } : rangeParams(t === 0 ? -2.2 : 0, 6)));
+  return writeModel(quantizeModel(float, ranges));
+}

@@ -1,0 +1,87 @@
+import { parseArgs } from 'node:util';
+import { loadModel, type Model } from '../runtime/model.ts';
+import { benchmarkModel } from '../builder/bench-model.ts';
+import { positiveInteger, UsageError } from './classify.ts';
+
+export interface BenchResult {
+  runtime: 'resnet-wasm';
+  model: string;
+  input: number;
+  threads: number;
+  median_ms: number;
+  p10_ms: number;
+  p90_ms: number;
+  gmac_per_s: number;
+}
+
+const WARMUP_RUNS = 5;
+
+export async function benchCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      threads: { type: 'string', default: '1' },
+      runs: { type: 'string', default: '30' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const threads = positiveInteger(values.threads, '--threads');
+  if (threads !== 1) throw new UsageError('only --threads 1 is supported so far');
+  const runs = positiveInteger(values.runs, '--runs');
+  const model = values.model ? await loadModel(values.model) : await loadModel(benchmarkModel());
+  const result = benchmark(model, runs, threads);
+  process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
+  model.dispose();
+}
+
+/** Times `runs` inferences on a fixed input after a warm-up; percentiles of the wall time. */
+export function benchmark(model: Model, runs: number, threads: number): BenchResult {
+  const t0 = model.header.tensors[0];
+  const input = new Uint8Array(t0.h * t0.w * t0.c).map((_, i) => (i * 37) & 255);
+  for (let i = 0; i < WARMUP_RUNS; i++) model.run(input);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const start = performance.now();
+    model.run(input);
+    times.push(performance.now() - start);
+  }
+  times.sort((a, b) => a - b);
+  const median = percentile(times, 0.5);
+  return {
+    runtime: 'resnet-wasm',
+    model: model.header.architecture,
+    input: t0.h,
+    threads,
+    median_ms: round2(median),
+    p10_ms: round2(percentile(times, 0.1)),
+    p90_ms: round2(percentile(times, 0.9)),
+    gmac_per_s: round2(model.macs / 1e6 / median),
+  };
+}
+
+/** Linear interpolation between closest ranks of sorted values. */
+function percentile(sorted: number[], q: number): number {
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
+}
+
+function formatResult(r: BenchResult, model: Model): string {
+  const f = model.footprint();
+  return [
+    `${r.model} ${r.input}x${r.input}, batch 1, ${r.threads} thread(s), ${(model.macs / 1e9).toFixed(2)} GMAC`,
+    `  median ${r.median_ms} ms  (p10 ${r.p10_ms}, p90 ${r.p90_ms})  ${r.gmac_per_s} GMAC/s`,
+    `  memory: wasm ${mib(f.wasmBytes)}, parameters ${mib(f.parameterBytes)}, activation arena ${mib(f.arenaBytes)}`,
+    '',
+  ].join('\n');
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}

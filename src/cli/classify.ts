@@ -1,0 +1,65 @@
+import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { loadModel } from '../runtime/model.ts';
+import { ResnetWasmError } from '../errors.ts';
+import { defaultModelPath } from './paths.ts';
+
+export async function classifyCommand(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { model: { type: 'string' }, top: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } },
+  });
+  if (positionals.length === 0) throw new UsageError('classify needs at least one image file');
+  const top = positiveInteger(values.top, '--top');
+  const model = await loadModel(values.model ?? existingDefaultModel());
+  for (const file of positionals) {
+    try {
+      const result = model.classify(new Uint8Array(await readFile(file)), { top });
+      print(values.json, { file, top: result.top, ms: round(result.ms, 1) }, () => formatText(file, result.top, result.ms));
+    } catch (error) {
+      if (!(error instanceof ResnetWasmError) && !isFileError(error)) throw error;
+      process.exitCode = 1;
+      const message = (error as Error).message;
+      if (values.json) print(true, { file, error: message }, () => '');
+      else process.stderr.write(`resnet-wasm: ${file}: ${message}\n`);
+    }
+  }
+  model.dispose();
+}
+
+export class UsageError extends ResnetWasmError {
+  override name = 'UsageError';
+}
+
+export function positiveInteger(text: string | undefined, option: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} must be a positive integer, got "${text}"`);
+  return n;
+}
+
+function existingDefaultModel(): string {
+  const path = defaultModelPath();
+  if (!existsSync(path)) {
+    throw new UsageError(`no default model at ${path}: build it with "npm run build:model", or pass --model FILE`);
+  }
+  return path;
+}
+
+function formatText(file: string, top: { index: number; label: string; score: number }[], ms: number): string {
+  const lines = top.map((p) => `  ${(100 * p.score).toFixed(1).padStart(5)}%  ${p.label} (${p.index})`);
+  return `${file}  (${ms.toFixed(1)} ms)\n${lines.join('\n')}`;
+}
+
+function print(json: boolean | undefined, object: object, text: () => string): void {
+  process.stdout.write((json ? JSON.stringify(object) : text()) + '\n');
+}
+
+function round(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
+}
+
+function isFileError(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('E');
+}

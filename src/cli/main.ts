@@ -1,0 +1,56 @@
+import { classifyCommand } from './classify.ts';
+import { benchCommand } from './bench.ts';
+import { ResnetWasmError } from '../errors.ts';
+
+const USAGE = `resnet-wasm — int8 ResNet image classification in WebAssembly SIMD
+
+Usage:
+  resnet-wasm classify <image...> [--model FILE] [--top K] [--json]
+  resnet-wasm bench [--model FILE] [--threads N] [--runs N] [--json]
+
+Options:
+  --model FILE   a .rnw model file (default: the embedded ImageNet model)
+  --top K        how many classes to print (default 5)
+  --json         one JSON object per line
+  --runs N       timed runs after warm-up (default 30)
+  --threads N    worker threads (1 for now)
+`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
+  classify: classifyCommand,
+  bench: benchCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 1;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`resnet-wasm: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  await run(rest);
+  return process.exitCode === undefined ? 0 : Number(process.exitCode);
+}
+
+/** Errors we expect (bad files, bad arguments) print one line; anything else is a bug: full stack. */
+function report(error: unknown): number {
+  if (error instanceof ResnetWasmError || isArgumentError(error)) {
+    process.stderr.write(`resnet-wasm: ${(error as Error).message}\n`);
+    return 1;
+  }
+  process.stderr.write(`resnet-wasm: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
+  return 70;
+}
+
+function isArgumentError(error: unknown): boolean {
+  return error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS');
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error) => process.exit(report(error)),
+);

@@ -1,0 +1,9 @@
+// resnet-wasm: int8 ResNet image classification in WebAssembly SIMD.
+export { loadModel, Model, type ModelSource, type Classification } from './runtime/model.ts';
+export type { Prediction } from './runtime/topk.ts';
+export type { MemoryFootprint } from './runtime/network.ts';
+export { decodeImage, type RgbImage } from './image/decode.ts';
+export { ResnetWasmError, ModelFormatError, ImageDecodeError } from './errors.ts';
+export { writeModel } from './format/writer.ts';
+export { readModel, decodeModel, ModelStreamParser } from './format/reader.ts';
+export type * from './model/types.ts';

@@ -1,0 +1,81 @@
+// ResNet-18 end to end: the file the builder writes, loaded by the runtime, against two oracles:
+// the independent scalar integer reference (bit for bit) and the fp32 reference (quality).
+// The network's BN statistics are measured on real photos so that its output depends on its
+// input (a random ResNet with default BN answers almost the same for every photo).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { buildTestModel } from '../src/builder/build.ts';
+import { writeModel } from '../src/format/writer.ts';
+import { decodeModel } from '../src/format/reader.ts';
+import { loadModel } from '../src/runtime/model.ts';
+import { runFloat } from '../src/reference/fp32.ts';
+import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { imagenetPreprocessing } from '../src/builder/resnet.ts';
+import { runQuantReference } from './oracle/int8-reference.ts';
+import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
+
+const photos = imagenetSplit(16, 20);
+
+if (!photos) {
+  console.warn(`end-to-end: skipped, the ImageNet sample is not at ${IMAGENET_DIR}`);
+} else {
+  const preprocessing = imagenetPreprocessing(224);
+  const { float, quant } = buildTestModel({
+    depth: 18,
+    seed: 7,
+    calibration: photos.calibration.map((p) => preprocessFloat(p.image, preprocessing)),
+  });
+  const file = writeModel(quant);
+  const model = await loadModel(file);
+  const inputs = photos.test.map((p) => preprocessQuantized(p.image, preprocessing, quant.tensors[0]));
+  const int8 = inputs.map((input) => model.run(input));
+
+  test('int8 logits equal the independent scalar integer reference, bit for bit, on 20 photos', () => {
+    const reference = decodeModel(file);
+    inputs.forEach((input, i) => {
+      assert.equal(int8[i], runQuantReference(reference, input), photos.test[i].file);
+    });
+  });
+
+  test('int8 follows fp32 on a network whose answer depends on the photo', () => {
+    const fp32 = photos.test.map((p) => runFloat(float, preprocessFloat(p.image, preprocessing)));
+    const classes = new Set(fp32.map(argmax));
+    assert.ok(classes.size >= 5, `fp32 top-1 takes only ${classes.size} distinct classes over 20 photos`);
+    const cosine = mean(centred(int8).map((v, i) => cosineSimilarity(v, centred(fp32)[i])));
+    const agreement = fp32.filter((f, i) => argmax(f) === argmax(int8[i])).length;
+    console.log(`end-to-end: ${classes.size} distinct fp32 classes, centred cosine ${cosine.toFixed(4)}, top-1 agreement ${agreement}/20`);
+    assert.ok(cosine >= 0.97, `mean centred cosine ${cosine}`);
+    assert.ok(agreement >= 17, `top-1 agreement ${agreement}/20`);
+  });
+
+  test('the runtime reports its memory: parameters and one reused activation arena', () => {
+    const f = model.footprint();
+    assert.ok(f.parameterBytes > 11e6 && f.parameterBytes < 12.5e6, `parameters ${f.parameterBytes}`);
+    // Two 56x56x64 activations plus the stem's patch rows bound the peak; no tensor has its own buffer.
+    assert.ok(f.arenaBytes < 4e6, `arena ${f.arenaBytes}`);
+    assert.ok(f.wasmBytes >= f.parameterBytes + f.arenaBytes);
+  });
+}
+
+function argmax(v: Float32Array): number {
+  return v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+}
+
+/** Each logit vector minus the mean vector of the batch: what distinguishes the inputs. */
+function centred(batch: Float32Array[]): Float64Array[] {
+  const m = new Float64Array(batch[0].length);
+  for (const v of batch) v.forEach((x, i) => (m[i] += x / batch.length));
+  return batch.map((v) => Float64Array.from(v, (x, i) => x - m[i]));
+}
+
+function cosineSimilarity(a: Float64Array, b: Float64Array): number {
+  let ab = 0, aa = 0, bb = 0;
+  a.forEach((x, i) => ((ab += x * b[i]), (aa += x * x), (bb += b[i] * b[i])));
+  return ab / Math.sqrt(aa * bb);
+}
+
+function mean(xs: number[]): number {
+  return xs.reduce((s, x) => s + x, 0) / xs.length;
+}
+
+test.run();
