@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { loadModel } from '../runtime/model.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { defaultModelPath } from './paths.ts';
+import { isFileError } from './errors.ts';
 
 export async function classifyCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -58,8 +59,4 @@ function print(json: boolean | undefined, object: object, text: () => string): v
 
 function round(x: number, digits: number): number {
   return Number(x.toFixed(digits));
-}
-
-function isFileError(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' && error.code.startsWith('E');
 }

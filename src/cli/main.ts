@@ -1,6 +1,7 @@
 import { classifyCommand } from './classify.ts';
 import { benchCommand } from './bench.ts';
 import { ResnetWasmError } from '../errors.ts';
+import { isFileError } from './errors.ts';
 
 const USAGE = `resnet-wasm — int8 ResNet image classification in WebAssembly SIMD
 
@@ -38,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
 
 /** Errors we expect (bad files, bad arguments) print one line; anything else is a bug: full stack. */
 function report(error: unknown): number {
-  if (error instanceof ResnetWasmError || isArgumentError(error)) {
+  if (error instanceof ResnetWasmError || isArgumentError(error) || isFileError(error)) {
     process.stderr.write(`resnet-wasm: ${(error as Error).message}\n`);
     return 1;
   }

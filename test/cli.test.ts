@@ -1,0 +1,136 @@
+// The command line as a user meets it: the bundled CLI in a child process, good and bad input.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resnetFloat } from '../src/builder/resnet.ts';
+import { quantizeModel } from '../src/builder/quantize.ts';
+import { rangeParams } from '../src/builder/calibrate.ts';
+import { writeModel } from '../src/format/writer.ts';
+import { outputTensor } from '../src/model/types.ts';
+import { loadModel } from '../src/runtime/model.ts';
+import { ModelFormatError, ImageDecodeError } from '../src/errors.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(ROOT, 'bin', 'resnet-wasm.js');
+const CAT = join(ROOT, 'test', 'photos', 'chelsea.png');
+const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-cli-'));
+
+/** A small ResNet-18 (64x64 input, 10 classes) with fixed activation ranges: quick to run. */
+function smallModelFile(): Uint8Array {
+  const float = resnetFloat({ depth: 18, seed: 3, inputSize: 64, numClasses: 10 });
+  const out = outputTensor(float);
+  const quant = quantizeModel(float, float.tensors.map((_, t) => (t === out ? { scale: 1, zeroPoint: 0 } : rangeParams(t === 0 ? -2.2 : 0, 6))));
+  return writeModel({ ...quant, labels: quant.labels.map((_, i) => `label ${i}`) });
+}
+
+const MODEL_BYTES = smallModelFile();
+const MODEL = join(dir, 'small.rnw');
+writeFileSync(MODEL, MODEL_BYTES);
+
+function cli(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function badFile(name: string, bytes: Uint8Array): string {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+test('classify --json prints one JSON object per image', () => {
+  const r = cli('classify', CAT, CAT, '--model', MODEL, '--json', '--top', '3');
+  assert.is(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.is(lines.length, 2);
+  for (const line of lines) {
+    assert.is(line.file, CAT);
+    assert.is(line.top.length, 3);
+    assert.equal(Object.keys(line.top[0]).sort(), ['index', 'label', 'score']);
+    assert.match(line.top[0].label, /^label \d$/);
+    assert.ok(line.top[0].score >= line.top[1].score && line.top[1].score >= line.top[2].score);
+    assert.type(line.ms, 'number');
+  }
+  assert.equal(lines[0].top, lines[1].top, 'same photo, same answer');
+});
+
+test('classify: a file that is not an image is reported and the others still run', () => {
+  const notImage = badFile('notes.jpg', new TextEncoder().encode('this is not a photo'));
+  const r = cli('classify', notImage, CAT, '--model', MODEL, '--json');
+  assert.is(r.code, 1);
+  const [bad, good] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  assert.is(bad.file, notImage);
+  assert.match(bad.error, /not a supported image|JPEG|PNG/i);
+  assert.is(good.top.length, 5);
+  assert.not.match(r.stderr, /at .*\.js:\d+/, 'no stack trace');
+});
+
+test('classify: a model with a wrong magic, truncated, or corrupted: one line naming the byte offset', () => {
+  const wrongMagic = MODEL_BYTES.slice();
+  wrongMagic[1] ^= 0xff;
+  const corrupted = MODEL_BYTES.slice();
+  corrupted[corrupted.length >> 1] ^= 0x01;
+  const cases: [string, Uint8Array, RegExp][] = [
+    ['magic.rnw', wrongMagic, /magic/i],
+    ['truncated.rnw', MODEL_BYTES.slice(0, MODEL_BYTES.length - 1000), /truncat|ends|missing/i],
+    ['corrupted.rnw', corrupted, /CRC|checksum|padding/i],
+  ];
+  for (const [name, bytes, problem] of cases) {
+    const r = cli('classify', CAT, '--model', badFile(name, bytes));
+    assert.is(r.code, 1, name);
+    assert.match(r.stderr, problem, name);
+    assert.match(r.stderr, /byte \d+/, `${name}: ${r.stderr}`);
+    assert.is(r.stderr.trim().split('\n').length, 1, `${name}: one line`);
+    assert.is(r.stdout, '');
+  }
+});
+
+test('classify: a missing model or image file is a one-line error', () => {
+  const r = cli('classify', CAT, '--model', join(dir, 'missing.rnw'));
+  assert.is(r.code, 1);
+  assert.match(r.stderr, /missing\.rnw/);
+  const s = cli('classify', join(dir, 'missing.png'), '--model', MODEL);
+  assert.is(s.code, 1);
+  assert.match(s.stderr, /missing\.png/);
+});
+
+test('bad arguments: unknown command, bad --top, no image', () => {
+  assert.is(cli('frobnicate').code, 2);
+  const top = cli('classify', CAT, '--model', MODEL, '--top', 'x');
+  assert.is(top.code, 1);
+  assert.match(top.stderr, /--top/);
+  assert.is(cli('classify', '--model', MODEL).code, 1);
+  assert.is(cli('classify', CAT, '--bogus').code, 1);
+});
+
+test('bench --json prints the documented fields', () => {
+  const r = cli('bench', '--model', MODEL, '--runs', '3', '--json');
+  assert.is(r.code, 0, r.stderr);
+  const result = JSON.parse(r.stdout);
+  assert.equal(Object.keys(result).sort(), ['gmac_per_s', 'input', 'median_ms', 'model', 'p10_ms', 'p90_ms', 'runtime', 'threads'].sort());
+  assert.is(result.runtime, 'resnet-wasm');
+  assert.is(result.input, 64);
+  assert.ok(result.p10_ms <= result.median_ms && result.median_ms <= result.p90_ms);
+});
+
+test('loadModel rejects bad bytes with ModelFormatError; classify rejects non-images with ImageDecodeError', async () => {
+  for (const cut of [0, 8, 100, MODEL_BYTES.length - 1]) {
+    try {
+      await loadModel(MODEL_BYTES.slice(0, cut));
+      assert.unreachable(`cut at ${cut}`);
+    } catch (error) {
+      assert.instance(error, ModelFormatError, String(error));
+    }
+  }
+  const model = await loadModel(MODEL_BYTES);
+  assert.throws(() => model.classify(readFileSync(CLI)), (e: unknown) => e instanceof ImageDecodeError);
+  assert.throws(() => model.classify(new Uint8Array(0)), (e: unknown) => e instanceof ImageDecodeError);
+  model.dispose();
+  assert.throws(() => model.classify(readFileSync(CAT)), /disposed/);
+});
+
+test.run();
