@@ -46,3 +46,21 @@ export class ImageDecodeError extends ResnetWasmError {
     this.name = 'ImageDecodeError';
   }
 }
+
+/**
+ * A model to convert (ONNX, TF.js layers) cannot be read or cannot run here. Names the file and,
+ * where there is one, the source node and its operator: `model.onnx: node "Conv_12" (Conv):
+ * grouped convolution (group = 32) is not supported`.
+ */
+export class ModelImportError extends ResnetWasmError {
+  readonly file?: string;
+  readonly node?: string;
+
+  constructor(problem: string, where: { file?: string; node?: string; op?: string } = {}) {
+    const node = where.node === undefined ? '' : `node ${JSON.stringify(where.node)}${where.op ? ` (${where.op})` : ''}: `;
+    super(`${where.file ? `${where.file}: ` : ''}${node}${problem}`);
+    this.name = 'ModelImportError';
+    if (where.file !== undefined) this.file = where.file;
+    if (where.node !== undefined) this.node = where.node;
+  }
+}
