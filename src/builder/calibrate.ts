@@ -1,17 +1,35 @@
 /**
- * Min/max calibration: each tensor's uint8 scale and zero point from the range it takes over the
- * calibration inputs. TensorRanges accepts tensors one at a time, so it can ride along on any pass
- * that computes them (runFloat's observer, or the bnstats pass via observeBatch).
+ * Activation calibration: each tensor's uint8 scale and zero point from the values it takes over
+ * the calibration inputs. The observers accept tensors one at a time, so they can ride along on
+ * any pass that computes them (runFloat's observer, or the bnstats pass via observeBatch).
+ *   minmax      the whole observed range (TensorRanges).
+ *   percentile  the range clipped to a percentile of the values at each end (TensorHistograms).
+ *   entropy     the range clipped at TensorRT's KL-divergence threshold (TensorHistograms).
+ * Both clipping methods trade a few saturated outliers for a finer step on the bulk of the values.
  */
 import type { FloatModel, QuantParams } from '../model/types.ts';
 import { runFloat } from '../reference/fp32.ts';
+import { MagnitudeHistogram } from './histogram.ts';
+import type { Range } from './histogram.ts';
 import { rne } from './quantize.ts';
+
+export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
+
+export interface CalibrationOptions {
+  method?: CalibrationMethod;
+  /** The percentile method keeps values up to this percentile (and down to 100 − it). */
+  percentile?: number;
+  /** Called after each input: the fp32 network takes seconds per image. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export const DEFAULT_PERCENTILE = 99.999;
 
 export class TensorRanges {
   // Starting at 0 puts 0 inside every range, so real zero (padding) is exactly representable and
   // a ReLU output, whose minimum is then 0, gets zero point 0.
-  private readonly min: Float64Array;
-  private readonly max: Float64Array;
+  protected readonly min: Float64Array;
+  protected readonly max: Float64Array;
 
   constructor(tensorCount: number) {
     this.min = new Float64Array(tensorCount);
@@ -37,14 +55,65 @@ export class TensorRanges {
    * The parameters follow the int8 arithmetic's constraints: maxpool passes uint8 values through,
    * so its output must share its input's parameters; the fc output holds f32 logits and carries
    * {scale: 1, zeroPoint: 0}. Layers run in order, so a maxpool's input is settled before it.
+   * The network input keeps its whole range: it is small and known, and clipping the image hurts.
    */
   quantParams(model: FloatModel): QuantParams[] {
-    const params = model.tensors.map((_, t) => rangeParams(this.min[t], this.max[t]));
+    const params = model.tensors.map((_, t) => {
+      const { min, max } = t === 0 ? this.observedRange(t) : this.calibratedRange(t);
+      return rangeParams(min, max);
+    });
     for (const layer of model.layers) {
       if (layer.kind === 'maxpool') params[layer.output] = { ...params[layer.input] };
       if (layer.kind === 'fc') params[layer.output] = { scale: 1, zeroPoint: 0 };
     }
     return params;
+  }
+
+  protected observedRange(tensor: number): Range {
+    return { min: this.min[tensor], max: this.max[tensor] };
+  }
+
+  /** The range the tensor is quantized over; min/max calibration takes all it has seen. */
+  protected calibratedRange(tensor: number): Range {
+    return this.observedRange(tensor);
+  }
+}
+
+/** Min/max plus a fixed-size histogram per tensor (histogram.ts), from which `clip` picks the range. */
+export class TensorHistograms extends TensorRanges {
+  private readonly histograms: MagnitudeHistogram[];
+
+  constructor(
+    tensorCount: number,
+    private readonly clip: (histogram: MagnitudeHistogram, observed: Range) => Range,
+  ) {
+    super(tensorCount);
+    this.histograms = Array.from({ length: tensorCount }, () => new MagnitudeHistogram());
+  }
+
+  override observe(tensor: number, data: Float32Array): void {
+    super.observe(tensor, data);
+    this.histograms[tensor].add(data, Math.max(-this.min[tensor], this.max[tensor]));
+  }
+
+  protected override calibratedRange(tensor: number): Range {
+    return this.clip(this.histograms[tensor], this.observedRange(tensor));
+  }
+}
+
+/** The observer that calibrates with the given method. */
+export function tensorCalibrator(tensorCount: number, options: CalibrationOptions = {}): TensorRanges {
+  const { method = 'minmax', percentile = DEFAULT_PERCENTILE } = options;
+  switch (method) {
+    case 'minmax':
+      return new TensorRanges(tensorCount);
+    case 'percentile':
+      if (!(percentile > 0 && percentile <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${percentile}`);
+      return new TensorHistograms(tensorCount, (histogram, observed) => histogram.percentileRange(observed, percentile));
+    case 'entropy':
+      return new TensorHistograms(tensorCount, (histogram, observed) => histogram.entropyRange(observed));
+    default:
+      throw new RangeError(`unknown calibration method ${JSON.stringify(method)}`);
   }
 }
 
@@ -54,9 +123,15 @@ export function rangeParams(min: number, max: number): QuantParams {
   return { scale, zeroPoint: Math.min(255, Math.max(0, rne(-min / scale))) };
 }
 
-/** Runs the network over every input and calibrates every tensor. */
-export function calibrate(model: FloatModel, inputs: Float32Array[]): QuantParams[] {
-  const ranges = new TensorRanges(model.tensors.length);
-  for (const input of inputs) runFloat(model, input, (t, data) => ranges.observe(t, data));
-  return ranges.quantParams(model);
+/**
+ * Runs the network over every input once and calibrates every tensor (min/max by default).
+ * Memory stays bounded: one image's activations plus, per tensor, two numbers or a histogram.
+ */
+export function calibrate(model: FloatModel, inputs: Float32Array[], options: CalibrationOptions = {}): QuantParams[] {
+  const calibrator = tensorCalibrator(model.tensors.length, options);
+  inputs.forEach((input, index) => {
+    runFloat(model, input, (t, data) => calibrator.observe(t, data));
+    options.onProgress?.(index + 1, inputs.length);
+  });
+  return calibrator.quantParams(model);
 }
