@@ -83,7 +83,7 @@ export function conv(
 
 /** Stores the low `n` (1..4) bytes of `v`; a full block is one 32-bit store. */
 // @ts-ignore: decorator
-@inline function storeChannels(ptr: usize, v: v128, n: i32): void {
+@inline export function storeChannels(ptr: usize, v: v128, n: i32): void {
   if (n == 4) {
     v128.store32_lane(ptr, v, 0);
   } else {

@@ -5,6 +5,7 @@ export { maxpool, gap } from './pool';
 export { add } from './add';
 export { fc } from './fc';
 export { patches } from './patches';
+export { winogradWeights, winogradInput, winogradConv } from './winograd';
 
 /** First byte the runtime may use: everything below belongs to the module's static data. */
 export function heapBase(): usize {

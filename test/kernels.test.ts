@@ -3,7 +3,7 @@
 // from 1 to 512 that are mostly not multiples of 16.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Network } from '../src/runtime/network.ts';
+import { Network, type NetworkOptions } from '../src/runtime/network.ts';
 import { packWeights } from '../src/format/layout.ts';
 import type { QuantLayer, QuantTensor, NetworkHeader, LayerHeader } from '../src/model/types.ts';
 import { outSize } from '../src/model/types.ts';
@@ -18,14 +18,14 @@ const tensor = (h: number, w: number, c: number, rng: Rng): QuantTensor => ({ h,
 const channelCount = (rng: Rng) => (rng() < 0.2 ? pick(rng, [3, 16, 64, 128, 256, 512]) : int(rng, 1, rng() < 0.7 ? 80 : 520));
 
 /** Places a small network in wasm and runs it on `input`; returns the network for reading tensors. */
-async function runNetwork(tensors: QuantTensor[], layers: QuantLayer[], input: Uint8Array): Promise<Network> {
+async function runNetwork(tensors: QuantTensor[], layers: QuantLayer[], input: Uint8Array, options: NetworkOptions = {}): Promise<Network> {
   const header: NetworkHeader = {
     architecture: 'test', labels: [], tensors, layers: layers.map(headerOf),
     preprocessing: { resize: 1, crop: 1, colorOrder: 'RGB', pixelScale: 1, mean: [0, 0, 0], std: [1, 1, 1] },
   };
   const payloads = layers.map((l) => (l.kind === 'conv' || l.kind === 'fc' ? packWeights(l, tensors[l.input].zeroPoint) : new Uint8Array(0)));
-  const net = await Network.create(header, payloads.map((p) => p.length));
-  payloads.forEach((p, i) => net.parameterView(i).set(p));
+  const net = await Network.create(header, payloads.map((p) => p.length), options);
+  payloads.forEach((p, i) => net.setParameters(i, p));
   net.setInput(input);
   header.layers.forEach((l, i) => net.runLayer(l, i));
   return net;
@@ -67,6 +67,25 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
     const got = await runOneLayer([x, y], layer, input);
     const want = convRef(input, x, x.zeroPoint, layer, y.zeroPoint);
     assert.equal(got, want, `case ${i}: ${layer.kh}x${layer.kw}/${layer.stride} pad ${layer.pad} ${x.h}x${x.w}x${x.c} -> ${layer.cout}`);
+  }
+});
+
+test('Winograd F(2x2,3x3) gives the same bits as direct convolution on 60 random 3x3 shapes', async () => {
+  const rng = mulberry32(7);
+  for (let i = 0; i < 60; i++) {
+    const { x, y, layer } = randomConv(rng);
+    const conv = { ...layer, kh: 3, kw: 3, stride: 1, pad: 1, cin: Math.max(8, x.c) } as QuantLayer & { kind: 'conv' };
+    conv.weight = Int8Array.from({ length: conv.cout * 9 * conv.cin }, () => int(rng, -127, 127));
+    conv.multiplier = conv.multiplier.map(() => (40 + 200 * rng()) / (74 * 73 * Math.sqrt(9 * conv.cin)));
+    const input = bytes(rng, x.h * x.w * conv.cin);
+    const tensors = [{ ...x, c: conv.cin }, { ...y, h: x.h, w: x.w }];
+    const direct = await runNetwork(tensors, [conv], input, { winograd: false });
+    const winograd = await runNetwork(tensors, [conv], input);
+    assert.equal(winograd.convPaths()[0], 'winograd');
+    assert.equal(direct.convPaths()[0], 'direct');
+    const out = winograd.readTensor(1);
+    assert.equal(out, direct.readTensor(1), `case ${i}: ${x.h}x${x.w}x${conv.cin} -> ${conv.cout}`);
+    assert.ok(new Set(out).size > 8, 'outputs spread over the uint8 range');
   }
 });
 

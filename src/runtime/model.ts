@@ -71,7 +71,7 @@ export async function loadModel(source: ModelSource): Promise<Model> {
   const bytes = await sourceBytes(source);
   const { header, payloads } = readModel(bytes);
   const network = await Network.create(header, payloads.map((p) => p.length));
-  payloads.forEach((payload, i) => network.parameterView(i).set(payload));
+  payloads.forEach((payload, i) => network.setParameters(i, payload));
   return new Model(network);
 }
 

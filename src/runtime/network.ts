@@ -9,7 +9,10 @@ import { instantiateKernels, ensureMemory, type KernelExports } from './wasm.ts'
  *
  *   [0, heapBase)          the module's own static data
  *   parameters             every layer's packed payload (docs/FORMAT.md), 16-byte aligned, in order
- *   arena                  all activations and the stem's patch rows, buffers reused (arena.ts)
+ *   derived parameters     Winograd weights U' computed from the payloads as they arrive
+ *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles),
+ *                          buffers reused (arena.ts)
+ *   products               512 bytes of Winograd products for one tile pair
  *   pad row                a row of zero-point bytes that conv taps in the padding read
  *
  * Memory is sized once, before any parameter arrives, so views handed out stay valid.
@@ -23,21 +26,37 @@ export interface MemoryFootprint {
   arenaBytes: number;
 }
 
+/**
+ * How a conv runs: `direct` taps, `patches` (few input channels: im2col rows + a 1x1 kernel), or
+ * `winograd` (3x3 stride 1 pad 1: integer F(2x2,3x3), bit-identical to direct).
+ */
+export type ConvPath = 'direct' | 'patches' | 'winograd';
+
+export interface NetworkOptions {
+  /** Use integer Winograd where it applies (default true); false forces direct convolution. */
+  winograd?: boolean;
+}
+
 export class Network {
   readonly header: NetworkHeader;
   private readonly kernels: KernelExports;
   private readonly paramOffsets: number[];
   private readonly paramBytes: number[];
   private readonly tensorOffsets: number[];
-  /** Arena offset of each layer's scratch buffer (patch rows), if it has one. */
+  /** Arena offset of each layer's scratch buffer (patch rows, Winograd tiles), if it has one. */
   private readonly scratchOffsets: Map<number, number>;
+  /** Offset of each Winograd layer's transformed weights. */
+  private readonly derivedOffsets: Map<number, number>;
+  private readonly paths: (ConvPath | null)[];
   private readonly padRow: number;
+  private readonly products: number;
   readonly footprint: MemoryFootprint;
 
-  private constructor(header: NetworkHeader, kernels: KernelExports, payloadBytes: number[]) {
+  private constructor(header: NetworkHeader, kernels: KernelExports, payloadBytes: number[], options: NetworkOptions) {
     this.header = header;
     this.kernels = kernels;
     this.paramBytes = payloadBytes;
+    this.paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options) : null));
     let cursor = kernels.heapBase();
     const paramStart = cursor;
     this.paramOffsets = payloadBytes.map((bytes) => {
@@ -45,27 +64,48 @@ export class Network {
       cursor = alignUp(cursor + bytes, 16);
       return offset;
     });
+    this.derivedOffsets = new Map();
+    this.paths.forEach((path, i) => {
+      if (path !== 'winograd') return;
+      this.derivedOffsets.set(i, cursor);
+      cursor = alignUp(cursor + winogradWeightBytes(header.layers[i] as ConvLayer), 16);
+    });
     const parameterBytes = cursor - paramStart;
     const lives = tensorLives(header);
-    const scratch = scratchLives(header);
+    const scratch = scratchLives(header, this.paths);
     const arena = planArena([...lives, ...scratch.values()], header.layers.length);
     this.tensorOffsets = arena.offsets.slice(0, lives.length).map((o) => cursor + o);
     this.scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, cursor + arena.offsets[lives.length + i]]));
     cursor += arena.bytes;
     this.padRow = cursor;
     cursor += alignUp(maxConvInputChannels(header.layers) + 16, 16);
+    this.products = cursor;
+    cursor += 512;
     ensureMemory(kernels.memory, cursor);
     this.footprint = { wasmBytes: kernels.memory.buffer.byteLength, parameterBytes, arenaBytes: arena.bytes };
   }
 
   /** Allocates memory for a network whose layer payloads have the given byte lengths. */
-  static async create(header: NetworkHeader, payloadBytes: number[]): Promise<Network> {
-    return new Network(header, await instantiateKernels(), payloadBytes);
+  static async create(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<Network> {
+    return new Network(header, await instantiateKernels(), payloadBytes, options);
   }
 
-  /** Where layer `index`'s payload belongs: the loader copies the record straight into it. */
-  parameterView(index: number): Uint8Array {
-    return new Uint8Array(this.kernels.memory.buffer, this.paramOffsets[index], this.paramBytes[index]);
+  /** Places layer `index`'s record payload and derives what its kernel needs from it. */
+  setParameters(index: number, payload: Uint8Array): void {
+    if (payload.length !== this.paramBytes[index]) {
+      throw new RangeError(`layer ${index}: payload of ${payload.length} bytes, expected ${this.paramBytes[index]}`);
+    }
+    new Uint8Array(this.kernels.memory.buffer).set(payload, this.paramOffsets[index]);
+    const derived = this.derivedOffsets.get(index);
+    const layer = this.header.layers[index];
+    if (derived !== undefined && layer.kind === 'conv') {
+      this.kernels.winogradWeights(this.paramOffsets[index], layer.cin, layer.cout, this.header.tensors[layer.input].zeroPoint, derived);
+    }
+  }
+
+  /** How each conv runs (null for other layers). */
+  convPaths(): readonly (ConvPath | null)[] {
+    return this.paths;
   }
 
   /** Runs the network on a quantized NHWC input (tensor 0) and returns the logits. */
@@ -99,28 +139,9 @@ export class Network {
     const at = this.tensorOffsets;
     const out = tensors[layer.output];
     switch (layer.kind) {
-      case 'conv': {
-        const x = tensors[layer.input];
-        const rows = this.scratchOffsets.get(index);
-        if (rows === undefined) {
-          k.conv(
-            at[layer.input], x.h, x.w, x.c, x.zeroPoint,
-            this.paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad,
-            at[layer.output], out.h, out.w, out.zeroPoint, lowerBound(out, layer.relu),
-            this.padRow,
-          );
-        } else {
-          const rowBytes = patchRowBytes(layer);
-          k.patches(at[layer.input], x.h, x.w, x.c, x.zeroPoint, layer.kh, layer.kw, layer.stride, layer.pad, rows, out.h, out.w, rowBytes);
-          k.conv(
-            rows, out.h, out.w, rowBytes, x.zeroPoint,
-            this.paramOffsets[index], layer.cout, 1, 1, 1, 0,
-            at[layer.output], out.h, out.w, out.zeroPoint, lowerBound(out, layer.relu),
-            this.padRow,
-          );
-        }
+      case 'conv':
+        this.runConv(layer, index);
         break;
-      }
       case 'maxpool': {
         const x = tensors[layer.input];
         k.maxpool(at[layer.input], x.h, x.w, x.c, at[layer.output], out.h, out.w, layer.k, layer.stride, layer.pad);
@@ -144,6 +165,54 @@ export class Network {
         break;
     }
   }
+
+  private runConv(layer: ConvLayer, index: number): void {
+    const k = this.kernels;
+    const x = this.header.tensors[layer.input];
+    const out = this.header.tensors[layer.output];
+    const input = this.tensorOffsets[layer.input];
+    const output = this.tensorOffsets[layer.output];
+    const lo = lowerBound(out, layer.relu);
+    const scratch = this.scratchOffsets.get(index) ?? 0;
+    switch (this.paths[index]) {
+      case 'winograd': {
+        const [tilesH, tilesW] = winogradTiles(out);
+        k.winogradInput(input, x.h, x.w, x.c, x.zeroPoint, scratch, tilesH, tilesW);
+        k.winogradConv(scratch, tilesH, tilesW, x.c, this.derivedOffsets.get(index)!, layer.cout, output, out.h, out.w, out.zeroPoint, lo, this.products);
+        break;
+      }
+      case 'patches': {
+        const rowBytes = patchRowBytes(layer);
+        k.patches(input, x.h, x.w, x.c, x.zeroPoint, layer.kh, layer.kw, layer.stride, layer.pad, scratch, out.h, out.w, rowBytes);
+        k.conv(scratch, out.h, out.w, rowBytes, x.zeroPoint, this.paramOffsets[index], layer.cout, 1, 1, 1, 0, output, out.h, out.w, out.zeroPoint, lo, this.padRow);
+        break;
+      }
+      default:
+        k.conv(
+          input, x.h, x.w, x.c, x.zeroPoint, this.paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad,
+          output, out.h, out.w, out.zeroPoint, lo, this.padRow,
+        );
+    }
+  }
+}
+
+type ConvLayer = Extract<LayerHeader, { kind: 'conv' }>;
+
+function convPath(layer: ConvLayer, options: NetworkOptions): ConvPath {
+  if (usesPatches(layer)) return 'patches';
+  const winogradShape = layer.kh === 3 && layer.kw === 3 && layer.stride === 1 && layer.pad === 1;
+  return winogradShape && options.winograd !== false ? 'winograd' : 'direct';
+}
+
+/** 2x2 output tiles covering the output. */
+function winogradTiles(out: { h: number; w: number }): [number, number] {
+  return [Math.ceil(out.h / 2), Math.ceil(out.w / 2)];
+}
+
+/** Unfolded bias and multipliers, then int16 U' for 16 positions (assembly/winograd.ts). */
+function winogradWeightBytes(layer: ConvLayer): number {
+  const ocp = roundUp(layer.cout, 4);
+  return 8 * ocp + ocp * 16 * roundUp(layer.cin, CIN_BLOCK) * 2;
 }
 
 function lowerBound(out: QuantTensor, relu: boolean): number {
@@ -162,15 +231,22 @@ function tensorLives(header: NetworkHeader): TensorLife[] {
   return lives;
 }
 
-/** Patch-row buffers of the convs that use them, keyed by layer index; alive during that layer only. */
-function scratchLives(header: NetworkHeader): Map<number, TensorLife> {
+/** Scratch of the convs that need it, keyed by layer index; alive during that layer only. */
+function scratchLives(header: NetworkHeader, paths: (ConvPath | null)[]): Map<number, TensorLife> {
   const scratch = new Map<number, TensorLife>();
   header.layers.forEach((layer, i) => {
-    if (layer.kind !== 'conv' || !usesPatches(layer)) return;
+    if (layer.kind !== 'conv' || paths[i] === 'direct') return;
     const out = header.tensors[layer.output];
-    scratch.set(i, { bytes: out.h * out.w * patchRowBytes(layer), firstLayer: i, lastLayer: i });
+    const bytes = paths[i] === 'patches' ? out.h * out.w * patchRowBytes(layer) : winogradTileBytes(layer, out);
+    scratch.set(i, { bytes, firstLayer: i, lastLayer: i });
   });
   return scratch;
+}
+
+/** The transformed input: int16 [16][tiles][Cp]. */
+function winogradTileBytes(layer: ConvLayer, out: { h: number; w: number }): number {
+  const [tilesH, tilesW] = winogradTiles(out);
+  return 16 * tilesH * tilesW * roundUp(layer.cin, CIN_BLOCK) * 2;
 }
 
 function patchRowBytes(layer: { kh: number; kw: number; cin: number }): number {

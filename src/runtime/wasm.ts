@@ -17,6 +17,12 @@ export interface KernelExports {
   gap(input: number, pixels: number, channels: number, zx: number, output: number, multiplier: number, zo: number): void;
   add(a: number, za: number, multA: number, b: number, zb: number, multB: number, output: number, count: number, zo: number, lo: number): void;
   fc(input: number, inC: number, params: number, outC: number, output: number): void;
+  winogradWeights(params: number, cin: number, cout: number, zx: number, out: number): void;
+  winogradInput(input: number, inH: number, inW: number, inC: number, zx: number, v: number, tilesH: number, tilesW: number): void;
+  winogradConv(
+    v: number, tilesH: number, tilesW: number, inC: number,
+    u: number, outC: number, output: number, outH: number, outW: number, zo: number, lo: number, m: number,
+  ): void;
   patches(
     input: number, inH: number, inW: number, inC: number, zx: number,
     kh: number, kw: number, stride: number, pad: number,
