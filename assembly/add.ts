@@ -1,4 +1,5 @@
 import { roundClamp4, narrow16 } from './requantize';
+import { sliceStart, sliceEnd } from './parts';
 
 // Residual add of two uint8 tensors with their own scales, into a third (+ optional ReLU via lo).
 // Works on 16 elements per step and rounds the count up: the arena's slack absorbs the overrun.
@@ -10,11 +11,12 @@ import { roundClamp4, narrow16 } from './requantize';
 
 export function add(
   a: usize, za: i32, multA: f32, b: usize, zb: i32, multB: f32,
-  output: usize, count: i32, zo: i32, lo: i32,
+  output: usize, count: i32, zo: i32, lo: i32, part: i32, parts: i32,
 ): void {
   const zA = i32x4.splat(za), zB = i32x4.splat(zb);
   const mA = f32x4.splat(multA), mB = f32x4.splat(multB);
-  for (let i = 0; i < count; i += 16) {
+  const vectors = (count + 15) >> 4;
+  for (let i = sliceStart(vectors, part, parts) << 4, end = sliceEnd(vectors, part, parts) << 4; i < end; i += 16) {
     const va = v128.load(a + <usize>i), vb = v128.load(b + <usize>i);
     const aLo = i16x8.extend_low_i8x16_u(va), aHi = i16x8.extend_high_i8x16_u(va);
     const bLo = i16x8.extend_low_i8x16_u(vb), bHi = i16x8.extend_high_i8x16_u(vb);

@@ -1,4 +1,5 @@
 import { requantize4, narrow4, sum4 } from './requantize';
+import { sliceStart, sliceEnd } from './parts';
 
 // Direct int8 convolution, NHWC, any kernel size, stride and padding.
 //
@@ -6,7 +7,8 @@ import { requantize4, narrow4, sum4 } from './requantize';
 // per pixel (uint8 -> i16) and 8 weights per channel (int8 -> i16) and multiplies them with
 // i32x4.dot_i16x8_s, so each of the 8 accumulators holds 4 partial sums that sum4 folds at the
 // end. The weight payload is pre-packed in exactly this order (docs/FORMAT.md), with the input
-// zero point folded into the bias; taps that fall in the padding read `padRow`, filled with zx.
+// zero point folded into the bias; taps that fall in the padding read `padRow`, which the runtime
+// fills with zx. Threads split the output-channel blocks.
 
 // @ts-ignore: decorator
 @inline export function roundUp(x: i32, m: i32): i32 {
@@ -23,17 +25,16 @@ export function conv(
   input: usize, inH: i32, inW: i32, inC: i32, zx: i32,
   params: usize, outC: i32, kh: i32, kw: i32, stride: i32, pad: i32,
   output: usize, outH: i32, outW: i32, zo: i32, lo: i32,
-  padRow: usize,
+  padRow: usize, part: i32, parts: i32,
 ): void {
   const cp = roundUp(inC, 8);
-  memory.fill(padRow, <u8>zx, cp);
   const blocks = roundUp(outC, 4) / 4;
   const bias = params;
   const multiplier = params + <usize>(blocks * 16);
   const weights = params + <usize>(blocks * 32);
   const blockBytes = <usize>(kh * kw * cp * 4);
   const pixels = outH * outW;
-  for (let ob = 0; ob < blocks; ob++) {
+  for (let ob = sliceStart(blocks, part, parts), end = sliceEnd(blocks, part, parts); ob < end; ob++) {
     const channels = min(4, outC - ob * 4);
     const biasV = v128.load(bias + <usize>(ob * 16));
     const multV = v128.load(multiplier + <usize>(ob * 16));

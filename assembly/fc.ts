@@ -1,16 +1,18 @@
 import { sum4 } from './requantize';
 import { roundUp } from './conv';
+import { sliceStart, sliceEnd } from './parts';
 
 // Fully connected layer to f32 logits. Same packed payload as a 1x1 conv (docs/FORMAT.md):
 // 4 output channels per block, 8 input channels per step, zero point folded into the bias.
 // Writes roundUp(outC, 4) floats: the arena sizes the logits buffer for that.
 
-export function fc(input: usize, inC: i32, params: usize, outC: i32, output: usize): void {
+export function fc(input: usize, inC: i32, params: usize, outC: i32, output: usize, part: i32, parts: i32): void {
   const cp = roundUp(inC, 8);
   const blocks = roundUp(outC, 4) / 4;
   const multiplier = params + <usize>(blocks * 16);
-  let w = params + <usize>(blocks * 32);
-  for (let ob = 0; ob < blocks; ob++) {
+  const first = sliceStart(blocks, part, parts), end = sliceEnd(blocks, part, parts);
+  let w = params + <usize>(blocks * 32) + <usize>(first * cp * 4);
+  for (let ob = first; ob < end; ob++) {
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     for (let c = 0; c < cp; c += 8) {
       const x = v128.load8x8_u(input + <usize>c);

@@ -6,13 +6,16 @@
 // (taps in the padding and the row's tail read zx) and the conv runs as a 1x1 conv over the rows,
 // with weights packed as [cout][kh·kw·cin] (docs/FORMAT.md, "patch layout").
 
+import { sliceStart, sliceEnd } from './parts';
+
 export function patches(
   input: usize, inH: i32, inW: i32, inC: i32, zx: i32,
   kh: i32, kw: i32, stride: i32, pad: i32,
-  output: usize, outH: i32, outW: i32, kp: i32,
+  output: usize, outH: i32, outW: i32, kp: i32, part: i32, parts: i32,
 ): void {
-  let row = output;
-  for (let oy = 0; oy < outH; oy++) {
+  const first = sliceStart(outH, part, parts);
+  let row = output + <usize>(first * outW * kp);
+  for (let oy = first, end = sliceEnd(outH, part, parts); oy < end; oy++) {
     for (let ox = 0; ox < outW; ox++) {
       memory.fill(row, <u8>zx, kp);
       let dst = row;

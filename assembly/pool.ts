@@ -1,4 +1,5 @@
 import { requantize4, narrow16 } from './requantize';
+import { sliceStart, sliceEnd } from './parts';
 
 // Pooling over uint8 NHWC tensors, 16 channels per step. Kernels may read and write up to 15
 // bytes past a tensor's last channel: the arena leaves that slack after every tensor.
@@ -6,11 +7,12 @@ import { requantize4, narrow16 } from './requantize';
 /** Max pool; taps in the padding are skipped, so padding never wins. */
 export function maxpool(
   input: usize, inH: i32, inW: i32, channels: i32,
-  output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32,
+  output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32, part: i32, parts: i32,
 ): void {
   const rowBytes = inW * channels;
-  let out = output;
-  for (let oy = 0; oy < outH; oy++) {
+  const first = sliceStart(outH, part, parts);
+  let out = output + <usize>(first * outW * channels);
+  for (let oy = first, end = sliceEnd(outH, part, parts); oy < end; oy++) {
     const y0 = max(oy * stride - pad, 0), y1 = min(oy * stride - pad + k, inH);
     for (let ox = 0; ox < outW; ox++) {
       const x0 = max(ox * stride - pad, 0), x1 = min(ox * stride - pad + k, inW);
@@ -30,11 +32,12 @@ export function maxpool(
 /** Global average pool: per channel Σ(x − zx) over h·w, requantized with `multiplier`. */
 export function gap(
   input: usize, pixels: i32, channels: i32, zx: i32,
-  output: usize, multiplier: f32, zo: i32,
+  output: usize, multiplier: f32, zo: i32, part: i32, parts: i32,
 ): void {
   const offset = i32x4.splat(pixels * zx);
   const mult = f32x4.splat(multiplier);
-  for (let c = 0; c < channels; c += 16) {
+  const groups = (channels + 15) >> 4;
+  for (let c = sliceStart(groups, part, parts) << 4, end = sliceEnd(groups, part, parts) << 4; c < end; c += 16) {
     let s0 = i32x4.splat(0), s1 = i32x4.splat(0), s2 = i32x4.splat(0), s3 = i32x4.splat(0);
     let ptr = input + <usize>c;
     for (let p = 0; p < pixels; p++) {

@@ -1,5 +1,6 @@
 import { requantize4, narrow4, sum4 } from './requantize';
 import { roundUp, storeChannels } from './conv';
+import { sliceStart, sliceEnd } from './parts';
 
 // Integer Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 convolutions, bit-exact with the direct
 // kernel. With G scaled by 2 every transform is an integer matrix:
@@ -67,12 +68,14 @@ export function winogradWeights(params: usize, cin: i32, cout: i32, zx: i32, out
 }
 
 /** V = Bᵀ (d − zx) B for every 4x4 input tile (stride 2, starting at (−1, −1)), 8 channels at a time. */
-export function winogradInput(input: usize, inH: i32, inW: i32, inC: i32, zx: i32, v: usize, tilesH: i32, tilesW: i32): void {
+export function winogradInput(
+  input: usize, inH: i32, inW: i32, inC: i32, zx: i32, v: usize, tilesH: i32, tilesW: i32, part: i32, parts: i32,
+): void {
   const cp = roundUp(inC, 8);
   const tiles = tilesH * tilesW;
   const xiStride = <usize>(tiles * cp * 2);
   const zero = i16x8.splat(<i16>zx);
-  for (let ty = 0; ty < tilesH; ty++) {
+  for (let ty = sliceStart(tilesH, part, parts), end = sliceEnd(tilesH, part, parts); ty < end; ty++) {
     for (let tx = 0; tx < tilesW; tx++) {
       const y0 = 2 * ty - 1, x0 = 2 * tx - 1;
       let dst = v + <usize>((ty * tilesW + tx) * cp * 2);
@@ -109,19 +112,21 @@ export function winogradInput(input: usize, inH: i32, inW: i32, inC: i32, zx: i3
 /**
  * The 16 products Σ_c U'·V for two tiles and four output channels at a time, then Y = Aᵀ M A,
  * Y >> 2, + bias, requantize, store the 2x2 outputs that lie inside the output.
- * `m` is 512 bytes of scratch for the 16 x 2 x 4 int32 products.
+ * `m` is 512 bytes of scratch per part for the 16 x 2 x 4 int32 products. Threads split the
+ * output-channel blocks.
  */
 export function winogradConv(
   v: usize, tilesH: i32, tilesW: i32, inC: i32,
-  u: usize, outC: i32, output: usize, outH: i32, outW: i32, zo: i32, lo: i32, m: usize,
+  u: usize, outC: i32, output: usize, outH: i32, outW: i32, zo: i32, lo: i32, products: usize, part: i32, parts: i32,
 ): void {
+  const m = products + <usize>(part * 512);
   const cp = roundUp(inC, 8);
   const groups = cp / 8;
   const tiles = tilesH * tilesW;
   const blocks = roundUp(outC, 4) / 4;
   const bias = u, multiplier = u + <usize>(blocks * 16), weights = u + <usize>(blocks * 32);
   const xiStride = <usize>(tiles * cp * 2);
-  for (let ob = 0; ob < blocks; ob++) {
+  for (let ob = sliceStart(blocks, part, parts), end = sliceEnd(blocks, part, parts); ob < end; ob++) {
     const channels = min(4, outC - ob * 4);
     const biasV = v128.load(bias + <usize>(ob * 16)), multV = v128.load(multiplier + <usize>(ob * 16));
     const wBlock = weights + <usize>(ob * 16 * groups * 64);

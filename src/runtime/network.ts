@@ -2,7 +2,8 @@ import type { LayerHeader, NetworkHeader, QuantTensor } from '../model/types.ts'
 import { layerInputs, outputTensor } from '../model/types.ts';
 import { planArena, alignUp, type TensorLife } from './arena.ts';
 import { usesPatches, roundUp, CIN_BLOCK } from '../format/layout.ts';
-import { instantiateKernels, ensureMemory, type KernelExports } from './wasm.ts';
+import { createMemory, instantiateKernels, kernelModule, type KernelExports, type SlicedKernel } from './wasm.ts';
+import { singleThread, threadPool, type Dispatch } from './threads.ts';
 
 /**
  * A network placed in one wasm instance's memory:
@@ -12,7 +13,7 @@ import { instantiateKernels, ensureMemory, type KernelExports } from './wasm.ts'
  *   derived parameters     Winograd weights U' computed from the payloads as they arrive
  *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles),
  *                          buffers reused (arena.ts)
- *   products               512 bytes of Winograd products for one tile pair
+ *   products               512 bytes of Winograd products per thread
  *   pad row                a row of zero-point bytes that conv taps in the padding read
  *
  * Memory is sized once, before any parameter arrives, so views handed out stay valid.
@@ -35,59 +36,64 @@ export type ConvPath = 'direct' | 'patches' | 'winograd';
 export interface NetworkOptions {
   /** Use integer Winograd where it applies (default true); false forces direct convolution. */
   winograd?: boolean;
+  /** Threads sharing each layer (default 1). More than 1 needs SharedArrayBuffer. */
+  threads?: number;
+}
+
+/** Byte offsets of everything in the memory; computed from the header alone. */
+interface Layout {
+  paramOffsets: number[];
+  derivedOffsets: Map<number, number>;
+  tensorOffsets: number[];
+  scratchOffsets: Map<number, number>;
+  padRow: number;
+  products: number;
+  totalBytes: number;
+  parameterBytes: number;
+  arenaBytes: number;
 }
 
 export class Network {
   readonly header: NetworkHeader;
-  private readonly kernels: KernelExports;
-  private readonly paramOffsets: number[];
-  private readonly paramBytes: number[];
-  private readonly tensorOffsets: number[];
-  /** Arena offset of each layer's scratch buffer (patch rows, Winograd tiles), if it has one. */
-  private readonly scratchOffsets: Map<number, number>;
-  /** Offset of each Winograd layer's transformed weights. */
-  private readonly derivedOffsets: Map<number, number>;
-  private readonly paths: (ConvPath | null)[];
-  private readonly padRow: number;
-  private readonly products: number;
   readonly footprint: MemoryFootprint;
+  private readonly memory: WebAssembly.Memory;
+  private readonly kernels: KernelExports;
+  private readonly dispatch: Dispatch;
+  private readonly layout: Layout;
+  private readonly paths: (ConvPath | null)[];
+  private readonly paramBytes: number[];
 
-  private constructor(header: NetworkHeader, kernels: KernelExports, payloadBytes: number[], options: NetworkOptions) {
+  private constructor(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], layout: Layout, memory: WebAssembly.Memory, kernels: KernelExports, dispatch: Dispatch) {
     this.header = header;
-    this.kernels = kernels;
     this.paramBytes = payloadBytes;
-    this.paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options) : null));
-    let cursor = kernels.heapBase();
-    const paramStart = cursor;
-    this.paramOffsets = payloadBytes.map((bytes) => {
-      const offset = cursor;
-      cursor = alignUp(cursor + bytes, 16);
-      return offset;
-    });
-    this.derivedOffsets = new Map();
-    this.paths.forEach((path, i) => {
-      if (path !== 'winograd') return;
-      this.derivedOffsets.set(i, cursor);
-      cursor = alignUp(cursor + winogradWeightBytes(header.layers[i] as ConvLayer), 16);
-    });
-    const parameterBytes = cursor - paramStart;
-    const lives = tensorLives(header);
-    const scratch = scratchLives(header, this.paths);
-    const arena = planArena([...lives, ...scratch.values()], header.layers.length);
-    this.tensorOffsets = arena.offsets.slice(0, lives.length).map((o) => cursor + o);
-    this.scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, cursor + arena.offsets[lives.length + i]]));
-    cursor += arena.bytes;
-    this.padRow = cursor;
-    cursor += alignUp(maxConvInputChannels(header.layers) + 16, 16);
-    this.products = cursor;
-    cursor += 512;
-    ensureMemory(kernels.memory, cursor);
-    this.footprint = { wasmBytes: kernels.memory.buffer.byteLength, parameterBytes, arenaBytes: arena.bytes };
+    this.paths = paths;
+    this.layout = layout;
+    this.memory = memory;
+    this.kernels = kernels;
+    this.dispatch = dispatch;
+    this.footprint = { wasmBytes: memory.buffer.byteLength, parameterBytes: layout.parameterBytes, arenaBytes: layout.arenaBytes };
   }
 
   /** Allocates memory for a network whose layer payloads have the given byte lengths. */
   static async create(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<Network> {
-    return new Network(header, await instantiateKernels(), payloadBytes, options);
+    const threads = Math.max(1, Math.floor(options.threads ?? 1));
+    const module = await kernelModule(threads > 1);
+    const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options) : null));
+    const layout = layoutNetwork(header, payloadBytes, paths, await heapBase(), threads);
+    const memory = createMemory(layout.totalBytes, threads > 1);
+    const kernels = await instantiateKernels(module, memory);
+    const dispatch = threads > 1 ? await threadPool(kernels, module, memory, threads) : singleThread(kernels);
+    return new Network(header, payloadBytes, paths, layout, memory, kernels, dispatch);
+  }
+
+  /** Threads sharing each layer. */
+  get threads(): number {
+    return this.dispatch.parts;
+  }
+
+  /** Stops the worker threads; the network cannot run afterwards. */
+  close(): void {
+    this.dispatch.close();
   }
 
   /** Places layer `index`'s record payload and derives what its kernel needs from it. */
@@ -95,11 +101,11 @@ export class Network {
     if (payload.length !== this.paramBytes[index]) {
       throw new RangeError(`layer ${index}: payload of ${payload.length} bytes, expected ${this.paramBytes[index]}`);
     }
-    new Uint8Array(this.kernels.memory.buffer).set(payload, this.paramOffsets[index]);
-    const derived = this.derivedOffsets.get(index);
+    new Uint8Array(this.memory.buffer).set(payload, this.layout.paramOffsets[index]);
+    const derived = this.layout.derivedOffsets.get(index);
     const layer = this.header.layers[index];
     if (derived !== undefined && layer.kind === 'conv') {
-      this.kernels.winogradWeights(this.paramOffsets[index], layer.cin, layer.cout, this.header.tensors[layer.input].zeroPoint, derived);
+      this.kernels.winogradWeights(this.layout.paramOffsets[index], layer.cin, layer.cout, this.header.tensors[layer.input].zeroPoint, derived);
     }
   }
 
@@ -113,8 +119,8 @@ export class Network {
     this.setInput(input);
     this.header.layers.forEach((layer, i) => this.runLayer(layer, i));
     const out = outputTensor(this.header);
-    const at = this.tensorOffsets[out];
-    return new Float32Array(this.kernels.memory.buffer.slice(at, at + 4 * this.header.tensors[out].c));
+    const at = this.layout.tensorOffsets[out];
+    return new Float32Array(this.memory.buffer.slice(at, at + 4 * this.header.tensors[out].c));
   }
 
   setInput(input: Uint8Array): void {
@@ -122,77 +128,80 @@ export class Network {
     if (input.length !== t0.h * t0.w * t0.c) {
       throw new RangeError(`input has ${input.length} bytes, the network expects ${t0.h}x${t0.w}x${t0.c}`);
     }
-    new Uint8Array(this.kernels.memory.buffer).set(input, this.tensorOffsets[0]);
+    new Uint8Array(this.memory.buffer).set(input, this.layout.tensorOffsets[0]);
   }
 
   /** A copy of a uint8 tensor as the last run left it (valid while no later layer reused its buffer). */
   readTensor(id: number): Uint8Array {
     const t = this.header.tensors[id];
-    const at = this.tensorOffsets[id];
-    return new Uint8Array(this.kernels.memory.buffer.slice(at, at + t.h * t.w * t.c));
+    const at = this.layout.tensorOffsets[id];
+    return new Uint8Array(this.memory.buffer.slice(at, at + t.h * t.w * t.c));
   }
 
   /** Runs one layer; `profile` hooks call it to time layers one by one. */
   runLayer(layer: LayerHeader, index: number): void {
-    const k = this.kernels;
     const tensors = this.header.tensors;
-    const at = this.tensorOffsets;
+    const at = this.layout.tensorOffsets;
     const out = tensors[layer.output];
     switch (layer.kind) {
       case 'conv':
-        this.runConv(layer, index);
-        break;
+        return this.runConv(layer, index);
       case 'maxpool': {
         const x = tensors[layer.input];
-        k.maxpool(at[layer.input], x.h, x.w, x.c, at[layer.output], out.h, out.w, layer.k, layer.stride, layer.pad);
-        break;
+        return this.run1('maxpool', [at[layer.input], x.h, x.w, x.c, at[layer.output], out.h, out.w, layer.k, layer.stride, layer.pad]);
       }
       case 'add': {
         const [a, b] = layer.inputs;
-        k.add(
+        return this.run1('add', [
           at[a], tensors[a].zeroPoint, layer.multiplierA, at[b], tensors[b].zeroPoint, layer.multiplierB,
           at[layer.output], out.h * out.w * out.c, out.zeroPoint, lowerBound(out, layer.relu),
-        );
-        break;
+        ]);
       }
       case 'gap': {
         const x = tensors[layer.input];
-        k.gap(at[layer.input], x.h * x.w, x.c, x.zeroPoint, at[layer.output], layer.multiplier, out.zeroPoint);
-        break;
+        return this.run1('gap', [at[layer.input], x.h * x.w, x.c, x.zeroPoint, at[layer.output], layer.multiplier, out.zeroPoint]);
       }
       case 'fc':
-        k.fc(at[layer.input], layer.cin, this.paramOffsets[index], layer.cout, at[layer.output]);
-        break;
+        return this.run1('fc', [at[layer.input], layer.cin, this.layout.paramOffsets[index], layer.cout, at[layer.output]]);
     }
   }
 
   private runConv(layer: ConvLayer, index: number): void {
-    const k = this.kernels;
+    const { tensorOffsets, paramOffsets, scratchOffsets, padRow, products } = this.layout;
     const x = this.header.tensors[layer.input];
     const out = this.header.tensors[layer.output];
-    const input = this.tensorOffsets[layer.input];
-    const output = this.tensorOffsets[layer.output];
-    const lo = lowerBound(out, layer.relu);
-    const scratch = this.scratchOffsets.get(index) ?? 0;
+    const input = tensorOffsets[layer.input];
+    const output = tensorOffsets[layer.output];
+    const requant = [output, out.h, out.w, out.zeroPoint, lowerBound(out, layer.relu)];
+    const scratch = scratchOffsets.get(index) ?? 0;
     switch (this.paths[index]) {
       case 'winograd': {
         const [tilesH, tilesW] = winogradTiles(out);
-        k.winogradInput(input, x.h, x.w, x.c, x.zeroPoint, scratch, tilesH, tilesW);
-        k.winogradConv(scratch, tilesH, tilesW, x.c, this.derivedOffsets.get(index)!, layer.cout, output, out.h, out.w, out.zeroPoint, lo, this.products);
-        break;
+        this.run1('winogradInput', [input, x.h, x.w, x.c, x.zeroPoint, scratch, tilesH, tilesW]);
+        this.run1('winogradConv', [scratch, tilesH, tilesW, x.c, this.layout.derivedOffsets.get(index)!, layer.cout, ...requant, products]);
+        return;
       }
       case 'patches': {
         const rowBytes = patchRowBytes(layer);
-        k.patches(input, x.h, x.w, x.c, x.zeroPoint, layer.kh, layer.kw, layer.stride, layer.pad, scratch, out.h, out.w, rowBytes);
-        k.conv(scratch, out.h, out.w, rowBytes, x.zeroPoint, this.paramOffsets[index], layer.cout, 1, 1, 1, 0, output, out.h, out.w, out.zeroPoint, lo, this.padRow);
-        break;
+        this.run1('patches', [input, x.h, x.w, x.c, x.zeroPoint, layer.kh, layer.kw, layer.stride, layer.pad, scratch, out.h, out.w, rowBytes]);
+        this.fillPadRow(x.zeroPoint, rowBytes);
+        this.run1('conv', [scratch, out.h, out.w, rowBytes, x.zeroPoint, paramOffsets[index], layer.cout, 1, 1, 1, 0, ...requant, padRow]);
+        return;
       }
       default:
-        k.conv(
-          input, x.h, x.w, x.c, x.zeroPoint, this.paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad,
-          output, out.h, out.w, out.zeroPoint, lo, this.padRow,
-        );
+        this.fillPadRow(x.zeroPoint, roundUp(x.c, CIN_BLOCK));
+        this.run1('conv', [input, x.h, x.w, x.c, x.zeroPoint, paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad, ...requant, padRow]);
     }
+  }
+
+  /** One kernel call, its work split over the threads. */
+  private run1(kernel: SlicedKernel, args: number[]): void {
+    this.dispatch.run(kernel, args);
+  }
+
+  /** Taps in the padding read this row: the input's zero point, as wide as a padded pixel. */
+  private fillPadRow(zeroPoint: number, bytes: number): void {
+    new Uint8Array(this.memory.buffer, this.layout.padRow, bytes).fill(zeroPoint);
   }
 }
 
@@ -203,6 +212,42 @@ function convPath(layer: ConvLayer, options: NetworkOptions): ConvPath {
   const winogradShape = layer.kh === 3 && layer.kw === 3 && layer.stride === 1 && layer.pad === 1;
   return winogradShape && options.winograd !== false ? 'winograd' : 'direct';
 }
+
+/**
+ * Parameters, derived parameters, arena, pad row, products: the whole memory map (see the top of
+ * this file), from the header alone.
+ */
+function layoutNetwork(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], base: number, threads: number): Layout {
+  let cursor = base;
+  const reserve = (bytes: number) => {
+    const offset = cursor;
+    cursor = alignUp(cursor + bytes, 16);
+    return offset;
+  };
+  const paramOffsets = payloadBytes.map(reserve);
+  const derivedOffsets = new Map<number, number>();
+  paths.forEach((path, i) => {
+    if (path === 'winograd') derivedOffsets.set(i, reserve(winogradWeightBytes(header.layers[i] as ConvLayer)));
+  });
+  const parameterBytes = cursor - base;
+  const lives = tensorLives(header);
+  const scratch = scratchLives(header, paths);
+  const arena = planArena([...lives, ...scratch.values()], header.layers.length);
+  const arenaStart = reserve(arena.bytes);
+  const tensorOffsets = arena.offsets.slice(0, lives.length).map((o) => arenaStart + o);
+  const scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]));
+  const padRow = reserve(maxConvInputChannels(header.layers) + 16);
+  const products = reserve(512 * threads);
+  return { paramOffsets, derivedOffsets, tensorOffsets, scratchOffsets, padRow, products, totalBytes: cursor, parameterBytes, arenaBytes: arena.bytes };
+}
+
+/** Where the kernels' own static data ends: the same for every instance of a build. */
+async function heapBase(): Promise<number> {
+  heapBaseOnce ??= kernelModule(false).then(async (module) => (await instantiateKernels(module, createMemory(65536, false))).heapBase());
+  return heapBaseOnce;
+}
+
+let heapBaseOnce: Promise<number> | undefined;
 
 /** 2x2 output tiles covering the output. */
 function winogradTiles(out: { h: number; w: number }): [number, number] {
