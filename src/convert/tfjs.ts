@@ -207,8 +207,10 @@ class KerasGraph {
         this.push({ ...base, op: 'gap' }, { h: 1, w: 1, c: x!.c });
         return;
       case 'Flatten':
-      case 'Dropout':
         this.push({ ...base, op: 'identity' }, { h: 1, w: 1, c: x!.h * x!.w * x!.c });
+        return;
+      case 'Dropout':
+        this.push({ ...base, op: 'identity' }, x!);
         return;
       case 'Dense':
         return this.dense(layer, base, x!);
