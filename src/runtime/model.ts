@@ -1,13 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import type { NetworkHeader } from '../model/types.ts';
 import { macs } from '../model/types.ts';
-import { readModel } from '../format/reader.ts';
-import { decodeImage, type RgbImage } from '../image/decode.ts';
+import { ResnetWasmError } from '../errors.ts';
+import { toRgbImage, type ImageSource } from '../image/sources.ts';
 import { preprocessQuantized } from '../image/preprocess.ts';
-import { Network, type MemoryFootprint } from './network.ts';
+import type { Network, MemoryFootprint } from './network.ts';
 import { topK, type Prediction } from './topk.ts';
 
-export type ModelSource = string | URL | Uint8Array | ArrayBuffer;
+export { loadModel, type ModelSource, type LoadOptions, type LoadProgress } from './load.ts';
 
 export interface Classification {
   top: Prediction[];
@@ -33,10 +32,10 @@ export class Model {
     return this.header.labels;
   }
 
-  /** Classifies an encoded photo (JPEG, PNG) or decoded RGB pixels. */
-  classify(image: Uint8Array | RgbImage, options: { top?: number } = {}): Classification {
+  /** Classifies a photo: a path or bytes (JPEG, PNG), RGB(A) pixels, or a browser image (sources.ts). */
+  classify(image: ImageSource, options: { top?: number } = {}): Classification {
     const start = performance.now();
-    const rgb = image instanceof Uint8Array ? decodeImage(image) : image;
+    const rgb = toRgbImage(image);
     const logits = this.run(preprocessQuantized(rgb, this.header.preprocessing, this.header.tensors[0]));
     return { top: topK(logits, this.labels, options.top ?? 5), logits, ms: performance.now() - start };
   }
@@ -46,8 +45,9 @@ export class Model {
     return this.live().run(input);
   }
 
+  /** Bytes of wasm memory this model holds: all of it, its parameters, its activation arena. */
   footprint(): MemoryFootprint {
-    return this.live().footprint;
+    return { ...this.live().footprint };
   }
 
   /** The layer-by-layer executor, for profiling. */
@@ -55,28 +55,16 @@ export class Model {
     return this.live();
   }
 
-  /** Releases the wasm memory; the model cannot be used afterwards. */
+  /**
+   * Drops the wasm instance and its memory (the garbage collector reclaims them once nothing else
+   * holds them); every later call but dispose() throws. Calling it again does nothing.
+   */
   dispose(): void {
     this.network = null;
   }
 
   private live(): Network {
-    if (!this.network) throw new Error('this model has been disposed');
+    if (!this.network) throw new ResnetWasmError('this model has been disposed: its memory is released, load the model again to use it');
     return this.network;
   }
-}
-
-/** Loads a model file (path, file URL, or its bytes): checked completely before it is usable. */
-export async function loadModel(source: ModelSource): Promise<Model> {
-  const bytes = await sourceBytes(source);
-  const { header, payloads } = readModel(bytes);
-  const network = await Network.create(header, payloads.map((p) => p.length));
-  payloads.forEach((payload, i) => network.setParameters(i, payload));
-  return new Model(network);
-}
-
-async function sourceBytes(source: ModelSource): Promise<Uint8Array> {
-  if (source instanceof Uint8Array) return source;
-  if (source instanceof ArrayBuffer) return new Uint8Array(source);
-  return new Uint8Array(await readFile(source));
 }
