@@ -1,18 +1,7 @@
 /** Seeded randomness for tests: the same seed gives the same numbers on every machine. */
+export { mulberry32 } from '../../src/builder/random.ts';
 
 export type Rng = () => number;
-
-/** mulberry32: a tiny 32-bit PRNG; returns a function giving floats in [0, 1). */
-export function mulberry32(seed: number): Rng {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** An integer in lo..hi, both included. */
 export function randInt(rng: Rng, lo: number, hi: number): number {
