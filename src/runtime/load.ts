@@ -62,7 +62,7 @@ export class ModelLoadError extends ResnetWasmError {
  */
 export const MAX_WASM_BYTES = 2 ** 31;
 
-const FILE_CHUNK_BYTES = 1 << 20;
+const FILE_CHUNK_BYTES = 256 * 1024;
 const DEFAULT_RETRIES = 5;
 const RETRY_DELAY_MS = 200;
 
@@ -213,12 +213,26 @@ function isNode(): boolean {
   return typeof process !== 'undefined' && process.versions?.node !== undefined;
 }
 
+/**
+ * Reads the file into one buffer, over and over: each chunk is placed in wasm memory before the
+ * next read, so the file leaves no garbage behind in JavaScript.
+ */
 async function* fileChunks(path: string | URL): AsyncGenerator<Chunk> {
   // Imported here so that bundles for browsers never need node:fs.
-  const fs = await import('node:fs');
-  const { size } = await fs.promises.stat(path);
-  yield { start: true, totalBytes: size };
-  yield* fs.createReadStream(path, { highWaterMark: FILE_CHUNK_BYTES });
+  const { open } = await import('node:fs/promises');
+  const file = await open(path, 'r');
+  try {
+    const { size } = await file.stat();
+    yield { start: true, totalBytes: size };
+    const buffer = new Uint8Array(Math.max(1, Math.min(size, FILE_CHUNK_BYTES)));
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } finally {
+    await file.close();
+  }
 }
 
 /** Reads a stream chunk by chunk; cancels it when the consumer stops early (error, abort). */
