@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { loadModel, type Model } from '../runtime/model.ts';
 import { benchmarkModel } from '../builder/bench-model.ts';
-import { positiveInteger, UsageError } from './classify.ts';
+import { availableParallelism } from 'node:os';
+import { positiveInteger } from './classify.ts';
 
 export interface BenchResult {
   runtime: 'resnet-wasm';
@@ -26,13 +27,19 @@ export async function benchCommand(args: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
     },
   });
-  const threads = positiveInteger(values.threads, '--threads');
-  if (threads !== 1) throw new UsageError('only --threads 1 is supported so far');
   const runs = positiveInteger(values.runs, '--runs');
-  const model = values.model ? await loadModel(values.model) : await loadModel(benchmarkModel());
-  const result = benchmark(model, runs, threads);
-  process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
-  model.dispose();
+  const source = values.model ?? benchmarkModel();
+  for (const threads of threadCounts(values.threads!)) {
+    const model = await loadModel(source, { threads });
+    const result = benchmark(model, runs, threads);
+    process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
+    model.dispose();
+  }
+}
+
+/** "2", "auto" (every core) or a list such as "1,2": one configuration each. */
+function threadCounts(text: string): number[] {
+  return text.split(',').map((t) => (t.trim() === 'auto' ? availableParallelism() : positiveInteger(t.trim(), '--threads')));
 }
 
 /** Times `runs` inferences on a fixed input after a warm-up; percentiles of the wall time. */

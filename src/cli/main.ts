@@ -18,7 +18,7 @@ Options:
   --top K        how many classes to print (default 5)
   --json         one JSON object per line
   --runs N       timed runs after warm-up (default 30)
-  --threads N    worker threads (1 for now)
+  --threads N    threads sharing each layer: a number, auto (every core), or a list: 1,2
   --calibrate DIR     photos (JPEG/PNG) to calibrate activation ranges on
   --ranges FILE       reuse ranges saved by --save-ranges instead of calibrating
   --preprocessing P   torch (default for ONNX), caffe (default for TF.js/Keras), tf

@@ -56,10 +56,12 @@ export class Model {
   }
 
   /**
-   * Drops the wasm instance and its memory (the garbage collector reclaims them once nothing else
-   * holds them); every later call but dispose() throws. Calling it again does nothing.
+   * Stops its worker threads and drops the wasm instance and its memory (the garbage collector
+   * reclaims them once nothing else holds them); every later call but dispose() throws. Calling it
+   * again does nothing.
    */
   dispose(): void {
+    this.network?.close();
     this.network = null;
   }
 
