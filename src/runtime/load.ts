@@ -85,16 +85,27 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   return loadThroughCache(cache.store, cache.url, options);
 }
 
-/** Feeds chunks to a fresh Loading; a Start chunk begins a new one (dropping the old one's memory). */
+/**
+ * Feeds chunks to a fresh Loading; a Start chunk begins a new one. A failed or abandoned Loading
+ * releases its network, so nothing half-loaded survives.
+ */
 async function loadChunks(chunks: AsyncIterable<Chunk>, options: LoadOptions): Promise<Model> {
   let loading = new Loading(undefined, options);
-  for await (const chunk of abortable(chunks, options.signal)) {
-    if (chunk instanceof Uint8Array) await loading.push(chunk);
-    else loading = new Loading(chunk.totalBytes, options);
+  try {
+    for await (const chunk of abortable(chunks, options.signal)) {
+      if (chunk instanceof Uint8Array) {
+        await loading.push(chunk);
+      } else {
+        loading.abandon();
+        loading = new Loading(chunk.totalBytes, options);
+      }
+    }
+    options.signal?.throwIfAborted();
+    return await loading.finish();
+  } catch (error) {
+    loading.abandon();
+    throw error;
   }
-  const model = await loading.finish();
-  options.signal?.throwIfAborted();
-  return model;
 }
 
 /** One pass over the file: the parser, and the network once the header is known. */
@@ -119,6 +130,12 @@ class Loading {
   async finish(): Promise<Model> {
     await this.handle(this.parser.end());
     return new Model(this.network!);
+  }
+
+  /** Stops the network's worker threads, if any, and lets its memory go. */
+  abandon(): void {
+    this.network?.close();
+    this.network = null;
   }
 
   /** Events in file order; a record's payload may view the chunk, so it is placed before the next push. */
