@@ -2,6 +2,7 @@
 // Cache API, the memory API, and the timing and memory targets of streaming.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -298,6 +299,16 @@ test('peak live JS heap + wasm memory while streaming ≤ 1.5 × file + arena (d
   const bound = 1.5 * R18.length + model.footprint().arenaBytes;
   assert.ok(extra <= bound, `peak ${(extra / 2 ** 20).toFixed(1)} MiB over the bound ${(bound / 2 ** 20).toFixed(1)} MiB`);
   model.dispose();
+});
+
+test('bench --cold --json: a line with cold_ms, the median of fresh processes streaming the model from disk', () => {
+  const cli = join(import.meta.dirname, '..', 'bin', 'resnet-wasm.js');
+  const r = spawnSync(process.execPath, [cli, 'bench', '--cold', '--model', TINY_PATH, '--json'], { encoding: 'utf8' });
+  assert.is(r.status, 0, r.stderr);
+  const result = JSON.parse(r.stdout);
+  assert.equal(Object.keys(result).sort(), ['cold_ms', 'model', 'runs_ms']);
+  assert.is(result.runs_ms.length, 5);
+  assert.ok(result.cold_ms > 0 && result.runs_ms.includes(result.cold_ms));
 });
 
 /** Runs a full GC (exposing gc() for this process on first use); returns gc for later use. */

@@ -3,6 +3,7 @@ import { loadModel, type Model } from '../runtime/model.ts';
 import { benchmarkModel } from '../builder/bench-model.ts';
 import { availableParallelism } from 'node:os';
 import { positiveInteger } from './classify.ts';
+import { coldCommand } from './cold.ts';
 
 export interface BenchResult {
   runtime: 'resnet-wasm';
@@ -25,8 +26,10 @@ export async function benchCommand(args: string[]): Promise<void> {
       threads: { type: 'string', default: '1' },
       runs: { type: 'string', default: '30' },
       json: { type: 'boolean', default: false },
+      cold: { type: 'boolean', default: false },
     },
   });
+  if (values.cold) return coldCommand(values);
   const runs = positiveInteger(values.runs, '--runs');
   const source = values.model ?? benchmarkModel();
   for (const threads of threadCounts(values.threads!)) {
