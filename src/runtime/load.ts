@@ -7,7 +7,7 @@
  */
 import { ModelFormatError, ResnetWasmError } from '../errors.ts';
 import { ModelStreamParser, type ModelEvent, type ModelHeader } from '../format/reader.ts';
-import { METADATA_OFFSET, roundUp } from '../format/layout.ts';
+import { METADATA_OFFSET, roundUp, TRAILER_BYTES } from '../format/layout.ts';
 import { outSize } from '../model/types.ts';
 import { Model } from './model.ts';
 import { Network, type NetworkOptions } from './network.ts';
@@ -77,11 +77,21 @@ interface Start {
 
 type Chunk = Uint8Array | Start;
 
+/**
+ * Where the records of the file being read begin and end, once its header has arrived: a reader
+ * that chooses its read sizes (a file) ends them there, so that no record spans two chunks and the
+ * parser never has to copy one.
+ */
+interface ReadPlan {
+  boundaries: number[];
+}
+
 /** Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is verified. */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   options.signal?.throwIfAborted();
   const cache = await openCache(source, options.cache);
-  if (cache === null) return loadChunks(sourceChunks(source, options), options);
+  const plan: ReadPlan = { boundaries: [] };
+  if (cache === null) return loadChunks(sourceChunks(source, options, plan), options, plan);
   return loadThroughCache(cache.store, cache.url, options);
 }
 
@@ -89,15 +99,15 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
  * Feeds chunks to a fresh Loading; a Start chunk begins a new one. A failed or abandoned Loading
  * releases its network, so nothing half-loaded survives.
  */
-async function loadChunks(chunks: AsyncIterable<Chunk>, options: LoadOptions): Promise<Model> {
-  let loading = new Loading(undefined, options);
+async function loadChunks(chunks: AsyncIterable<Chunk>, options: LoadOptions, plan: ReadPlan = { boundaries: [] }): Promise<Model> {
+  let loading = new Loading(undefined, options, plan);
   try {
     for await (const chunk of abortable(chunks, options.signal)) {
       if (chunk instanceof Uint8Array) {
         await loading.push(chunk);
       } else {
         loading.abandon();
-        loading = new Loading(chunk.totalBytes, options);
+        loading = new Loading(chunk.totalBytes, options, plan);
       }
     }
     options.signal?.throwIfAborted();
@@ -117,6 +127,7 @@ class Loading {
   constructor(
     totalBytes: number | undefined,
     private readonly options: LoadOptions,
+    private readonly plan: ReadPlan,
   ) {
     this.progress = { bytesLoaded: 0, totalBytes, layersReady: 0, layerCount: 0 };
   }
@@ -143,6 +154,8 @@ class Loading {
     for (const event of events) {
       if (event.type === 'header') {
         checkBeforeAllocating(event.header, this.progress.totalBytes);
+        const { records, fileBytes } = event.header;
+        this.plan.boundaries = [...records.map((r) => r.offset), fileBytes - TRAILER_BYTES, fileBytes];
         this.network = await Network.create(event.header, event.header.records.map((r) => r.payloadBytes), this.options);
         this.progress.layerCount = event.header.layers.length;
       } else if (event.type === 'record') {
@@ -199,11 +212,11 @@ export function wasmMemoryBound(header: ModelHeader): number {
 
 // ---- sources ----
 
-function sourceChunks(source: ModelSource, options: LoadOptions): AsyncIterable<Chunk> {
+function sourceChunks(source: ModelSource, options: LoadOptions, plan: ReadPlan): AsyncIterable<Chunk> {
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) return bytesChunks(new Uint8Array(source));
   if (typeof source === 'string' || source instanceof URL) {
     const location = resolveLocation(source);
-    return location instanceof URL && location.protocol !== 'file:' ? httpChunks(location.href, options) : fileChunks(location);
+    return location instanceof URL && location.protocol !== 'file:' ? httpChunks(location.href, options) : fileChunks(location, plan);
   }
   if (isReadableStream(source)) return checkedChunks(streamChunks(source));
   if (isAsyncIterable(source)) return checkedChunks(source);
@@ -232,24 +245,38 @@ function isNode(): boolean {
 
 /**
  * Reads the file into one buffer, over and over: each chunk is placed in wasm memory before the
- * next read, so the file leaves no garbage behind in JavaScript.
+ * next read, so reading leaves no garbage behind. Once the header is known, reads end at record
+ * boundaries (a record larger than a chunk is read whole), so records are never copied either.
  */
-async function* fileChunks(path: string | URL): AsyncGenerator<Chunk> {
+async function* fileChunks(path: string | URL, plan: ReadPlan): AsyncGenerator<Chunk> {
   // Imported here so that bundles for browsers never need node:fs.
   const { open } = await import('node:fs/promises');
   const file = await open(path, 'r');
   try {
     const { size } = await file.stat();
     yield { start: true, totalBytes: size };
-    const buffer = new Uint8Array(Math.max(1, Math.min(size, FILE_CHUNK_BYTES)));
-    for (;;) {
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, null);
+    let buffer = new Uint8Array(0);
+    for (let pos = 0; pos < size; ) {
+      const length = readLength(plan.boundaries, pos, size);
+      if (buffer.length < length) buffer = new Uint8Array(length);
+      const { bytesRead } = await file.read(buffer, 0, length, pos);
+      // A file that shrank while being read: the parser reports the truncation.
       if (bytesRead === 0) return;
+      pos += bytesRead;
       yield buffer.subarray(0, bytesRead);
     }
   } finally {
     await file.close();
   }
+}
+
+/** Up to the last boundary within FILE_CHUNK_BYTES of `pos`, else up to the next boundary. */
+function readLength(boundaries: number[], pos: number, size: number): number {
+  const limit = Math.min(size, pos + FILE_CHUNK_BYTES);
+  const ahead = boundaries.filter((b) => b > pos && b <= size);
+  const within = ahead.filter((b) => b <= limit);
+  const end = within.length > 0 ? within[within.length - 1] : (ahead[0] ?? limit);
+  return end - pos;
 }
 
 /** Reads a stream chunk by chunk; cancels it when the consumer stops early (error, abort). */
