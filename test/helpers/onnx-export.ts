@@ -5,7 +5,8 @@
  * activation ranges), so that the importer meets the files it will meet in use and
  * onnxruntime-node can run them as the oracle.
  */
-import type { FloatLayer, FloatModel, QuantParams } from '../../src/model/types.ts';
+import ort from 'onnxruntime-node';
+import type { FloatLayer, FloatModel, QuantParams, Shape } from '../../src/model/types.ts';
 import { layerInputs } from '../../src/model/types.ts';
 import type { BatchNorm, UnfoldedNet } from '../../src/builder/batchnorm.ts';
 import { BN_EPSILON } from '../../src/builder/batchnorm.ts';
@@ -507,4 +508,50 @@ class QuantizedWriter {
     this.stems[t] = `${name}_output_0`;
     this.g.node(opType, `${name}_quant`, [...inputs, ...this.paramInputs(this.stems[t], this.params[t]), ...trailing], attributeList, this.quantized(t), domain);
   }
+}
+
+// Running the files in onnxruntime-node, and comparing logits
+
+/** onnxruntime-node's outputs for NHWC inputs (it takes NCHW), as one batch. */
+export async function runOnnxRuntime(bytes: Uint8Array, inputs: Float32Array[], { h, w, c }: Shape): Promise<Float32Array[]> {
+  const session = await ort.InferenceSession.create(bytes);
+  const batch = new Float32Array(inputs.length * h * w * c);
+  inputs.forEach((x, n) => {
+    for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) batch[(n * c + ch) * h * w + p] = x[p * c + ch];
+  });
+  const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', batch, [inputs.length, c, h, w]) });
+  const logits = result[session.outputNames[0]].data as Float32Array;
+  const classes = logits.length / inputs.length;
+  await session.release();
+  return inputs.map((_, n) => logits.slice(n * classes, (n + 1) * classes));
+}
+
+export function argmax(v: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
+
+/** The mean cosine between each pair of logit vectors after subtracting each batch's mean vector: how alike the answers differ between photos. */
+export function centredCosine(a: Float32Array[], b: Float32Array[]): number {
+  const [ca, cb] = [centred(a), centred(b)];
+  return ca.reduce((sum, v, i) => sum + cosine(v, cb[i]), 0) / a.length;
+}
+
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
+}
+
+function centred(batch: Float32Array[]): Float64Array[] {
+  const mean = new Float64Array(batch[0].length);
+  for (const v of batch) v.forEach((x, i) => (mean[i] += x / batch.length));
+  return batch.map((v) => Float64Array.from(v, (x, i) => x - mean[i]));
 }
