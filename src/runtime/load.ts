@@ -8,7 +8,7 @@
 import { ModelFormatError, ResnetWasmError } from '../errors.ts';
 import { ModelStreamParser, type ModelEvent, type ModelHeader } from '../format/reader.ts';
 import { METADATA_OFFSET, roundUp, TRAILER_BYTES } from '../format/layout.ts';
-import { outSize } from '../model/types.ts';
+import { outputTensor, outSize } from '../model/types.ts';
 import { Model } from './model.ts';
 import { Network, type NetworkOptions } from './network.ts';
 
@@ -196,8 +196,8 @@ export function wasmMemoryBound(header: ModelHeader): number {
     const payload = roundUp(header.records[i].payloadBytes, 16);
     return sum + (layer.kind === 'conv' ? 5 * payload : payload);
   }, 0);
-  const lastTensor = header.tensors.length - 1;
-  const tensors = header.tensors.reduce((sum, t, i) => sum + t.h * t.w * t.c * (i === lastTensor ? 4 : 1) + 32, 0);
+  const logits = outputTensor(header);
+  const tensors = header.tensors.reduce((sum, t, i) => sum + t.h * t.w * t.c * (i === logits ? 4 : 1) + 32, 0);
   const scratch = header.layers.reduce((sum, layer) => {
     if (layer.kind !== 'conv') return sum;
     const x = header.tensors[layer.input];
