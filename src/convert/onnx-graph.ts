@@ -186,7 +186,7 @@ export function intAttribute(node: OnnxNode, name: string, fallback: number): nu
   return attribute(node, name)?.i ?? fallback;
 }
 
-export function intsAttribute(node: OnnxNode, name: string, fallback: number[]): number[] {
+function intsAttribute(node: OnnxNode, name: string, fallback: number[]): number[] {
   return attribute(node, name)?.ints ?? fallback;
 }
 
@@ -194,20 +194,16 @@ export function floatAttribute(node: OnnxNode, name: string, fallback: number): 
   return attribute(node, name)?.f ?? fallback;
 }
 
-export function stringAttribute(node: OnnxNode, name: string, fallback: string): string {
+function stringAttribute(node: OnnxNode, name: string, fallback: string): string {
   const a = attribute(node, name);
   return a ? new TextDecoder().decode(a.s) : fallback;
-}
-
-export function hasAttribute(node: OnnxNode, name: string): boolean {
-  return attribute(node, name) !== undefined;
 }
 
 /**
  * The window of a Conv (kernel from its weights) or MaxPool (kernel_shape), as our kernels run it:
  * one stride for both axes, no dilation; auto_pad SAME resolved against the input size.
  */
-export function windowOf(g: GraphReader, node: OnnxNode, input: Shape, kernel: [number, number]): Window {
+function windowOf(g: GraphReader, node: OnnxNode, input: Shape, kernel: [number, number]): Window {
   const [kh, kw] = kernel;
   const declared = intsAttribute(node, 'kernel_shape', kernel);
   if (declared[0] !== kh || declared[1] !== kw) throw g.error(node, `kernel_shape [${declared}] does not match the ${kh}x${kw} weights`);

@@ -99,12 +99,12 @@ export class QuantizedImport {
       case 'QLinearConv': {
         const bias = this.g.optionalInput(node, 8) ? this.impliedScaleBias(node, 8) : null;
         const plan = this.convPlan(node, this.uint8(node, 0), this.quantConstant(node, 3, 0), bias);
-        return this.emitUint8(plan, node, 6, false);
+        return this.emitUint8(plan, node, 6);
       }
       case 'Add':
         return this.pending(node, this.addPlan(node, this.real(node, 0), this.real(node, 1)));
       case 'com.microsoft.QLinearAdd':
-        return this.emitUint8(this.addPlan(node, this.uint8(node, 0), this.uint8(node, 3)), node, 6, false);
+        return this.emitUint8(this.addPlan(node, this.uint8(node, 0), this.uint8(node, 3)), node, 6);
       case 'GlobalAveragePool':
         return this.pending(node, this.gapPlan(node, this.real(node, 0)));
       case 'ReduceMean':
@@ -112,7 +112,7 @@ export class QuantizedImport {
         return this.pending(node, this.gapPlan(node, this.real(node, 0)));
       case 'com.microsoft.QLinearGlobalAveragePool':
         if (intAttribute(node, 'channels_last', 0) !== 0) throw this.g.error(node, 'channels_last = 1 is not supported');
-        return this.emitUint8(this.gapPlan(node, this.uint8(node, 0)), node, 3, false);
+        return this.emitUint8(this.gapPlan(node, this.uint8(node, 0)), node, 3);
       case 'MaxPool':
         return this.maxPool(node);
       case 'Gemm':
@@ -131,11 +131,11 @@ export class QuantizedImport {
         return this.passThrough(node, (shape) => checkFlatten(this.g, node, shape));
       case 'Identity':
       case 'Dropout':
-        return this.passThrough(node, (shape) => shape);
+        return this.passThrough(node, () => {});
       case 'Softmax':
         // The logits order the classes as the probabilities do; our runtime returns logits.
         if (node.output[0] !== this.g.output) throw this.g.error(node, 'Softmax is supported only as the last operation');
-        return this.passThrough(node, (shape) => shape);
+        return this.passThrough(node, () => {});
       default:
         throw this.g.error(node, 'unsupported operator');
     }
@@ -181,11 +181,11 @@ export class QuantizedImport {
     return this.g.graph.node.find((n) => n.output.includes(name)) ?? this.g.graph.node[this.g.graph.node.length - 1];
   }
 
-  /** Flatten, Identity and friends: the same values, whatever stage they are at. */
-  private passThrough(node: OnnxNode, reshape: (shape: Shape) => Shape): Value {
+  /** Flatten, Identity and friends: the same values, whatever stage they are at, once `check` accepts their shape. */
+  private passThrough(node: OnnxNode, check: (shape: Shape) => void): Value {
     const v = this.value(node, 0);
-    if (v.kind === 'pending') reshape(v.plan.shape);
-    else if (v.kind === 'real' || v.kind === 'uint8') reshape(this.tensors[v.tensor]);
+    if (v.kind === 'pending') check(v.plan.shape);
+    else if (v.kind === 'real' || v.kind === 'uint8') check(this.tensors[v.tensor]);
     else throw this.g.error(node, 'only activations can pass through here');
     return v;
   }
@@ -256,9 +256,13 @@ export class QuantizedImport {
     return output;
   }
 
-  /** A QOperator node: its output scale and zero point are its inputs `index` and `index + 1`. */
-  private emitUint8(plan: LayerPlan, node: OnnxNode, index: number, relu: boolean): Value {
-    return { kind: 'uint8', tensor: this.emit(plan, this.activationParams(node, index), relu) };
+  /**
+   * A QOperator node: its output scale and zero point are its inputs `index` and `index + 1`. Its
+   * result is clamped to 0..255 as ours is without a ReLU: quantize_static drops a ReLU whose
+   * output range starts at 0 (zero point 0), where that clamp does the ReLU's work.
+   */
+  private emitUint8(plan: LayerPlan, node: OnnxNode, index: number): Value {
+    return { kind: 'uint8', tensor: this.emit(plan, this.activationParams(node, index), false) };
   }
 
   private pending(node: OnnxNode, plan: LayerPlan): Value {
