@@ -16,12 +16,11 @@ import { lowerGraph } from '../src/convert/lower.ts';
 import { importOnnx } from '../src/convert/onnx.ts';
 import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import type { OnnxModelInit } from '../src/convert/onnx-proto.ts';
-import { ModelImportError } from '../src/errors.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 import { runFloat } from '../src/reference/fp32.ts';
 import { loadModel } from '../src/runtime/model.ts';
-import { argmax, attributes, centredCosine, cosine, exportFolded, exportUnfolded, runOnnxRuntime } from './helpers/onnx-export.ts';
+import { argmax, attributes, centredCosine, cosine, exportFolded, exportUnfolded, importError, runOnnxRuntime } from './helpers/onnx-export.ts';
 import type { ExportOptions } from './helpers/onnx-export.ts';
 import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
 import type { Photo } from './helpers/photos.ts';
@@ -127,17 +126,6 @@ function setAttribute(graph: Graph, nodeName: string, attribute: NonNullable<Nod
   n.attribute = [...n.attribute!.filter((a) => a.name !== attribute.name), attribute];
 }
 
-function importError(bytes: Uint8Array): ModelImportError {
-  let error: unknown = null;
-  try {
-    importOnnx(bytes, 'model.onnx');
-  } catch (e) {
-    error = e;
-  }
-  assert.instance(error, ModelImportError);
-  return error as ModelImportError;
-}
-
 function lowered(bytes: Uint8Array) {
   const imported = importOnnx(bytes, 'model.onnx');
   if (imported.kind !== 'float') throw new Error(`imported as ${imported.kind}`);
@@ -229,7 +217,7 @@ const REFUSALS: { what: string; edit: (graph: Graph) => void; node?: string; mes
 
 for (const { what, edit, node: nodeName, message } of REFUSALS) {
   test(`refused before anything is written: ${what}`, () => {
-    const error = importError(tinyOnnx(edit));
+    const error = importError(tinyOnnx(edit), 'model.onnx');
     assert.is(error.node, nodeName);
     assert.is(error.file, 'model.onnx');
     assert.match(error.message, message);
@@ -239,7 +227,7 @@ for (const { what, edit, node: nodeName, message } of REFUSALS) {
 test('refused: corrupt bytes (truncated, or not a protobuf at all), naming the file', () => {
   const bytes = tinyOnnx(() => {});
   for (const corrupt of [bytes.subarray(0, bytes.length >> 1), Uint8Array.from({ length: 4096 }, (_, i) => (i * 193 + 71) & 0xff)]) {
-    const error = importError(corrupt);
+    const error = importError(corrupt, 'model.onnx');
     assert.is(error.file, 'model.onnx');
     assert.match(error.message, /^model\.onnx: not (a valid ONNX model|an ONNX model)/);
   }

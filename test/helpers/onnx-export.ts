@@ -6,12 +6,15 @@
  * onnxruntime-node can run them as the oracle.
  */
 import ort from 'onnxruntime-node';
+import * as assert from 'uvu/assert';
 import type { FloatLayer, FloatModel, QuantParams, Shape } from '../../src/model/types.ts';
 import { layerInputs } from '../../src/model/types.ts';
 import type { BatchNorm, UnfoldedNet } from '../../src/builder/batchnorm.ts';
 import { BN_EPSILON } from '../../src/builder/batchnorm.ts';
 import { rne } from '../../src/builder/quantize.ts';
+import { importOnnx } from '../../src/convert/onnx.ts';
 import { DataType, type OnnxModelInit } from '../../src/convert/onnx-proto.ts';
+import { ModelImportError } from '../../src/errors.ts';
 
 export interface ExportOptions {
   /** The default-domain opset, 11–18 (quantized files need 13 or more: per-channel DequantizeLinear). */
@@ -554,4 +557,16 @@ function centred(batch: Float32Array[]): Float64Array[] {
   const mean = new Float64Array(batch[0].length);
   for (const v of batch) v.forEach((x, i) => (mean[i] += x / batch.length));
   return batch.map((v) => Float64Array.from(v, (x, i) => x - mean[i]));
+}
+
+/** The ModelImportError importing `bytes` must throw. */
+export function importError(bytes: Uint8Array, file: string): ModelImportError {
+  let error: unknown = null;
+  try {
+    importOnnx(bytes, file);
+  } catch (e) {
+    error = e;
+  }
+  assert.instance(error, ModelImportError);
+  return error as ModelImportError;
 }
