@@ -87,7 +87,7 @@ function formatResult(r: BenchResult, model: Model): string {
   return [
     `${r.model} ${r.input}x${r.input}, batch 1, ${r.threads} thread(s), ${(model.macs / 1e9).toFixed(2)} GMAC`,
     `  median ${r.median_ms} ms  (p10 ${r.p10_ms}, p90 ${r.p90_ms})  ${r.gmac_per_s} GMAC/s`,
-    `  memory: wasm ${mib(f.wasmBytes)}, parameters ${mib(f.parameterBytes)}, activation arena ${mib(f.arenaBytes)}`,
+    `  memory: wasm ${mib(f.wasmBytes)}, parameters ${mib(f.parameterBytes)} + Winograd ${mib(f.derivedBytes)}, activation arena ${mib(f.arenaBytes)}`,
     '',
   ].join('\n');
 }

@@ -9,8 +9,9 @@ import { singleThread, threadPool, type Dispatch } from './threads.ts';
  * A network placed in one wasm instance's memory:
  *
  *   [0, heapBase)          the module's own static data
- *   parameters             every layer's packed payload (docs/FORMAT.md), 16-byte aligned, in order
- *   derived parameters     Winograd weights U' computed from the payloads as they arrive
+ *   parameters             every layer's packed payload (docs/FORMAT.md), 16-byte aligned, in order,
+ *                          except Winograd layers' payloads, which pass through one staging area
+ *   derived parameters     Winograd weights U' computed from those payloads as they arrive
  *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles),
  *                          buffers reused (arena.ts)
  *   products               512 bytes of Winograd products per thread
@@ -21,8 +22,10 @@ import { singleThread, threadPool, type Dispatch } from './threads.ts';
 export interface MemoryFootprint {
   /** Size of the wasm memory. */
   wasmBytes: number;
-  /** Packed parameter bytes (weights, biases, multipliers). */
+  /** Packed parameter bytes kept as they came (weights, biases, multipliers), staging included. */
   parameterBytes: number;
+  /** Parameters derived at load: Winograd's int16 weights. */
+  derivedBytes: number;
   /** Peak activation bytes: the arena. */
   arenaBytes: number;
 }
@@ -50,6 +53,7 @@ interface Layout {
   products: number;
   totalBytes: number;
   parameterBytes: number;
+  derivedBytes: number;
   arenaBytes: number;
 }
 
@@ -71,7 +75,8 @@ export class Network {
     this.memory = memory;
     this.kernels = kernels;
     this.dispatch = dispatch;
-    this.footprint = { wasmBytes: memory.buffer.byteLength, parameterBytes: layout.parameterBytes, arenaBytes: layout.arenaBytes };
+    const { parameterBytes, derivedBytes, arenaBytes } = layout;
+    this.footprint = { wasmBytes: memory.buffer.byteLength, parameterBytes, derivedBytes, arenaBytes };
   }
 
   /** Allocates memory for a network whose layer payloads have the given byte lengths. */
@@ -224,12 +229,17 @@ function layoutNetwork(header: NetworkHeader, payloadBytes: number[], paths: (Co
     cursor = alignUp(cursor + bytes, 16);
     return offset;
   };
-  const paramOffsets = payloadBytes.map(reserve);
+  // A Winograd layer's payload is needed only until its U' is derived: they share one staging area.
+  const winograd = (i: number) => paths[i] === 'winograd';
+  const kept = payloadBytes.map((bytes, i) => (winograd(i) ? -1 : reserve(bytes)));
+  const staging = reserve(Math.max(0, ...payloadBytes.filter((_, i) => winograd(i))));
+  const paramOffsets = kept.map((offset) => (offset < 0 ? staging : offset));
+  const parameterBytes = cursor - base;
   const derivedOffsets = new Map<number, number>();
   paths.forEach((path, i) => {
     if (path === 'winograd') derivedOffsets.set(i, reserve(winogradWeightBytes(header.layers[i] as ConvLayer)));
   });
-  const parameterBytes = cursor - base;
+  const derivedBytes = cursor - base - parameterBytes;
   const lives = tensorLives(header);
   const scratch = scratchLives(header, paths);
   const arena = planArena([...lives, ...scratch.values()], header.layers.length);
@@ -238,7 +248,7 @@ function layoutNetwork(header: NetworkHeader, payloadBytes: number[], paths: (Co
   const scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]));
   const padRow = reserve(maxConvInputChannels(header.layers) + 16);
   const products = reserve(512 * threads);
-  return { paramOffsets, derivedOffsets, tensorOffsets, scratchOffsets, padRow, products, totalBytes: cursor, parameterBytes, arenaBytes: arena.bytes };
+  return { paramOffsets, derivedOffsets, tensorOffsets, scratchOffsets, padRow, products, totalBytes: cursor, parameterBytes, derivedBytes, arenaBytes: arena.bytes };
 }
 
 /** Where the kernels' own static data ends: the same for every instance of a build. */
