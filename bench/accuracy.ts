@@ -1,7 +1,7 @@
 // `npm run accuracy`: the default model on the labelled ImageNet sample (../shared/imagenet-sample),
 // int8 against our fp32 reference of the same network: top-1, top-5, top-1 agreement, mean logit
 // cosine. The fp32 reference (plain loops, ~2 s per photo) runs on worker threads.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { importTfjsLayers } from '../src/convert/tfjs.ts';
@@ -28,7 +28,7 @@ async function report(): Promise<void> {
   const photos = files.slice(0, limit);
   const model = await loadModel(MODEL);
   const int8 = photos.map((p) => model.run(preprocessQuantized(decodeImage(readFileSync(p.file)), model.header.preprocessing, model.header.tensors[0])));
-  const fp32 = await floatLogits(photos.map((p) => p.file));
+  const fp32 = await cachedFloatLogits(photos.map((p) => p.file));
   const labels = photos.map((p) => p.classIndex);
   const rows = [
     ['fp32 reference', topK(fp32, labels, 1), topK(fp32, labels, 5)],
@@ -40,6 +40,26 @@ async function report(): Promise<void> {
   console.log('| | top-1 | top-5 |\n|---|---|---|');
   for (const [name, t1, t5] of rows) console.log(`| ${name} | ${pct(t1 as number)} | ${pct(t5 as number)} |`);
   console.log(`\nint8 vs fp32: top-1 agreement ${pct(agreement)}, mean logit cosine ${cosine.toFixed(5)}`);
+}
+
+/**
+ * The fp32 logits take minutes and depend only on the source model and the photos: they are
+ * kept in .cache/ and reused while both are unchanged.
+ */
+async function cachedFloatLogits(files: string[]): Promise<Float32Array[]> {
+  const key = JSON.stringify({ source: statSync(SOURCE).mtimeMs, files });
+  const path = '.cache/accuracy-fp32.bin';
+  if (existsSync(path) && existsSync(`${path}.key`) && readFileSync(`${path}.key`, 'utf8') === key) {
+    const all = new Float32Array(readFileSync(path).buffer.slice(0));
+    const classes = all.length / files.length;
+    return files.map((_, i) => all.slice(i * classes, (i + 1) * classes));
+  }
+  const logits = await floatLogits(files);
+  const all = new Float32Array(logits.length * logits[0].length);
+  logits.forEach((l, i) => all.set(l, i * l.length));
+  writeFileSync(path, new Uint8Array(all.buffer));
+  writeFileSync(`${path}.key`, key);
+  return logits;
 }
 
 /** Splits the photos over worker threads, each running the fp32 reference. */
