@@ -4,6 +4,7 @@ import { benchmarkModel } from '../builder/bench-model.ts';
 import { availableParallelism } from 'node:os';
 import { positiveInteger } from './classify.ts';
 import { coldCommand } from './cold.ts';
+import { profileLayers } from './profile.ts';
 
 export interface BenchResult {
   runtime: 'resnet-wasm';
@@ -27,6 +28,7 @@ export async function benchCommand(args: string[]): Promise<void> {
       runs: { type: 'string', default: '30' },
       json: { type: 'boolean', default: false },
       cold: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
     },
   });
   if (values.cold) return coldCommand(values);
@@ -34,8 +36,12 @@ export async function benchCommand(args: string[]): Promise<void> {
   const source = values.model ?? benchmarkModel();
   for (const threads of threadCounts(values.threads!)) {
     const model = await loadModel(source, { threads });
-    const result = benchmark(model, runs, threads);
-    process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
+    if (values.profile) {
+      process.stdout.write(profileLayers(model, runs));
+    } else {
+      const result = benchmark(model, runs, threads);
+      process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
+    }
     model.dispose();
   }
 }

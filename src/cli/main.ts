@@ -8,7 +8,7 @@ const USAGE = `resnet-wasm — int8 ResNet image classification in WebAssembly S
 
 Usage:
   resnet-wasm classify <image...> [--model FILE] [--top K] [--json]
-  resnet-wasm bench [--model FILE] [--threads N] [--runs N] [--json]
+  resnet-wasm bench [--model FILE] [--threads N] [--runs N] [--json] [--profile] [--cold]
   resnet-wasm convert <model.onnx | model.json> -o <out.rnw> [--calibrate DIR]
               [--calibration minmax|percentile|entropy] [--ranges FILE] [--save-ranges FILE]
               [--preprocessing torch|caffe|tf] [--labels FILE]
@@ -18,6 +18,8 @@ Options:
   --top K        how many classes to print (default 5)
   --json         one JSON object per line
   --runs N       timed runs after warm-up (default 30)
+  --profile      per-layer time and GMAC/s
+  --cold         process start to first top-5, in fresh processes (--json: cold_ms)
   --threads N    threads sharing each layer: a number, auto (every core), or a list: 1,2
   --calibrate DIR     photos (JPEG/PNG) to calibrate activation ranges on
   --ranges FILE       reuse ranges saved by --save-ranges instead of calibrating

@@ -1,0 +1,46 @@
+import type { Model } from '../runtime/model.ts';
+import type { LayerHeader } from '../model/types.ts';
+import { macs } from '../model/types.ts';
+
+/** `bench --profile`: each layer's median time over `runs` inferences, and its GMAC/s. */
+export function profileLayers(model: Model, runs: number): string {
+  const network = model.layers;
+  const { layers, tensors } = network.header;
+  const t0 = tensors[0];
+  network.setInput(new Uint8Array(t0.h * t0.w * t0.c).map((_, i) => (i * 37) & 255));
+  const times = layers.map(() => [] as number[]);
+  for (let run = 0; run < runs + 1; run++) {
+    layers.forEach((layer, i) => {
+      const start = performance.now();
+      network.runLayer(layer, i);
+      if (run > 0) times[i].push(performance.now() - start);
+    });
+  }
+  const paths = network.convPaths();
+  const rows = layers.map((layer, i) => {
+    const ms = median(times[i]);
+    const gmac = macs({ tensors, layers: [layer] }) / 1e6 / ms;
+    return `| ${layer.name} | ${describe(layer, tensors[layer.output], paths[i])} | ${ms.toFixed(3)} | ${gmac > 0 ? gmac.toFixed(1) : ''} |`;
+  });
+  const total = times.reduce((sum, t) => sum + median(t), 0);
+  return [
+    `${network.header.architecture}, ${network.threads} thread(s), per-layer medians of ${runs} runs`,
+    '',
+    '| layer | op | ms | GMAC/s |',
+    '|---|---|---|---|',
+    ...rows,
+    `| total | | ${total.toFixed(2)} | ${(model.macs / 1e6 / total).toFixed(1)} |`,
+    '',
+  ].join('\n');
+}
+
+function describe(layer: LayerHeader, out: { h: number; w: number; c: number }, path: string | null): string {
+  const shape = `→ ${out.h}x${out.w}x${out.c}`;
+  if (layer.kind === 'conv') return `conv ${layer.kh}x${layer.kw}/${layer.stride} ${layer.cin}→${layer.cout} ${path} ${shape}`;
+  return `${layer.kind} ${shape}`;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
