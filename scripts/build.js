@@ -2,10 +2,12 @@
 //   build/resnet.wasm          the kernels (AssemblyScript, SIMD128), importing their memory
 //   build/resnet-threads.wasm  the same kernels on a shared memory, for worker threads
 //   build/kernels.js           both as base64, so one import works in Node, browsers and bundles
-//   dist/index.js, dist/cli.js   the runtime and CLI, bundled by esbuild
+//   dist/index.js, dist/cli.js   the runtime and CLI for Node, bundled by esbuild
+//   dist/browser.js            the runtime for browsers: dependencies bundled, no node: module
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { build } from 'esbuild';
+import { browserOptions } from './esbuild-browser.js';
 
 const only = process.argv[2];
 
@@ -23,10 +25,11 @@ if (only !== 'js') {
   writeFileSync('build/kernels.d.ts', Object.keys(WASM).map((n) => `export declare const ${n}: string;`).join('\n') + '\n');
 }
 
-if (only !== 'wasm') {
+if (only === undefined || only === 'js') {
   mkdirSync('dist', { recursive: true });
   const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true };
   await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
   await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' });
-  console.log('dist/index.js, dist/cli.js');
+  await build({ ...browserOptions, entryPoints: ['src/index.ts'], outfile: 'dist/browser.js' });
+  console.log('dist/index.js, dist/cli.js, dist/browser.js');
 }

@@ -2,8 +2,10 @@
  * Running a layer on several threads that share one wasm memory. Each thread holds its own
  * instance of the threads build; the calling thread posts a kernel call on a small shared job
  * board, wakes the workers, does slice 0 itself and waits until every worker has done its slice
- * (Atomics.wait / notify). One job per kernel call, so layers run in order.
+ * (Atomics.wait / notify). One job per kernel call, so layers run in order. Workers are Node
+ * worker_threads, or in browsers Web Workers started from a Blob of the same program.
  */
+import { ResnetWasmError } from '../errors.ts';
 import type { KernelExports, SlicedKernel } from './wasm.ts';
 
 export interface Dispatch {
@@ -26,35 +28,45 @@ const MAX_ARGS = 24;
 const GENERATION = 0, DONE = 1, KERNEL = 2, ARGC = 3;
 const STOP = -1;
 
-/** The worker's whole program: instantiate, then run posted slices until told to stop. */
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { module, memory, board, part, parts, kernels } = workerData;
-const exports = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('kernel aborted'); } } }).exports;
-const control = new Int32Array(board, 0, 4);
-const args = new Float64Array(board, 16, ${MAX_ARGS});
-let seen = 0;
-for (;;) {
-  Atomics.wait(control, ${GENERATION}, seen);
-  seen = Atomics.load(control, ${GENERATION});
-  if (seen === ${STOP}) break;
-  exports[kernels[control[${KERNEL}]]](...args.subarray(0, control[${ARGC}]), part, parts);
-  Atomics.add(control, ${DONE}, 1);
-  Atomics.notify(control, ${DONE});
+/**
+ * The worker's whole program: instantiate, then run posted slices until told to stop. The same loop
+ * runs in a Node worker thread (given its data up front) and in a Web Worker (given it by message).
+ */
+const SERVE = `
+function serve({ module, memory, board, part, parts, kernels }, ready) {
+  const exports = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('kernel aborted'); } } }).exports;
+  ready();
+  const control = new Int32Array(board, 0, 4);
+  const args = new Float64Array(board, 16, ${MAX_ARGS});
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(control, ${GENERATION}, seen);
+    seen = Atomics.load(control, ${GENERATION});
+    if (seen === ${STOP}) break;
+    exports[kernels[control[${KERNEL}]]](...args.subarray(0, control[${ARGC}]), part, parts);
+    Atomics.add(control, ${DONE}, 1);
+    Atomics.notify(control, ${DONE});
+  }
 }
 `;
 
-/** Node: `parts - 1` worker_threads plus the calling thread. */
+/** What each worker is given: the compiled module, the shared memory and job board, its slice. */
+interface WorkerData {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  board: SharedArrayBuffer;
+  part: number;
+  parts: number;
+  kernels: SlicedKernel[];
+}
+
+/** `parts - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread. */
 export async function threadPool(kernels: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory, parts: number): Promise<Dispatch> {
-  const { Worker } = await import('node:worker_threads');
   const board = new SharedArrayBuffer(16 + 8 * MAX_ARGS);
   const control = new Int32Array(board, 0, 4);
   const args = new Float64Array(board, 16, MAX_ARGS);
-  const workers = Array.from({ length: parts - 1 }, (_, i) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory, board, part: i + 1, parts, kernels: KERNELS } });
-    worker.unref();
-    return worker;
-  });
+  const data = Array.from({ length: parts - 1 }, (_, i): WorkerData => ({ module, memory, board, part: i + 1, parts, kernels: KERNELS }));
+  const stopWorkers = isNode() ? await nodeWorkers(data) : await webWorkers(data);
   let generation = 0;
   return {
     parts,
@@ -74,7 +86,59 @@ export async function threadPool(kernels: KernelExports, module: WebAssembly.Mod
     close() {
       Atomics.store(control, GENERATION, STOP);
       Atomics.notify(control, GENERATION);
-      for (const worker of workers) void worker.terminate();
+      stopWorkers();
     },
   };
+}
+
+function isNode(): boolean {
+  return typeof process !== 'undefined' && process.versions?.node !== undefined;
+}
+
+/** Node: worker threads start on their own, so the pool is usable at once. */
+async function nodeWorkers(data: WorkerData[]): Promise<() => void> {
+  const { Worker } = await import('node:worker_threads');
+  const source = `${SERVE}\nserve(require('node:worker_threads').workerData, () => {});`;
+  const workers = data.map((workerData) => {
+    const worker = new Worker(source, { eval: true, workerData });
+    worker.unref();
+    return worker;
+  });
+  return () => workers.forEach((worker) => void worker.terminate());
+}
+
+/**
+ * Browsers: Web Workers from a Blob of the same loop. The calling thread blocks in Atomics.wait,
+ * which only workers may do, and a browser may not start a worker while its creator is blocked: so
+ * the pool needs to be created from a Web Worker, and waits until each worker has its instance.
+ */
+async function webWorkers(data: WorkerData[]): Promise<() => void> {
+  const scope = globalThis as { WorkerGlobalScope?: unknown; crossOriginIsolated?: boolean };
+  if (scope.WorkerGlobalScope === undefined || scope.crossOriginIsolated !== true) {
+    throw new ResnetWasmError(
+      'threads > 1 in a browser need the model to run in a Web Worker of a cross-origin isolated page ' +
+        '(COOP/COEP headers, so that memory can be shared): load it with threads: 1 otherwise',
+    );
+  }
+  const main = `onmessage = (event) => { onmessage = null; serve(event.data, () => postMessage('ready')); };`;
+  const url = URL.createObjectURL(new Blob([SERVE, main], { type: 'text/javascript' }));
+  const workers = data.map(() => new Worker(url));
+  try {
+    await Promise.all(workers.map((worker, i) => started(worker, data[i])));
+  } catch (error) {
+    workers.forEach((worker) => worker.terminate());
+    throw error;
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  return () => workers.forEach((worker) => worker.terminate());
+}
+
+/** Posts the worker its data; resolves once it has instantiated the kernels. */
+function started(worker: Worker, data: WorkerData): Promise<void> {
+  return new Promise((resolve, reject) => {
+    worker.onmessage = () => resolve();
+    worker.onerror = (event) => reject(new ResnetWasmError(`a worker thread failed to start: ${event.message}`));
+    worker.postMessage(data);
+  });
 }
