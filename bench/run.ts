@@ -19,7 +19,7 @@ import { resnetFloat } from '../src/builder/resnet.ts';
 import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import { readModel } from '../src/format/reader.ts';
 import { macs, outputTensor } from '../src/model/types.ts';
-import { ActivationRanges, exportFolded, exportQdq } from '../test/helpers/onnx-export.ts';
+import { ActivationRanges, cosine, exportFolded, exportQdq } from '../test/helpers/onnx-export.ts';
 import { measureFloor } from './floor.ts';
 import { load as loadOnnxRuntimeNode } from './peers/onnxruntime-node.ts';
 import { benchInput, type Job, type Measurement, type Peer, type PeerInput, type Plan } from './peers/measure.ts';
@@ -149,8 +149,8 @@ async function writeModels(dir: string, input: PeerInput): Promise<Models> {
   writeFileSync(paths.fp32, encodeOnnxModel(exportFolded(float, { batch: 1 })));
   const fp32Logits = Array.from(await (await loadOnnxRuntimeNode({ model: paths.fp32, threads: 1, input })).run());
   // quantize_static computes a scale and zero point from each tensor's min/max: these ranges give
-  // back exactly our file's. Our fc writes f32 logits, which a QDQ file quantizes as well: over
-  // the range they take here.
+  // back our file's (the scales rounded to f32, as ONNX stores them). Our fc writes f32 logits,
+  // which a QDQ file quantizes as well: over the range they take here.
   const ranges = new ActivationRanges(float.tensors.length);
   readModel(rnw).header.tensors.forEach(({ scale, zeroPoint }, t) => {
     ranges.min[t] = -zeroPoint * scale;
@@ -188,12 +188,6 @@ function percentile(sorted: number[], q: number): number {
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);
   return sorted[lo] + (sorted[Math.ceil(pos)] - sorted[lo]) * (pos - lo);
-}
-
-function cosine(a: number[], b: number[]): number {
-  let [ab, aa, bb] = [0, 0, 0];
-  a.forEach((v, i) => ((ab += v * b[i]), (aa += v * v), (bb += b[i] * b[i])));
-  return ab / Math.sqrt(aa * bb);
 }
 
 function describeMachine() {

@@ -71,8 +71,7 @@ export function benchInput(): PeerInput {
 }
 
 async function measure(job: Job): Promise<Measurement> {
-  const idle = { loadMs: 0, timesMs: [], cpuPerWall: 0, logits: [] };
-  if (!job.peer) return { ...idle, peakRssMiB: peakRssMiB() };
+  if (!job.peer) return { loadMs: 0, timesMs: [], cpuPerWall: 0, peakRssMiB: peakRssMiB(), logits: [] };
   const { load } = (await import(`./${job.peer}.ts`)) as { load: (options: PeerOptions) => Promise<Session> };
   const input = benchInput();
   const loadStart = performance.now();
