@@ -1,0 +1,157 @@
+// The web app in Debian's Chromium (headless, driven by playwright-core), served by web/serve.ts
+// on 127.0.0.1: the model streams with a moving progress bar, a photo and the (fake) camera are
+// classified in the worker, threads on an isolated page and one thread without the headers, and
+// the app opens and classifies offline once visited. Screenshots go to test/artifacts/.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { serveDemo, type DemoServer } from '../web/serve.ts';
+import { loadModel } from '../src/runtime/model.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CHROMIUM = '/usr/bin/chromium';
+const CAT = join(ROOT, 'test', 'photos', 'chelsea.png');
+const CAT_CLASSES = ['tabby', 'tiger cat', 'Egyptian cat'];
+const ARTIFACTS = join(ROOT, 'test', 'artifacts');
+const work = mkdtempSync(join(tmpdir(), 'resnet-wasm-web-'));
+
+const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (apt-get install chromium)` : !existsSync(join(ROOT, 'weights', 'default.rnw')) ? 'weights/default.rnw is missing' : null;
+if (missing) console.log(`web.test.ts: skipped: ${missing}`);
+const it = missing ? test.skip : test;
+
+/** A Y4M clip of the cat photo for Chromium's fake camera, when Debian's ffmpeg is there. */
+function fakeCameraClip(): string | null {
+  const clip = join(work, 'chelsea.y4m');
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-loop', '1', '-i', CAT, '-frames:v', '10', '-vf', 'scale=450:300', '-pix_fmt', 'yuv420p', clip]);
+  return r.status === 0 ? clip : null;
+}
+
+let isolatedServer: DemoServer;
+let plainServer: DemoServer;
+let context: BrowserContext;
+let clip: string | null = null;
+
+test.before(async () => {
+  if (missing) return;
+  execFileSync(process.execPath, ['web/build.js'], { cwd: ROOT, stdio: 'ignore' });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  isolatedServer = await serveDemo({ root: join(ROOT, 'build', 'web'), port: 0 });
+  plainServer = await serveDemo({ root: join(ROOT, 'build', 'web'), port: 0, isolated: false });
+  clip = fakeCameraClip();
+  const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+  if (clip) args.push(`--use-file-for-fake-video-capture=${clip}`);
+  context = await chromium.launchPersistentContext(mkdtempSync(join(work, 'profile-')), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args,
+    viewport: { width: 760, height: 640 },
+    permissions: ['camera'],
+  });
+});
+
+test.after(async () => {
+  await context?.close();
+  await isolatedServer?.close();
+  await plainServer?.close();
+});
+
+/** Every value the progress bar takes, recorded in the page from its first moment. */
+const RECORD_PROGRESS = () => {
+  const values: number[] = [];
+  (window as unknown as { progressValues: number[] }).progressValues = values;
+  document.addEventListener('DOMContentLoaded', () => {
+    const bar = document.getElementById('progress') as HTMLProgressElement;
+    new MutationObserver(() => values.push(bar.value)).observe(bar, { attributes: true, attributeFilter: ['value'] });
+  });
+};
+
+async function open(url: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.addInitScript(RECORD_PROGRESS);
+  await page.goto(url);
+  await reached(page, 'ready');
+  return page;
+}
+
+/** Waits for body[data-state=state]; the app's own message if it reports an error instead. */
+async function reached(page: Page, state: string): Promise<void> {
+  await page.waitForSelector(`body[data-state="${state}"], body[data-state="error"]`, { timeout: 60_000 });
+  const now = await page.getAttribute('body', 'data-state');
+  assert.is(now, state, `the app reports: ${await page.textContent('#status')}`);
+}
+
+async function classifyPhoto(page: Page, photo: string): Promise<{ label: string; score: number }[]> {
+  await page.evaluate(() => document.body.removeAttribute('data-state'));
+  await page.setInputFiles('#file', photo);
+  await reached(page, 'classified');
+  return JSON.parse((await page.getAttribute('#results', 'data-top'))!);
+}
+
+let page: Page;
+
+it('cross-origin isolated: the model streams with a moving progress bar and runs on worker threads', async () => {
+  const start = performance.now();
+  page = await open(isolatedServer.url);
+  console.log(`  web: model ready ${((performance.now() - start) / 1000).toFixed(1)} s after the page was opened`);
+  const values: number[] = await page.evaluate(() => (window as unknown as { progressValues: number[] }).progressValues);
+  assert.ok(values.length >= 10, `the bar moved ${values.length} times`);
+  assert.ok(values.every((v, i) => i === 0 || v >= values[i - 1]), 'the bar never goes back');
+  assert.ok(values[0] < 0.5 && values[values.length - 1] === 1, `from ${values[0]} to ${values[values.length - 1]}`);
+  assert.is(await page.evaluate(() => crossOriginIsolated), true);
+  assert.is(await page.getAttribute('#status', 'data-threads'), String(Math.min(4, await page.evaluate(() => navigator.hardwareConcurrency))));
+});
+
+it('a chosen photo is classified in the worker: a cat, with the same logits as in Node', async () => {
+  const top = await classifyPhoto(page, CAT);
+  assert.ok(CAT_CLASSES.includes(top[0].label), `top-1 is ${top[0].label}`);
+  assert.match(await page.textContent('#latency') ?? '', /^\d+ ms on this device/);
+  await page.screenshot({ path: join(ARTIFACTS, 'web-photo.png') });
+  const model = await loadModel(join(ROOT, 'weights', 'default.rnw'));
+  const { logits } = model.classify(readFileSync(CAT));
+  assert.is(await page.getAttribute('#results', 'data-logits'), Buffer.from(logits.buffer).toString('base64'), 'the same bits in Chromium as in Node');
+  model.dispose();
+});
+
+it('the camera: frames of the fake capture are classified one after another', async () => {
+  if (!clip) {
+    console.log('  web: camera assertion skipped: no ffmpeg to make a Y4M clip for the fake camera (apt-get install ffmpeg)');
+    return;
+  }
+  await page.evaluate(() => document.body.removeAttribute('data-state'));
+  await page.click('#camera');
+  await page.waitForSelector('#results[data-source="camera"]', { timeout: 60_000 });
+  const top = JSON.parse((await page.getAttribute('#results', 'data-top'))!);
+  assert.ok(CAT_CLASSES.includes(top[0].label), `top-1 of a camera frame is ${top[0].label}`);
+  await page.screenshot({ path: join(ARTIFACTS, 'web-camera.png') });
+  await page.click('#camera');
+});
+
+it('offline after the first visit: with the server gone, the app opens, loads the model from the cache, classifies', async () => {
+  await page.evaluate(async () => {
+    await navigator.serviceWorker.ready;
+  });
+  await isolatedServer.close();
+  await page.reload();
+  await reached(page, 'ready');
+  const top = await classifyPhoto(page, CAT);
+  assert.ok(CAT_CLASSES.includes(top[0].label), `top-1 offline is ${top[0].label}`);
+  await page.screenshot({ path: join(ARTIFACTS, 'web-offline.png') });
+  await page.close();
+});
+
+it('served without COOP/COEP: not isolated, one thread, still a cat', async () => {
+  const plain = await open(plainServer.url);
+  assert.is(await plain.evaluate(() => crossOriginIsolated), false);
+  assert.is(await plain.getAttribute('#status', 'data-threads'), '1');
+  const top = await classifyPhoto(plain, CAT);
+  assert.ok(CAT_CLASSES.includes(top[0].label), `top-1 is ${top[0].label}`);
+  await plain.screenshot({ path: join(ARTIFACTS, 'web-one-thread.png') });
+  await plain.close();
+});
+
+test.run();

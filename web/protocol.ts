@@ -1,0 +1,13 @@
+// Messages between the page (app.ts) and the classification worker (worker.ts).
+import type { LoadProgress, Prediction } from '../src/index.ts';
+
+export type ToWorker =
+  | { type: 'load'; url: string }
+  /** An image file's bytes (decoded by our JPEG/PNG decoders, as in Node) or a camera frame. */
+  | { type: 'classify'; id: number; image: ArrayBuffer | ImageBitmap };
+
+export type FromWorker =
+  | ({ type: 'progress' } & LoadProgress)
+  | { type: 'ready'; threads: number; isolated: boolean; loadMs: number }
+  | { type: 'result'; id: number; top: Prediction[]; logits: Float32Array; ms: number }
+  | { type: 'error'; id?: number; message: string };

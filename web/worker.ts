@@ -1,0 +1,53 @@
+// The classification worker: loads the model once (streamed, kept in the Cache API for offline
+// use), then classifies what the page sends, so the page never freezes during an inference. On a
+// cross-origin isolated page the model runs on every core (up to 4): Web Workers share its memory.
+import { loadModel, ImageDecodeError, type Model } from '../src/index.ts';
+import type { FromWorker, ToWorker } from './protocol.ts';
+
+const MODEL_CACHE = 'resnet-wasm-models';
+const MAX_THREADS = 4;
+
+const post = (message: FromWorker) => postMessage(message);
+let model: Promise<Model> | undefined;
+
+onmessage = async (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  if (message.type === 'load') {
+    model = load(message.url);
+    model.catch((error: Error) => post({ type: 'error', message: `the model did not load: ${error.message}` }));
+    return;
+  }
+  try {
+    const result = await classify(await model!, message.image);
+    post({ type: 'result', id: message.id, ...result });
+  } catch (error) {
+    post({ type: 'error', id: message.id, message: (error as Error).message });
+  }
+};
+
+async function load(url: string): Promise<Model> {
+  const start = performance.now();
+  const isolated = crossOriginIsolated;
+  const threads = isolated ? Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS) : 1;
+  const loaded = await loadModel(url, { cache: MODEL_CACHE, threads, onProgress: (progress) => post({ type: 'progress', ...progress }) });
+  post({ type: 'ready', threads: loaded.layers.threads, isolated, loadMs: performance.now() - start });
+  return loaded;
+}
+
+/**
+ * JPEG and PNG bytes go through our own decoders, so the answer is the same bits as in Node; other
+ * formats (WebP, GIF, AVIF, ...) are decoded by the browser.
+ */
+async function classify(model: Model, image: ArrayBuffer | ImageBitmap) {
+  try {
+    return model.classify(image);
+  } catch (error) {
+    if (!(error instanceof ImageDecodeError && image instanceof ArrayBuffer)) throw error;
+    const bitmap = await createImageBitmap(new Blob([image]));
+    const result = model.classify(bitmap);
+    bitmap.close();
+    return result;
+  } finally {
+    if (image instanceof ImageBitmap) image.close();
+  }
+}
