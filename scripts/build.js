@@ -1,6 +1,7 @@
 // Builds everything the package ships, from source:
 //   build/resnet.wasm          the kernels (AssemblyScript, SIMD128), importing their memory
 //   build/resnet-threads.wasm  the same kernels on a shared memory, for worker threads
+//   build/resnet-wasi.wasm     a standalone WASI command with the same kernels (wasi/main.ts)
 //   build/kernels.js           both as base64, so one import works in Node, browsers and bundles
 //   dist/index.js, dist/cli.js   the runtime and CLI for Node, bundled by esbuild
 //   dist/browser.js            the runtime for browsers: dependencies bundled, no node: module
@@ -21,6 +22,8 @@ if (only !== 'js') {
     lines.push(`export const ${name} = ${JSON.stringify(wasm.toString('base64'))};`);
     console.log(`${target}: ${wasm.length} bytes`);
   }
+  // The standalone WASI command (wasi/main.ts): the same kernels, replaying a plan.
+  execFileSync('npx', ['asc', 'wasi/main.ts', '--config', 'wasi/asconfig.json', '-o', 'build/resnet-wasi.wasm'], { stdio: 'inherit' });
   writeFileSync('build/kernels.js', lines.join('\n') + '\n');
   writeFileSync('build/kernels.d.ts', Object.keys(WASM).map((n) => `export declare const ${n}: string;`).join('\n') + '\n');
 }

@@ -1,6 +1,7 @@
 import { classifyCommand } from './classify.ts';
 import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
+import { wasiPlanCommand, preprocessCommand } from './wasi-plan.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { isFileError } from './errors.ts';
 
@@ -12,6 +13,8 @@ Usage:
   resnet-wasm convert <model.onnx | model.json> -o <out.rnw> [--calibrate DIR]
               [--calibration minmax|percentile|entropy] [--ranges FILE] [--save-ranges FILE]
               [--preprocessing torch|caffe|tf] [--labels FILE]
+  resnet-wasm wasi-plan <model.rnw> -o <model.plan>     for the WASI build (build/resnet-wasi.wasm)
+  resnet-wasm preprocess <image> -o <input.u8> [--model FILE]
 
 Options:
   --model FILE   a .rnw model file (default: the embedded ImageNet model)
@@ -31,6 +34,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   classify: classifyCommand,
   bench: benchCommand,
   convert: convertCommand,
+  'wasi-plan': wasiPlanCommand,
+  preprocess: preprocessCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

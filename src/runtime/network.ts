@@ -43,6 +43,19 @@ export interface NetworkOptions {
   threads?: number;
 }
 
+/**
+ * What a Network does to its memory, in order: how `resnet-wasm wasi-plan` records a network for a
+ * host without JavaScript to replay (src/cli/wasi-plan.ts). Offsets are this memory's; kernel calls
+ * are whole (without the trailing part, parts).
+ */
+export type NetworkOp =
+  | { op: 'memory'; base: number; end: number }
+  | { op: 'parameters'; layer: number; at: number; bytes: number }
+  | { op: 'input'; at: number; bytes: number }
+  | { op: 'fill'; at: number; value: number; bytes: number }
+  | { op: 'call'; kernel: SlicedKernel | 'winogradWeights'; args: number[] }
+  | { op: 'logits'; at: number; count: number };
+
 /** Byte offsets of everything in the memory; computed from the header alone. */
 interface Layout {
   paramOffsets: number[];
@@ -66,8 +79,9 @@ export class Network {
   private readonly layout: Layout;
   private readonly paths: (ConvPath | null)[];
   private readonly paramBytes: number[];
+  private readonly trace: ((op: NetworkOp) => void) | undefined;
 
-  private constructor(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], layout: Layout, memory: WebAssembly.Memory, kernels: KernelExports, dispatch: Dispatch) {
+  private constructor(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], layout: Layout, memory: WebAssembly.Memory, kernels: KernelExports, dispatch: Dispatch, trace?: (op: NetworkOp) => void) {
     this.header = header;
     this.paramBytes = payloadBytes;
     this.paths = paths;
@@ -75,12 +89,16 @@ export class Network {
     this.memory = memory;
     this.kernels = kernels;
     this.dispatch = dispatch;
+    this.trace = trace;
     const { parameterBytes, derivedBytes, arenaBytes } = layout;
     this.footprint = { wasmBytes: memory.buffer.byteLength, parameterBytes, derivedBytes, arenaBytes };
   }
 
-  /** Allocates memory for a network whose layer payloads have the given byte lengths. */
-  static async create(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<Network> {
+  /**
+   * Allocates memory for a network whose layer payloads have the given byte lengths. `trace` is told
+   * every operation on the memory from then on.
+   */
+  static async create(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}, trace?: (op: NetworkOp) => void): Promise<Network> {
     const threads = Math.max(1, Math.floor(options.threads ?? 1));
     const module = await kernelModule(threads > 1);
     const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options) : null));
@@ -88,7 +106,8 @@ export class Network {
     const memory = createMemory(layout.totalBytes, threads > 1);
     const kernels = await instantiateKernels(module, memory);
     const dispatch = threads > 1 ? await threadPool(kernels, module, memory, threads) : singleThread(kernels);
-    return new Network(header, payloadBytes, paths, layout, memory, kernels, dispatch);
+    trace?.({ op: 'memory', base: await heapBase(), end: layout.totalBytes });
+    return new Network(header, payloadBytes, paths, layout, memory, kernels, dispatch, trace);
   }
 
   /** Threads sharing each layer. */
@@ -106,11 +125,15 @@ export class Network {
     if (payload.length !== this.paramBytes[index]) {
       throw new RangeError(`layer ${index}: payload of ${payload.length} bytes, expected ${this.paramBytes[index]}`);
     }
-    new Uint8Array(this.memory.buffer).set(payload, this.layout.paramOffsets[index]);
+    const at = this.layout.paramOffsets[index];
+    new Uint8Array(this.memory.buffer).set(payload, at);
+    this.trace?.({ op: 'parameters', layer: index, at, bytes: payload.length });
     const derived = this.layout.derivedOffsets.get(index);
     const layer = this.header.layers[index];
     if (derived !== undefined && layer.kind === 'conv') {
-      this.kernels.winogradWeights(this.layout.paramOffsets[index], layer.cin, layer.cout, this.header.tensors[layer.input].zeroPoint, derived);
+      const args: Parameters<KernelExports['winogradWeights']> = [at, layer.cin, layer.cout, this.header.tensors[layer.input].zeroPoint, derived];
+      this.trace?.({ op: 'call', kernel: 'winogradWeights', args });
+      this.kernels.winogradWeights(...args);
     }
   }
 
@@ -125,6 +148,7 @@ export class Network {
     this.header.layers.forEach((layer, i) => this.runLayer(layer, i));
     const out = outputTensor(this.header);
     const at = this.layout.tensorOffsets[out];
+    this.trace?.({ op: 'logits', at, count: this.header.tensors[out].c });
     return new Float32Array(this.memory.buffer.slice(at, at + 4 * this.header.tensors[out].c));
   }
 
@@ -134,6 +158,7 @@ export class Network {
       throw new RangeError(`input has ${input.length} bytes, the network expects ${t0.h}x${t0.w}x${t0.c}`);
     }
     new Uint8Array(this.memory.buffer).set(input, this.layout.tensorOffsets[0]);
+    this.trace?.({ op: 'input', at: this.layout.tensorOffsets[0], bytes: input.length });
   }
 
   /** A copy of a uint8 tensor as the last run left it (valid while no later layer reused its buffer). */
@@ -201,12 +226,14 @@ export class Network {
 
   /** One kernel call, its work split over the threads. */
   private run1(kernel: SlicedKernel, args: number[]): void {
+    this.trace?.({ op: 'call', kernel, args });
     this.dispatch.run(kernel, args);
   }
 
   /** Taps in the padding read this row: the input's zero point, as wide as a padded pixel. */
   private fillPadRow(zeroPoint: number, bytes: number): void {
     new Uint8Array(this.memory.buffer, this.layout.padRow, bytes).fill(zeroPoint);
+    this.trace?.({ op: 'fill', at: this.layout.padRow, value: zeroPoint, bytes });
   }
 }
 
