@@ -6,10 +6,10 @@
 // bench/results.json (--results PATH); --plot also draws the chart beside it (results.svg);
 // --quick is a smoke run of a few runs.
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
@@ -73,7 +73,7 @@ const require = createRequire(import.meta.url);
 
 const machine = describeMachine();
 console.error(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load average ${machine.loadAverageStart}`);
-const floorGmacPerS = await measureFloor(flags.quick ? 3 : 30);
+const floorGmacPerS = await measureFloor();
 const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const models = await writeModels(dir, benchInput());
@@ -105,6 +105,7 @@ const sizes = await shippedSizes();
 
 console.log(report(rows, failed, sizes, baselineRssMiB));
 const results = { date: new Date().toISOString(), quick: flags.quick, machine, plan, resnet18Macs: resnetMacs, floor: { gmacPerS: floorGmacPerS, resnet18Ms: floorMs }, baselineRssMiB, configurations: rows, failed, shippedBytes: sizes };
+mkdirSync(dirname(flags.results!), { recursive: true });
 writeFileSync(flags.results!, JSON.stringify(results, null, 1) + '\n');
 if (flags.plot) {
   const bars = rows.map((r) => ({ label: `${LABELS[r.peer]} ${r.precision}, ${r.threads} thread${r.threads > 1 ? 's' : ''}`, medianMs: r.medianMs, p10Ms: r.p10Ms, p90Ms: r.p90Ms, ours: r.peer === 'resnet-wasm' }));
