@@ -6,7 +6,7 @@
 // bench/results.json (--results PATH); --plot also draws the chart beside it (results.svg);
 // --quick is a smoke run of a few runs.
 import { fork } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -192,7 +192,7 @@ function percentile(sorted: number[], q: number): number {
 }
 
 function describeMachine() {
-  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1].split(' ') ?? [];
   return {
     cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? cpus()[0].model,
@@ -229,7 +229,7 @@ async function shippedSizes(): Promise<Record<string, { bytes: number; gzipBytes
 function report(rows: Row[], failed: (Config & { error: string })[], sizes: Awaited<ReturnType<typeof shippedSizes>>, baselineRssMiB: number): string {
   const f = (v: number | null, digits: number) => (v === null ? '–' : v.toFixed(digits));
   const lines = [
-    `ResNet-18 224x224, batch 1, ${(resnetMacs / 1e9).toFixed(3)} GMAC. ${machine.cpu} (${machine.simd.join(', ') || 'no AVX2'}), ${machine.cores} cores, Node ${machine.node}; ` +
+    `ResNet-18 224x224, batch 1, ${(resnetMacs / 1e9).toFixed(3)} GMAC. ${machine.cpu}${machine.simd.length ? ` (${machine.simd.join(', ')})` : ''}, ${machine.cores} cores, Node ${machine.node}; ` +
       `load average ${machine.loadAverageStart} at the start, ${machine.loadAverageEnd} at the end${flags.quick ? '; --quick: a smoke run, not a measurement' : ''}.`,
     `Floor: i32x4.dot_i16x8_s + i32x4.add from L1 at ${floorGmacPerS.toFixed(1)} GMAC/s on 1 thread, so ResNet-18 ≥ ${floorMs.toFixed(1)} ms; % floor is of threads × that rate.`,
     '',
