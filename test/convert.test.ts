@@ -85,7 +85,8 @@ test('a TF.js model with a missing or short shard: an error naming the shard, no
   mkdirSync(keras);
   const modelJson = await saveTfjsLayers(buildKerasModel(3), keras, 2);
   const manifest = JSON.parse(readFileSync(modelJson, 'utf8')).weightsManifest[0].paths as string[];
-  assert.is(cli('convert', modelJson, '-o', join(dir, 'keras.rnw'), '--calibrate', PHOTOS, '--preprocessing', 'torch').code, 0);
+  const converted = cli('convert', modelJson, '-o', join(dir, 'keras.rnw'), '--calibrate', PHOTOS, '--preprocessing', 'torch');
+  assert.is(converted.code, 0, converted.stderr);
   const shard = join(keras, manifest[1]);
   const bytes = readFileSync(shard);
   writeFileSync(shard, bytes.subarray(0, bytes.length - 4));
