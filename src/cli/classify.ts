@@ -5,16 +5,22 @@ import { loadModel } from '../runtime/model.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { defaultModelPath } from './paths.ts';
 import { isFileError } from './errors.ts';
+import { classifyStream } from './stream.ts';
 
 export async function classifyCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { model: { type: 'string' }, top: { type: 'string', default: '5' }, json: { type: 'boolean', default: false } },
+    options: { model: { type: 'string' }, top: { type: 'string', default: '5' }, json: { type: 'boolean', default: false }, stream: { type: 'string' } },
   });
-  if (positionals.length === 0) throw new UsageError('classify needs at least one image file');
+  if (positionals.length === 0 && values.stream === undefined) throw new UsageError('classify needs at least one image file, or --stream -');
   const top = positiveInteger(values.top, '--top');
   const model = await loadModel(values.model ?? existingDefaultModel());
+  if (values.stream !== undefined) {
+    // MJPEG from stdin or a file: JSON lines, then a summary line (src/cli/stream.ts).
+    process.stdout.write(JSON.stringify({ summary: await classifyStream(model, values.stream, top) }) + '\n');
+    return model.dispose();
+  }
   for (const file of positionals) {
     try {
       const result = model.classify(new Uint8Array(await readFile(file)), { top });

@@ -1,0 +1,123 @@
+// `classify --stream -`: MJPEG on stdin, one JSON line per classified frame, stale frames dropped.
+// Streams are made by Debian's ffmpeg from the test photos (those tests skip without it); the frame
+// splitter is checked on its own with hostile chunking and segments.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { JpegSplitter } from '../src/cli/stream.ts';
+import { mulberry32 } from './helpers/random.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(ROOT, 'bin', 'resnet-wasm.js');
+const photo = (name: string) => join(ROOT, 'test', 'photos', name);
+const CAT_CLASSES = ['tabby', 'tiger cat', 'Egyptian cat'];
+
+const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
+if (!hasFfmpeg) console.log('mjpeg.test.ts: the ffmpeg streams are skipped: no ffmpeg (apt-get install ffmpeg)');
+const withFfmpeg = hasFfmpeg ? test : test.skip;
+
+/** A photo as one MJPEG frame (baseline JPEG), as ffmpeg's mjpeg muxer writes it. */
+function ffmpegFrame(file: string, width: number): Uint8Array {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-vf', `scale=${width}:-2`, '-frames:v', '1', '-q:v', '3', '-f', 'mjpeg', '-']);
+  assert.is(r.status, 0, String(r.stderr));
+  return new Uint8Array(r.stdout);
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0);
+  return out;
+}
+
+/** A JPEG with an APP1 segment right after SOI whose payload holds a whole small "JPEG" (FF D8 ... FF D9). */
+function withThumbnail(jpeg: Uint8Array): Uint8Array {
+  const payload = new Uint8Array([0x45, 0x78, 0x69, 0x66, 0, 0, 0xff, 0xd8, 0xff, 0xd9, 0xff, 0x00, 0xff, 0xd9]);
+  const app1 = new Uint8Array([0xff, 0xe1, 0, payload.length + 2, ...payload]);
+  return concat([jpeg.subarray(0, 2), app1, jpeg.subarray(2)]);
+}
+
+test('the splitter returns each JPEG whole, whatever the chunking, past thumbnails and garbage', () => {
+  const jpegs = ['rocket.jpg', 'variants/chelsea-progressive.jpg', 'variants/chelsea-gray.jpg'].map((f) => new Uint8Array(readFileSync(photo(f))));
+  const frames = [withThumbnail(jpegs[0]), jpegs[1], jpegs[2], jpegs[0]];
+  const garbage = new Uint8Array([0x00, 0xff, 0x12, 0xff]);
+  const stream = concat([garbage, frames[0], frames[1], garbage, frames[2], frames[3]]);
+  const rng = mulberry32(5);
+  for (const maxChunk of [1, 7, 4096, stream.length]) {
+    const splitter = new JpegSplitter();
+    const out: Uint8Array[] = [];
+    for (let at = 0; at < stream.length; ) {
+      const n = Math.min(stream.length - at, 1 + Math.floor(rng() * maxChunk));
+      out.push(...splitter.push(stream.slice(at, at + n)));
+      at += n;
+    }
+    assert.equal(out, frames, `chunks of up to ${maxChunk} bytes`);
+    assert.is(splitter.pendingBytes, 0);
+    assert.is(splitter.corrupt, 0);
+  }
+});
+
+test('a frame that breaks the JPEG structure is skipped and counted; the next one is found', () => {
+  const jpeg = new Uint8Array(readFileSync(photo('rocket.jpg')));
+  // SOI, an APP0 segment of 4 bytes, then 00 where the next marker's FF is due.
+  const broken = new Uint8Array([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00, 0x00, 0x00]);
+  const splitter = new JpegSplitter();
+  const out = splitter.push(concat([broken, jpeg]));
+  assert.equal(out, [jpeg]);
+  assert.is(splitter.corrupt, 1);
+});
+
+interface Line {
+  frame?: number;
+  dropped?: number;
+  top?: { label: string }[];
+  summary?: { frames: number; classified: number; dropped: number; corrupt: number };
+}
+
+/** Runs `classify --stream -`, feeding stdin with `feed`; the JSON lines it printed. */
+async function classifyStream(feed: (stdin: NodeJS.WritableStream) => Promise<void> | void): Promise<Line[]> {
+  const child = spawn(process.execPath, [CLI, 'classify', '--stream', '-', '--top', '1'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((done) => child.on('close', done));
+  await feed(child.stdin);
+  assert.is(await exited, 0, stderr);
+  return stdout.trim().split('\n').map((l) => JSON.parse(l));
+}
+
+withFfmpeg('ffmpeg writes 40 frames of the cat at once: the newest are classified, the stale dropped and counted', async () => {
+  const lines = await classifyStream((stdin) => {
+    const ffmpeg = spawn('ffmpeg', ['-v', 'error', '-loop', '1', '-i', photo('chelsea.png'), '-frames:v', '40', '-vf', 'scale=300:-2', '-q:v', '3', '-f', 'mjpeg', '-']);
+    ffmpeg.stdout.pipe(stdin);
+  });
+  const summary = lines.pop()!.summary!;
+  assert.is(summary.frames, 40);
+  assert.is(summary.classified, lines.length);
+  assert.ok(summary.dropped > 0, 'frames come faster than they are classified');
+  assert.is(summary.classified + summary.dropped, 40);
+  assert.is(lines.reduce((n, l) => n + l.dropped!, 0), summary.dropped, 'each line counts the frames dropped before it');
+  assert.is(lines[lines.length - 1].frame, 40, 'the last frame is classified');
+  for (const line of lines) assert.ok(CAT_CLASSES.includes(line.top![0].label), `frame ${line.frame}: ${line.top![0].label}`);
+});
+
+withFfmpeg('frames slower than classification: each one is classified, none dropped, each with its class', async () => {
+  const frames = [ffmpegFrame(photo('chelsea.png'), 448), ffmpegFrame(photo('coffee.png'), 448), ffmpegFrame(photo('chelsea.png'), 448)];
+  const lines = await classifyStream(async (stdin) => {
+    for (const frame of frames) {
+      stdin.write(frame);
+      await new Promise((done) => setTimeout(done, 700));
+    }
+    stdin.end();
+  });
+  const summary = lines.pop()!.summary!;
+  assert.equal(summary, { frames: 3, classified: 3, dropped: 0, corrupt: 0 });
+  assert.equal(lines.map((l) => [l.frame, l.dropped]), [[1, 0], [2, 0], [3, 0]]);
+  assert.ok(CAT_CLASSES.includes(lines[0].top![0].label) && CAT_CLASSES.includes(lines[2].top![0].label));
+  assert.is(lines[1].top![0].label, 'espresso');
+});
+
+test.run();
