@@ -35,10 +35,9 @@ export async function serveDemo(options: DemoOptions = {}): Promise<DemoServer> 
   const root = resolve(options.root ?? 'build/web');
   const isolation = options.isolated === false ? {} : { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
   const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://host').pathname);
-    const file = join(root, path.endsWith('/') ? `${path}index.html` : path);
-    const size = await stat(file).then((s) => (s.isFile() ? s.size : -1), () => -1);
-    if (!file.startsWith(root + sep) || size < 0 || (req.method !== 'GET' && req.method !== 'HEAD')) {
+    const file = requestedFile(root, req.url ?? '/');
+    const size = file === null ? -1 : await stat(file).then((s) => (s.isFile() ? s.size : -1), () => -1);
+    if (file === null || size < 0 || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, isolation).end('not found');
       return;
     }
@@ -61,6 +60,18 @@ export async function serveDemo(options: DemoOptions = {}): Promise<DemoServer> 
       return new Promise((done) => server.close(() => done()));
     },
   };
+}
+
+/** The file under `root` that a request path names (a folder: its index.html), or null outside it. */
+function requestedFile(root: string, url: string): string | null {
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(url, 'http://host').pathname);
+  } catch {
+    return null;
+  }
+  const file = join(root, path.endsWith('/') ? `${path}index.html` : path);
+  return file.startsWith(root + sep) ? file : null;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
