@@ -101,6 +101,14 @@ async function calibrateOnPhotos(model: FloatModel, options: ConvertOptions, pro
     method,
     onProgress: (done, total) => progress(`calibrating (${method}): ${done}/${total} image passes`),
   });
+  const broken = ranges.findIndex((r) => !Number.isFinite(r.scale));
+  if (broken >= 0) {
+    const layer = model.layers.find((l) => l.output === broken);
+    throw new ModelImportError(
+      `the network computes non-finite values (NaN or infinity) on the calibration photos, first at the output of ${layer ? `layer "${layer.name}"` : 'its input'}: check its weights`,
+      { file: basename(options.input) },
+    );
+  }
   return {
     architecture: model.architecture,
     method,

@@ -54,9 +54,11 @@ export function buildKerasModel(seed: number): tfl.LayersModel {
   model.setWeights(model.weights.map(({ name, shape }) => {
     const count = shape.reduce((n, d) => n! * d!, 1)!;
     const fanIn = count / shape[shape.length - 1]!;
-    const [lo, hi] = name.endsWith('/kernel') ? [-Math.sqrt(6 / fanIn), Math.sqrt(6 / fanIn)]
-      : name.endsWith('/gamma') ? [0.5, 1.5]
-      : name.endsWith('/moving_variance') ? [0.01, 1]
+    // TF.js suffixes variable names (`moving_variance_1`) once a process has built the model before.
+    const kind = /\/([a-z_]+?)(_\d+)?$/.exec(name)![1];
+    const [lo, hi] = kind === 'kernel' ? [-Math.sqrt(6 / fanIn), Math.sqrt(6 / fanIn)]
+      : kind === 'gamma' ? [0.5, 1.5]
+      : kind === 'moving_variance' ? [0.01, 1]
       : [-0.5, 0.5]; // bias, beta, moving_mean
     return tf.tensor(randomFloat32Array(rng, count, lo, hi), shape as number[]);
   }));
