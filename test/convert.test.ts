@@ -95,6 +95,22 @@ test('a TF.js model with a missing or short shard: an error naming the shard, no
   failsCleanly([modelJson, '--calibrate', PHOTOS], join(dir, 'out.rnw'), new RegExp(manifest[1].replace('.', '\\.')));
 });
 
+test('a network that computes NaN on the photos: an error naming the layer, no output', async () => {
+  const keras = join(dir, 'nan');
+  mkdirSync(keras);
+  const modelJson = await saveTfjsLayers(buildKerasModel(4), keras, 1);
+  const { weightsManifest } = JSON.parse(readFileSync(modelJson, 'utf8'));
+  const weights: { name: string; shape: number[] }[] = weightsManifest[0].weights;
+  // A negative BN variance: √(σ² + ε) is NaN from the stem on.
+  const at = weights.findIndex((w) => w.name === 'bn_conv1/moving_variance');
+  const offset = weights.slice(0, at).reduce((sum, w) => sum + 4 * w.shape.reduce((n, d) => n * d, 1), 0);
+  const shard = join(keras, weightsManifest[0].paths[0]);
+  const bytes = readFileSync(shard);
+  new DataView(bytes.buffer, bytes.byteOffset).setFloat32(offset, -1, true);
+  writeFileSync(shard, bytes);
+  failsCleanly([modelJson, '--calibrate', PHOTOS], join(dir, 'out.rnw'), /non-finite.*"conv1"/);
+});
+
 test('a failed conversion leaves an existing file at the output path untouched', () => {
   const existing = join(dir, 'existing.rnw');
   copyFileSync(onnx, existing);

@@ -101,7 +101,7 @@ async function calibrateOnPhotos(model: FloatModel, options: ConvertOptions, pro
     method,
     onProgress: (done, total) => progress(`calibrating (${method}): ${done}/${total} image passes`),
   });
-  const broken = ranges.findIndex((r) => !Number.isFinite(r.scale));
+  const broken = ranges.findIndex((r) => !Number.isFinite(r.scale) || !Number.isFinite(r.zeroPoint));
   if (broken >= 0) {
     const layer = model.layers.find((l) => l.output === broken);
     throw new ModelImportError(
