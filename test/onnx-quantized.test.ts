@@ -15,7 +15,8 @@ import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 import type { QuantModel } from '../src/model/types.ts';
 import { loadModel } from '../src/runtime/model.ts';
-import { ActivationRanges, argmax, exportQdq, exportQOperator, importError, runOnnxRuntime } from './helpers/onnx-export.ts';
+import { ActivationRanges, exportQdq, exportQOperator, importError, runOnnxRuntime } from './helpers/onnx-export.ts';
+import { argmax } from './helpers/metrics.ts';
 import type { QuantizedExport } from './helpers/onnx-export.ts';
 import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
 

@@ -1,6 +1,7 @@
 // The TF.js layers importer against TF.js itself (tfjs-layers on the pure-JS CPU backend): a small
 // generated Keras-style ResNet and the real Keras ImageNet ResNet-50 must compute what TF.js
 // computes from the same files, and broken or unsupported files must be refused by name.
+import { argmax, cosine } from './helpers/metrics.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
@@ -144,16 +145,6 @@ function photos(n: number) {
   const files = imagenetFiles();
   if (files.length === 0) return repoPhotos().slice(0, n);
   return Array.from({ length: n }, (_, i) => files[Math.floor((i * files.length) / n)].file).map((file) => ({ file, image: decodeImage(readFileSync(file)) }));
-}
-
-function argmax(v: Float32Array): number {
-  return v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  a.forEach((x, i) => ((ab += x * b[i]), (aa += x * x), (bb += b[i] * b[i])));
-  return ab / Math.sqrt(aa * bb);
 }
 
 function maxAbs(v: Float32Array): number {
