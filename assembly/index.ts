@@ -5,6 +5,8 @@ export { maxpool, gap } from './pool';
 export { add } from './add';
 export { fc } from './fc';
 export { patches } from './patches';
+export { avgpool } from './avgpool';
+export { affine } from './affine';
 export { winogradWeights, winogradInput, winogradConv } from './winograd';
 
 /** First byte the runtime may use: everything below belongs to the module's static data. */

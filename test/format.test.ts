@@ -305,7 +305,7 @@ test('the file has the documented layout: header, aligned records, trailer', () 
   assert.is(HEADER.fileBytes, FILE.length);
   assert.is(HEADER.producer, 'format.test');
   assert.is(HEADER.minorVersion, 0);
-  const kinds = { conv: 1, maxpool: 2, add: 3, gap: 4, fc: 5 };
+  const kinds = { conv: 1, maxpool: 2, add: 3, gap: 4, fc: 5, avgpool: 6, affine: 7 };
   HEADER.records.forEach((record, i) => {
     assert.is(record.offset % 16, 0);
     assert.is(record.payloadOffset, record.offset + 16);

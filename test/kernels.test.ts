@@ -4,10 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Network, type NetworkOptions } from '../src/runtime/network.ts';
-import { packWeights } from '../src/format/layout.ts';
+import { packAffine, packWeights } from '../src/format/layout.ts';
 import type { QuantLayer, QuantTensor, NetworkHeader, LayerHeader } from '../src/model/types.ts';
-import { outSize } from '../src/model/types.ts';
-import { convRef, maxpoolRef, addRef, gapRef, fcRef } from './oracle/int8-reference.ts';
+import { outSize, poolOutSize } from '../src/model/types.ts';
+import { convRef, maxpoolRef, addRef, gapRef, fcRef, avgpoolRef, affineRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
 
 type Rng = () => number;
@@ -23,7 +23,7 @@ async function runNetwork(tensors: QuantTensor[], layers: QuantLayer[], input: U
     architecture: 'test', labels: [], tensors, layers: layers.map(headerOf),
     preprocessing: { resize: 1, crop: 1, colorOrder: 'RGB', pixelScale: 1, mean: [0, 0, 0], std: [1, 1, 1] },
   };
-  const payloads = layers.map((l) => (l.kind === 'conv' || l.kind === 'fc' ? packWeights(l, tensors[l.input].zeroPoint) : new Uint8Array(0)));
+  const payloads = layers.map(payloadOf(tensors));
   const net = await Network.create(header, payloads.map((p) => p.length), options);
   payloads.forEach((p, i) => net.setParameters(i, p));
   net.setInput(input);
@@ -35,9 +35,20 @@ async function runOneLayer(tensors: QuantTensor[], layer: QuantLayer, input: Uin
   return (await runNetwork(tensors, [layer], input)).readTensor(layer.output);
 }
 
+function payloadOf(tensors: QuantTensor[]) {
+  return (layer: QuantLayer): Uint8Array => {
+    if (layer.kind === 'conv' || layer.kind === 'fc') return packWeights(layer, tensors[layer.input].zeroPoint);
+    return layer.kind === 'affine' ? packAffine(layer) : new Uint8Array(0);
+  };
+}
+
 function headerOf(layer: QuantLayer): LayerHeader {
   if (layer.kind === 'conv' || layer.kind === 'fc') {
     const { weight: _w, bias: _b, multiplier: _m, ...geometry } = layer;
+    return geometry;
+  }
+  if (layer.kind === 'affine') {
+    const { multiplier: _m, offset: _o, ...geometry } = layer;
     return geometry;
   }
   return layer;
@@ -70,7 +81,7 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
   }
 });
 
-test('Winograd F(2x2,3x3) gives the same bits as direct convolution on 60 random 3x3 shapes', async () => {
+test('Winograd F(2x2,3x3), U\' precomputed or derived as it runs, gives the same bits as direct convolution on 60 random 3x3 shapes', async () => {
   const rng = mulberry32(7);
   for (let i = 0; i < 60; i++) {
     const { x, y, layer } = randomConv(rng);
@@ -82,11 +93,15 @@ test('Winograd F(2x2,3x3) gives the same bits as direct convolution on 60 random
     conv.relu = false;
     const tensors = [{ ...x, c: conv.cin }, { ...y, h: x.h, w: x.w, zeroPoint: 128 }];
     const direct = await runNetwork(tensors, [conv], input, { winograd: false });
-    const winograd = await runNetwork(tensors, [conv], input);
+    const winograd = await runNetwork(tensors, [conv], input, { winogradWeights: 'on-the-fly' });
+    const precomputed = await runNetwork(tensors, [conv], input, { winogradWeights: 'precomputed' });
     assert.equal(winograd.convPaths()[0], 'winograd');
     assert.equal(direct.convPaths()[0], 'direct');
+    const tiles = Math.ceil(x.h / 2) * Math.ceil(x.w / 2);
+    if (tiles < 32) assert.ok(precomputed.footprint.derivedBytes > winograd.footprint.derivedBytes, `case ${i}: U' precomputed`);
     const out = winograd.readTensor(1);
     assert.equal(out, direct.readTensor(1), `case ${i}: ${x.h}x${x.w}x${conv.cin} -> ${conv.cout}`);
+    assert.equal(precomputed.readTensor(1), out, `case ${i}: precomputed U'`);
     assert.ok(new Set(out).size >= Math.min(8, out.length / 4), `case ${i}: outputs spread over the uint8 range: ${[...new Set(out)].slice(0, 9)} of ${out.length}`);
   }
 });
@@ -101,6 +116,52 @@ test('maxpool equals the scalar reference on 40 random shapes', async () => {
     const input = bytes(rng, h * w * c);
     const got = await runOneLayer([x, y], { kind: 'maxpool', name: 'pool', input: 0, output: 1, k, stride, pad }, input);
     assert.equal(got, maxpoolRef(input, x, { k, stride, pad }), `case ${i}`);
+  }
+});
+
+test('avgpool equals the scalar reference on 60 random shapes: odd sizes, ceil mode, padding, 1 and 2 threads', async () => {
+  const rng = mulberry32(8);
+  for (let i = 0; i < 60; i++) {
+    const [k, stride, pad] = pick(rng, [[2, 2, 0], [2, 2, 0], [3, 2, 1], [3, 1, 1], [3, 3, 0], [5, 2, 2]]);
+    const ceil = rng() < 0.7;
+    const c = channelCount(rng), h = int(rng, k, 15), w = int(rng, k, 15);
+    const x = tensor(h, w, c, rng);
+    const layer: QuantLayer = { kind: 'avgpool', name: 'pool', input: 0, output: 1, k, stride, pad, ceil };
+    const y = { ...x, h: poolOutSize(h, layer), w: poolOutSize(w, layer) };
+    const input = bytes(rng, h * w * c);
+    const net = await runNetwork([x, y], [layer], input, { threads: i % 4 === 0 ? 2 : 1 });
+    const want = avgpoolRef(input, x, layer);
+    assert.equal(net.readTensor(1), want, `case ${i}: ${k}/${stride} pad ${pad} ceil ${ceil} ${h}x${w}x${c}`);
+    net.close();
+  }
+});
+
+test('avgpool 2x2/2 in ceil mode on 7x7 gives 4x4, the edge windows averaging their 2 or 1 values', async () => {
+  const x = { h: 7, w: 7, c: 16, scale: 0.1, zeroPoint: 3 };
+  const layer: QuantLayer = { kind: 'avgpool', name: 'pool', input: 0, output: 1, k: 2, stride: 2, pad: 0, ceil: true };
+  const input = Uint8Array.from({ length: 7 * 7 * 16 }, (_, i) => (Math.floor(i / 16) * 2 + (i % 16)) % 256);
+  const got = await runOneLayer([x, { ...x, h: 4, w: 4 }], layer, input);
+  const value = (y: number, xx: number, c: number) => input[(y * 7 + xx) * 16 + c];
+  assert.is(got.length, 4 * 4 * 16);
+  assert.is(got[0], Math.floor((2 * (value(0, 0, 0) + value(0, 1, 0) + value(1, 0, 0) + value(1, 1, 0)) + 4) / 8));
+  assert.is(got[(0 * 4 + 3) * 16 + 5], Math.floor((2 * (value(0, 6, 5) + value(1, 6, 5)) + 2) / 4));
+  assert.is(got[(3 * 4 + 3) * 16 + 9], value(6, 6, 9));
+});
+
+test('affine equals the scalar reference on 60 random shapes, with and without ReLU, 1 and 2 threads', async () => {
+  const rng = mulberry32(9);
+  for (let i = 0; i < 60; i++) {
+    const c = channelCount(rng), x = tensor(int(rng, 1, 12), int(rng, 1, 12), c, rng);
+    const y = tensor(x.h, x.w, c, rng);
+    const multiplier = Float32Array.from({ length: c }, () => (rng() < 0.2 ? -1 : 1) * (0.05 + 2 * rng()));
+    const offset = Float32Array.from({ length: c }, () => 200 * (rng() - 0.5));
+    const layer: QuantLayer = { kind: 'affine', name: 'norm', input: 0, output: 1, channels: c, relu: rng() < 0.5, multiplier, offset };
+    const input = bytes(rng, x.h * x.w * c);
+    const net = await runNetwork([x, y], [layer], input, { threads: i % 4 === 0 ? 2 : 1 });
+    const want = affineRef(input, c, x.zeroPoint, multiplier, offset, y.zeroPoint, layer.relu);
+    assert.equal(net.readTensor(1), want, `case ${i}: ${x.h}x${x.w}x${c} relu ${layer.relu}`);
+    assert.ok(new Set(want).size >= Math.min(8, want.length / 4), `case ${i}: outputs spread`);
+    net.close();
   }
 });
 

@@ -145,6 +145,20 @@ function naiveLayer(tensors: Shape[], layer: FloatLayer, values: Float32Array[])
           const inp = tensors[layer.input];
           for (let iy = 0; iy < inp.h; iy++) for (let ix = 0; ix < inp.w; ix++) v += at(layer.input, iy, ix, o);
           v /= inp.h * inp.w;
+        } else if (layer.kind === 'avgpool') {
+          const inp = tensors[layer.input];
+          let n = 0;
+          for (let ky = 0; ky < layer.k; ky++) {
+            for (let kx = 0; kx < layer.k; kx++) {
+              const iy = y * layer.stride - layer.pad + ky;
+              const ix = x * layer.stride - layer.pad + kx;
+              if (iy >= 0 && iy < inp.h && ix >= 0 && ix < inp.w) (v += at(layer.input, iy, ix, o)), n++;
+            }
+          }
+          v /= n;
+        } else if (layer.kind === 'affine') {
+          v = at(layer.input, y, x, o) * layer.scale[o] + layer.shift[o];
+          if (layer.relu) v = Math.max(0, v);
         } else {
           v = layer.bias[o];
           for (let i = 0; i < layer.cin; i++) v += values[layer.input][i] * layer.weight[o * layer.cin + i];

@@ -44,6 +44,8 @@ export async function load({ model, threads, input }: PeerOptions): Promise<Sess
         return tf.mean(values[l.input], [1, 2]);
       case 'fc':
         return tf.fused.matMul({ a: values[l.input] as tf.Tensor2D, b: p.filter as tf.Tensor2D, bias: p.bias });
+      default:
+        throw new Error(`the TF.js peer runs the plain ResNets only, not a ${l.kind} layer`);
     }
   };
   return {

@@ -52,8 +52,8 @@ export class TensorRanges {
   }
 
   /**
-   * The parameters follow the int8 arithmetic's constraints: maxpool passes uint8 values through,
-   * so its output must share its input's parameters; the fc output holds f32 logits and carries
+   * The parameters follow the int8 arithmetic's constraints: max and average pools pass uint8
+   * values through (a mean stays in its input's range), so their output shares their input's parameters; the fc output holds f32 logits and carries
    * {scale: 1, zeroPoint: 0}. Layers run in order, so a maxpool's input is settled before it.
    * The network input keeps its whole range: it is small and known, and clipping the image hurts.
    */
@@ -63,7 +63,7 @@ export class TensorRanges {
       return rangeParams(min, max);
     });
     for (const layer of model.layers) {
-      if (layer.kind === 'maxpool') params[layer.output] = { ...params[layer.input] };
+      if (layer.kind === 'maxpool' || layer.kind === 'avgpool') params[layer.output] = { ...params[layer.input] };
       if (layer.kind === 'fc') params[layer.output] = { scale: 1, zeroPoint: 0 };
     }
     return params;

@@ -41,7 +41,15 @@ export function quantizeModel(float: FloatModel, tensorQuant: QuantParams[]): Qu
         const { h, w } = float.tensors[layer.input];
         return { ...layer, multiplier: Math.fround(scale(layer.input) / (scale(layer.output) * h * w)) };
       }
+      case 'affine': {
+        const [sx, sy] = [scale(layer.input), scale(layer.output)];
+        const multiplier = Float32Array.from(layer.scale, (s) => (sx * s) / sy);
+        const offset = Float32Array.from(layer.shift, (b) => b / sy);
+        const { scale: _s, shift: _b, ...geometry } = layer;
+        return { ...geometry, multiplier, offset };
+      }
       case 'maxpool':
+      case 'avgpool':
         return layer;
     }
   });
@@ -71,17 +79,17 @@ function quantizeWeights(
   return { weight, bias, weightScales };
 }
 
-/** The arithmetic passes maxpool's uint8 values through unchanged and reads fc logits as f32. */
+/** The arithmetic passes pooled uint8 values through unchanged (same scale) and reads fc logits as f32. */
 function checkTensorQuant(float: FloatModel, tensorQuant: QuantParams[]): void {
   if (tensorQuant.length !== float.tensors.length) {
     throw new Error(`${tensorQuant.length} tensor parameters for ${float.tensors.length} tensors`);
   }
   for (const layer of float.layers) {
     const out = tensorQuant[layer.output];
-    if (layer.kind === 'maxpool') {
+    if (layer.kind === 'maxpool' || layer.kind === 'avgpool') {
       const input = tensorQuant[layer.input];
       if (out.scale !== input.scale || out.zeroPoint !== input.zeroPoint) {
-        throw new Error(`${layer.name}: maxpool output must have its input's scale and zero point`);
+        throw new Error(`${layer.name}: ${layer.kind} output must have its input's scale and zero point`);
       }
     }
     if (layer.kind === 'fc' && (out.scale !== 1 || out.zeroPoint !== 0)) {

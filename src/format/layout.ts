@@ -26,6 +26,8 @@ export const KIND_CODES: Readonly<Record<LayerKind, number>> = {
   add: 3,
   gap: 4,
   fc: 5,
+  avgpool: 6,
+  affine: 7,
 };
 
 const MiB = 1024 * 1024;
@@ -52,6 +54,11 @@ export const CIN_BLOCK = 8;
 /** A layer whose record carries a payload. */
 export type ParamLayerHeader = Extract<LayerHeader, { kind: 'conv' | 'fc' }>;
 export type ParamQuantLayer = Extract<QuantLayer, { kind: 'conv' | 'fc' }>;
+export type AffineLayerHeader = Extract<LayerHeader, { kind: 'affine' }>;
+export type AffineQuantLayer = Extract<QuantLayer, { kind: 'affine' }>;
+
+/** An affine payload's arrays hold whole vectors of this many channels, the kernel's step. */
+export const AFFINE_BLOCK = 16;
 
 export interface LayerParameters {
   /** [cout][kh][kw][cin] */
@@ -92,6 +99,7 @@ export function usesPatches(layer: { kind: string; kh?: number; kw?: number; cin
 }
 
 export function payloadBytes(layer: LayerHeader): number {
+  if (layer.kind === 'affine') return 8 * roundUp(layer.channels, AFFINE_BLOCK);
   if (!hasParameters(layer)) return 0;
   const g = payloadGeometry(layer);
   return g.weightsOffset + g.ocp * g.kh * g.kw * g.cp;
@@ -164,11 +172,30 @@ export function unpackWeights(
 }
 
 /**
+ * The record payload of an affine layer: multiplier f32[Cp], then offset f32[Cp], with
+ * Cp = roundUp(channels, 16) and zeros for the padding channels.
+ */
+export function packAffine(layer: AffineQuantLayer): Uint8Array {
+  const cp = roundUp(layer.channels, AFFINE_BLOCK);
+  const payload = new Float32Array(2 * cp);
+  payload.set(layer.multiplier, 0);
+  payload.set(layer.offset, cp);
+  return new Uint8Array(payload.buffer);
+}
+
+/** The exact inverse of packAffine. */
+export function unpackAffine(layer: AffineLayerHeader, payload: Uint8Array): { multiplier: Float32Array; offset: Float32Array } {
+  const cp = roundUp(layer.channels, AFFINE_BLOCK);
+  const values = new Float32Array(payload.slice().buffer, 0, 2 * cp);
+  return { multiplier: values.slice(0, layer.channels), offset: values.slice(cp, cp + layer.channels) };
+}
+
+/**
  * Offset in the payload of the first nonzero byte where the layout demands zero (padding channels'
  * bias, multiplier and weights), or -1. The kernels multiply whatever lies past a pixel's last
  * channel by these zero weights, so a nonzero one would make results depend on stray memory.
  */
-export function findNonzeroPadding(layer: ParamLayerHeader, payload: Uint8Array): number {
+export function findNonzeroPadding(layer: LayerHeader, payload: Uint8Array): number {
   for (const [from, to] of paddingRanges(layer)) {
     const found = firstNonzero(payload, from, to);
     if (found >= 0) return found;
@@ -177,7 +204,17 @@ export function findNonzeroPadding(layer: ParamLayerHeader, payload: Uint8Array)
 }
 
 /** The [from, to) byte ranges of a payload that the layout fills with zeros. */
-function* paddingRanges(layer: ParamLayerHeader): Generator<[number, number]> {
+function* paddingRanges(layer: LayerHeader): Generator<[number, number]> {
+  if (layer.kind === 'affine') {
+    const cp = roundUp(layer.channels, AFFINE_BLOCK);
+    yield [4 * layer.channels, 4 * cp];
+    yield [4 * (cp + layer.channels), 8 * cp];
+  } else if (hasParameters(layer)) {
+    yield* weightPaddingRanges(layer);
+  }
+}
+
+function* weightPaddingRanges(layer: ParamLayerHeader): Generator<[number, number]> {
   const { kh, kw, cin, cout, cp, ocp, weightsOffset } = payloadGeometry(layer);
   yield [4 * cout, 4 * ocp];
   yield [4 * (ocp + cout), weightsOffset];

@@ -6,7 +6,7 @@
  */
 import { ModelFormatError, type FormatErrorContext } from '../errors.ts';
 import type { NetworkHeader, QuantLayer, QuantModel } from '../model/types.ts';
-import { validateGraph, validateLayerParameters } from '../model/validate.ts';
+import { validateAffineParameters, validateGraph, validateLayerParameters } from '../model/validate.ts';
 import { crc32, crc32Combine } from './crc32.ts';
 import {
   ALIGNMENT,
@@ -25,6 +25,7 @@ import {
   roundUp,
   TRAILER_BYTES,
   TRAILER_MAGIC,
+  unpackAffine,
   unpackWeights,
   type RecordLayout,
 } from './layout.ts';
@@ -230,7 +231,7 @@ export class ModelStreamParser {
     const crc = crc32(payload);
     if (crc !== storedCrc) throw fail('CRC-32 mismatch', record.payloadOffset);
     this.fileCrc = crc32Combine(this.fileCrc, crc, length);
-    const nonzero = hasParameters(layer) ? findNonzeroPadding(layer, payload) : -1;
+    const nonzero = findNonzeroPadding(layer, payload);
     if (nonzero >= 0) throw fail('nonzero byte in a padding channel', record.payloadOffset + nonzero);
     this.events.push({ type: 'record', index, payload });
     yield* this.readPadding(context);
@@ -289,6 +290,11 @@ export function decodeModel(bytes: Uint8Array): QuantModel {
   const { header, payloads } = readModel(bytes);
   const { architecture, preprocessing, labels, tensors } = header;
   const layers = header.layers.map((layer, index): QuantLayer => {
+    if (layer.kind === 'affine') {
+      const decoded = { ...layer, ...unpackAffine(layer, payloads[index]) };
+      validateAffineParameters(decoded, header.records[index].payloadOffset, `record ${index}`);
+      return decoded;
+    }
     if (!hasParameters(layer)) return layer;
     const parameters = unpackWeights(layer, payloads[index], tensors[layer.input].zeroPoint);
     const decoded = { ...layer, ...parameters };

@@ -1,7 +1,7 @@
 /** Writes a QuantModel as a model file (docs/FORMAT.md). */
 import { ModelFormatError } from '../errors.ts';
 import type { LayerHeader, NetworkHeader, QuantLayer, QuantModel } from '../model/types.ts';
-import { validateGraph, validateLayerParameters } from '../model/validate.ts';
+import { validateAffineParameters, validateGraph, validateLayerParameters } from '../model/validate.ts';
 import { crc32 } from './crc32.ts';
 import {
   fileLayout,
@@ -14,6 +14,7 @@ import {
   MAJOR_VERSION,
   METADATA_OFFSET,
   MINOR_VERSION,
+  packAffine,
   packWeights,
   payloadBytes,
   TRAILER_MAGIC,
@@ -47,6 +48,10 @@ export function writeModel(model: QuantModel, producer = DEFAULT_PRODUCER): Uint
 }
 
 function recordPayload(model: QuantModel, layer: QuantLayer, record: RecordLayout, index: number): Uint8Array {
+  if (layer.kind === 'affine') {
+    validateAffineParameters(layer, record.payloadOffset, `record ${index}`);
+    return packAffine(layer);
+  }
   if (!hasParameters(layer)) return new Uint8Array(0);
   validateLayerParameters(layer, record.payloadOffset, `record ${index}`);
   return packWeights(layer, model.tensors[layer.input].zeroPoint);

@@ -58,6 +58,24 @@ export interface PoolGeometry {
   pad: number;
 }
 
+/**
+ * Average pool over the in-bounds taps of each window: padding is never counted, and with `ceil`
+ * the output size rounds up (the last window may hang over the edge), as PyTorch's
+ * AvgPool2d(ceil_mode=True, count_include_pad=False) does (ResNet-D's shortcut).
+ */
+export interface AvgPoolGeometry extends PoolGeometry {
+  ceil: boolean;
+}
+
+/** Per-channel y = scale[c]·x + shift[c] (a BatchNorm that no conv precedes), then maybe ReLU. */
+export interface AffineGeometry {
+  name: string;
+  input: number;
+  output: number;
+  channels: number;
+  relu: boolean;
+}
+
 export interface AddGeometry {
   name: string;
   inputs: [number, number];
@@ -82,6 +100,8 @@ export interface FcGeometry {
 export type FloatLayer =
   | (ConvGeometry & { kind: 'conv'; weight: Float32Array; bias: Float32Array })
   | (PoolGeometry & { kind: 'maxpool' })
+  | (AvgPoolGeometry & { kind: 'avgpool' })
+  | (AffineGeometry & { kind: 'affine'; scale: Float32Array; shift: Float32Array })
   | (AddGeometry & { kind: 'add' })
   | (GapGeometry & { kind: 'gap' })
   | (FcGeometry & { kind: 'fc'; weight: Float32Array; bias: Float32Array });
@@ -93,6 +113,7 @@ export type FloatLayer =
  *            conv multiplier[o] = sx * sw[o] / sy;  fc multiplier[o] = sx * sw[o] (f32 logits).
  *   add:     multiplierA = sa / sy, multiplierB = sb / sy.
  *   gap:     multiplier = sx / (sy * h * w).
+ *   affine:  multiplier[c] = sx * scale[c] / sy, offset[c] = shift[c] / sy (both f32).
  */
 export type QuantLayer =
   | (ConvGeometry & {
@@ -102,6 +123,8 @@ export type QuantLayer =
       multiplier: Float32Array;
     })
   | (PoolGeometry & { kind: 'maxpool' })
+  | (AvgPoolGeometry & { kind: 'avgpool' })
+  | (AffineGeometry & { kind: 'affine'; multiplier: Float32Array; offset: Float32Array })
   | (AddGeometry & { kind: 'add'; multiplierA: number; multiplierB: number })
   | (GapGeometry & { kind: 'gap'; multiplier: number })
   | (FcGeometry & {
@@ -145,6 +168,20 @@ export function outSize(size: number, k: number, stride: number, pad: number): n
   return Math.floor((size + 2 * pad - k) / stride) + 1;
 }
 
+/**
+ * Output size of a pool in ceil mode, as PyTorch computes it: rounded up, but no window may start
+ * past the input and its leading padding.
+ */
+export function ceilOutSize(size: number, k: number, stride: number, pad: number): number {
+  const out = Math.ceil((size + 2 * pad - k) / stride) + 1;
+  return (out - 1) * stride >= size + pad ? out - 1 : out;
+}
+
+/** Output size of a pool layer along one axis. */
+export function poolOutSize(size: number, pool: { k: number; stride: number; pad: number; ceil?: boolean }): number {
+  return (pool.ceil ? ceilOutSize : outSize)(size, pool.k, pool.stride, pool.pad);
+}
+
 /** Multiply-accumulates of one inference (conv + fc), the unit of our GMAC/s figures. */
 export function macs(model: { tensors: Shape[]; layers: (FloatLayer | QuantLayer | LayerHeader)[] }): number {
   let total = 0;
@@ -166,6 +203,8 @@ export function macs(model: { tensors: Shape[]; layers: (FloatLayer | QuantLayer
 export type LayerHeader =
   | (ConvGeometry & { kind: 'conv' })
   | (PoolGeometry & { kind: 'maxpool' })
+  | (AvgPoolGeometry & { kind: 'avgpool' })
+  | (AffineGeometry & { kind: 'affine' })
   | (AddGeometry & { kind: 'add'; multiplierA: number; multiplierB: number })
   | (GapGeometry & { kind: 'gap'; multiplier: number })
   | (FcGeometry & { kind: 'fc' });

@@ -9,11 +9,13 @@ import {
   METADATA_OFFSET,
   payloadBytes,
   payloadGeometry,
+  type AffineQuantLayer,
   type ParamQuantLayer,
 } from '../format/layout.ts';
 import {
   layerInputs,
   outSize,
+  poolOutSize,
   type LayerHeader,
   type NetworkHeader,
   type Preprocessing,
@@ -50,6 +52,16 @@ export function validateLayerParameters(layer: ParamQuantLayer, offset: number, 
   if (badBias >= 0) check.fail(`bias[${badBias}] = ${bias[badBias]} exceeds ±2^30`);
   const badMultiplier = multiplier.findIndex((m) => !Number.isFinite(m));
   if (badMultiplier >= 0) check.fail(`multiplier[${badMultiplier}] is not finite`);
+}
+
+/** Checks an affine layer's arrays: f32, one per channel, finite (the kernel's clamp then bounds every result). */
+export function validateAffineParameters(layer: AffineQuantLayer, offset: number, section: string): void {
+  const check = new Checker(offset, section).forLayer(layer.name);
+  for (const what of ['multiplier', 'offset'] as const) {
+    const values = check.typedArray(layer[what], what, Float32Array, layer.channels);
+    const bad = values.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) check.fail(`${what}[${bad}] is not finite`);
+  }
 }
 
 type TypedArrayClass<T> = { new (length: number): T; readonly name: string };
@@ -225,6 +237,19 @@ function parseLayer(metadataCheck: Checker, value: unknown, index: number): Laye
       const k = check.integer(l.k, 'k', 1, LIMITS.maxKernel);
       return { kind: 'maxpool', name, input: input(), output: output(), k, ...window(k) };
     }
+    case 'avgpool': {
+      const k = check.integer(l.k, 'k', 1, LIMITS.maxKernel);
+      return { kind: 'avgpool', name, input: input(), output: output(), k, ...window(k), ceil: check.boolean(l.ceil, 'ceil') };
+    }
+    case 'affine':
+      return {
+        kind: 'affine',
+        name,
+        input: input(),
+        output: output(),
+        channels: check.integer(l.channels, 'channels', 1, LIMITS.maxChannels),
+        relu: check.boolean(l.relu, 'relu'),
+      };
     case 'add': {
       const [a, b] = check.array(l.inputs, 'inputs', 2, 2).map((t, i) => tensor(t, `inputs[${i}]`));
       return {
@@ -297,7 +322,7 @@ function checkShapes(check: Checker, layer: LayerHeader, tensors: QuantTensor[])
   if (!sameShape(out, expected)) {
     check.fail(`output tensor ${layer.output} is ${showShape(out)}, the layer makes ${showShape(expected)}`);
   }
-  if (layer.kind === 'maxpool') {
+  if (layer.kind === 'maxpool' || layer.kind === 'avgpool') {
     const input = tensors[layer.input];
     if (out.scale !== input.scale || out.zeroPoint !== input.zeroPoint) {
       check.fail(`output tensor ${layer.output} must keep the input's scale and zero point`);
@@ -320,9 +345,15 @@ function expectedOutputShape(check: Checker, layer: LayerHeader, tensors: QuantT
         c: layer.cout,
       };
     }
-    case 'maxpool': {
+    case 'maxpool':
+    case 'avgpool': {
       const x = tensors[layer.input];
-      return { h: outSize(x.h, layer.k, layer.stride, layer.pad), w: outSize(x.w, layer.k, layer.stride, layer.pad), c: x.c };
+      return { h: poolOutSize(x.h, layer), w: poolOutSize(x.w, layer), c: x.c };
+    }
+    case 'affine': {
+      const x = tensors[layer.input];
+      if (x.c !== layer.channels) check.fail(`input tensor ${layer.input} has ${x.c} channels, the layer has ${layer.channels}`);
+      return x;
     }
     case 'add': {
       const [a, b] = layer.inputs.map((t) => tensors[t]);

@@ -33,6 +33,10 @@ export function runLayer(tensors: Shape[], layer: FloatLayer, inputs: Float32Arr
     }
     case 'maxpool':
       return maxpool(layer.k, layer.stride, layer.pad, tensors[layer.input], tensors[layer.output], inputs[0]);
+    case 'avgpool':
+      return avgpool(layer, tensors[layer.input], tensors[layer.output], inputs[0]);
+    case 'affine':
+      return affine(layer.scale, layer.shift, layer.relu, inputs[0]);
     case 'add':
       return add(inputs[0], inputs[1], layer.relu);
     case 'gap':
@@ -125,6 +129,39 @@ function maxpool(k: number, stride: number, pad: number, inShape: Shape, outShap
     }
   }
   return out;
+}
+
+/** The mean of the window's in-bounds values: padding and the ceil-mode overhang are not counted. */
+function avgpool(p: { k: number; stride: number; pad: number }, inShape: Shape, outShape: Shape, x: Float32Array): Float32Array {
+  const { c } = inShape;
+  const out = new Float32Array(outShape.h * outShape.w * c);
+  for (let oy = 0; oy < outShape.h; oy++) {
+    const iy0 = Math.max(0, oy * p.stride - p.pad);
+    const iy1 = Math.min(inShape.h, oy * p.stride - p.pad + p.k);
+    for (let ox = 0; ox < outShape.w; ox++) {
+      const ix0 = Math.max(0, ox * p.stride - p.pad);
+      const ix1 = Math.min(inShape.w, ox * p.stride - p.pad + p.k);
+      const sums = new Float64Array(c);
+      for (let iy = iy0; iy < iy1; iy++) {
+        for (let ix = ix0; ix < ix1; ix++) {
+          const inBase = (iy * inShape.w + ix) * c;
+          for (let ch = 0; ch < c; ch++) sums[ch] += x[inBase + ch];
+        }
+      }
+      const count = (iy1 - iy0) * (ix1 - ix0);
+      out.set(sums.map((sum) => sum / count), (oy * outShape.w + ox) * c);
+    }
+  }
+  return out;
+}
+
+/** Per channel x·scale + shift (a BatchNorm in eval mode), then ReLU if asked. */
+function affine(scale: Float32Array, shift: Float32Array, relu: boolean, x: Float32Array): Float32Array {
+  const c = scale.length;
+  return x.map((v, i) => {
+    const y = v * scale[i % c] + shift[i % c];
+    return relu && y < 0 ? 0 : y;
+  });
 }
 
 function add(a: Float32Array, b: Float32Array, relu: boolean): Float32Array {

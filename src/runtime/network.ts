@@ -180,6 +180,15 @@ export class Network {
         const x = tensors[layer.input];
         return this.run1('maxpool', [at[layer.input], x.h, x.w, x.c, at[layer.output], out.h, out.w, layer.k, layer.stride, layer.pad]);
       }
+      case 'avgpool': {
+        const x = tensors[layer.input];
+        return this.run1('avgpool', [at[layer.input], x.h, x.w, x.c, at[layer.output], out.h, out.w, layer.k, layer.stride, layer.pad]);
+      }
+      case 'affine': {
+        const x = tensors[layer.input];
+        const params = this.layout.paramOffsets[index];
+        return this.run1('affine', [at[layer.input], x.h * x.w, x.c, x.zeroPoint, params, at[layer.output], out.zeroPoint, lowerBound(out, layer.relu)]);
+      }
       case 'add': {
         const [a, b] = layer.inputs;
         return this.run1('add', [

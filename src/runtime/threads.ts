@@ -22,7 +22,7 @@ export function singleThread(kernels: KernelExports): Dispatch {
   };
 }
 
-const KERNELS: SlicedKernel[] = ['conv', 'maxpool', 'gap', 'add', 'fc', 'winogradInput', 'winogradConv', 'patches'];
+const KERNELS: SlicedKernel[] = ['conv', 'maxpool', 'gap', 'add', 'fc', 'winogradInput', 'winogradConv', 'patches', 'avgpool', 'affine'];
 const MAX_ARGS = 24;
 /** control: [generation, done, kernel index, argument count] */
 const GENERATION = 0, DONE = 1, KERNEL = 2, ARGC = 3;

@@ -18,6 +18,11 @@ export interface KernelExports {
     output: number, outH: number, outW: number, k: number, stride: number, pad: number, part: number, parts: number,
   ): void;
   gap(input: number, pixels: number, channels: number, zx: number, output: number, multiplier: number, zo: number, part: number, parts: number): void;
+  avgpool(
+    input: number, inH: number, inW: number, channels: number,
+    output: number, outH: number, outW: number, k: number, stride: number, pad: number, part: number, parts: number,
+  ): void;
+  affine(input: number, pixels: number, channels: number, zx: number, params: number, output: number, zo: number, lo: number, part: number, parts: number): void;
   add(
     a: number, za: number, multA: number, b: number, zb: number, multB: number,
     output: number, count: number, zo: number, lo: number, part: number, parts: number,

@@ -57,9 +57,18 @@ export function exportUnfolded(net: UnfoldedNet, float: FloatModel, options: Exp
   return new FloatExport({ ...net.model, layers }, options, net.batchNorms).run();
 }
 
-/** The fp32 network with BN folded into the convs, as torch.onnx.export writes it in eval mode. */
-export function exportFolded(float: FloatModel, options: ExportOptions = {}): OnnxModelInit {
-  return new FloatExport(float, options, new Map()).run();
+/**
+ * The fp32 network with BN folded into the convs, as torch.onnx.export writes it in eval mode. A BN
+ * that follows no conv (an affine layer: ResNet V2's pre-activation) stays a BatchNormalization
+ * node, written from `norms`, which must hold the BN of every affine layer (keyed by layer index).
+ */
+export function exportFolded(float: FloatModel, options: ExportOptions = {}, norms = new Map<number, BatchNorm>()): OnnxModelInit {
+  return new FloatExport(float, options, norms).run();
+}
+
+/** The BNs of a network's affine layers: the ones torch.onnx.export cannot fold into a conv. */
+export function affineNorms(net: UnfoldedNet): Map<number, BatchNorm> {
+  return new Map([...net.batchNorms].filter(([index]) => net.model.layers[index].kind === 'affine'));
 }
 
 /** The quantized network and the scale of its output, the unit in which its logits are rounded. */
@@ -206,6 +215,18 @@ function convAttributes(layer: Extract<FloatLayer, { kind: 'conv' }>): Attribute
   ];
 }
 
+/** nn.AvgPool2d as torch exports it: count_include_pad = 0 always (ours never counts padding). */
+function avgPoolAttributes(layer: Extract<FloatLayer, { kind: 'avgpool' }>): Attribute[] {
+  const { k, pad, stride, ceil } = layer;
+  return [
+    attributes.int('ceil_mode', ceil ? 1 : 0),
+    attributes.int('count_include_pad', 0),
+    attributes.ints('kernel_shape', [k, k]),
+    attributes.ints('pads', [pad, pad, pad, pad]),
+    attributes.ints('strides', [stride, stride]),
+  ];
+}
+
 function maxPoolAttributes(layer: Extract<FloatLayer, { kind: 'maxpool' }>): Attribute[] {
   const { k, pad, stride } = layer;
   return [
@@ -257,11 +278,19 @@ class FloatExport {
     switch (layer.kind) {
       case 'conv': {
         const bn = this.batchNorms.get(index);
-        const y = bn ? this.batchNorm(path, this.conv(scope, x, layer, [`${layer.name}.weight`]), bn) : this.conv(scope, x, layer, [this.folded('Conv'), this.folded('Conv')]);
+        const y = bn ? this.batchNorm(batchNormPath(path), this.conv(scope, x, layer, [`${layer.name}.weight`]), bn) : this.conv(scope, x, layer, [this.folded('Conv'), this.folded('Conv')]);
+        return layer.relu ? this.g.node('Relu', this.names.relu(path.slice(0, -1)), [y]) : y;
+      }
+      case 'affine': {
+        const bn = this.batchNorms.get(index);
+        if (!bn) throw new Error(`${layer.name}: exporting an affine layer needs its BatchNorm`);
+        const y = this.batchNorm(path, x, bn);
         return layer.relu ? this.g.node('Relu', this.names.relu(path.slice(0, -1)), [y]) : y;
       }
       case 'maxpool':
         return this.g.node('MaxPool', `${scope}/MaxPool`, [x], maxPoolAttributes(layer));
+      case 'avgpool':
+        return this.g.node('AveragePool', `${scope}/AveragePool`, [x], avgPoolAttributes(layer));
       case 'add': {
         const y = this.g.node('Add', `${this.names.scope(path.slice(0, -1))}/Add`, layer.inputs.map((t) => this.values[t]));
         return layer.relu ? this.g.node('Relu', this.names.relu(path.slice(0, -1)), [y]) : y;
@@ -285,8 +314,7 @@ class FloatExport {
     return this.g.node('Conv', `${scope}/Conv`, inputs, convAttributes(layer));
   }
 
-  private batchNorm(convPath: string[], x: string, bn: BatchNorm): string {
-    const path = batchNormPath(convPath);
+  private batchNorm(path: string[], x: string, bn: BatchNorm): string {
     const module = path.join('.');
     const c = bn.gamma.length;
     const params = ([['weight', bn.gamma], ['bias', bn.beta], ['running_mean', bn.mean], ['running_var', bn.variance]] as const).map(([field, values]) =>

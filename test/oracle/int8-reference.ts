@@ -7,6 +7,10 @@
  */
 import { outSize, type QuantModel, type Shape } from '../../src/model/types.ts';
 
+export interface AvgPoolParams extends PoolParams {
+  ceil: boolean;
+}
+
 export interface ConvParams {
   kh: number;
   kw: number;
@@ -150,6 +154,56 @@ export function maxpoolRef(x: Uint8Array, shape: Shape, p: PoolParams): Uint8Arr
   return y;
 }
 
+/** Spec "avgpool": output size rounded up in ceil mode, but no window starting past input + padding. */
+export function avgpoolOutSize(size: number, p: AvgPoolParams): number {
+  if (!p.ceil) return outSize(size, p.k, p.stride, p.pad);
+  const n = Math.ceil((size + 2 * p.pad - p.k) / p.stride) + 1;
+  return (n - 1) * p.stride >= size + p.pad ? n - 1 : n;
+}
+
+/** Spec "avgpool": q = floor((2·Σ + n) / (2n)) over the n in-bounds values of each window. */
+export function avgpoolRef(x: Uint8Array, shape: Shape, p: AvgPoolParams): Uint8Array {
+  const { h, w, c } = shape;
+  checkLength('avgpool input', x, h * w * c);
+  const oh = avgpoolOutSize(h, p);
+  const ow = avgpoolOutSize(w, p);
+  const y = new Uint8Array(oh * ow * c);
+  for (let oy = 0; oy < oh; oy++) {
+    for (let ox = 0; ox < ow; ox++) {
+      for (let ch = 0; ch < c; ch++) {
+        let sum = 0;
+        let n = 0;
+        for (let ky = 0; ky < p.k; ky++) {
+          for (let kx = 0; kx < p.k; kx++) {
+            const iy = oy * p.stride - p.pad + ky;
+            const ix = ox * p.stride - p.pad + kx;
+            if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+            sum += x[(iy * w + ix) * c + ch];
+            n++;
+          }
+        }
+        if (n === 0) throw new Error(`avgpool: window (${oy},${ox}) holds no input value`);
+        y[(oy * ow + ox) * c + ch] = Math.floor((2 * sum + n) / (2 * n));
+      }
+    }
+  }
+  return y;
+}
+
+/** Spec "affine": y = f32(f32(f32(q − zx)·M[c]) + B[c]); q' = clamp(rne(y) + zo, lo, 255). */
+export function affineRef(x: Uint8Array, channels: number, zx: number, multiplier: Float32Array, offset: Float32Array, zo: number, relu: boolean): Uint8Array {
+  checkLength('affine multiplier', multiplier, channels);
+  checkLength('affine offset', offset, channels);
+  const lo = relu ? zo : 0;
+  const y = new Uint8Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = i % channels;
+    const v = f32(f32(f32(x[i] - zx) * multiplier[c]) + offset[c]);
+    y[i] = clamp(rne(v) + zo, lo, 255);
+  }
+  return y;
+}
+
 export function addRef(
   a: Uint8Array,
   za: number,
@@ -250,6 +304,21 @@ export function runQuantReference(model: QuantModel, input: Uint8Array): Float32
         if (!sameShape(ta, tb)) throw new Error(`add ${layer.name}: input shapes differ`);
         y = addRef(read(ia), ta.zeroPoint, read(ib), tb.zeroPoint, layer.multiplierA, layer.multiplierB, outT.zeroPoint, layer.relu);
         shape = ta;
+        break;
+      }
+      case 'avgpool': {
+        const inT = tensors[layer.input];
+        if (inT.zeroPoint !== outT.zeroPoint || inT.scale !== outT.scale) {
+          throw new Error(`avgpool ${layer.name}: output quantization must equal the input's`);
+        }
+        y = avgpoolRef(read(layer.input), inT, layer);
+        shape = { h: avgpoolOutSize(inT.h, layer), w: avgpoolOutSize(inT.w, layer), c: inT.c };
+        break;
+      }
+      case 'affine': {
+        const inT = tensors[layer.input];
+        y = affineRef(read(layer.input), inT.c, inT.zeroPoint, layer.multiplier, layer.offset, outT.zeroPoint, layer.relu);
+        shape = inT;
         break;
       }
       case 'gap': {
