@@ -1,7 +1,8 @@
 // resnet-wasm: int8 ResNet image classification in WebAssembly SIMD.
-export { loadModel, Model, type ModelSource, type Classification } from './runtime/model.ts';
+export { loadModel, Model, type ModelSource, type Classification, type ClassifyOptions } from './runtime/model.ts';
 export { ModelLoadError, MAX_WASM_BYTES, type LoadOptions, type LoadProgress } from './runtime/load.ts';
 export { toRgbImage, type ImageSource, type RawImage, type DrawableImage } from './image/sources.ts';
+export { decodeBytes, type DecoderChoice, type DecodeBytesOptions } from './image/decoders.ts';
 export type { Prediction } from './runtime/topk.ts';
 export type { MemoryFootprint } from './runtime/network.ts';
 export { decodeImage, type RgbImage } from './image/decode.ts';

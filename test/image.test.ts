@@ -9,6 +9,8 @@ import jpeg from 'jpeg-js';
 import { ImageDecodeError } from '../src/errors.ts';
 import type { Preprocessing, QuantParams } from '../src/model/types.ts';
 import { decodeImage, type RgbImage } from '../src/image/decode.ts';
+import { activeDecoder, decodeBytes } from '../src/image/decoders.ts';
+import { imagenetFiles } from './helpers/photos.ts';
 import {
   centerCrop,
   centerCropRect,
@@ -155,6 +157,41 @@ pilTest('PNG decoding equals PIL convert("RGB") exactly; JPEG within a few level
   const progressive = 'variants/chelsea-progressive.jpg';
   const diff = meanAbsDiff(photo(progressive).data, runPython(python, PIL_DECODE, [], photoBytes(progressive)));
   assert.ok(diff < 1.5, `${progressive}: mean |diff| from PIL ${diff}`);
+});
+
+const sharpLoads = (await activeDecoder()) === 'sharp';
+
+/** The sharp decoder's tests, skipped (and said so) where sharp does not load. */
+function sharpPilTest(name: string, body: (python: string) => Promise<void>): void {
+  if (sharpLoads && PIL_PYTHON) test(name, () => body(PIL_PYTHON));
+  else {
+    console.log(`    skipped "${name}": needs sharp and python3 with PIL`);
+    test.skip(name);
+  }
+}
+
+const sharpDecode = (bytes: Uint8Array) => decodeBytes(bytes, { decoder: 'sharp' });
+
+sharpPilTest('sharp decodes JPEG (baseline, progressive, grey, CMYK) and PNG exactly as PIL convert("RGB")', async (python) => {
+  const names = ['rocket.jpg', 'chelsea.png', 'coffee.png', 'variants/chelsea-cmyk.jpg', 'variants/chelsea-gray.jpg', 'variants/chelsea-progressive.jpg'];
+  // Every 40th ImageNet sample photo, where the sample is there: some carry ICC profiles or EXIF.
+  const sample = imagenetFiles().filter((_, i) => i % 40 === 0).map((p) => p.file);
+  const files = [...names.map((name) => join(PHOTOS, name)), ...sample];
+  for (const file of files) {
+    const bytes = new Uint8Array(readFileSync(file));
+    assert.ok(maxAbsDiff((await sharpDecode(bytes)).data, runPython(python, PIL_DECODE, [], bytes)) === 0, file);
+  }
+  for (const { name, bytes, rgb } of syntheticPngs()) assert.equal([...(await sharpDecode(bytes)).data], rgb, name);
+});
+
+sharpPilTest('sharp ignores embedded ICC profiles, as PIL does', async (python) => {
+  const image = syntheticImage(48, 32, 11);
+  const raw = { raw: { width: 48, height: 32, channels: 3 as const } };
+  const { default: sharp } = await import('sharp');
+  const tagged = new Uint8Array(await sharp(image.data, raw).withIccProfile('p3').png().toBuffer());
+  assert.ok((await sharp(tagged).metadata()).hasProfile, 'the test file should carry a profile');
+  // (withIccProfile converted the pixels to P3 when it wrote them: PIL's bytes are the oracle.)
+  assert.equal((await sharpDecode(tagged)).data, runPython(python, PIL_DECODE, [], tagged));
 });
 
 test('accepts bytes that are a view into a larger buffer', () => {
@@ -340,7 +377,7 @@ test('a PNG with a damaged byte fails its CRC and is refused', () => {
 });
 
 test('non-image bytes and empty input are refused, naming the supported formats', () => {
-  assertDecodeError(new Uint8Array(0), /empty input.*JPEG or PNG/);
+  assertDecodeError(new Uint8Array(0), /empty input: expected an encoded image \(JPEG, PNG/);
   assertDecodeError(new TextEncoder().encode('GIF89a\x01\x00\x01\x00'), /unsupported image format \(first bytes 47 49 46 38 39 61 01 00\): only JPEG and PNG/);
   assertDecodeError(new TextEncoder().encode('hello, world'), /only JPEG and PNG are supported/);
   assertDecodeError(Uint8Array.from([0x42, 0x4d]), /only JPEG and PNG are supported/);

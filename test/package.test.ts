@@ -55,7 +55,7 @@ const SCRIPT = `
 import { loadModel } from 'resnet-wasm';
 import { readFile } from 'node:fs/promises';
 const model = await loadModel(await readFile('node_modules/resnet-wasm/weights/default.rnw'));
-const { top, logits } = model.classify(await readFile(${JSON.stringify(CAT)}));
+const { top, logits } = await model.classify(await readFile(${JSON.stringify(CAT)}));
 model.dispose();
 console.log(JSON.stringify({
   resolved: import.meta.resolve('resnet-wasm').replace(/^.*node_modules\\/resnet-wasm\\//, ''),
@@ -84,7 +84,7 @@ test('the types resolve through the exports for a strict NodeNext TypeScript con
   writeFileSync(join(appDir, 'typed.ts'), [
     "import { loadModel, ModelFormatError, type Classification, type LoadProgress } from 'resnet-wasm';",
     "const model = await loadModel('model.rnw', { onProgress: (p: LoadProgress) => p.bytesLoaded, threads: 2 });",
-    'const result: Classification = model.classify(new Uint8Array(0), { top: 3 });',
+    'const result: Classification = await model.classify(new Uint8Array(0), { top: 3 });',
     'export const label: string = result.top[0].label;',
     'export const isFormatError = (e: unknown) => e instanceof ModelFormatError;',
   ].join('\n'));

@@ -32,7 +32,7 @@ const r18Logits = await logitsOf(R18);
 
 async function logitsOf(source: ModelSource): Promise<Float32Array> {
   const model = await loadModel(source);
-  const { logits } = model.classify(CAT);
+  const { logits } = await model.classify(CAT);
   model.dispose();
   return logits;
 }
@@ -121,7 +121,7 @@ test('a stream throttled to 8 MB/s: layers are ready before the last byte, the m
     assert.ok(readyEarly.bytesLoaded < R18.length / 2, `first layer ready only at byte ${readyEarly.bytesLoaded}`);
     const afterLastByte = readyAt - server.lastByteAt!;
     assert.ok(afterLastByte <= 150, `ready ${afterLastByte.toFixed(1)} ms after the last byte`);
-    assert.equal(model.classify(CAT).logits, r18Logits);
+    assert.equal((await model.classify(CAT)).logits, r18Logits);
     model.dispose();
   });
 });
@@ -142,7 +142,7 @@ test('a download cut twice resumes with Range requests: byte-identical file, sam
       assert.is(sha256(stored!), sha256(R18), 'the assembled file differs from the served one');
       const direct = await loadModel(R18);
       assert.is(wasmDigest(model), wasmDigest(direct));
-      assert.equal(model.classify(CAT).logits, r18Logits);
+      assert.equal((await model.classify(CAT)).logits, r18Logits);
       model.dispose();
       direct.dispose();
     }),
@@ -156,7 +156,7 @@ test('a server that ignores Range restarts the load cleanly from byte 0', async 
     assert.equal(server.requests.map((r) => r.status), [200, 200]);
     assert.match(server.requests[1].range ?? '', /^bytes=\d+-$/);
     assert.ok(seen.some((p, i) => i > 0 && p.bytesLoaded < seen[i - 1].bytesLoaded), 'progress should restart');
-    assert.equal(model.classify(CAT).logits, r18Logits);
+    assert.equal((await model.classify(CAT)).logits, r18Logits);
     model.dispose();
   });
 });
@@ -252,12 +252,12 @@ test('Cache API: a verified download is stored, loaded from the cache next time,
       assert.is(server.requests.length, 2);
       const model = await loadModel(server.url, { cache: 'resnet-wasm' });
       assert.is(server.requests.length, 2, 'the second load should not touch the network');
-      assert.equal(model.classify(CAT).logits, tinyLogits);
+      assert.equal((await model.classify(CAT)).logits, tinyLogits);
 
       const damaged = TINY.slice();
       damaged[TINY.length >> 1] ^= 1;
       await store.put('resnet-wasm', server.url, damaged);
-      assert.equal((await loadModel(server.url, { cache: 'resnet-wasm' })).classify(CAT).logits, tinyLogits);
+      assert.equal((await (await loadModel(server.url, { cache: 'resnet-wasm' })).classify(CAT)).logits, tinyLogits);
       assert.is(server.requests.length, 3, 'a damaged copy is downloaded again');
       assert.is(sha256((await store.bytes('resnet-wasm', server.url))!), sha256(TINY));
     }),
@@ -265,24 +265,32 @@ test('Cache API: a verified download is stored, loaded from the cache next time,
 });
 
 test('footprint reports the wasm memory, parameters and arena; dispose releases the instance', async () => {
+  const payloadBytes = readModel(R18).payloads.reduce((sum, p) => sum + p.length, 0);
+  for (const threads of [1, 3]) {
+    // Precomputed U' (int16) replaces the int8 payloads of the 7x7 layers: more memory.
+    const fast = await loadModel(R18, { winogradWeights: 'precomputed', threads });
+    const f = fast.footprint();
+    assert.ok(f.derivedBytes > payloadBytes / 2 && f.parameterBytes < payloadBytes, `${f.derivedBytes} derived, ${f.parameterBytes} kept`);
+    assert.ok(wasmMemoryBound(readModel(R18).header, threads) >= f.wasmBytes, 'the documented bound must hold');
+    fast.dispose();
+  }
   const model = await loadModel(R18);
   const f = model.footprint();
-  // Winograd layers keep their int16 weights (derivedBytes) instead of their int8 payloads.
-  assert.ok(f.parameterBytes + f.derivedBytes >= readModel(R18).payloads.reduce((sum, p) => sum + p.length, 0));
-  assert.ok(f.derivedBytes > 0);
+  // By default every payload stays as it came; Winograd layers derive only their unfolded biases.
+  assert.ok(f.parameterBytes >= payloadBytes && f.derivedBytes < payloadBytes / 100);
   assert.ok(f.arenaBytes > 0 && f.wasmBytes >= f.parameterBytes + f.derivedBytes + f.arenaBytes);
   assert.ok(wasmMemoryBound(readModel(R18).header) >= f.wasmBytes, 'the documented bound must hold');
   const network = new WeakRef(model.layers);
   model.dispose();
   model.dispose();
-  for (const use of [() => model.classify(CAT), () => model.footprint(), () => model.run(new Uint8Array(3))]) {
-    assert.throws(use, (e: unknown) => e instanceof ResnetWasmError && /disposed/.test((e as Error).message));
-  }
+  const disposedError = (e: unknown) => e instanceof ResnetWasmError && /disposed/.test((e as Error).message);
+  for (const use of [() => model.footprint(), () => model.run(new Uint8Array(3))]) assert.throws(use, disposedError);
+  assert.ok(disposedError(await model.classify(CAT).catch((e: unknown) => e)), 'classify rejects');
   await collectGarbage();
   assert.is(network.deref(), undefined, 'the network (and its wasm memory) should be collectable');
 });
 
-test('peak live JS heap + wasm memory while streaming ≤ 1.5 × file + arena (direct convs: no derived weights)', async () => {
+test('peak live JS heap + wasm memory while streaming ≤ 1.5 × file + arena, with the default options (Winograd on)', async () => {
   const gc = await collectGarbage();
   // Node counts a wasm memory's growth unreliably, so the wasm part is its size (fixed from the header on).
   const javascript = () => {
@@ -296,7 +304,8 @@ test('peak live JS heap + wasm memory while streaming ≤ 1.5 × file + arena (d
     gc();
     peak = Math.max(peak, javascript());
   };
-  const model = await loadModel(R18_PATH, { winograd: false, onProgress: sample });
+  const model = await loadModel(R18_PATH, { onProgress: sample });
+  assert.ok(model.layers.convPaths().includes('winograd'));
   const extra = peak - baseline + model.footprint().wasmBytes;
   const bound = 1.5 * R18.length + model.footprint().arenaBytes;
   assert.ok(extra <= bound, `peak ${(extra / 2 ** 20).toFixed(1)} MiB over the bound ${(bound / 2 ** 20).toFixed(1)} MiB`);

@@ -63,7 +63,7 @@ test('the WASI command prints the top-5 of the JS runtime, logits to the bit, fo
     const r = runWasi(['default.rnw', 'default.plan', 'input.u8']);
     console.log(`  wasi: ${photo} in ${(performance.now() - t).toFixed(0)} ms (instantiate, read the model, run)`);
     assert.is(r.code, 0, r.stderr);
-    const { top, logits } = model.classify(readFileSync(join(ROOT, 'test', 'photos', photo)));
+    const { top, logits } = await model.classify(readFileSync(join(ROOT, 'test', 'photos', photo)));
     assert.equal(parseTop(r.stdout), top.map((p) => ({ index: p.index, bits: bits(logits[p.index]) })), photo);
     assert.match(r.stdout, top[0].label);
   }

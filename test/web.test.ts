@@ -112,7 +112,7 @@ it('a chosen photo is classified in the worker: a cat, with the same logits as i
   assert.match(await page.textContent('#latency') ?? '', /^\d+ ms on this device/);
   await page.screenshot({ path: join(ARTIFACTS, 'web-photo.png') });
   const model = await loadModel(join(ROOT, 'weights', 'default.rnw'));
-  const { logits } = model.classify(readFileSync(CAT));
+  const { logits } = await model.classify(readFileSync(CAT));
   assert.is(await page.getAttribute('#results', 'data-logits'), Buffer.from(logits.buffer).toString('base64'), 'the same bits in Chromium as in Node');
   model.dispose();
 });

@@ -35,16 +35,16 @@ async function load(url: string): Promise<Model> {
 }
 
 /**
- * JPEG and PNG bytes go through our own decoders, so the answer is the same bits as in Node; other
- * formats (WebP, GIF, AVIF, ...) are decoded by the browser.
+ * JPEG and PNG bytes go through our own JavaScript decoder, so the answer is the same bits as in
+ * Node with `decoder: 'js'`; other formats (WebP, GIF, AVIF, ...) are decoded by the browser.
  */
 async function classify(model: Model, image: ArrayBuffer | ImageBitmap) {
   try {
-    return model.classify(image);
+    return await model.classify(image);
   } catch (error) {
     if (!(error instanceof ImageDecodeError && image instanceof ArrayBuffer)) throw error;
     const bitmap = await createImageBitmap(new Blob([image]));
-    const result = model.classify(bitmap);
+    const result = await model.classify(bitmap);
     bitmap.close();
     return result;
   } finally {

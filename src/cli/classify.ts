@@ -23,7 +23,7 @@ export async function classifyCommand(args: string[]): Promise<void> {
   }
   for (const file of positionals) {
     try {
-      const result = model.classify(new Uint8Array(await readFile(file)), { top });
+      const result = await model.classify(new Uint8Array(await readFile(file)), { top });
       print(values.json, { file, top: result.top, ms: round(result.ms, 1) }, () => formatText(file, result.top, result.ms));
     } catch (error) {
       if (!(error instanceof ResnetWasmError) && !isFileError(error)) throw error;

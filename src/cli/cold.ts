@@ -33,7 +33,7 @@ export async function coldCommand(options: { model?: string; json?: boolean }): 
 /** The child's whole job: stream the model from disk, classify a frame, print the top-5. */
 async function firstTopFive(file: string): Promise<void> {
   const model = await loadModel(file);
-  const { top } = model.classify(syntheticFrame(320, 240), { top: 5 });
+  const { top } = await model.classify(syntheticFrame(320, 240), { top: 5 });
   process.stdout.write(JSON.stringify({ top }) + '\n');
 }
 

@@ -5,9 +5,9 @@
  * answer about a frame from seconds ago is useless: so only the newest complete frame is ever
  * waiting, and each line says how many frames were dropped unclassified since the line before.
  *
- * Classification is synchronous, so frames are read between classifications: everything that has
- * arrived (at most what the pipe holds, 64 KiB on Linux, and what the writer has pending) is read
- * before the next classification starts, and all but the newest frame of it are dropped.
+ * One classification runs at a time. Frames go on being read while it runs (decoding is
+ * asynchronous) and between classifications: everything that has arrived by the time the next
+ * classification starts is read, and all but the newest frame of it are dropped.
  */
 import { createReadStream } from 'node:fs';
 import { ResnetWasmError } from '../errors.ts';
@@ -30,24 +30,26 @@ export async function classifyStream(model: Model, source: string, top: number):
   const summary: StreamSummary = { frames: 0, classified: 0, dropped: 0, corrupt: 0 };
   let newest: { frame: Uint8Array; index: number } | null = null;
   let droppedSince = 0;
-  let scheduled = false;
+  let running: Promise<void> | null = null;
 
-  const classifyNewest = () => {
-    scheduled = false;
-    if (!newest) return;
-    const { frame, index } = newest;
-    newest = null;
-    const line: Record<string, unknown> = { frame: index, dropped: droppedSince };
-    droppedSince = 0;
-    try {
-      const result = model.classify(frame, { top });
-      Object.assign(line, { top: result.top, ms: Number(result.ms.toFixed(1)) });
-      summary.classified++;
-    } catch (error) {
-      if (!(error instanceof ResnetWasmError)) throw error;
-      line.error = error.message;
+  /** One classification at a time, each of the newest frame; frames arriving meanwhile wait or are dropped. */
+  const classifyNewest = async () => {
+    while (newest) {
+      const { frame, index } = newest;
+      newest = null;
+      const line: Record<string, unknown> = { frame: index, dropped: droppedSince };
+      droppedSince = 0;
+      try {
+        const result = await model.classify(frame, { top });
+        Object.assign(line, { top: result.top, ms: Number(result.ms.toFixed(1)) });
+        summary.classified++;
+      } catch (error) {
+        if (!(error instanceof ResnetWasmError)) throw error;
+        line.error = error.message;
+      }
+      process.stdout.write(JSON.stringify(line) + '\n');
     }
-    process.stdout.write(JSON.stringify(line) + '\n');
+    running = null;
   };
 
   const received = (frame: Uint8Array) => {
@@ -62,12 +64,9 @@ export async function classifyStream(model: Model, source: string, top: number):
   for await (const chunk of input) {
     splitter.push(chunk as Uint8Array).forEach(received);
     // After the reads already pending: a burst of frames leaves only its newest to classify.
-    if (newest && !scheduled) {
-      scheduled = true;
-      setImmediate(classifyNewest);
-    }
+    if (newest && !running) running = new Promise(setImmediate).then(classifyNewest);
   }
-  classifyNewest();
+  await (running ?? classifyNewest());
   summary.corrupt = splitter.corrupt;
   if (splitter.pendingBytes > 0) process.stderr.write(`resnet-wasm: the stream ended inside a frame (${splitter.pendingBytes} bytes ignored)\n`);
   return summary;

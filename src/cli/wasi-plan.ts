@@ -46,7 +46,7 @@ export async function preprocessCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: 'string' }, output: { type: 'string', short: 'o' } } });
   if (positionals.length !== 1 || !values.output) throw new UsageError('preprocess needs one image file and -o FILE');
   const { header } = readModel(new Uint8Array(await readFile(values.model ?? defaultModelPath())));
-  const image = toRgbImage(new Uint8Array(await readFile(positionals[0])));
+  const image = await toRgbImage(new Uint8Array(await readFile(positionals[0])));
   await writeFile(values.output, preprocessQuantized(image, header.preprocessing, header.tensors[0]));
 }
 

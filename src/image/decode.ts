@@ -6,6 +6,9 @@
 import jpeg from 'jpeg-js';
 import { decode as decodePngFile, type DecodedPng } from 'fast-png';
 import { ImageDecodeError } from '../errors.ts';
+import { checkedSize, describeHead, sniffFormat, DEFAULT_MAX_PIXELS, type Dimensions, type SniffedFormat } from './header.ts';
+
+export { DEFAULT_MAX_PIXELS } from './header.ts';
 
 export interface RgbImage {
   width: number;
@@ -19,25 +22,15 @@ export interface DecodeOptions {
   maxPixels?: number;
 }
 
-export const DEFAULT_MAX_PIXELS = 40_000_000;
-
-type ImageFormat = 'JPEG' | 'PNG';
-
-interface Dimensions {
-  width: number;
-  height: number;
-}
-
-const SIGNATURES: [ImageFormat, number[]][] = [
-  ['PNG', [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]],
-  ['JPEG', [0xff, 0xd8, 0xff]],
-];
-
+/**
+ * The pure-JavaScript decoder: what browsers use, and Node when sharp is not installed. Reads
+ * JPEG and PNG; WebP and other formats need sharp (src/image/native.ts).
+ */
 export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): RgbImage {
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
   const format = sniffFormat(bytes);
-  const size = format === 'PNG' ? readPngDimensions(bytes) : readJpegDimensions(bytes);
-  checkDimensions(format, size, maxPixels);
+  if (format === null || format === 'WebP') throw unsupported(format, bytes);
+  const size = checkedSize(format, bytes, maxPixels);
   let image: RgbImage;
   try {
     image = format === 'PNG' ? decodePng(bytes) : decodeJpeg(bytes, size, maxPixels);
@@ -55,81 +48,12 @@ export function decodeImage(bytes: Uint8Array, options: DecodeOptions = {}): Rgb
   return image;
 }
 
-function sniffFormat(bytes: Uint8Array): ImageFormat {
-  if (bytes.length === 0) throw new ImageDecodeError('empty input: expected JPEG or PNG data');
-  for (const [format, signature] of SIGNATURES) {
-    const compared = Math.min(bytes.length, signature.length);
-    if (!signature.slice(0, compared).every((b, i) => bytes[i] === b)) continue;
-    if (compared < signature.length) throw new ImageDecodeError(`truncated ${format}: the file ends inside its signature`);
-    return format;
-  }
-  const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-  throw new ImageDecodeError(`unsupported image format (first bytes ${head}): only JPEG and PNG are supported`);
-}
-
-function checkDimensions(format: ImageFormat, { width, height }: Dimensions, maxPixels: number): void {
-  if (width === 0 || height === 0) {
-    throw new ImageDecodeError(`${format} header declares an empty image (${width}x${height})`);
-  }
-  if (width * height > maxPixels) {
-    const megapixels = ((width * height) / 1e6).toFixed(1);
-    throw new ImageDecodeError(
-      `${format} image is ${width}x${height} (${megapixels} megapixels), over the limit of ${maxPixels} pixels`,
-    );
-  }
-}
-
-/** The IHDR chunk must come first, right after the signature. */
-function readPngDimensions(bytes: Uint8Array): Dimensions {
-  const IHDR_END = 24;
-  if (bytes.length < IHDR_END) throw new ImageDecodeError('truncated PNG: the file ends inside its header');
-  const chunkType = String.fromCharCode(...bytes.subarray(12, 16));
-  if (chunkType !== 'IHDR') throw new ImageDecodeError(`corrupt PNG: first chunk is "${chunkType}", not IHDR`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { width: view.getUint32(16), height: view.getUint32(20) };
-}
-
-/**
- * Walks the marker segments up to the frame header (SOFn). Stray bytes between segments are
- * skipped, as libjpeg does, so files that PIL opens are not refused here.
- */
-function readJpegDimensions(bytes: Uint8Array): Dimensions {
-  let pos = 2;
-  while (pos + 4 <= bytes.length) {
-    if (bytes[pos] !== 0xff) {
-      pos++;
-      continue;
-    }
-    const marker = bytes[pos + 1];
-    if (marker === 0xff || marker === 0x00) {
-      pos++;
-      continue;
-    }
-    if (isStandaloneMarker(marker)) {
-      pos += 2;
-      continue;
-    }
-    if (marker === 0xda || marker === 0xd9) break;
-    if (isStartOfFrame(marker)) {
-      if (pos + 9 > bytes.length) break;
-      return {
-        height: (bytes[pos + 5] << 8) | bytes[pos + 6],
-        width: (bytes[pos + 7] << 8) | bytes[pos + 8],
-      };
-    }
-    pos += 2 + ((bytes[pos + 2] << 8) | bytes[pos + 3]);
-  }
-  throw new ImageDecodeError('truncated or corrupt JPEG: no frame header before the image data');
-}
-
-/** SOI, TEM and RSTn carry no length field. */
-function isStandaloneMarker(marker: number): boolean {
-  return marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7);
-}
-
-/** SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC), which share the range. */
-function isStartOfFrame(marker: number): boolean {
-  return marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+function unsupported(format: SniffedFormat | null, bytes: Uint8Array): ImageDecodeError {
+  const what = format ?? `unsupported image format (first bytes ${describeHead(bytes)})`;
+  return new ImageDecodeError(
+    `${what}: only JPEG and PNG are supported by the JavaScript decoder (Node with sharp installed reads WebP and more). ` +
+      'Decode it first and pass the pixels as { data, width, height } (RGB or RGBA), or, in a browser, an HTMLImageElement or ImageBitmap',
+  );
 }
 
 /**

@@ -6,7 +6,8 @@
  * are only looked up at run time, so this module loads in Node.
  */
 import { ImageDecodeError } from '../errors.ts';
-import { decodeImage, type RgbImage } from './decode.ts';
+import type { RgbImage } from './decode.ts';
+import { decodeBytes, type DecodeBytesOptions } from './decoders.ts';
 
 /** Pixels already decoded: `data` is RGB or RGBA, rows top to bottom, no row padding. */
 export interface RawImage {
@@ -18,44 +19,29 @@ export interface RawImage {
 /** What a canvas can draw; typed from the DOM library, checked by feature detection. */
 export type DrawableImage = HTMLImageElement | HTMLVideoElement | HTMLCanvasElement | ImageBitmap | OffscreenCanvas | VideoFrame;
 
-/** A file path (Node), encoded JPEG/PNG bytes, raw pixels, or a browser image. */
+/** A file path (Node), encoded bytes (JPEG, PNG; WebP and more with sharp), raw pixels, or a browser image. */
 export type ImageSource = string | Uint8Array | ArrayBuffer | RawImage | DrawableImage;
 
-/** Decodes or converts any ImageSource to RGB; throws ImageDecodeError for what it cannot read. */
-export function toRgbImage(source: ImageSource): RgbImage {
-  if (typeof source === 'string') return decodeEncoded(readPath(source));
-  if (source instanceof ArrayBuffer) return decodeEncoded(new Uint8Array(source));
-  if (source instanceof Uint8Array) return decodeEncoded(source);
+/**
+ * Decodes or converts any ImageSource to RGB; throws ImageDecodeError for what it cannot read.
+ * Raw frames are used as they are: no decoding, and no copy for RGB.
+ */
+export async function toRgbImage(source: ImageSource, options: DecodeBytesOptions = {}): Promise<RgbImage> {
+  if (typeof source === 'string') return decodeBytes(await readPath(source), options);
+  if (source instanceof ArrayBuffer) return decodeBytes(new Uint8Array(source), options);
+  if (source instanceof Uint8Array) return decodeBytes(source, options);
   if (isRawImage(source)) return rawToRgb(source);
   if (isDrawable(source)) return rawToRgb(drawToPixels(source));
   throw new ImageDecodeError(`cannot read an image from ${describe(source)}`);
 }
 
-const WEBP_RIFF = [0x52, 0x49, 0x46, 0x46]; // "RIFF", then the size, then "WEBP"
-const WEBP_TAG = [0x57, 0x45, 0x42, 0x50];
-
-/**
- * JPEG and PNG decode in pure JavaScript. WebP is refused by name: its maintained decoders for
- * JavaScript are asynchronous wasm builds of libwebp, and classify is synchronous.
- */
-function decodeEncoded(bytes: Uint8Array): RgbImage {
-  const isWebp = WEBP_RIFF.every((b, i) => bytes[i] === b) && WEBP_TAG.every((b, i) => bytes[8 + i] === b);
-  if (isWebp) {
-    throw new ImageDecodeError(
-      'WebP is not supported here: only JPEG and PNG are decoded. Decode it first and pass the pixels as ' +
-        '{ data, width, height } (RGB or RGBA), or, in a browser, pass an HTMLImageElement or ImageBitmap',
-    );
-  }
-  return decodeImage(bytes);
-}
-
 /** Node's fs, reached without a static import so that browser bundles never need it. */
-function readPath(path: string): Uint8Array {
-  const fs = globalThis.process?.getBuiltinModule?.('node:fs') as typeof import('node:fs') | undefined;
+async function readPath(path: string): Promise<Uint8Array> {
+  const fs = globalThis.process?.getBuiltinModule?.('node:fs/promises') as typeof import('node:fs/promises') | undefined;
   if (fs === undefined) {
     throw new ImageDecodeError(`cannot read "${path}": file paths are read in Node (20.16 or newer) only; pass the bytes or an image element`);
   }
-  return fs.readFileSync(path);
+  return fs.readFile(path);
 }
 
 function isRawImage(source: object): source is RawImage {

@@ -2,16 +2,25 @@ import type { NetworkHeader } from '../model/types.ts';
 import { macs } from '../model/types.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { toRgbImage, type ImageSource } from '../image/sources.ts';
+import type { DecoderChoice } from '../image/decoders.ts';
 import { preprocessQuantized } from '../image/preprocess.ts';
 import type { Network, MemoryFootprint } from './network.ts';
 import { topK, type Prediction } from './topk.ts';
+import type { KernelBuild } from './wasm.ts';
 
 export { loadModel, type ModelSource, type LoadOptions, type LoadProgress } from './load.ts';
+
+export interface ClassifyOptions {
+  /** How many classes to return (default 5). */
+  top?: number;
+  /** Which decoder reads encoded bytes (default `auto`: sharp where it loads, else JavaScript). */
+  decoder?: DecoderChoice;
+}
 
 export interface Classification {
   top: Prediction[];
   logits: Float32Array;
-  /** Preprocessing + inference time in milliseconds. */
+  /** Decoding + preprocessing + inference time in milliseconds. */
   ms: number;
 }
 
@@ -32,10 +41,15 @@ export class Model {
     return this.header.labels;
   }
 
-  /** Classifies a photo: a path or bytes (JPEG, PNG), RGB(A) pixels, or a browser image (sources.ts). */
-  classify(image: ImageSource, options: { top?: number } = {}): Classification {
+  /**
+   * Classifies a photo: a path or encoded bytes (JPEG, PNG; WebP and more where sharp loads), RGB(A)
+   * pixels, or a browser image (src/image/sources.ts). Asynchronous because sharp decodes off the
+   * main thread.
+   */
+  async classify(image: ImageSource, options: ClassifyOptions = {}): Promise<Classification> {
     const start = performance.now();
-    const rgb = toRgbImage(image);
+    this.live();
+    const rgb = await toRgbImage(image, options);
     const logits = this.run(preprocessQuantized(rgb, this.header.preprocessing, this.header.tensors[0]));
     return { top: topK(logits, this.labels, options.top ?? 5), logits, ms: performance.now() - start };
   }
@@ -43,6 +57,11 @@ export class Model {
   /** Logits for an already quantized NHWC input (tensor 0 of the network). */
   run(input: Uint8Array): Float32Array {
     return this.live().run(input);
+  }
+
+  /** The kernel build that runs: `relaxed` (relaxed SIMD) or `baseline`; both give the same bits. */
+  get kernelBuild(): KernelBuild {
+    return this.live().kernelBuild;
   }
 
   /** Bytes of wasm memory this model holds: all of it, its parameters, its activation arena. */
