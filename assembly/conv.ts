@@ -1,4 +1,5 @@
-import { requantize4, narrow4, sum4 } from './requantize';
+import { requantize4, narrow4 } from './requantize';
+import { loadActivations, loadWeights, mac, foldAccumulators } from './mac';
 import { sliceStart, sliceEnd } from './parts';
 
 // Direct int8 convolution, NHWC, any kernel size, stride and padding.
@@ -54,28 +55,28 @@ export function conv(
           const pa = tapAddress(input, inH, inW, inC, iy0 + ky, ix0 + kx, padRow);
           const pb = tapAddress(input, inH, inW, inC, iy1 + ky, ix1 + kx, padRow);
           for (let c = 0; c < cp; c += 8) {
-            const xa = v128.load8x8_u(pa + <usize>c);
-            const xb = v128.load8x8_u(pb + <usize>c);
-            const w0 = v128.load8x8_s(w);
-            const w1 = v128.load8x8_s(w, 8);
-            const w2 = v128.load8x8_s(w, 16);
-            const w3 = v128.load8x8_s(w, 24);
-            a0 = i32x4.add(a0, i32x4.dot_i16x8_s(xa, w0));
-            a1 = i32x4.add(a1, i32x4.dot_i16x8_s(xa, w1));
-            a2 = i32x4.add(a2, i32x4.dot_i16x8_s(xa, w2));
-            a3 = i32x4.add(a3, i32x4.dot_i16x8_s(xa, w3));
-            b0 = i32x4.add(b0, i32x4.dot_i16x8_s(xb, w0));
-            b1 = i32x4.add(b1, i32x4.dot_i16x8_s(xb, w1));
-            b2 = i32x4.add(b2, i32x4.dot_i16x8_s(xb, w2));
-            b3 = i32x4.add(b3, i32x4.dot_i16x8_s(xb, w3));
+            const xa = loadActivations(pa + <usize>c);
+            const xb = loadActivations(pb + <usize>c);
+            const w0 = loadWeights(w, 0);
+            const w1 = loadWeights(w, 1);
+            const w2 = loadWeights(w, 2);
+            const w3 = loadWeights(w, 3);
+            a0 = mac(a0, xa, w0);
+            a1 = mac(a1, xa, w1);
+            a2 = mac(a2, xa, w2);
+            a3 = mac(a3, xa, w3);
+            b0 = mac(b0, xb, w0);
+            b1 = mac(b1, xb, w1);
+            b2 = mac(b2, xb, w2);
+            b3 = mac(b3, xb, w3);
             w += 32;
           }
         }
       }
-      const ra = narrow4(requantize4(i32x4.add(sum4(a0, a1, a2, a3), biasV), multV, zo, lo));
+      const ra = narrow4(requantize4(i32x4.add(foldAccumulators(a0, a1, a2, a3), biasV), multV, zo, lo));
       storeChannels(out + <usize>(p * outC), ra, channels);
       if (q != p) {
-        const rb = narrow4(requantize4(i32x4.add(sum4(b0, b1, b2, b3), biasV), multV, zo, lo));
+        const rb = narrow4(requantize4(i32x4.add(foldAccumulators(b0, b1, b2, b3), biasV), multV, zo, lo));
         storeChannels(out + <usize>(q * outC), rb, channels);
       }
     }

@@ -1,4 +1,4 @@
-import { sum4 } from './requantize';
+import { loadActivations, loadWeights, mac, foldAccumulators } from './mac';
 import { roundUp } from './conv';
 import { sliceStart, sliceEnd } from './parts';
 
@@ -15,14 +15,14 @@ export function fc(input: usize, inC: i32, params: usize, outC: i32, output: usi
   for (let ob = first; ob < end; ob++) {
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     for (let c = 0; c < cp; c += 8) {
-      const x = v128.load8x8_u(input + <usize>c);
-      a0 = i32x4.add(a0, i32x4.dot_i16x8_s(x, v128.load8x8_s(w)));
-      a1 = i32x4.add(a1, i32x4.dot_i16x8_s(x, v128.load8x8_s(w, 8)));
-      a2 = i32x4.add(a2, i32x4.dot_i16x8_s(x, v128.load8x8_s(w, 16)));
-      a3 = i32x4.add(a3, i32x4.dot_i16x8_s(x, v128.load8x8_s(w, 24)));
+      const x = loadActivations(input + <usize>c);
+      a0 = mac(a0, x, loadWeights(w, 0));
+      a1 = mac(a1, x, loadWeights(w, 1));
+      a2 = mac(a2, x, loadWeights(w, 2));
+      a3 = mac(a3, x, loadWeights(w, 3));
       w += 32;
     }
-    const acc = i32x4.add(sum4(a0, a1, a2, a3), v128.load(params + <usize>(ob * 16)));
+    const acc = i32x4.add(foldAccumulators(a0, a1, a2, a3), v128.load(params + <usize>(ob * 16)));
     const logits = f32x4.mul(f32x4.convert_i32x4_s(acc), v128.load(multiplier + <usize>(ob * 16)));
     v128.store(output + <usize>(ob * 16), logits);
   }

@@ -2,15 +2,17 @@ import { parseArgs } from 'node:util';
 import { loadModel, type Model } from '../runtime/model.ts';
 import { benchmarkModel } from '../builder/bench-model.ts';
 import { availableParallelism } from 'node:os';
-import { positiveInteger } from './classify.ts';
+import { positiveInteger, UsageError } from './classify.ts';
 import { coldCommand } from './cold.ts';
 import { profileLayers } from './profile.ts';
+import type { KernelBuild, KernelChoice } from '../runtime/wasm.ts';
 
 export interface BenchResult {
   runtime: 'resnet-wasm';
   model: string;
   input: number;
   threads: number;
+  kernels: KernelBuild;
   median_ms: number;
   p10_ms: number;
   p90_ms: number;
@@ -25,6 +27,7 @@ export async function benchCommand(args: string[]): Promise<void> {
     options: {
       model: { type: 'string' },
       threads: { type: 'string', default: '1' },
+      kernels: { type: 'string', default: 'auto' },
       runs: { type: 'string', default: '30' },
       json: { type: 'boolean', default: false },
       cold: { type: 'boolean', default: false },
@@ -34,8 +37,9 @@ export async function benchCommand(args: string[]): Promise<void> {
   if (values.cold) return coldCommand(values);
   const runs = positiveInteger(values.runs, '--runs');
   const source = values.model ?? benchmarkModel();
+  const kernels = kernelChoice(values.kernels!);
   for (const threads of threadCounts(values.threads!)) {
-    const model = await loadModel(source, { threads });
+    const model = await loadModel(source, { threads, kernels });
     if (values.profile) {
       process.stdout.write(profileLayers(model, runs));
     } else {
@@ -44,6 +48,11 @@ export async function benchCommand(args: string[]): Promise<void> {
     }
     model.dispose();
   }
+}
+
+function kernelChoice(text: string): KernelChoice {
+  if (text === 'auto' || text === 'baseline' || text === 'relaxed') return text;
+  throw new UsageError(`--kernels must be auto, baseline or relaxed, not ${JSON.stringify(text)}`);
 }
 
 /** "2", "auto" (every core) or a list such as "1,2": one configuration each. */
@@ -69,6 +78,7 @@ export function benchmark(model: Model, runs: number, threads: number): BenchRes
     model: model.header.architecture,
     input: t0.h,
     threads,
+    kernels: model.kernelBuild,
     median_ms: round2(median),
     p10_ms: round2(percentile(times, 0.1)),
     p90_ms: round2(percentile(times, 0.9)),
@@ -91,7 +101,7 @@ function round2(x: number): number {
 function formatResult(r: BenchResult, model: Model): string {
   const f = model.footprint();
   return [
-    `${r.model} ${r.input}x${r.input}, batch 1, ${r.threads} thread(s), ${(model.macs / 1e9).toFixed(2)} GMAC`,
+    `${r.model} ${r.input}x${r.input}, batch 1, ${r.threads} thread(s), ${r.kernels} kernels, ${(model.macs / 1e9).toFixed(2)} GMAC`,
     `  median ${r.median_ms} ms  (p10 ${r.p10_ms}, p90 ${r.p90_ms})  ${r.gmac_per_s} GMAC/s`,
     `  memory: wasm ${mib(f.wasmBytes)}, parameters ${mib(f.parameterBytes)} + Winograd ${mib(f.derivedBytes)}, activation arena ${mib(f.arenaBytes)}`,
     '',

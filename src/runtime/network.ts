@@ -2,7 +2,7 @@ import type { LayerHeader, NetworkHeader, QuantTensor } from '../model/types.ts'
 import { layerInputs, outputTensor } from '../model/types.ts';
 import { planArena, alignUp, type TensorLife } from './arena.ts';
 import { usesPatches, roundUp, CIN_BLOCK } from '../format/layout.ts';
-import { createMemory, instantiateKernels, kernelModule, type KernelExports, type SlicedKernel } from './wasm.ts';
+import { chooseKernelBuild, createMemory, instantiateKernels, kernelModule, type KernelBuild, type KernelChoice, type KernelExports, type SlicedKernel } from './wasm.ts';
 import { singleThread, threadPool, type Dispatch } from './threads.ts';
 
 /**
@@ -41,6 +41,8 @@ export interface NetworkOptions {
   winograd?: boolean;
   /** Threads sharing each layer (default 1). More than 1 needs SharedArrayBuffer. */
   threads?: number;
+  /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly; same bits either way). */
+  kernels?: KernelChoice;
 }
 
 /**
@@ -73,6 +75,8 @@ interface Layout {
 export class Network {
   readonly header: NetworkHeader;
   readonly footprint: MemoryFootprint;
+  /** The kernel build this network runs on. */
+  readonly kernelBuild: KernelBuild;
   private readonly memory: WebAssembly.Memory;
   private readonly kernels: KernelExports;
   private readonly dispatch: Dispatch;
@@ -81,7 +85,7 @@ export class Network {
   private readonly paramBytes: number[];
   private readonly trace: ((op: NetworkOp) => void) | undefined;
 
-  private constructor(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], layout: Layout, memory: WebAssembly.Memory, kernels: KernelExports, dispatch: Dispatch, trace?: (op: NetworkOp) => void) {
+  private constructor(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], layout: Layout, memory: WebAssembly.Memory, kernels: KernelExports, dispatch: Dispatch, kernelBuild: KernelBuild, trace?: (op: NetworkOp) => void) {
     this.header = header;
     this.paramBytes = payloadBytes;
     this.paths = paths;
@@ -89,6 +93,7 @@ export class Network {
     this.memory = memory;
     this.kernels = kernels;
     this.dispatch = dispatch;
+    this.kernelBuild = kernelBuild;
     this.trace = trace;
     const { parameterBytes, derivedBytes, arenaBytes } = layout;
     this.footprint = { wasmBytes: memory.buffer.byteLength, parameterBytes, derivedBytes, arenaBytes };
@@ -100,14 +105,15 @@ export class Network {
    */
   static async create(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}, trace?: (op: NetworkOp) => void): Promise<Network> {
     const threads = Math.max(1, Math.floor(options.threads ?? 1));
-    const module = await kernelModule(threads > 1);
+    const build = await chooseKernelBuild(options.kernels);
+    const module = await kernelModule(threads > 1, build);
     const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options) : null));
-    const layout = layoutNetwork(header, payloadBytes, paths, await heapBase(), threads);
+    const layout = layoutNetwork(header, payloadBytes, paths, await heapBase(build), threads);
     const memory = createMemory(layout.totalBytes, threads > 1);
     const kernels = await instantiateKernels(module, memory);
     const dispatch = threads > 1 ? await threadPool(kernels, module, memory, threads) : singleThread(kernels);
-    trace?.({ op: 'memory', base: await heapBase(), end: layout.totalBytes });
-    return new Network(header, payloadBytes, paths, layout, memory, kernels, dispatch, trace);
+    trace?.({ op: 'memory', base: await heapBase(build), end: layout.totalBytes });
+    return new Network(header, payloadBytes, paths, layout, memory, kernels, dispatch, build, trace);
   }
 
   /** Threads sharing each layer. */
@@ -288,12 +294,16 @@ function layoutNetwork(header: NetworkHeader, payloadBytes: number[], paths: (Co
 }
 
 /** Where the kernels' own static data ends: the same for every instance of a build. */
-async function heapBase(): Promise<number> {
-  heapBaseOnce ??= kernelModule(false).then(async (module) => (await instantiateKernels(module, createMemory(65536, false))).heapBase());
-  return heapBaseOnce;
+async function heapBase(build: KernelBuild): Promise<number> {
+  let base = heapBases.get(build);
+  if (!base) {
+    base = kernelModule(false, build).then(async (module) => (await instantiateKernels(module, createMemory(65536, false))).heapBase());
+    heapBases.set(build, base);
+  }
+  return base;
 }
 
-let heapBaseOnce: Promise<number> | undefined;
+const heapBases = new Map<KernelBuild, Promise<number>>();
 
 /** 2x2 output tiles covering the output. */
 function winogradTiles(out: { h: number; w: number }): [number, number] {

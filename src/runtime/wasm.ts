@@ -1,4 +1,6 @@
-import { kernelsBase64, kernelsThreadsBase64 } from '../../build/kernels.js';
+import { kernelsBase64, kernelsThreadsBase64, kernelsRelaxedBase64, kernelsRelaxedThreadsBase64 } from '../../build/kernels.js';
+import { ResnetWasmError } from '../errors.ts';
+import { probeRelaxedSimd } from './relaxed-probe.ts';
 
 /**
  * The kernel exports of assembly/index.ts. Every pointer is a byte offset into the memory the
@@ -47,14 +49,49 @@ export interface KernelExports {
 /** The kernels that a layer's work is split into parts for. */
 export type SlicedKernel = Exclude<keyof KernelExports, 'heapBase' | 'winogradWeights'>;
 
-const modules = new Map<boolean, Promise<WebAssembly.Module>>();
+/**
+ * Which compilation of assembly/ runs: `baseline` (SIMD128) or `relaxed` (relaxed SIMD's int8 dot
+ * in the direct conv and fc kernels, assembly/mac.ts). Both give the same bits.
+ */
+export type KernelBuild = 'baseline' | 'relaxed';
 
-/** Compiles a build once per process: `shared` is the threads build, on a shared memory. */
-export function kernelModule(shared: boolean): Promise<WebAssembly.Module> {
-  let module = modules.get(shared);
+/** A build, or `auto`: relaxed where the engine passes probeRelaxedSimd, else baseline. */
+export type KernelChoice = KernelBuild | 'auto';
+
+/** The relaxed build was asked for where the engine cannot run it exactly. */
+export class KernelBuildError extends ResnetWasmError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KernelBuildError';
+  }
+}
+
+let relaxedVerdict: Promise<string | null> | undefined;
+
+/** The build to run for `choice`; the probe runs once per process. */
+export async function chooseKernelBuild(choice: KernelChoice = 'auto'): Promise<KernelBuild> {
+  if (choice === 'baseline') return 'baseline';
+  relaxedVerdict ??= probeRelaxedSimd();
+  const problem = await relaxedVerdict;
+  if (problem === null) return 'relaxed';
+  if (choice === 'relaxed') throw new KernelBuildError(`kernels: 'relaxed' cannot run here: ${problem}`);
+  return 'baseline';
+}
+
+const BUILDS: Record<KernelBuild, Record<'single' | 'shared', string>> = {
+  baseline: { single: kernelsBase64, shared: kernelsThreadsBase64 },
+  relaxed: { single: kernelsRelaxedBase64, shared: kernelsRelaxedThreadsBase64 },
+};
+
+const modules = new Map<string, Promise<WebAssembly.Module>>();
+
+/** Compiles a build once per process: `shared` is the one on a shared memory, for threads. */
+export function kernelModule(shared: boolean, build: KernelBuild = 'baseline'): Promise<WebAssembly.Module> {
+  const memory = shared ? 'shared' : 'single';
+  let module = modules.get(`${build} ${memory}`);
   if (!module) {
-    module = WebAssembly.compile(decodeBase64(shared ? kernelsThreadsBase64 : kernelsBase64));
-    modules.set(shared, module);
+    module = WebAssembly.compile(decodeBase64(BUILDS[build][memory]));
+    modules.set(`${build} ${memory}`, module);
   }
   return module;
 }
