@@ -2,6 +2,7 @@ import { classifyCommand } from './classify.ts';
 import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { wasiPlanCommand, preprocessCommand } from './wasi-plan.ts';
+import { serveCommand } from './serve.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { isFileError } from './errors.ts';
 
@@ -16,6 +17,9 @@ Usage:
               [--preprocessing torch|caffe|tf] [--labels FILE]
   resnet-wasm wasi-plan <model.rnw> -o <model.plan>     for the WASI build (build/resnet-wasi.wasm)
   resnet-wasm preprocess <image> -o <input.u8> [--model FILE]
+  resnet-wasm serve [--port 8080] [--host 127.0.0.1] [--model FILE] [--workers N] [--queue N]
+              [--timeout MS] [--body-timeout MS] [--max-body BYTES] [--max-pixels N] [--max-batch N]
+              HTTP: POST /v1/classify, /v1/classify/batch; GET /healthz, /readyz, /metrics
 
 Options:
   --model FILE   a .rnw model file (default: the embedded ImageNet model)
@@ -37,6 +41,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   convert: convertCommand,
   'wasi-plan': wasiPlanCommand,
   preprocess: preprocessCommand,
+  serve: serveCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

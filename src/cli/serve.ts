@@ -1,0 +1,50 @@
+import { parseArgs } from 'node:util';
+import { availableParallelism } from 'node:os';
+import { startServer } from '../serve/server.ts';
+import { DEFAULT_LIMITS } from '../serve/limits.ts';
+import { positiveInteger, UsageError } from './classify.ts';
+import { defaultModelPath } from './paths.ts';
+
+/** `resnet-wasm serve`: runs until SIGTERM or SIGINT, then shuts down gracefully. */
+export async function serveCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      model: { type: 'string' },
+      workers: { type: 'string', default: String(availableParallelism()) },
+      queue: { type: 'string', default: String(DEFAULT_LIMITS.queueSize) },
+      timeout: { type: 'string', default: String(DEFAULT_LIMITS.timeoutMs) },
+      'body-timeout': { type: 'string', default: String(DEFAULT_LIMITS.bodyTimeoutMs) },
+      'max-body': { type: 'string', default: String(DEFAULT_LIMITS.maxBodyBytes) },
+      'max-pixels': { type: 'string', default: String(DEFAULT_LIMITS.maxPixels) },
+      'max-batch': { type: 'string', default: String(DEFAULT_LIMITS.maxBatch) },
+    },
+  });
+  const server = await startServer({
+    modelPath: values.model ?? defaultModelPath(),
+    workers: positiveInteger(values.workers, '--workers'),
+    host: values.host,
+    port: port(values.port!),
+    queueSize: positiveInteger(values.queue, '--queue'),
+    timeoutMs: positiveInteger(values.timeout, '--timeout'),
+    bodyTimeoutMs: positiveInteger(values['body-timeout'], '--body-timeout'),
+    maxBodyBytes: positiveInteger(values['max-body'], '--max-body'),
+    maxPixels: positiveInteger(values['max-pixels'], '--max-pixels'),
+    maxBatch: positiveInteger(values['max-batch'], '--max-batch'),
+    log: (line) => process.stderr.write(`resnet-wasm serve: ${line}\n`),
+  });
+  process.stdout.write(`resnet-wasm serve: listening on ${server.url} (${server.pool.size} workers)\n`);
+  const signal = await Promise.race(['SIGTERM', 'SIGINT'].map((name) => new Promise<string>((resolve) => process.once(name, () => resolve(name)))));
+  process.stdout.write(`resnet-wasm serve: ${signal}: finishing the requests in flight\n`);
+  await server.close();
+  process.stdout.write('resnet-wasm serve: stopped\n');
+}
+
+/** 0 to 65535; 0 asks the system for a free port. */
+function port(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--port must be 0 to 65535, got "${text}"`);
+  return n;
+}
