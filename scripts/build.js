@@ -6,6 +6,7 @@
 //   build/resnet-wasi.wasm     a standalone WASI command with the same kernels (wasi/main.ts)
 //   build/kernels.js           all four as base64, so one import works in Node, browsers and bundles
 //   dist/index.js, dist/cli.js   the runtime and CLI for Node, bundled by esbuild
+//   dist/serve-worker.js       the classification worker of `resnet-wasm serve` (src/serve/worker.ts)
 //   dist/browser.js            the runtime for browsers: dependencies bundled, no node: module
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -40,6 +41,7 @@ if (only === undefined || only === 'js') {
   const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true };
   await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
   await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' });
+  await build({ ...common, entryPoints: ['src/serve/worker.ts'], outfile: 'dist/serve-worker.js' });
   await build({ ...browserOptions, entryPoints: ['src/index.ts'], outfile: 'dist/browser.js' });
-  console.log('dist/index.js, dist/cli.js, dist/browser.js');
+  console.log('dist/index.js, dist/cli.js, dist/serve-worker.js, dist/browser.js');
 }
