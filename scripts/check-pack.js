@@ -9,6 +9,7 @@ const REQUIRED = {
   'dist/index.js': 'npm run build',
   'dist/browser.js': 'npm run build',
   'dist/cli.js': 'npm run build',
+  'dist/serve-worker.js': 'npm run build',
   'dist/types/index.d.ts': 'npm run build',
   'build/resnet.wasm': 'npm run build',
   'weights/default.rnw': 'npm run build:model',
