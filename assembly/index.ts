@@ -7,7 +7,8 @@ export { fc } from './fc';
 export { patches } from './patches';
 export { avgpool } from './avgpool';
 export { affine } from './affine';
-export { winogradWeights, winogradInput, winogradConv } from './winograd';
+export { winogradInput, winogradConv } from './winograd';
+export { winogradWeights } from './winograd-weights';
 
 /** First byte the runtime may use: everything below belongs to the module's static data. */
 export function heapBase(): usize {

@@ -1,6 +1,7 @@
 import { requantize4, narrow4, sum4 } from './requantize';
 import { roundUp, storeChannels } from './conv';
 import { sliceStart, sliceEnd } from './parts';
+import { blockBytes, transformBlock } from './winograd-weights';
 
 // Integer Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 convolutions, bit-exact with the direct
 // kernel. With G scaled by 2 every transform is an integer matrix:
@@ -13,52 +14,7 @@ import { sliceStart, sliceEnd } from './parts';
 // Layouts (Cp = channels rounded up to 8, T = tiles, ξ = 4·row + col of the 4x4 transform):
 //   V  int16 [ξ][T][Cp]                       the transformed input tiles
 //   U  int32 bias[OCp], f32 multiplier[OCp],  then int16 [ob][ξ][Cp/8][4 channels][8]
-
-/** Builds U from a direct 3x3 payload (docs/FORMAT.md), unfolding the zero point from the bias. */
-export function winogradWeights(params: usize, cin: i32, cout: i32, zx: i32, out: usize): void {
-  const cp = roundUp(cin, 8);
-  const ocp = roundUp(cout, 4);
-  const groups = cp / 8;
-  const direct = params + <usize>(ocp * 8);
-  const transformed = out + <usize>(ocp * 8);
-  memory.copy(out + <usize>(ocp * 4), params + <usize>(ocp * 4), <usize>(ocp * 4));
-  for (let o = 0; o < ocp; o++) {
-    const ob = o >> 2, j = o & 3;
-    let sum: i32 = 0;
-    for (let c = 0; c < cp; c++) {
-      // g[ky][kx] sits at tap ky·3+kx of the direct layout.
-      const base = direct + <usize>((((ob * 9) * groups + (c >> 3)) * 4 + j) * 8 + (c & 7));
-      const tapStride = <usize>(groups * 32);
-      const g0 = <i32>load<i8>(base), g1 = <i32>load<i8>(base + tapStride), g2 = <i32>load<i8>(base + 2 * tapStride);
-      const g3 = <i32>load<i8>(base + 3 * tapStride), g4 = <i32>load<i8>(base + 4 * tapStride), g5 = <i32>load<i8>(base + 5 * tapStride);
-      const g6 = <i32>load<i8>(base + 6 * tapStride), g7 = <i32>load<i8>(base + 7 * tapStride), g8 = <i32>load<i8>(base + 8 * tapStride);
-      sum += g0 + g1 + g2 + g3 + g4 + g5 + g6 + g7 + g8;
-      // Rows: (2G) g, 4x3.
-      const r00 = 2 * g0, r01 = 2 * g1, r02 = 2 * g2;
-      const r10 = g0 + g3 + g6, r11 = g1 + g4 + g7, r12 = g2 + g5 + g8;
-      const r20 = g0 - g3 + g6, r21 = g1 - g4 + g7, r22 = g2 - g5 + g8;
-      const r30 = 2 * g6, r31 = 2 * g7, r32 = 2 * g8;
-      const dst = transformed + <usize>(((ob * 16 * groups + (c >> 3)) * 4 + j) * 16 + (c & 7) * 2);
-      const xiStride = <usize>(groups * 64);
-      storeRow(dst, xiStride, 0, r00, r01, r02);
-      storeRow(dst, xiStride, 1, r10, r11, r12);
-      storeRow(dst, xiStride, 2, r20, r21, r22);
-      storeRow(dst, xiStride, 3, r30, r31, r32);
-    }
-    const bias = out + <usize>(o * 4);
-    store<i32>(bias, load<i32>(params + <usize>(o * 4)) + zx * sum);
-  }
-}
-
-/** Columns of one row of (2G) g times (2G)ᵀ: the four U' values of row `row`. */
-// @ts-ignore: decorator
-@inline function storeRow(dst: usize, xiStride: usize, row: i32, a: i32, b: i32, c: i32): void {
-  const at = dst + <usize>(row * 4) * xiStride;
-  store<i16>(at, <i16>(2 * a));
-  store<i16>(at + xiStride, <i16>(a + b + c));
-  store<i16>(at + 2 * xiStride, <i16>(a - b + c));
-  store<i16>(at + 3 * xiStride, <i16>(2 * c));
-}
+//      (winograd-weights.ts), precomputed at load or derived block by block here
 
 /** Loads 8 channels of input pixel (y, x) minus zx as i16, or zeros outside the input. */
 // @ts-ignore: decorator
@@ -112,24 +68,28 @@ export function winogradInput(
 /**
  * The 16 products Σ_c U'·V for two tiles and four output channels at a time, then Y = Aᵀ M A,
  * Y >> 2, + bias, requantize, store the 2x2 outputs that lie inside the output.
- * `m` is 512 bytes of scratch per part for the 16 x 2 x 4 int32 products. Threads split the
- * output-channel blocks.
+ * `u` holds the derived bias and multipliers. `weights` is U' precomputed, or, if `derive`, the
+ * direct payload, from which each block's U' is derived into this part's scratch. Each part's scratch (`scratchStride` bytes from `scratch`) starts with 512 bytes for
+ * the 16 x 2 x 4 int32 products, then one block of U'. Threads split the output-channel blocks.
  */
 export function winogradConv(
-  v: usize, tilesH: i32, tilesW: i32, inC: i32,
-  u: usize, outC: i32, output: usize, outH: i32, outW: i32, zo: i32, lo: i32, products: usize, part: i32, parts: i32,
+  v: usize, tilesH: i32, tilesW: i32, inC: i32, u: usize, weights: usize, derive: bool,
+  outC: i32, output: usize, outH: i32, outW: i32, zo: i32, lo: i32, scratch: usize, scratchStride: i32, part: i32, parts: i32,
 ): void {
-  const m = products + <usize>(part * 512);
+  const m = scratch + <usize>(part * scratchStride);
   const cp = roundUp(inC, 8);
-  const groups = cp / 8;
   const tiles = tilesH * tilesW;
   const blocks = roundUp(outC, 4) / 4;
-  const bias = u, multiplier = u + <usize>(blocks * 16), weights = u + <usize>(blocks * 32);
+  const bias = u, multiplier = u + <usize>(blocks * 16);
   const xiStride = <usize>(tiles * cp * 2);
   for (let ob = sliceStart(blocks, part, parts), end = sliceEnd(blocks, part, parts); ob < end; ob++) {
     const channels = min(4, outC - ob * 4);
     const biasV = v128.load(bias + <usize>(ob * 16)), multV = v128.load(multiplier + <usize>(ob * 16));
-    const wBlock = weights + <usize>(ob * 16 * groups * 64);
+    let wBlock = weights + <usize>(ob * blockBytes(inC));
+    if (derive) {
+      wBlock = m + 512;
+      transformBlock(weights + <usize>(blocks * 32), inC, ob, wBlock);
+    }
     for (let t = 0; t < tiles; t += 2) {
       const t1 = t + 1 < tiles ? t + 1 : t;
       let w = wBlock;

@@ -153,7 +153,7 @@ class Loading {
   private async handle(events: ModelEvent[]): Promise<void> {
     for (const event of events) {
       if (event.type === 'header') {
-        checkBeforeAllocating(event.header, this.progress.totalBytes);
+        checkBeforeAllocating(event.header, this.progress.totalBytes, this.options.threads ?? 1);
         const { records, fileBytes } = event.header;
         this.plan.boundaries = [...records.map((r) => r.offset), fileBytes - TRAILER_BYTES, fileBytes];
         this.network = await Network.create(event.header, event.header.records.map((r) => r.payloadBytes), this.options);
@@ -170,7 +170,7 @@ class Loading {
  * Refuses, before Network.create allocates, a header that does not match the source's size or
  * whose memory bound exceeds MAX_WASM_BYTES.
  */
-function checkBeforeAllocating(header: ModelHeader, totalBytes: number | undefined): void {
+function checkBeforeAllocating(header: ModelHeader, totalBytes: number | undefined, threads: number): void {
   const context = { section: 'metadata' };
   if (totalBytes !== undefined && totalBytes < header.fileBytes) {
     throw new ModelFormatError(`file truncated: the metadata implies ${header.fileBytes} bytes, the source has ${totalBytes}`, totalBytes, context);
@@ -178,7 +178,7 @@ function checkBeforeAllocating(header: ModelHeader, totalBytes: number | undefin
   if (totalBytes !== undefined && totalBytes > header.fileBytes) {
     throw new ModelFormatError(`${totalBytes - header.fileBytes} bytes follow the ${header.fileBytes} that the metadata implies`, header.fileBytes, context);
   }
-  const bound = wasmMemoryBound(header);
+  const bound = wasmMemoryBound(header, threads);
   if (bound > MAX_WASM_BYTES) {
     throw new ModelFormatError(`the model may need ${bound} bytes of wasm memory, more than the ${MAX_WASM_BYTES} allowed`, METADATA_OFFSET, context);
   }
@@ -188,10 +188,10 @@ function checkBeforeAllocating(header: ModelHeader, totalBytes: number | undefin
  * An upper bound of the wasm memory Network.create asks for (docs/FORMAT.md states it): every
  * payload plus 4x for weights derived from it (Winograd U' takes at most 32/9 of the weights), every
  * tensor with 32 bytes of alignment and slack (4 bytes a value for the f32 logits), every conv's
- * scratch (patch rows or Winograd tiles, whichever is larger), and 64 KiB for the static data, the
- * pad row and the Winograd products.
+ * scratch (patch rows or Winograd tiles, whichever is larger), 64 KiB for the static data and the
+ * pad row, and per thread the Winograd products and one block of U' derived as a layer runs.
  */
-export function wasmMemoryBound(header: ModelHeader): number {
+export function wasmMemoryBound(header: ModelHeader, threads = 1): number {
   const parameters = header.layers.reduce((sum, layer, i) => {
     const payload = roundUp(header.records[i].payloadBytes, 16);
     return sum + (layer.kind === 'conv' ? 5 * payload : payload);
@@ -207,7 +207,8 @@ export function wasmMemoryBound(header: ModelHeader): number {
     const winogradTiles = 8 * (outH + 1) * (outW + 1) * roundUp(layer.cin, 8);
     return sum + Math.max(patchRows, winogradTiles) + 32;
   }, 0);
-  return parameters + tensors + scratch + 65536;
+  const widest = Math.max(0, ...header.layers.map((layer) => (layer.kind === 'conv' ? roundUp(layer.cin, 8) : 0)));
+  return parameters + tensors + scratch + 65536 + Math.max(1, threads) * (512 + 128 * widest);
 }
 
 // ---- sources ----

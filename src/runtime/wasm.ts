@@ -30,13 +30,14 @@ export interface KernelExports {
     output: number, count: number, zo: number, lo: number, part: number, parts: number,
   ): void;
   fc(input: number, inC: number, params: number, outC: number, output: number, part: number, parts: number): void;
-  winogradWeights(params: number, cin: number, cout: number, zx: number, out: number): void;
+  winogradWeights(params: number, cin: number, cout: number, zx: number, out: number, precompute: number): void;
   winogradInput(
     input: number, inH: number, inW: number, inC: number, zx: number, v: number, tilesH: number, tilesW: number, part: number, parts: number,
   ): void;
   winogradConv(
     v: number, tilesH: number, tilesW: number, inC: number,
-    u: number, outC: number, output: number, outH: number, outW: number, zo: number, lo: number, products: number,
+    u: number, weights: number, derive: number,
+    outC: number, output: number, outH: number, outW: number, zo: number, lo: number, scratch: number, scratchStride: number,
     part: number, parts: number,
   ): void;
   patches(
@@ -106,11 +107,11 @@ export function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
   return { env: { memory, abort: abortFromWasm } };
 }
 
-const PAGE = 65536;
+export const WASM_PAGE = 65536;
 
 /** A memory of exactly `bytes` (rounded up to pages): everything is sized before it is created. */
 export function createMemory(bytes: number, shared: boolean): WebAssembly.Memory {
-  const pages = Math.ceil(bytes / PAGE);
+  const pages = Math.ceil(bytes / WASM_PAGE);
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
 }
 
