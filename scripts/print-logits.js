@@ -2,14 +2,18 @@
 // the little-endian f32 array), so that two machines' outputs compare byte for byte with diff.
 // Uses the built runtime (dist/index.js), the JavaScript decoder (sharp is not there under qemu, and
 // JPEG decoders differ by a level), and the default model. scripts/arm64-check.sh runs it on
-// x64 and under qemu-aarch64.
-//   node scripts/print-logits.js photo.jpg ...
+// x64 and under qemu-aarch64. --kernels picks the kernel build (loadModel's `kernels`, default auto);
+// the build that ran goes to stderr.
+//   node scripts/print-logits.js [--kernels auto|baseline|relaxed] photo.jpg ...
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
 import { loadModel } from '../dist/index.js';
 
-const model = await loadModel(new URL('../weights/default.rnw', import.meta.url));
-for (const file of process.argv.slice(2)) {
+const { values, positionals } = parseArgs({ options: { kernels: { type: 'string', default: 'auto' } }, allowPositionals: true });
+const model = await loadModel(new URL('../weights/default.rnw', import.meta.url), { kernels: values.kernels });
+console.error(`kernels: ${model.kernelBuild}`);
+for (const file of positionals) {
   const { top, logits } = await model.classify(await readFile(file), { decoder: 'js' });
   console.log(`${basename(file)}\t${top[0].label}\t${Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength).toString('base64')}`);
 }
