@@ -7,6 +7,7 @@ export { fc } from './fc';
 export { patches } from './patches';
 export { avgpool } from './avgpool';
 export { affine } from './affine';
+export { resampleRow, blendRow } from './preprocess';
 export { winogradInput, winogradConv } from './winograd';
 export { winogradWeights } from './winograd-weights';
 

@@ -527,19 +527,31 @@ pilTest('resize equals PIL Image.resize(BILINEAR) bit for bit', (python) => {
   }
 });
 
-test('a 1920x1080 photo resizes to 256 short side quickly', () => {
-  const img = syntheticImage(1920, 1080, 8);
-  resizeShorterSide(img, 256); // warm-up
-  const start = performance.now();
-  const out = resizeShorterSide(img, 256);
-  const fullMs = performance.now() - start;
-  const cropStart = performance.now();
-  resizeAndCenterCrop(img, 256, 224);
-  const cropMs = performance.now() - cropStart;
-  assert.equal([out.width, out.height], [455, 256]);
-  console.log(`    1920x1080 -> 455x256: ${fullMs.toFixed(1)} ms; resize + crop to 224: ${cropMs.toFixed(1)} ms`);
-  // Generous bound against pathological regressions; the target is well under 100 ms.
-  assert.ok(fullMs < 1000, `${fullMs} ms`);
+const PIL_RESIZE_CROP = `
+import sys
+from PIL import Image
+w, h, ow, oh, crop = map(int, sys.argv[1:6])
+img = Image.frombytes('RGB', (w, h), sys.stdin.buffer.read()).resize((ow, oh), Image.BILINEAR)
+# torchvision's CenterCrop: zero padding first when the crop is larger, then int(round(...)).
+left = -((crop - ow) // 2) if crop > ow else int(round((ow - crop) / 2.0))
+top = -((crop - oh) // 2) if crop > oh else int(round((oh - crop) / 2.0))
+sys.stdout.buffer.write(img.crop((left, top, left + crop, top + crop)).tobytes())
+`;
+
+pilTest('resizeAndCenterCrop equals PIL resize + torchvision CenterCrop at random sizes, bit for bit', (python) => {
+  const random = pseudoRandomBytes(4 * 40, 2024);
+  for (let i = 0; i < 40; i++) {
+    const [a, b, c, d] = random.subarray(4 * i, 4 * i + 4);
+    // Sizes from 1 to ~1500 (some far below the crop, some far above), crops up to a little past the resize.
+    const width = 1 + ((a << 3) ^ (b >> 2)) % 1500;
+    const height = 1 + ((b << 3) ^ (c >> 1)) % 1100;
+    const size = 8 + (c % 250);
+    const crop = Math.max(1, size - 40 + (d % 60));
+    const img = syntheticImage(width, height, i);
+    const out = shorterSideSize(width, height, size);
+    const expected = runPython(python, PIL_RESIZE_CROP, [width, height, out.width, out.height, crop].map(String), img.data);
+    assert.ok(maxAbsDiff(resizeAndCenterCrop(img, size, crop).data, expected) === 0, `${width}x${height} resize ${size} crop ${crop}`);
+  }
 });
 
 // ---- quantized and float network input ----

@@ -1,11 +1,14 @@
 /**
  * Decoded photo → network input: resize + centre crop (torchvision's eval transform), channel
  * reorder, then either the exact input quantization of docs/ARCHITECTURE.md (for the int8
- * network) or the normalized float values (for the fp32 reference).
+ * network) or the normalized float values (for the fp32 reference). Both start from the same
+ * resized 8-bit pixels (resample.ts).
  */
 import type { Preprocessing, QuantParams } from '../model/types.ts';
 import type { RgbImage } from './decode.ts';
-import { resizeAndCenterCrop } from './resize.ts';
+import { DEFAULT_MAX_PIXELS } from './header.ts';
+import { resampleInto, worstCaseScratchBytes, type PixelMap, type ResampleSite } from './resample.ts';
+import { render, resizeAndCenterCrop, resizeCropWindow } from './resize.ts';
 import { roundHalfToEven } from './rounding.ts';
 
 /**
@@ -24,32 +27,42 @@ export function inputLookupTable(pre: Preprocessing, quant: QuantParams): Uint8A
   return table;
 }
 
-/** The network's uint8 input, NHWC crop x crop x 3. */
+/** The quantizing map of a network: its lookup table and channel order. */
+export function quantizingMap(pre: Preprocessing, quant: QuantParams): PixelMap {
+  return { table: inputLookupTable(pre, quant), bgr: pre.colorOrder === 'BGR' };
+}
+
+/**
+ * Scratch that writing any input of at most 40 megapixels (the decoders' limit, which raw frames
+ * share) needs in a network's memory: a few hundred KiB, alongside tensor 0 before layer 0 runs.
+ */
+export function inputScratchBytes(pre: Preprocessing): number {
+  return worstCaseScratchBytes(pre.resize, pre.crop, DEFAULT_MAX_PIXELS);
+}
+
+/** Writes the network's uint8 input, NHWC crop x crop x 3, at `output` in the site's memory. */
+export function writeQuantized(site: ResampleSite, output: number, img: RgbImage, pre: Preprocessing, map: PixelMap): void {
+  const { out, rect } = resizeCropWindow(img, pre.resize, pre.crop);
+  resampleInto(site, img, out, rect, map, output);
+}
+
+/** The network's uint8 input, NHWC crop x crop x 3, as a new array. */
 export function preprocessQuantized(img: RgbImage, pre: Preprocessing, quant: QuantParams): Uint8Array {
-  const table = inputLookupTable(pre, quant);
-  return mapCrop(img, pre, new Uint8Array(pre.crop * pre.crop * 3), (c, p) => table[c * 256 + p]);
+  const { out, rect } = resizeCropWindow(img, pre.resize, pre.crop);
+  return render(img, out, rect, quantizingMap(pre, quant)).data;
 }
 
 /** The fp32 reference's input, NHWC crop x crop x 3: the normalized values rounded to f32. */
 export function preprocessFloat(img: RgbImage, pre: Preprocessing): Float32Array {
-  return mapCrop(img, pre, new Float32Array(pre.crop * pre.crop * 3), (c, p) => normalize(pre, c, p));
+  const crop = resizeAndCenterCrop(img, pre.resize, pre.crop).data;
+  const out = new Float32Array(crop.length);
+  const source = pre.colorOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
+  for (let i = 0; i < crop.length; i += 3) {
+    for (let c = 0; c < 3; c++) out[i + c] = normalize(pre, c, crop[i + source[c]]);
+  }
+  return out;
 }
 
 function normalize(pre: Preprocessing, channel: number, pixel: number): number {
   return (pixel * pre.pixelScale - pre.mean[channel]) / pre.std[channel];
-}
-
-/** Resizes and crops, then writes value(c, pixel) for every network channel c into `out`. */
-function mapCrop<T extends Uint8Array | Float32Array>(
-  img: RgbImage,
-  pre: Preprocessing,
-  out: T,
-  value: (channel: number, pixel: number) => number,
-): T {
-  const crop = resizeAndCenterCrop(img, pre.resize, pre.crop).data;
-  const source = pre.colorOrder === 'BGR' ? [2, 1, 0] : [0, 1, 2];
-  for (let i = 0; i < crop.length; i += 3) {
-    for (let c = 0; c < 3; c++) out[i + c] = value(c, crop[i + source[c]]);
-  }
-  return out;
 }
