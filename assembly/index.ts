@@ -9,7 +9,7 @@ export { avgpool } from './avgpool';
 export { affine } from './affine';
 export { resampleRow, blendRow } from './preprocess';
 export { winogradInput, winogradConv } from './winograd';
-export { winogradWeights } from './winograd-weights';
+export { winogradBias } from './winograd-weights';
 
 /** First byte the runtime may use: everything below belongs to the module's static data. */
 export function heapBase(): usize {

@@ -1,7 +1,7 @@
 import { requantize4, narrow4, sum4 } from './requantize';
 import { roundUp, storeChannels } from './conv';
 import { sliceStart, sliceEnd } from './parts';
-import { blockBytes, transformBlock } from './winograd-weights';
+import { positionBytes, transformBlock } from './winograd-weights';
 
 // Integer Winograd F(2x2, 3x3) for 3x3 stride-1 pad-1 convolutions, bit-exact with the direct
 // kernel. With G scaled by 2 every transform is an integer matrix:
@@ -13,8 +13,8 @@ import { blockBytes, transformBlock } from './winograd-weights';
 //
 // Layouts (Cp = channels rounded up to 8, T = tiles, ξ = 4·row + col of the 4x4 transform):
 //   V  int16 [ξ][T][Cp]                       the transformed input tiles
-//   U  int32 bias[OCp], f32 multiplier[OCp],  then int16 [ob][ξ][Cp/8][4 channels][8]
-//      (winograd-weights.ts), precomputed at load or derived block by block here
+//   U  int16 [ξ][Cp/8][4 channels][8] (ξ padded) for one block of 4 output channels at a time,
+//      derived from the direct payload (winograd-weights.ts)
 
 /** Loads 8 channels of input pixel (y, x) minus zx as i16, or zeros outside the input. */
 // @ts-ignore: decorator
@@ -68,32 +68,30 @@ export function winogradInput(
 /**
  * The 16 products Σ_c U'·V for two tiles and four output channels at a time, then Y = Aᵀ M A,
  * Y >> 2, + bias, requantize, store the 2x2 outputs that lie inside the output.
- * `u` holds the derived bias and multipliers. `weights` is U' precomputed, or, if `derive`, the
- * direct payload, from which each block's U' is derived into this part's scratch. Each part's scratch (`scratchStride` bytes from `scratch`) starts with 512 bytes for
- * the 16 x 2 x 4 int32 products, then one block of U'. Threads split the output-channel blocks.
+ * `bias` holds the unfolded biases and the multipliers (winogradBias); each block's U' is derived
+ * from the direct payload at `params` into this part's scratch (`scratchStride` bytes from
+ * `scratch`: 512 bytes for the 16 x 2 x 4 int32 products, then the block of U'). Threads split
+ * the output-channel blocks.
  */
 export function winogradConv(
-  v: usize, tilesH: i32, tilesW: i32, inC: i32, u: usize, weights: usize, derive: bool,
+  v: usize, tilesH: i32, tilesW: i32, inC: i32, bias: usize, params: usize,
   outC: i32, output: usize, outH: i32, outW: i32, zo: i32, lo: i32, scratch: usize, scratchStride: i32, part: i32, parts: i32,
 ): void {
   const m = scratch + <usize>(part * scratchStride);
   const cp = roundUp(inC, 8);
   const tiles = tilesH * tilesW;
   const blocks = roundUp(outC, 4) / 4;
-  const bias = u, multiplier = u + <usize>(blocks * 16);
+  const multiplier = bias + <usize>(blocks * 16);
+  const u = m + 512;
   const xiStride = <usize>(tiles * cp * 2);
   for (let ob = sliceStart(blocks, part, parts), end = sliceEnd(blocks, part, parts); ob < end; ob++) {
     const channels = min(4, outC - ob * 4);
     const biasV = v128.load(bias + <usize>(ob * 16)), multV = v128.load(multiplier + <usize>(ob * 16));
-    let wBlock = weights + <usize>(ob * blockBytes(inC));
-    if (derive) {
-      wBlock = m + 512;
-      transformBlock(weights + <usize>(blocks * 32), inC, ob, wBlock);
-    }
+    transformBlock(params + <usize>(blocks * 32), inC, ob, u);
     for (let t = 0; t < tiles; t += 2) {
       const t1 = t + 1 < tiles ? t + 1 : t;
-      let w = wBlock;
       for (let xi = 0; xi < 16; xi++) {
+        let w = u + <usize>(xi * positionBytes(inC));
         const pa = v + <usize>xi * xiStride + <usize>(t * cp * 2);
         const pb = v + <usize>xi * xiStride + <usize>(t1 * cp * 2);
         let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);

@@ -1,5 +1,5 @@
-// `npm run bench:memory [-- MODEL.rnw]`: peak memory while a model streams from disk, for each
-// placement of Winograd's weights, each in a fresh process so that one run's garbage cannot count
+// `npm run bench:memory [-- MODEL.rnw]`: peak memory while a model streams from disk, with
+// Winograd and without, each in a fresh process so that one run's garbage cannot count
 // for another. Peak = the live JavaScript heap and array buffers above the process's baseline
 // (sampled after a full GC at every progress report) + the wasm memory, against the bound
 // docs/FORMAT.md promises: 1.5 x the file + the activation arena.
@@ -11,9 +11,7 @@ import { loadModel } from '../src/runtime/load.ts';
 import type { LoadOptions } from '../src/runtime/load.ts';
 
 const CONFIGS: Record<string, LoadOptions> = {
-  'default (winogradWeights: auto)': {},
-  "winogradWeights: 'on-the-fly'": { winogradWeights: 'on-the-fly' },
-  "winogradWeights: 'precomputed'": { winogradWeights: 'precomputed' },
+  default: {},
   'winograd: false': { winograd: false },
 };
 

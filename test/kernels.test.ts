@@ -81,7 +81,7 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
   }
 });
 
-test('Winograd F(2x2,3x3), U\' precomputed or derived as it runs, gives the same bits as direct convolution on 60 random 3x3 shapes', async () => {
+test('Winograd F(2x2,3x3) gives the same bits as direct convolution on 60 random 3x3 shapes', async () => {
   const rng = mulberry32(7);
   for (let i = 0; i < 60; i++) {
     const { x, y, layer } = randomConv(rng);
@@ -93,15 +93,11 @@ test('Winograd F(2x2,3x3), U\' precomputed or derived as it runs, gives the same
     conv.relu = false;
     const tensors = [{ ...x, c: conv.cin }, { ...y, h: x.h, w: x.w, zeroPoint: 128 }];
     const direct = await runNetwork(tensors, [conv], input, { winograd: false });
-    const winograd = await runNetwork(tensors, [conv], input, { winogradWeights: 'on-the-fly' });
-    const precomputed = await runNetwork(tensors, [conv], input, { winogradWeights: 'precomputed' });
+    const winograd = await runNetwork(tensors, [conv], input);
     assert.equal(winograd.convPaths()[0], 'winograd');
     assert.equal(direct.convPaths()[0], 'direct');
-    const tiles = Math.ceil(x.h / 2) * Math.ceil(x.w / 2);
-    if (tiles < 32) assert.ok(precomputed.footprint.derivedBytes > winograd.footprint.derivedBytes, `case ${i}: U' precomputed`);
     const out = winograd.readTensor(1);
     assert.equal(out, direct.readTensor(1), `case ${i}: ${x.h}x${x.w}x${conv.cin} -> ${conv.cout}`);
-    assert.equal(precomputed.readTensor(1), out, `case ${i}: precomputed U'`);
     assert.ok(new Set(out).size >= Math.min(8, out.length / 4), `case ${i}: outputs spread over the uint8 range: ${[...new Set(out)].slice(0, 9)} of ${out.length}`);
   }
 });

@@ -11,6 +11,7 @@ import { METADATA_OFFSET, roundUp, TRAILER_BYTES } from '../format/layout.ts';
 import { outputTensor, outSize } from '../model/types.ts';
 import { Model } from './model.ts';
 import { Network, type NetworkOptions } from './network.ts';
+import { inputScratchBytes } from '../image/preprocess.ts';
 
 /**
  * Where a model file comes from: a URL (string or URL object; `file:` URLs and, in Node, plain
@@ -186,15 +187,16 @@ function checkBeforeAllocating(header: ModelHeader, totalBytes: number | undefin
 
 /**
  * An upper bound of the wasm memory Network.create asks for (docs/FORMAT.md states it): every
- * payload plus 4x for weights derived from it (Winograd U' takes at most 32/9 of the weights), every
+ * payload, twice for convs (Winograd's unfolded biases take at most the payload's size again), every
  * tensor with 32 bytes of alignment and slack (4 bytes a value for the f32 logits), every conv's
- * scratch (patch rows or Winograd tiles, whichever is larger), 64 KiB for the static data and the
- * pad row, and per thread the Winograd products and one block of U' derived as a layer runs.
+ * scratch (patch rows or Winograd tiles, whichever is larger), the input preprocessing's scratch
+ * (src/image/resample.ts: filter tables and rows for an image of up to 40 megapixels), 64 KiB for
+ * the static data and the pad row, and per thread the Winograd products and one block of U' derived as a layer runs.
  */
 export function wasmMemoryBound(header: ModelHeader, threads = 1): number {
   const parameters = header.layers.reduce((sum, layer, i) => {
     const payload = roundUp(header.records[i].payloadBytes, 16);
-    return sum + (layer.kind === 'conv' ? 5 * payload : payload);
+    return sum + (layer.kind === 'conv' ? 2 * payload : payload);
   }, 0);
   const logits = outputTensor(header);
   const tensors = header.tensors.reduce((sum, t, i) => sum + t.h * t.w * t.c * (i === logits ? 4 : 1) + 32, 0);
@@ -208,7 +210,7 @@ export function wasmMemoryBound(header: ModelHeader, threads = 1): number {
     return sum + Math.max(patchRows, winogradTiles) + 32;
   }, 0);
   const widest = Math.max(0, ...header.layers.map((layer) => (layer.kind === 'conv' ? roundUp(layer.cin, 8) : 0)));
-  return parameters + tensors + scratch + 65536 + Math.max(1, threads) * (512 + 128 * widest);
+  return parameters + tensors + scratch + inputScratchBytes(header.preprocessing) + 65536 + Math.max(1, threads) * (512 + 16 * (8 * widest + 64));
 }
 
 // ---- sources ----

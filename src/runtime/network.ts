@@ -2,21 +2,19 @@ import type { LayerHeader, NetworkHeader, QuantTensor } from '../model/types.ts'
 import { layerInputs, outputTensor } from '../model/types.ts';
 import { planArena, alignUp, type TensorLife } from './arena.ts';
 import { usesPatches, roundUp, CIN_BLOCK } from '../format/layout.ts';
-import { chooseKernelBuild, createMemory, WASM_PAGE, instantiateKernels, kernelModule, type KernelBuild, type KernelChoice, type KernelExports, type SlicedKernel } from './wasm.ts';
+import { chooseKernelBuild, createMemory, instantiateKernels, kernelModule, type KernelBuild, type KernelChoice, type KernelExports, type SlicedKernel } from './wasm.ts';
 import { singleThread, threadPool, type Dispatch } from './threads.ts';
+import { inputScratchBytes as inputScratchBytesFor } from '../image/preprocess.ts';
 
 /**
  * A network placed in one wasm instance's memory:
  *
  *   [0, heapBase)          the module's own static data
- *   parameters             every layer's packed payload (docs/FORMAT.md), 16-byte aligned, in order,
- *                          except the payloads of Winograd layers with precomputed U', which pass
- *                          through one staging area
- *   derived parameters     Winograd layers' unfolded biases, and U' where it is precomputed
- *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles),
- *                          buffers reused (arena.ts)
- *   products               per thread: 512 bytes of Winograd products, then one block of U' for
- *                          the layers that derive it as they run
+ *   parameters             every layer's packed payload (docs/FORMAT.md), 16-byte aligned, in order
+ *   derived parameters     Winograd layers' biases with the input zero point unfolded
+ *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles, and
+ *                          before layer 0 the input preprocessing's), buffers reused (arena.ts)
+ *   products               per thread: 512 bytes of Winograd products, then one block of U'
  *   pad row                a row of zero-point bytes that conv taps in the padding read
  *
  * Memory is sized once, before any parameter arrives, so views handed out stay valid.
@@ -26,7 +24,7 @@ export interface MemoryFootprint {
   wasmBytes: number;
   /** Packed parameter bytes kept as they came (weights, biases, multipliers), staging included. */
   parameterBytes: number;
-  /** Parameters derived at load: Winograd's unfolded biases and precomputed int16 weights. */
+  /** Parameters derived at load: Winograd's unfolded biases. */
   derivedBytes: number;
   /** Peak activation bytes: the arena. */
   arenaBytes: number;
@@ -38,34 +36,9 @@ export interface MemoryFootprint {
  */
 export type ConvPath = 'direct' | 'patches' | 'winograd';
 
-/**
- * Where Winograd layers get U' (32 bytes per 3x3 filter, against the payload's 9): derived block
- * by block as each layer runs (`on-the-fly`: no memory beyond the payload), or derived at load
- * (`precomputed`) for the layers where that pays: those with few tiles to spread the derivation
- * over (PRECOMPUTE_BELOW_TILES). `auto` (the default) precomputes those, fewest tiles first, while
- * the memory stays within budget (LOADER_RESERVE); for ResNet-18 and -50 that is none of them.
- */
-export type WinogradWeights = 'auto' | 'precomputed' | 'on-the-fly';
-
-/**
- * Measured on ResNet-18, 1 thread: a 7x7 map (16 tiles) of 512→512 takes 1.65 ms with U'
- * precomputed and 2.37 ms on the fly; from 14x14 (49 tiles) up, on the fly is as fast or faster
- * (its block of U' stays in cache).
- */
-const PRECOMPUTE_BELOW_TILES = 32;
-
-/**
- * In `auto`, the wasm memory but the arena stays within 1.5 x the payload bytes less this reserve
- * for the loader's own JavaScript buffers (measured: 2.5 MiB at the peak), so that a model loads
- * within 1.5 x its file + its arena, as docs/FORMAT.md promises.
- */
-const LOADER_RESERVE = 4 * 2 ** 20;
-
 export interface NetworkOptions {
   /** Use integer Winograd where it applies (default true); false forces direct convolution. */
   winograd?: boolean;
-  /** Default `auto`. */
-  winogradWeights?: WinogradWeights;
   /** Threads sharing each layer (default 1). More than 1 needs SharedArrayBuffer. */
   threads?: number;
   /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly; same bits either way). */
@@ -82,15 +55,13 @@ export type NetworkOp =
   | { op: 'parameters'; layer: number; at: number; bytes: number }
   | { op: 'input'; at: number; bytes: number }
   | { op: 'fill'; at: number; value: number; bytes: number }
-  | { op: 'call'; kernel: SlicedKernel | 'winogradWeights'; args: number[] }
+  | { op: 'call'; kernel: SlicedKernel | 'winogradBias'; args: number[] }
   | { op: 'logits'; at: number; count: number };
 
 /** Byte offsets of everything in the memory; computed from the header alone. */
 interface Layout {
   paramOffsets: number[];
   derivedOffsets: Map<number, number>;
-  /** Winograd layers whose U' is computed at load. */
-  precomputed: Set<number>;
   tensorOffsets: number[];
   scratchOffsets: Map<number, number>;
   padRow: number;
@@ -100,6 +71,19 @@ interface Layout {
   parameterBytes: number;
   derivedBytes: number;
   arenaBytes: number;
+  /** Where preprocessing may work while it writes tensor 0 (inside the arena, free until layer 0 runs). */
+  inputScratch: number;
+  inputScratchBytes: number;
+}
+
+/** What writes a network's input in place: tensor 0 (`bytes` at `at`) and a scratch area beside it. */
+export interface InputTarget {
+  memory: WebAssembly.Memory;
+  kernels: KernelExports;
+  at: number;
+  bytes: number;
+  scratch: number;
+  scratchBytes: number;
 }
 
 export class Network {
@@ -138,7 +122,7 @@ export class Network {
     const build = await chooseKernelBuild(options.kernels);
     const module = await kernelModule(threads > 1, build);
     const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options) : null));
-    const layout = chooseLayout(header, payloadBytes, paths, await heapBase(build), threads, options.winogradWeights ?? 'auto');
+    const layout = layoutNetwork(header, payloadBytes, paths, await heapBase(build), threads);
     const memory = createMemory(layout.totalBytes, threads > 1);
     const kernels = await instantiateKernels(module, memory);
     const dispatch = threads > 1 ? await threadPool(kernels, module, memory, threads) : singleThread(kernels);
@@ -167,10 +151,9 @@ export class Network {
     const derived = this.layout.derivedOffsets.get(index);
     const layer = this.header.layers[index];
     if (derived !== undefined && layer.kind === 'conv') {
-      const precompute = this.layout.precomputed.has(index) ? 1 : 0;
-      const args: Parameters<KernelExports['winogradWeights']> = [at, layer.cin, layer.cout, this.header.tensors[layer.input].zeroPoint, derived, precompute];
-      this.trace?.({ op: 'call', kernel: 'winogradWeights', args });
-      this.kernels.winogradWeights(...args);
+      const args: Parameters<KernelExports['winogradBias']> = [at, layer.cin, layer.cout, this.header.tensors[layer.input].zeroPoint, derived];
+      this.trace?.({ op: 'call', kernel: 'winogradBias', args });
+      this.kernels.winogradBias(...args);
     }
   }
 
@@ -182,6 +165,23 @@ export class Network {
   /** Runs the network on a quantized NHWC input (tensor 0) and returns the logits. */
   run(input: Uint8Array): Float32Array {
     this.setInput(input);
+    return this.forward();
+  }
+
+  /**
+   * Lets `write` fill tensor 0 in place (no copy of the input), then runs the network and returns
+   * the logits.
+   */
+  runWritten(write: (target: InputTarget) => void): Float32Array {
+    const t0 = this.header.tensors[0];
+    const { tensorOffsets, inputScratch, inputScratchBytes } = this.layout;
+    const target = { memory: this.memory, kernels: this.kernels, at: tensorOffsets[0], bytes: t0.h * t0.w * t0.c, scratch: inputScratch, scratchBytes: inputScratchBytes };
+    write(target);
+    this.trace?.({ op: 'input', at: target.at, bytes: target.bytes });
+    return this.forward();
+  }
+
+  private forward(): Float32Array {
     this.header.layers.forEach((layer, i) => this.runLayer(layer, i));
     const out = outputTensor(this.header);
     const at = this.layout.tensorOffsets[out];
@@ -243,7 +243,7 @@ export class Network {
   }
 
   private runConv(layer: ConvLayer, index: number): void {
-    const { tensorOffsets, paramOffsets, derivedOffsets, precomputed, scratchOffsets, padRow, products, productStride } = this.layout;
+    const { tensorOffsets, paramOffsets, derivedOffsets, scratchOffsets, padRow, products, productStride } = this.layout;
     const x = this.header.tensors[layer.input];
     const out = this.header.tensors[layer.output];
     const input = tensorOffsets[layer.input];
@@ -254,9 +254,8 @@ export class Network {
       case 'winograd': {
         const [tilesH, tilesW] = winogradTiles(out);
         this.run1('winogradInput', [input, x.h, x.w, x.c, x.zeroPoint, scratch, tilesH, tilesW]);
-        const derived = derivedOffsets.get(index)!;
-        const weights = precomputed.has(index) ? [derived + 8 * roundUp(layer.cout, 4), 0] : [paramOffsets[index], 1];
-        this.run1('winogradConv', [scratch, tilesH, tilesW, x.c, derived, ...weights, layer.cout, ...requant, products, productStride]);
+        const bias = derivedOffsets.get(index)!;
+        this.run1('winogradConv', [scratch, tilesH, tilesW, x.c, bias, paramOffsets[index], layer.cout, ...requant, products, productStride]);
         return;
       }
       case 'patches': {
@@ -293,55 +292,40 @@ function convPath(layer: ConvLayer, options: NetworkOptions): ConvPath {
   return winogradShape && options.winograd !== false ? 'winograd' : 'direct';
 }
 
-/** The memory map for the WinogradWeights choice. */
-function chooseLayout(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], base: number, threads: number, mode: WinogradWeights): Layout {
-  const layout = (precomputed: Iterable<number>) => layoutNetwork(header, payloadBytes, paths, new Set(precomputed), base, threads);
-  const tiles = (i: number) => winogradTiles(header.tensors[header.layers[i].output]).reduce((a, b) => a * b);
-  const worth = paths.flatMap((path, i) => (path === 'winograd' && tiles(i) < PRECOMPUTE_BELOW_TILES ? [i] : []));
-  if (mode !== 'auto') return layout(mode === 'precomputed' ? worth : []);
-  const budget = 1.5 * payloadBytes.reduce((sum, bytes) => sum + bytes, 0) - LOADER_RESERVE;
-  const chosen: number[] = [];
-  for (const candidate of worth.sort((a, b) => tiles(a) - tiles(b))) {
-    const trial = layout([...chosen, candidate]);
-    if (alignUp(trial.totalBytes, WASM_PAGE) - trial.arenaBytes <= budget) chosen.push(candidate);
-  }
-  return layout(chosen);
-}
-
 /**
  * Parameters, derived parameters, arena, pad row, products: the whole memory map (see the top of
  * this file), from the header alone.
  */
-function layoutNetwork(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], precomputed: Set<number>, base: number, threads: number): Layout {
+function layoutNetwork(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], base: number, threads: number): Layout {
   let cursor = base;
   const reserve = (bytes: number) => {
     const offset = cursor;
     cursor = alignUp(cursor + bytes, 16);
     return offset;
   };
-  // A payload is needed only until its U' is precomputed: those payloads share one staging area.
-  const kept = payloadBytes.map((bytes, i) => (precomputed.has(i) ? -1 : reserve(bytes)));
-  const staging = reserve(Math.max(0, ...payloadBytes.filter((_, i) => precomputed.has(i))));
-  const paramOffsets = kept.map((offset) => (offset < 0 ? staging : offset));
+  const paramOffsets = payloadBytes.map((bytes) => reserve(bytes));
   const parameterBytes = cursor - base;
   const derivedOffsets = new Map<number, number>();
   paths.forEach((path, i) => {
-    if (path === 'winograd') derivedOffsets.set(i, reserve(winogradWeightBytes(header.layers[i] as ConvLayer, precomputed.has(i))));
+    if (path === 'winograd') derivedOffsets.set(i, reserve(8 * roundUp((header.layers[i] as ConvLayer).cout, 4)));
   });
   const derivedBytes = cursor - base - parameterBytes;
   const lives = tensorLives(header);
   const scratch = scratchLives(header, paths);
-  const arena = planArena([...lives, ...scratch.values()], header.layers.length);
+  // Preprocessing's scratch lives before layer 0 only: it costs the arena nothing once layer 0's output is larger.
+  const inputScratchBytes = inputScratchBytesFor(header.preprocessing);
+  const arena = planArena([...lives, ...scratch.values(), { bytes: inputScratchBytes, firstLayer: -1, lastLayer: -1 }], header.layers.length);
   const arenaStart = reserve(arena.bytes);
   const tensorOffsets = arena.offsets.slice(0, lives.length).map((o) => arenaStart + o);
   const scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]));
+  const inputScratch = arenaStart + arena.offsets[lives.length + scratch.size];
   const padRow = reserve(maxConvInputChannels(header.layers) + 16);
-  const derivedAsRun = paths.map((path, i) => (path === 'winograd' && !precomputed.has(i) ? winogradBlockBytes(header.layers[i] as ConvLayer) : 0));
-  const productStride = 512 + Math.max(0, ...derivedAsRun);
+  const blocks = paths.map((path, i) => (path === 'winograd' ? winogradBlockBytes(header.layers[i] as ConvLayer) : 0));
+  const productStride = 512 + Math.max(0, ...blocks);
   const products = reserve(productStride * threads);
   return {
-    paramOffsets, derivedOffsets, precomputed, tensorOffsets, scratchOffsets, padRow, products, productStride,
-    totalBytes: cursor, parameterBytes, derivedBytes, arenaBytes: arena.bytes,
+    paramOffsets, derivedOffsets, tensorOffsets, scratchOffsets, padRow, products, productStride,
+    totalBytes: cursor, parameterBytes, derivedBytes, arenaBytes: arena.bytes, inputScratch, inputScratchBytes,
   };
 }
 
@@ -362,15 +346,9 @@ function winogradTiles(out: { h: number; w: number }): [number, number] {
   return [Math.ceil(out.h / 2), Math.ceil(out.w / 2)];
 }
 
-/** Unfolded bias and multipliers, then, if precomputed, U' (assembly/winograd-weights.ts). */
-function winogradWeightBytes(layer: ConvLayer, precomputed: boolean): number {
-  const blocks = roundUp(layer.cout, 4) / 4;
-  return 32 * blocks + (precomputed ? blocks * winogradBlockBytes(layer) : 0);
-}
-
-/** int16 U' of one block of 4 output channels: 16 positions x Cp x 4. */
+/** int16 U' of one block of 4 output channels: 16 positions of Cp x 4, each padded by 64 bytes. */
 function winogradBlockBytes(layer: ConvLayer): number {
-  return 16 * roundUp(layer.cin, CIN_BLOCK) * 8;
+  return 16 * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
 }
 
 function lowerBound(out: QuantTensor, relu: boolean): number {

@@ -1,3 +1,4 @@
+import type { PreprocessKernels } from '../image/resample.ts';
 import { kernelsBase64, kernelsThreadsBase64, kernelsRelaxedBase64, kernelsRelaxedThreadsBase64 } from '../../build/kernels.js';
 import { ResnetWasmError } from '../errors.ts';
 import { probeRelaxedSimd } from './relaxed-probe.ts';
@@ -7,7 +8,7 @@ import { probeRelaxedSimd } from './relaxed-probe.ts';
  * module imports; every kernel that writes a tensor takes (part, parts) last and does the part-th
  * slice of its work (assembly/parts.ts), so threads can share a layer.
  */
-export interface KernelExports {
+export interface KernelExports extends PreprocessKernels {
   heapBase(): number;
   conv(
     input: number, inH: number, inW: number, inC: number, zx: number,
@@ -30,13 +31,13 @@ export interface KernelExports {
     output: number, count: number, zo: number, lo: number, part: number, parts: number,
   ): void;
   fc(input: number, inC: number, params: number, outC: number, output: number, part: number, parts: number): void;
-  winogradWeights(params: number, cin: number, cout: number, zx: number, out: number, precompute: number): void;
+  winogradBias(params: number, cin: number, cout: number, zx: number, out: number): void;
   winogradInput(
     input: number, inH: number, inW: number, inC: number, zx: number, v: number, tilesH: number, tilesW: number, part: number, parts: number,
   ): void;
   winogradConv(
     v: number, tilesH: number, tilesW: number, inC: number,
-    u: number, weights: number, derive: number,
+    bias: number, params: number,
     outC: number, output: number, outH: number, outW: number, zo: number, lo: number, scratch: number, scratchStride: number,
     part: number, parts: number,
   ): void;
@@ -48,7 +49,7 @@ export interface KernelExports {
 }
 
 /** The kernels that a layer's work is split into parts for. */
-export type SlicedKernel = Exclude<keyof KernelExports, 'heapBase' | 'winogradWeights'>;
+export type SlicedKernel = Exclude<keyof KernelExports, 'heapBase' | 'winogradBias' | keyof PreprocessKernels>;
 
 /**
  * Which compilation of assembly/ runs: `baseline` (SIMD128) or `relaxed` (relaxed SIMD's int8 dot
@@ -107,11 +108,11 @@ export function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
   return { env: { memory, abort: abortFromWasm } };
 }
 
-export const WASM_PAGE = 65536;
+const PAGE = 65536;
 
 /** A memory of exactly `bytes` (rounded up to pages): everything is sized before it is created. */
 export function createMemory(bytes: number, shared: boolean): WebAssembly.Memory {
-  const pages = Math.ceil(bytes / WASM_PAGE);
+  const pages = Math.ceil(bytes / PAGE);
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
 }
 
