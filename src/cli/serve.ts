@@ -35,7 +35,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     maxBatch: positiveInteger(values['max-batch'], '--max-batch'),
     log: (line) => process.stderr.write(`resnet-wasm serve: ${line}\n`),
   });
-  process.stdout.write(`resnet-wasm serve: listening on ${server.url} (${server.pool.size} workers)\n`);
+  process.stdout.write(`resnet-wasm serve: listening on ${server.url} (workers: ${server.pool.size})\n`);
   const signal = await Promise.race(['SIGTERM', 'SIGINT'].map((name) => new Promise<string>((resolve) => process.once(name, () => resolve(name)))));
   process.stdout.write(`resnet-wasm serve: ${signal}: finishing the requests in flight\n`);
   await server.close();

@@ -54,22 +54,16 @@ function isMultipart(request: FastifyRequest): boolean {
  */
 export async function readImages(request: FastifyRequest, limits: ServeLimits, maxFiles: number): Promise<Uint8Array[]> {
   if (!request.isMultipart()) return [nonEmpty(request.body as Buffer | undefined)];
-  if (Number(request.headers['content-length']) > limits.maxBodyBytes) throw new ServeError('body-too-large', `the form is larger than ${limits.maxBodyBytes} bytes (--max-body)`);
-  const files = await withinDeadline(readFileParts(request, limits, maxFiles), limits);
+  if (Number(request.headers['content-length']) > limits.maxBodyBytes) throw formTooLarge(limits);
+  const files = await withinLimits(readFileParts(request, maxFiles), request, limits);
   if (files.length === 0) throw new ServeError('empty-body', 'the form has no file part: send the image as a file field');
   return files;
 }
 
-async function readFileParts(request: FastifyRequest, limits: ServeLimits, maxFiles: number): Promise<Uint8Array[]> {
+async function readFileParts(request: FastifyRequest, maxFiles: number): Promise<Uint8Array[]> {
   const files: Uint8Array[] = [];
-  let total = 0;
   try {
-    for await (const part of request.files({ limits: { files: maxFiles } })) {
-      const bytes = nonEmpty(await part.toBuffer());
-      total += bytes.length;
-      if (total > limits.maxBodyBytes) throw new ServeError('body-too-large', `the form's files add up to more than ${limits.maxBodyBytes} bytes (--max-body)`);
-      files.push(bytes);
-    }
+    for await (const part of request.files({ limits: { files: maxFiles } })) files.push(nonEmpty(await part.toBuffer()));
   } catch (error) {
     throw asFormError(error);
   }
@@ -87,14 +81,31 @@ function nonEmpty(bytes: Buffer | undefined): Buffer {
   return bytes;
 }
 
-/** Races the form's parsing against the body timeout; the loser's rejection is dropped. */
-function withinDeadline<T>(reading: Promise<T>, limits: ServeLimits): Promise<T> {
+/**
+ * Races the form's parsing against the body timeout and the body limit: busboy skips any amount of
+ * bytes that are not a part, so the request's bytes are counted here. The loser's rejection is dropped.
+ */
+function withinLimits<T>(reading: Promise<T>, request: FastifyRequest, limits: ServeLimits): Promise<T> {
   reading.catch(() => {});
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
+  let received = 0;
+  let count: ((chunk: Buffer) => void) | undefined;
+  const refused = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(bodyTimeout(limits)), limits.bodyTimeoutMs);
+    count = (chunk) => {
+      received += chunk.length;
+      if (received > limits.maxBodyBytes) reject(formTooLarge(limits));
+    };
+    request.raw.on('data', count);
   });
-  return Promise.race([reading, expired]).finally(() => clearTimeout(timer));
+  return Promise.race([reading, refused]).finally(() => {
+    clearTimeout(timer);
+    request.raw.off('data', count!);
+  });
+}
+
+function formTooLarge(limits: ServeLimits): ServeError {
+  return new ServeError('body-too-large', `the form is larger than ${limits.maxBodyBytes} bytes (--max-body)`);
 }
 
 function bodyTimeout(limits: ServeLimits): ServeError {

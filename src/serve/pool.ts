@@ -83,9 +83,10 @@ export class WorkerPool {
     return this.slots.filter((slot) => slot.running !== null).length;
   }
 
-  /** Whether `count` images would be queued now (a batch is taken whole or not at all). */
+  /** Whether `count` images would be taken now, by idle workers or the queue (a batch is taken whole or not at all). */
   hasRoom(count: number): boolean {
-    return !this.closing && this.queue.hasRoom(count);
+    const idle = this.slots.filter((slot) => slot.ready && slot.running === null).length;
+    return !this.closing && this.queue.hasRoom(Math.max(0, count - idle));
   }
 
   /**
