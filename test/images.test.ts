@@ -13,6 +13,8 @@ import { toRgbImage, type ImageSource } from '../src/image/sources.ts';
 import { decodeImage } from '../src/image/decode.ts';
 import { decodeBytes, type DecoderChoice } from '../src/image/decoders.ts';
 import { resize } from '../src/image/resize.ts';
+import { preprocessQuantized } from '../src/image/preprocess.ts';
+import { mulberry32 } from '../src/builder/random.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 
 const PHOTOS = join(import.meta.dirname, 'photos');
@@ -67,6 +69,21 @@ test('raw frames are not decoded: an RGB frame reaches preprocessing as the same
   // A frame whose pixels happen to spell a JPEG signature is still pixels.
   frame.data.set([0xff, 0xd8, 0xff]);
   assert.is((await model.classify(frame)).top.length, 5);
+});
+
+test('classify writes tensor 0 in place exactly as preprocessQuantized computes it, at random sizes', async () => {
+  const random = mulberry32(99);
+  for (let i = 0; i < 12; i++) {
+    const width = 1 + Math.floor(random() * 700);
+    const height = 1 + Math.floor(random() * 500);
+    const frame = { data: pattern(width, height), width, height };
+    const expected = model.run(preprocessQuantized(frame, model.header.preprocessing, model.header.tensors[0]));
+    assert.equal(await logits(frame), expected, `${width}x${height}`);
+  }
+});
+
+test('a raw frame over 40 megapixels is refused, as an encoded image would be', async () => {
+  await refused({ data: new Uint8Array(3 * 40_001 * 1000), width: 40_001, height: 1000 }, /40001x1000 .*over the limit of 40000000 pixels/);
 });
 
 for (const decoder of DECODERS) {

@@ -8,6 +8,7 @@
 import { ImageDecodeError } from '../errors.ts';
 import type { RgbImage } from './decode.ts';
 import { decodeBytes, type DecodeBytesOptions } from './decoders.ts';
+import { checkDimensions, DEFAULT_MAX_PIXELS } from './header.ts';
 
 /** Pixels already decoded: `data` is RGB or RGBA, rows top to bottom, no row padding. */
 export interface RawImage {
@@ -49,17 +50,22 @@ function isRawImage(source: object): source is RawImage {
   return (s.data instanceof Uint8Array || s.data instanceof Uint8ClampedArray) && typeof s.width === 'number' && typeof s.height === 'number';
 }
 
-/** RGB is returned as is (a view, no copy); RGBA loses its alpha, as PIL's convert('RGB') does. */
+/**
+ * RGB is returned as is (a view, no copy); RGBA loses its alpha, as PIL's convert('RGB') does.
+ * Frames over 40 megapixels are refused, as encoded images are.
+ */
 function rawToRgb({ data, width, height }: RawImage): RgbImage {
   if (!Number.isSafeInteger(width) || !Number.isSafeInteger(height) || width < 1 || height < 1) {
     throw new ImageDecodeError(`an image of ${width}x${height} pixels is empty or malformed`);
   }
   const pixels = width * height;
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  if (bytes.length === 3 * pixels) return { width, height, data: bytes };
-  if (bytes.length !== 4 * pixels) {
+  if (bytes.length !== 3 * pixels && bytes.length !== 4 * pixels) {
     throw new ImageDecodeError(`a ${width}x${height} frame needs ${3 * pixels} (RGB) or ${4 * pixels} (RGBA) bytes, got ${bytes.length}`);
   }
+  // The decoders' limit, which preprocessing's scratch memory is sized for.
+  checkDimensions('RGB(A) frame', { width, height }, DEFAULT_MAX_PIXELS);
+  if (bytes.length === 3 * pixels) return { width, height, data: bytes };
   const rgb = new Uint8Array(3 * pixels);
   for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
     rgb[i] = bytes[j];

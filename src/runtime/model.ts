@@ -3,7 +3,8 @@ import { macs } from '../model/types.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { toRgbImage, type ImageSource } from '../image/sources.ts';
 import type { DecoderChoice } from '../image/decoders.ts';
-import { preprocessQuantized } from '../image/preprocess.ts';
+import { quantizingMap, writeQuantized } from '../image/preprocess.ts';
+import type { PixelMap } from '../image/resample.ts';
 import type { Network, MemoryFootprint } from './network.ts';
 import { topK, type Prediction } from './topk.ts';
 import type { KernelBuild } from './wasm.ts';
@@ -30,11 +31,14 @@ export class Model {
   readonly header: NetworkHeader;
   /** Multiply-accumulates per inference. */
   readonly macs: number;
+  /** Pixel value → quantized input, per channel. */
+  private readonly inputMap: PixelMap;
 
   constructor(network: Network) {
     this.network = network;
     this.header = network.header;
     this.macs = macs(network.header);
+    this.inputMap = quantizingMap(network.header.preprocessing, network.header.tensors[0]);
   }
 
   get labels(): string[] {
@@ -50,7 +54,8 @@ export class Model {
     const start = performance.now();
     this.live();
     const rgb = await toRgbImage(image, options);
-    const logits = this.run(preprocessQuantized(rgb, this.header.preprocessing, this.header.tensors[0]));
+    // Resized, cropped and quantized in wasm, straight into tensor 0.
+    const logits = this.live().runWritten((target) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap));
     return { top: topK(logits, this.labels, options.top ?? 5), logits, ms: performance.now() - start };
   }
 
