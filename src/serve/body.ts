@@ -9,8 +9,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ServeError } from './errors.ts';
 import type { ServeLimits } from './limits.ts';
 
-/** Content types taken as the image itself. */
-export const RAW_IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'application/octet-stream'];
+/** Content types taken as the image itself (the decoder then says whether it reads that format). */
+const RAW_IMAGE_TYPES = /^(?:image\/|application\/octet-stream\b)/;
 
 /** Text fields a form may carry beside its files (they are ignored). */
 const FORM_FIELDS = 16;

@@ -69,7 +69,7 @@ const FRAMEWORK_CODES: Record<string, ServeErrorKind> = {
 };
 
 const FRAMEWORK_MESSAGES: Partial<Record<ServeErrorKind, string>> = {
-  'unsupported-media-type': 'send the image as image/jpeg, image/png, image/webp, application/octet-stream or multipart/form-data',
+  'unsupported-media-type': 'send the image as image/* (JPEG, PNG, WebP, ...), application/octet-stream or multipart/form-data',
   'body-too-large': 'the request body is larger than the server accepts (--max-body)',
   'too-many-files': 'the form has more parts than the server accepts (one image, or --max-batch for /v1/classify/batch)',
 };

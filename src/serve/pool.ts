@@ -83,10 +83,17 @@ export class WorkerPool {
     return this.slots.filter((slot) => slot.running !== null).length;
   }
 
-  /** Whether `count` images would be taken now, by idle workers or the queue (a batch is taken whole or not at all). */
-  hasRoom(count: number): boolean {
+  /**
+   * Throws queue-full (with the seconds to wait) unless `count` images would be taken now, by idle
+   * workers or the queue: a batch is taken whole or not at all.
+   */
+  checkRoom(count: number): void {
     const idle = this.slots.filter((slot) => slot.ready && slot.running === null).length;
-    return !this.closing && this.queue.hasRoom(Math.max(0, count - idle));
+    if (this.queue.hasRoom(Math.max(0, count - idle))) return;
+    const waitSeconds = Math.ceil(((this.queue.length / Math.max(1, this.readyWorkers)) * this.meanMs) / 1000);
+    throw new ServeError('queue-full', `${this.queue.length} images are waiting, the most the server queues (--queue): try again later`, {
+      retryAfter: Math.max(1, waitSeconds),
+    });
   }
 
   /**
@@ -95,11 +102,11 @@ export class WorkerPool {
    * worker found wrong with the image.
    */
   classify(bytes: Uint8Array, top: number, signal?: AbortSignal): Promise<ClassifyResult> {
-    if (this.closing) return Promise.reject(new ServeError('shutting-down', 'the server is shutting down'));
     return new Promise((resolve, reject) => {
+      if (this.closing) throw new ServeError('shutting-down', 'the server is shutting down');
+      this.checkRoom(1);
       const job: Job = { id: this.nextId++, bytes: ownBuffer(bytes), top, maxPixels: this.options.maxPixels };
-      const pending = this.track(job, resolve, reject, signal);
-      if (!this.queue.offer(pending)) return pending.reject(this.queueFull());
+      this.queue.offer(this.track(job, resolve, reject, signal));
       this.dispatch();
     });
   }
@@ -140,13 +147,6 @@ export class WorkerPool {
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     return pending;
-  }
-
-  private queueFull(): ServeError {
-    const waitSeconds = Math.ceil(((this.queue.length / Math.max(1, this.readyWorkers)) * this.meanMs) / 1000);
-    return new ServeError('queue-full', `${this.queue.length} images are waiting, the most the server queues (--queue): try again later`, {
-      retryAfter: Math.max(1, waitSeconds),
-    });
   }
 
   /** Hands queued jobs to idle workers. */

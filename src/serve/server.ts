@@ -118,7 +118,7 @@ function addRoutes(app: FastifyInstance, pool: WorkerPool, metrics: ServeMetrics
   });
   app.post('/v1/classify/batch', { schema: TOP_QUERY, preParsing }, async (request, reply) => {
     const images = await readImages(request, limits, limits.maxBatch);
-    if (!pool.hasRoom(images.length)) throw new ServeError('queue-full', `the queue has no room for ${images.length} images (--queue): try again later`, { retryAfter: 1 });
+    pool.checkRoom(images.length);
     const signal = whenClientLeaves(reply);
     const results = await Promise.all(images.map((image) => classifyItem(pool, metrics, image, topOf(request), signal)));
     return { results };
