@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,6 +17,7 @@ import { ModelFormatError, ResnetWasmError } from '../src/errors.ts';
 import type { Model } from '../src/runtime/model.ts';
 import { serveFile, type FileServer } from './helpers/server.ts';
 import { resnet18File, tinyModelFile } from './helpers/model-files.ts';
+import { defaultModelPath } from '../src/cli/paths.ts';
 
 const CAT = join(import.meta.dirname, 'photos', 'chelsea.png');
 const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-stream-'));
@@ -285,27 +286,29 @@ test('footprint reports the wasm memory, parameters and arena; dispose releases 
   assert.is(network.deref(), undefined, 'the network (and its wasm memory) should be collectable');
 });
 
-test('peak live JS heap + wasm memory while streaming ≤ 1.5 × file + arena, with the default options (Winograd on)', async () => {
-  const gc = await collectGarbage();
-  // Node counts a wasm memory's growth unreliably, so the wasm part is its size (fixed from the header on).
-  const javascript = () => {
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const baseline = javascript();
-  let peak = baseline;
-  // Collected before each sample: garbage that the next GC reclaims is not what the loader holds.
-  const sample = () => {
-    gc();
-    peak = Math.max(peak, javascript());
-  };
-  const model = await loadModel(R18_PATH, { onProgress: sample });
-  assert.ok(model.layers.convPaths().includes('winograd'));
-  const extra = peak - baseline + model.footprint().wasmBytes;
-  const bound = 1.5 * R18.length + model.footprint().arenaBytes;
-  assert.ok(extra <= bound, `peak ${(extra / 2 ** 20).toFixed(1)} MiB over the bound ${(bound / 2 ** 20).toFixed(1)} MiB`);
-  model.dispose();
-});
+for (const [name, path] of [['ResNet-18', R18_PATH], ['the default ResNet-50', defaultModelPath()]]) {
+  test(`${name}: peak live JS heap + wasm memory while streaming from disk ≤ 1.5 × file + arena, default options`, async () => {
+    const gc = await collectGarbage();
+    // Node counts a wasm memory's growth unreliably, so the wasm part is its size (fixed from the header on).
+    const javascript = () => {
+      const m = process.memoryUsage();
+      return m.heapUsed + m.arrayBuffers;
+    };
+    const baseline = javascript();
+    let peak = baseline;
+    // Collected before each sample: garbage that the next GC reclaims is not what the loader holds.
+    const sample = () => {
+      gc();
+      peak = Math.max(peak, javascript());
+    };
+    const model = await loadModel(path, { onProgress: sample });
+    assert.ok(model.layers.convPaths().includes('winograd'));
+    const extra = peak - baseline + model.footprint().wasmBytes;
+    const bound = 1.5 * statSync(path).size + model.footprint().arenaBytes;
+    assert.ok(extra <= bound, `peak ${(extra / 2 ** 20).toFixed(1)} MiB over the bound ${(bound / 2 ** 20).toFixed(1)} MiB`);
+    model.dispose();
+  });
+}
 
 test('bench --cold --json: a line with cold_ms, the median of fresh processes streaming the model from disk', () => {
   const cli = join(import.meta.dirname, '..', 'bin', 'resnet-wasm.js');
