@@ -25,6 +25,7 @@ import { measureFloor } from './floor.ts';
 import { load as loadOnnxRuntimeNode } from './peers/onnxruntime-node.ts';
 import { benchInput, type Job, type Measurement, type Peer, type PeerInput, type Plan } from './peers/measure.ts';
 import { barChart } from './plot.ts';
+import { formatInputTimings, fullHdJpeg, timeInputPath, type InputTiming } from '../src/cli/input-timing.ts';
 
 type Precision = 'int8' | 'fp32';
 
@@ -103,9 +104,12 @@ for (const r of rows) {
 }
 const failed = measured.filter(({ m }) => m instanceof Error).map(({ config, m }) => ({ ...config, error: (m as Error).message }));
 const sizes = await shippedSizes();
+console.error('bench: input path, a 1920x1080 JPEG');
+const inputPath = await timeInput(rows.find((r) => r.peer === 'resnet-wasm' && r.threads === 1)?.medianMs);
 
 console.log(report(rows, failed, sizes, baselineRssMiB));
-const results = { date: new Date().toISOString(), quick: flags.quick, machine, plan, resnet18Macs: resnetMacs, floor: { gmacPerS: floorGmacPerS, resnet18Ms: floorMs }, baselineRssMiB, configurations: rows, failed, shippedBytes: sizes };
+console.log(inputPath.text);
+const results = { date: new Date().toISOString(), quick: flags.quick, machine, plan, resnet18Macs: resnetMacs, floor: { gmacPerS: floorGmacPerS, resnet18Ms: floorMs }, baselineRssMiB, configurations: rows, failed, shippedBytes: sizes, inputPath: inputPath.timings };
 mkdirSync(dirname(flags.results!), { recursive: true });
 writeFileSync(flags.results!, JSON.stringify(results, null, 1) + '\n');
 if (flags.plot) {
@@ -165,6 +169,18 @@ async function writeModels(dir: string, input: PeerInput): Promise<Models> {
   return { ...paths, fp32Logits, macs: macs(float) };
 }
 
+/**
+ * Decode + preprocessing of a 1920x1080 JPEG made from test/photos/rocket.jpg, with each decoder
+ * that loads, against resnet-wasm's 1-thread median (src/cli/input-timing.ts).
+ */
+async function timeInput(inferenceMs: number | undefined): Promise<{ timings: InputTiming[]; text: string }> {
+  const header = readModel(readFileSync(models.rnw)).header;
+  const photo = fileURLToPath(new URL('../test/photos/rocket.jpg', import.meta.url));
+  const timings = await timeInputPath(await fullHdJpeg(photo), header.preprocessing, header.tensors[0], flags.quick ? 3 : 21);
+  const against = inferenceMs ?? NaN;
+  return { timings, text: `\nInput path (median of ${flags.quick ? 3 : 21}; a 1920x1080 JPEG, quality 90, made from test/photos/rocket.jpg, to the 224x224 int8 input):\n${formatInputTimings(timings, against)}` };
+}
+
 function row(config: Config, m: Measurement, reference: number[] | undefined): Row {
   const sorted = [...m.timesMs].sort((a, b) => a - b);
   const medianMs = percentile(sorted, 0.5);
@@ -214,8 +230,8 @@ async function shippedSizes(): Promise<Record<string, { bytes: number; gzipBytes
     minify: true,
     format: 'esm',
     platform: 'browser',
-    // Imported only on Node, behind a check: a browser never loads them.
-    external: ['node:*'],
+    // Imported only on Node, behind a check (sharp too: src/image/native.ts): a browser never loads them.
+    external: ['node:*', 'sharp'],
     write: false,
   });
   const size = (bytes: Uint8Array) => ({ bytes: bytes.length, gzipBytes: gzipSync(bytes).length });

@@ -111,7 +111,11 @@ test('bench --json prints the documented fields', () => {
   const r = cli('bench', '--model', MODEL, '--runs', '3', '--json');
   assert.is(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout);
-  assert.equal(Object.keys(result).sort(), ['gmac_per_s', 'input', 'median_ms', 'model', 'p10_ms', 'p90_ms', 'runtime', 'threads'].sort());
+  assert.equal(Object.keys(result).sort(), ['gmac_per_s', 'input', 'input_1080p', 'kernels', 'median_ms', 'model', 'p10_ms', 'p90_ms', 'runtime', 'threads'].sort());
+  // On 1 thread, the input path of a 1080p JPEG, with each decoder that loads (sharp first).
+  const decoders = result.input_1080p.map((t: { decoder: string }) => t.decoder);
+  assert.ok(decoders.join() === 'sharp,js' || decoders.join() === 'js', decoders.join());
+  for (const t of result.input_1080p) assert.ok(t.decode_ms > 0 && t.preprocess_ms > 0 && t.total_ms >= t.preprocess_ms, JSON.stringify(t));
   assert.is(result.runtime, 'resnet-wasm');
   assert.is(result.input, 64);
   assert.ok(result.p10_ms <= result.median_ms && result.median_ms <= result.p90_ms);

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { positiveInteger, UsageError } from './classify.ts';
 import { coldCommand } from './cold.ts';
 import { profileLayers } from './profile.ts';
+import { defaultBenchPhoto, formatInputTimings, fullHdJpeg, timeInputPath, type InputTiming } from './input-timing.ts';
 import type { KernelBuild, KernelChoice } from '../runtime/wasm.ts';
 
 export interface BenchResult {
@@ -17,9 +18,13 @@ export interface BenchResult {
   p10_ms: number;
   p90_ms: number;
   gmac_per_s: number;
+  /** On 1 thread: a 1920x1080 JPEG's decode + preprocessing, per decoder (input-timing.ts). */
+  input_1080p?: InputTiming[];
 }
 
 const WARMUP_RUNS = 5;
+/** jpeg-js takes ~170 ms a 1080p frame: enough runs for a median, few enough to stay quick. */
+const INPUT_RUNS = 11;
 
 export async function benchCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -32,6 +37,7 @@ export async function benchCommand(args: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       cold: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      photo: { type: 'string' },
     },
   });
   if (values.cold) return coldCommand(values);
@@ -44,6 +50,8 @@ export async function benchCommand(args: string[]): Promise<void> {
       process.stdout.write(profileLayers(model, runs));
     } else {
       const result = benchmark(model, runs, threads);
+      const photo = values.photo ?? defaultBenchPhoto();
+      if (threads === 1 && photo) result.input_1080p = await timeInputPath(await fullHdJpeg(photo), model.header.preprocessing, model.header.tensors[0], INPUT_RUNS);
       process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
     }
     model.dispose();
@@ -104,6 +112,7 @@ function formatResult(r: BenchResult, model: Model): string {
     `${r.model} ${r.input}x${r.input}, batch 1, ${r.threads} thread(s), ${r.kernels} kernels, ${(model.macs / 1e9).toFixed(2)} GMAC`,
     `  median ${r.median_ms} ms  (p10 ${r.p10_ms}, p90 ${r.p90_ms})  ${r.gmac_per_s} GMAC/s`,
     `  memory: wasm ${mib(f.wasmBytes)}, parameters ${mib(f.parameterBytes)} + Winograd ${mib(f.derivedBytes)}, activation arena ${mib(f.arenaBytes)}`,
+    ...(r.input_1080p ? [formatInputTimings(r.input_1080p, r.median_ms)] : []),
     '',
   ].join('\n');
 }

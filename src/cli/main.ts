@@ -11,7 +11,7 @@ const USAGE = `resnet-wasm — int8 ResNet image classification in WebAssembly S
 Usage:
   resnet-wasm classify <image...> [--model FILE] [--top K] [--json]
   resnet-wasm classify --stream - [--model FILE] [--top K]    MJPEG on stdin: a JSON line per frame
-  resnet-wasm bench [--model FILE] [--threads N] [--runs N] [--json] [--profile] [--cold]
+  resnet-wasm bench [--model FILE] [--threads N] [--runs N] [--json] [--profile] [--cold] [--photo FILE]
   resnet-wasm convert <model.onnx | model.json> -o <out.rnw> [--calibrate DIR]
               [--calibration minmax|percentile|entropy] [--ranges FILE] [--save-ranges FILE]
               [--preprocessing torch|caffe|tf] [--labels FILE]

@@ -31,7 +31,7 @@ export async function decodeNative(sharp: SharpFactory, bytes: Uint8Array, maxPi
   // limitInputPixels reads too: disabled there so that the refusal says what was too big.
   const image = sharp(bytes, { ignoreIcc: true, limitInputPixels: false, autoOrient: false });
   const metadata = await image.metadata().catch((error: Error) => {
-    throw new ImageDecodeError(`unsupported or corrupt image (first bytes ${describeHead(bytes)}): ${error.message}`, { cause: error });
+    throw new ImageDecodeError(`not a supported image, or a corrupt one (first bytes ${describeHead(bytes)}): ${error.message}`, { cause: error });
   });
   const format = metadata.format.toUpperCase();
   if (VECTOR_FORMATS.has(metadata.format)) throw new ImageDecodeError(`${format} is a vector format: rasterize it first`);
