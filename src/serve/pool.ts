@@ -104,6 +104,7 @@ export class WorkerPool {
   classify(bytes: Uint8Array, top: number, signal?: AbortSignal): Promise<ClassifyResult> {
     return new Promise((resolve, reject) => {
       if (this.closing) throw new ServeError('shutting-down', 'the server is shutting down');
+      if (signal?.aborted) throw clientClosed();
       this.checkRoom(1);
       const job: Job = { id: this.nextId++, bytes: ownBuffer(bytes), top, maxPixels: this.options.maxPixels };
       this.queue.offer(this.track(job, resolve, reject, signal));
@@ -132,7 +133,7 @@ export class WorkerPool {
       this.queue.remove(pending);
       pending.reject(error);
     };
-    const onAbort = () => giveUp(new ServeError('client-closed', 'the client closed the connection before the answer'));
+    const onAbort = () => giveUp(clientClosed());
     const timer = setTimeout(() => giveUp(new ServeError('timeout', `no answer within ${this.options.timeoutMs} ms (--timeout)`)), this.options.timeoutMs);
     const settle = () => {
       pending.settled = true;
@@ -218,6 +219,10 @@ function startWorker(modelPath: string): Worker {
   if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./serve-worker.js', import.meta.url), { workerData });
   const entry = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
   return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${entry}); });`, { eval: true, workerData });
+}
+
+function clientClosed(): ServeError {
+  return new ServeError('client-closed', 'the client closed the connection before the answer');
 }
 
 /** A copy in an ArrayBuffer of its own: a body may view a pooled buffer, which must not be transferred. */
