@@ -18,8 +18,8 @@ export interface BatchNorm {
 
 /**
  * The network with its BatchNorms still separate. In `model`, a conv layer holds the raw conv
- * weights; its `relu` flag says a ReLU follows the BN. batchNorms maps a conv's layer index to the
- * BN that follows it.
+ * weights (an affine layer the identity map); its `relu` flag says a ReLU follows the BN.
+ * batchNorms maps a conv's or affine's layer index to the BN that follows it.
  */
 export interface UnfoldedNet {
   model: FloatModel;
@@ -45,10 +45,27 @@ export function foldConv(layer: FloatConv, bn: BatchNorm): FloatConv {
   return { ...layer, weight, bias };
 }
 
+export type FloatAffine = Extract<FloatLayer, { kind: 'affine' }>;
+
+/** scale' = scale * factor, shift' = shift * factor + bnShift, per channel: BN after the affine map. */
+export function foldAffine(layer: FloatAffine, bn: BatchNorm): FloatAffine {
+  const scale = new Float32Array(layer.channels);
+  const shift = new Float32Array(layer.channels);
+  for (let c = 0; c < layer.channels; c++) {
+    const { factor, shift: bnShift } = bnAffine(bn, c);
+    scale[c] = layer.scale[c] * factor;
+    shift[c] = layer.shift[c] * factor + bnShift;
+  }
+  return { ...layer, scale, shift };
+}
+
+/** The layer with the BN that follows it folded in (a conv's or an affine's); other layers as they are. */
+export function foldLayer(layer: FloatLayer, bn: BatchNorm | undefined): FloatLayer {
+  if (bn && layer.kind === 'conv') return foldConv(layer, bn);
+  return bn && layer.kind === 'affine' ? foldAffine(layer, bn) : layer;
+}
+
 export function foldBatchNorms(net: UnfoldedNet): FloatModel {
-  const layers = net.model.layers.map((layer, index) => {
-    const bn = net.batchNorms.get(index);
-    return bn && layer.kind === 'conv' ? foldConv(layer, bn) : layer;
-  });
+  const layers = net.model.layers.map((layer, index) => foldLayer(layer, net.batchNorms.get(index)));
   return { ...net.model, layers };
 }

@@ -8,21 +8,21 @@
 import { layerInputs } from '../model/types.ts';
 import type { FloatLayer, FloatModel, Shape } from '../model/types.ts';
 import { checkInput, runLayer } from '../reference/fp32.ts';
-import { bnAffine, foldConv } from './batchnorm.ts';
-import { focusClassifier } from './classifier.ts';
+import { bnAffine, foldLayer } from './batchnorm.ts';
+import { focusClassifier, type FocusOptions } from './classifier.ts';
 import type { BatchNorm, UnfoldedNet } from './batchnorm.ts';
 
 /** Receives every tensor of every input once, as soon as it is final (BN folded). */
 export type BatchObserver = (tensor: number, batch: Float32Array[]) => void;
 
 /**
- * One pass over the batch, layer by layer: each conv's raw output gives its BN's mean and
+ * One pass over the batch, layer by layer: each conv's (or affine's) raw output gives its BN's mean and
  * (biased) variance over batch x h x w; those are written into `net.batchNorms`, and the
  * normalised activations feed the next layers; the classifier is focused on the photos'
  * features (classifier.ts). Returns the network with BN folded.
  * Only tensors that a later layer still reads are kept.
  */
-export function setBatchNormStats(net: UnfoldedNet, inputs: Float32Array[], observe?: BatchObserver): FloatModel {
+export function setBatchNormStats(net: UnfoldedNet, inputs: Float32Array[], observe?: BatchObserver, focus?: FocusOptions): FloatModel {
   const { tensors } = net.model;
   if (inputs.length === 0) throw new Error('BatchNorm statistics need at least one calibration input');
   for (const input of inputs) checkInput(net.model, input);
@@ -34,13 +34,13 @@ export function setBatchNormStats(net: UnfoldedNet, inputs: Float32Array[], obse
     const inputBatches = layerInputs(layer).map((t) => values.get(t)!);
     let folded: FloatLayer = layer;
     let outputs: Float32Array[];
-    if (bn && layer.kind === 'conv') {
+    if (bn && (layer.kind === 'conv' || layer.kind === 'affine')) {
       outputs = runBatch(tensors, { ...layer, relu: false }, inputBatches);
       measureBatchNorm(bn, outputs);
       normalize(outputs, bn, layer.relu);
-      folded = foldConv(layer, bn);
+      folded = foldLayer(layer, bn);
     } else if (layer.kind === 'fc') {
-      folded = focusClassifier(layer, inputBatches[0]);
+      folded = focusClassifier(layer, inputBatches[0], focus);
       outputs = runBatch(tensors, folded, inputBatches);
     } else {
       outputs = runBatch(tensors, layer, inputBatches);

@@ -10,10 +10,21 @@ import type { FloatLayer } from '../model/types.ts';
 
 type FloatFc = Extract<FloatLayer, { kind: 'fc' }>;
 
+export interface FocusOptions {
+  /**
+   * Project on only this many principal directions of the photos' centred features, rather than on
+   * all they span: a stronger focus. The photos differ most along those directions, while int8
+   * noise spreads over every feature, so fewer directions answer more alike in fp32 and int8
+   * (deep networks with near-ties between their top two classes need it).
+   */
+  components?: number;
+}
+
 /** `features[i]` is the fc input for calibration photo i. */
-export function focusClassifier(layer: FloatFc, features: Float32Array[]): FloatFc {
+export function focusClassifier(layer: FloatFc, features: Float32Array[], options: FocusOptions = {}): FloatFc {
   const mean = meanVector(features);
-  const basis = orthonormalBasis(features.map((f) => Float64Array.from(f, (v, i) => v - mean[i])));
+  const centred = features.map((f) => Float64Array.from(f, (v, i) => v - mean[i]));
+  const basis = options.components === undefined ? orthonormalBasis(centred) : principalDirections(centred, options.components);
   const weight = new Float32Array(layer.weight.length);
   const bias = new Float32Array(layer.cout);
   for (let o = 0; o < layer.cout; o++) {
@@ -49,6 +60,39 @@ function orthonormalBasis(vectors: Float64Array[]): Float64Array[] {
     if (norm > 1e-9 * Math.sqrt(dot(v, v)) && norm > 0) basis.push(u.map((x) => x / norm));
   }
   return basis;
+}
+
+/**
+ * The `count` leading principal directions of centred vectors, by power iteration on their Gram
+ * matrix (one row per vector, so its size is the number of photos, not of features), each
+ * eigenvector kept orthogonal to the ones before it.
+ */
+function principalDirections(centred: Float64Array[], count: number): Float64Array[] {
+  const gram = centred.map((a) => centred.map((b) => dot(a, b)));
+  const found: Float64Array[] = [];
+  for (let j = 0; j < Math.min(count, centred.length - 1); j++) {
+    let v = Float64Array.from(centred, (_, n) => Math.cos(1.3 * n + j));
+    for (let iteration = 0; iteration < 300; iteration++) {
+      v = Float64Array.from(gram, (row) => dot(row, v));
+      for (const u of found) {
+        const c = dot(v, u);
+        v = v.map((x, n) => x - c * u[n]);
+      }
+      const norm = Math.sqrt(dot(v, v));
+      if (norm === 0) return found.map((u) => combine(centred, u));
+      v = v.map((x) => x / norm);
+    }
+    found.push(v);
+  }
+  return found.map((u) => combine(centred, u));
+}
+
+/** Σ weights[n]·vectors[n], normalized. */
+function combine(vectors: Float64Array[], weights: Float64Array): Float64Array {
+  const sum = new Float64Array(vectors[0].length);
+  vectors.forEach((v, n) => v.forEach((x, i) => (sum[i] += weights[n] * x)));
+  const norm = Math.sqrt(dot(sum, sum));
+  return sum.map((x) => x / norm);
 }
 
 function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {

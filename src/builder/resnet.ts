@@ -1,8 +1,15 @@
 /**
- * The torchvision ResNet architectures (v1.5: a Bottleneck's stride sits on its 3x3 conv) as
- * graphs with seeded random weights, initialised as torchvision does.
+ * The ResNet family as graphs with seeded random weights, initialised as torchvision does:
+ *   v1  torchvision's ResNet (v1.5, "ResNet-B": a Bottleneck's stride sits on its 3x3 conv);
+ *   c   the deep stem of "Bag of Tricks" (three 3x3 convs, 3→32 stride 2, 32→32, 32→64, each with
+ *       BN + ReLU, before the max pool), as timm's `stem_type='deep'` writes it;
+ *   d   the deep stem and the avg_down shortcut: AvgPool2d(2, 2, ceil_mode=True,
+ *       count_include_pad=False) then a 1x1 stride-1 conv + BN (timm's resnet18d, resnet50d);
+ *   v2  the pre-activation ResNet of "Identity Mappings in Deep Residual Networks" as timm's
+ *       resnetv2_50 has it: a plain 7x7 stem conv (no norm) + max pool, blocks that start with
+ *       BN + ReLU on their input and end with a bare add, a final BN + ReLU before pooling.
  */
-import { outSize } from '../model/types.ts';
+import { outSize, poolOutSize } from '../model/types.ts';
 import type { FloatLayer, FloatModel, Preprocessing, Shape } from '../model/types.ts';
 import { foldBatchNorms } from './batchnorm.ts';
 import type { BatchNorm, UnfoldedNet } from './batchnorm.ts';
@@ -11,9 +18,13 @@ import type { Random } from './random.ts';
 
 export type ResnetDepth = 18 | 34 | 50;
 
+export type ResnetVariant = 'v1' | 'c' | 'd' | 'v2';
+
 export interface ResnetOptions {
   depth: ResnetDepth;
   seed: number;
+  /** Default v1. */
+  variant?: ResnetVariant;
   numClasses?: number;
   inputSize?: number;
 }
@@ -49,23 +60,35 @@ export function resnetFloat(options: ResnetOptions): FloatModel {
   return foldBatchNorms(resnetUnfolded(options));
 }
 
+/** The architecture name of a variant, as timm names its models. */
+export function resnetName(depth: ResnetDepth, variant: ResnetVariant = 'v1'): string {
+  return variant === 'v1' ? `resnet${depth}` : variant === 'v2' ? `resnetv2_${depth}` : `resnet${depth}${variant}`;
+}
+
 /** A random ResNet with its BatchNorms kept separate, ready for bnstats to measure them. */
-export function resnetUnfolded({ depth, seed, numClasses = 1000, inputSize = 224 }: ResnetOptions): UnfoldedNet {
+export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000, inputSize = 224 }: ResnetOptions): UnfoldedNet {
   const { block, stageBlocks } = ARCHITECTURES[depth];
   const g = new GraphBuilder(seededRandom(seed), { h: inputSize, w: inputSize, c: 3 });
-  let x = g.convBn('conv1', 0, 64, 7, 2, true);
-  x = g.maxpool('maxpool', x, 3, 2, 1);
+  const preact = variant === 'v2';
+  let x = variant === 'c' || variant === 'd' ? deepStem(g) : preact ? g.conv('stem.conv', 0, 64, 7, 2) : g.convBn('conv1', 0, 64, 7, 2, true);
+  x = g.maxpool(preact ? 'stem.pool' : 'maxpool', x, 3, 2, 1);
   stageBlocks.forEach((blocks, stage) => {
     for (let b = 0; b < blocks; b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1;
-      const prefix = `layer${stage + 1}.${b}`;
-      x = (block === 'basic' ? basicBlock : bottleneck)(g, prefix, x, STAGE_PLANES[stage], stride);
+      const planes = STAGE_PLANES[stage];
+      if (preact) {
+        x = preactBlock(g, `stages.${stage}.blocks.${b}`, x, block, planes, stride);
+      } else {
+        const y = (block === 'basic' ? basicBlock : bottleneck)(g, `layer${stage + 1}.${b}`, x, planes, stride);
+        x = g.residual(`layer${stage + 1}.${b}`, x, y, stride, variant === 'd' ? 'avgpool' : 'conv');
+      }
     }
   });
-  x = g.gap('avgpool', x);
-  g.fc('fc', x, numClasses);
+  if (preact) x = g.affine('norm', x, true);
+  x = g.gap(preact ? 'head.global_pool' : 'avgpool', x);
+  g.fc(preact ? 'head.fc' : 'fc', x, numClasses);
   const model: FloatModel = {
-    architecture: `resnet${depth}`,
+    architecture: resnetName(depth, variant),
     preprocessing: imagenetPreprocessing(inputSize),
     labels: Array.from({ length: numClasses }, (_, i) => `class ${i}`),
     tensors: g.tensors,
@@ -74,17 +97,39 @@ export function resnetUnfolded({ depth, seed, numClasses = 1000, inputSize = 224
   return { model, batchNorms: g.batchNorms };
 }
 
-function basicBlock(g: GraphBuilder, prefix: string, x: number, planes: number, stride: number): number {
-  let y = g.convBn(`${prefix}.conv1`, x, planes, 3, stride, true);
-  y = g.convBn(`${prefix}.conv2`, y, planes, 3, 1, false);
-  return g.residual(prefix, x, y, stride);
+/** ResNet-C/D: conv1.0 3→32 s2, conv1.3 32→32, conv1.6 32→64 (timm's Sequential indices), each + BN + ReLU. */
+function deepStem(g: GraphBuilder): number {
+  const x = g.convBn('conv1.0', 0, 32, 3, 2, true);
+  return g.convBn('conv1.6', g.convBn('conv1.3', x, 32, 3, 1, true), 64, 3, 1, true);
 }
 
-function bottleneck(g: GraphBuilder, prefix: string, x: number, planes: number, stride: number): number {
+/** The residual branch of a basic block; its last conv has `lastNorm` (v1) or not (v2). */
+function basicBlock(g: GraphBuilder, prefix: string, x: number, planes: number, stride: number, lastNorm = true): number {
+  const y = g.convBn(`${prefix}.conv1`, x, planes, 3, stride, true);
+  return lastNorm ? g.convBn(`${prefix}.conv2`, y, planes, 3, 1, false) : g.conv(`${prefix}.conv2`, y, planes, 3, 1);
+}
+
+/** The residual branch of a bottleneck, stride on the 3x3 (ResNet-B); see basicBlock for `lastNorm`. */
+function bottleneck(g: GraphBuilder, prefix: string, x: number, planes: number, stride: number, lastNorm = true): number {
   let y = g.convBn(`${prefix}.conv1`, x, planes, 1, 1, true);
   y = g.convBn(`${prefix}.conv2`, y, planes, 3, stride, true);
-  y = g.convBn(`${prefix}.conv3`, y, planes * BOTTLENECK_EXPANSION, 1, 1, false);
-  return g.residual(prefix, x, y, stride);
+  const channels = planes * BOTTLENECK_EXPANSION;
+  return lastNorm ? g.convBn(`${prefix}.conv3`, y, channels, 1, 1, false) : g.conv(`${prefix}.conv3`, y, channels, 1, 1);
+}
+
+/**
+ * A pre-activation block: x_preact = ReLU(BN(x)) feeds the branch and, when the shape changes, the
+ * shortcut's 1x1 conv (no BN); otherwise the shortcut is x itself. The sum gets no ReLU.
+ */
+function preactBlock(g: GraphBuilder, prefix: string, x: number, block: Architecture['block'], planes: number, stride: number): number {
+  const preact = g.affine(`${prefix}.norm1`, x, true);
+  const y = (block === 'basic' ? basicBlock : bottleneck)(g, prefix, preact, planes, stride, false);
+  const shortcut = needsDownsample(g.tensors[x], g.tensors[y], stride) ? g.conv(`${prefix}.downsample.conv`, preact, g.tensors[y].c, 1, stride) : x;
+  return g.add(`${prefix}.add`, shortcut, y, false);
+}
+
+function needsDownsample(x: Shape, y: Shape, stride: number): boolean {
+  return stride !== 1 || x.c !== y.c;
 }
 
 /** Appends layers in execution order; each method returns the tensor its layer writes. */
@@ -100,16 +145,31 @@ class GraphBuilder {
     this.tensors = [input];
   }
 
-  /** Weights: kaiming normal, fan_out mode, ReLU gain, as torchvision initialises ResNet convs. */
+  /** A conv followed by a BN (measured later by bnstats), then maybe ReLU. */
   convBn(name: string, input: number, cout: number, k: number, stride: number, relu: boolean): number {
+    this.batchNorms.set(this.layers.length, this.batchNorm(cout));
+    return this.conv(name, input, cout, k, stride, relu);
+  }
+
+  /** Weights: kaiming normal, fan_out mode, ReLU gain, as torchvision initialises ResNet convs. */
+  conv(name: string, input: number, cout: number, k: number, stride: number, relu = false): number {
     const { h, w, c: cin } = this.tensors[input];
     const pad = Math.floor(k / 2);
     const output = this.tensor({ h: outSize(h, k, stride, pad), w: outSize(w, k, stride, pad), c: cout });
     const std = Math.sqrt(2 / (cout * k * k));
     const weight = randomArray(cout * k * k * cin, () => this.random.normal(0, std));
     const bias = new Float32Array(cout);
-    this.batchNorms.set(this.layers.length, this.batchNorm(cout));
     this.layers.push({ kind: 'conv', name, input, output, kh: k, kw: k, stride, pad, cin, cout, relu, weight, bias });
+    return output;
+  }
+
+  /** A BN that follows no conv (identity until bnstats measures it), then maybe ReLU. */
+  affine(name: string, input: number, relu: boolean): number {
+    const channels = this.tensors[input].c;
+    const output = this.tensor({ ...this.tensors[input] });
+    this.batchNorms.set(this.layers.length, this.batchNorm(channels));
+    const [scale, shift] = [new Float32Array(channels).fill(1), new Float32Array(channels)];
+    this.layers.push({ kind: 'affine', name, input, output, channels, relu, scale, shift });
     return output;
   }
 
@@ -126,15 +186,35 @@ class GraphBuilder {
     };
   }
 
-  /** The block's output: ReLU(shortcut + y), the shortcut downsampled when the shape changes. */
-  residual(prefix: string, x: number, y: number, stride: number): number {
+  /**
+   * The block's output: ReLU(shortcut + y), the shortcut downsampled when the shape changes: by a
+   * strided 1x1 conv + BN, or (`avgpool`, ResNet-D) a 2x2 average pool when strided, then a
+   * stride-1 1x1 conv + BN (timm's Sequential keeps index 0 for the pool, an Identity at stride 1).
+   */
+  residual(prefix: string, x: number, y: number, stride: number, downsample: 'conv' | 'avgpool' = 'conv'): number {
     const planes = this.tensors[y].c;
-    const shortcut =
-      stride !== 1 || this.tensors[x].c !== planes
-        ? this.convBn(`${prefix}.downsample.0`, x, planes, 1, stride, false)
-        : x;
-    const output = this.tensor({ ...this.tensors[y] });
-    this.layers.push({ kind: 'add', name: `${prefix}.add`, inputs: [shortcut, y], output, relu: true });
+    let shortcut = x;
+    if (needsDownsample(this.tensors[x], this.tensors[y], stride) && downsample === 'conv') {
+      shortcut = this.convBn(`${prefix}.downsample.0`, x, planes, 1, stride, false);
+    } else if (needsDownsample(this.tensors[x], this.tensors[y], stride)) {
+      const pooled = stride === 1 ? x : this.avgpool(`${prefix}.downsample.0`, x, stride);
+      shortcut = this.convBn(`${prefix}.downsample.1`, pooled, planes, 1, 1, false);
+    }
+    return this.add(`${prefix}.add`, shortcut, y, true);
+  }
+
+  add(name: string, a: number, b: number, relu: boolean): number {
+    const output = this.tensor({ ...this.tensors[b] });
+    this.layers.push({ kind: 'add', name, inputs: [a, b], output, relu });
+    return output;
+  }
+
+  /** AvgPool2d(stride, stride, ceil_mode=True, count_include_pad=False). */
+  avgpool(name: string, input: number, stride: number): number {
+    const layer = { kind: 'avgpool', name, input, output: -1, k: stride, stride, pad: 0, ceil: true } as const;
+    const { h, w, c } = this.tensors[input];
+    const output = this.tensor({ h: poolOutSize(h, layer), w: poolOutSize(w, layer), c });
+    this.layers.push({ ...layer, output });
     return output;
   }
 

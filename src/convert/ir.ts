@@ -43,6 +43,8 @@ export type IrOp =
   | (OpBase & { op: 'add' })
   | (OpBase & { op: 'pad'; pads: Pads })
   | (OpBase & { op: 'maxpool'; k: number; stride: number; pads: Pads })
+  /** Padding and the ceil-mode overhang are never counted in the mean (count_include_pad = 0). */
+  | (OpBase & { op: 'avgpool'; k: number; stride: number; pads: Pads; ceil: boolean })
   | (OpBase & { op: 'gap' })
   /** Flatten, Reshape to [1, C], Dropout, a final Softmax: nothing to compute. */
   | (OpBase & { op: 'identity' })

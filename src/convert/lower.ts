@@ -1,11 +1,13 @@
 /**
- * Import graph → FloatModel: fold BatchNorm into the conv before it, fuse a ReLU into the conv or
- * add before it, fold explicit zero padding into the conv or max pool after it, drop ops that
- * compute nothing. Whatever does not fit the int8 graph is refused here, naming the source node.
+ * Import graph → FloatModel: fold BatchNorm into the conv before it, fuse a ReLU into the conv, add
+ * or BatchNorm before it, fold explicit zero padding into the conv or max pool after it, drop ops
+ * that compute nothing. A BatchNorm that no conv precedes alone (ResNet V2's pre-activation, after
+ * an add or a max pool) becomes an affine layer. Whatever does not fit the int8 graph is refused
+ * here, naming the source node.
  */
 import { ModelImportError } from '../errors.ts';
 import type { FloatLayer, FloatModel, Shape } from '../model/types.ts';
-import { outSize } from '../model/types.ts';
+import { outSize, poolOutSize } from '../model/types.ts';
 import type { IrGraph, IrOp, Pads } from './ir.ts';
 
 type Conv = Extract<IrOp, { op: 'conv' }>;
@@ -66,6 +68,8 @@ class Lowering {
         return this.lowerAdd(op);
       case 'maxpool':
         return this.lowerMaxPool(op);
+      case 'avgpool':
+        return this.lowerAvgPool(op);
       case 'gap': {
         const x = this.unpadded(op.inputs[0], op);
         this.emit(op.output, { h: 1, w: 1, c: this.tensors[x].c }, false, { kind: 'gap', name: op.name, input: x, output: -1 });
@@ -74,9 +78,9 @@ class Lowering {
       case 'fc':
         return this.lowerFc(op);
       case 'batchnorm':
-        throw this.error(op, 'BatchNormalization is supported only directly after a convolution whose output nothing else reads');
+        return this.lowerAffine(op);
       case 'relu':
-        throw this.error(op, 'ReLU is supported only directly after a convolution (or its BatchNormalization) or an addition');
+        throw this.error(op, 'ReLU is supported only directly after a convolution, an addition or a BatchNormalization');
     }
   }
 
@@ -127,6 +131,32 @@ class Lowering {
     const w = outSize(shape.w, op.k, op.stride, pad);
     if (pad >= op.k) throw this.error(op, `padding ${pad} is not smaller than the ${op.k}x${op.k} window`);
     this.emit(op.output, { h, w, c: shape.c }, x.nonNegative, { kind: 'maxpool', name: op.name, input: x.tensor, output: -1, k: op.k, stride: op.stride, pad });
+  }
+
+  private lowerAvgPool(op: Extract<IrOp, { op: 'avgpool' }>): void {
+    // Explicit zero padding would be counted in the mean; ours never counts padding.
+    const x = this.unpadded(op.inputs[0], op);
+    const shape = this.tensors[x];
+    const pool = { k: op.k, stride: op.stride, pad: this.symmetricPad(op, op.pads), ceil: op.ceil };
+    if (pool.pad >= pool.k) throw this.error(op, `padding ${pool.pad} is not smaller than the ${pool.k}x${pool.k} window`);
+    const h = poolOutSize(shape.h, pool);
+    const w = poolOutSize(shape.w, pool);
+    if (h < 1 || w < 1) throw this.error(op, `window ${op.k}x${op.k} does not fit its ${shape.h}x${shape.w} input`);
+    const nonNegative = this.values.get(op.inputs[0])!.nonNegative;
+    this.emit(op.output, { h, w, c: shape.c }, nonNegative, { kind: 'avgpool', name: op.name, input: x, output: -1, ...pool });
+  }
+
+  /** A BatchNormalization that was not folded into a conv: y = x·γ/√(σ²+ε) + (β − μ·γ/√(σ²+ε)). */
+  private lowerAffine(op: BatchNorm): void {
+    const x = this.unpadded(op.inputs[0], op);
+    const channels = this.tensors[x].c;
+    if (op.gamma.length !== channels) throw this.error(op, `has ${op.gamma.length} channels, its input has ${channels}`);
+    const scale = Float32Array.from(op.gamma, (g, c) => g / Math.sqrt(op.variance[c] + op.epsilon));
+    const shift = Float32Array.from(op.beta, (b, c) => b - op.mean[c] * scale[c]);
+    const relu = this.soleConsumer(op.output, 'relu');
+    this.emit(relu ? relu.output : op.output, { ...this.tensors[x] }, relu !== null, {
+      kind: 'affine', name: op.name, input: x, output: -1, channels, relu: relu !== null, scale, shift,
+    });
   }
 
   private lowerFc(op: Extract<IrOp, { op: 'fc' }>): void {

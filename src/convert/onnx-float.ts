@@ -2,10 +2,11 @@
  * An fp32 ONNX graph → the import IR, one op per ONNX node: weights transposed from NCHW-major
  * layouts to ours, BatchNormalization and Relu kept separate for lowering to fold.
  */
-import type { Shape } from '../model/types.ts';
+import { poolOutSize, type Shape } from '../model/types.ts';
 import type { IrOp } from './ir.ts';
 import type { OnnxNode } from './onnx-proto.ts';
 import {
+  averagePoolWindow,
   checkFlatten,
   convWindow,
   floatAttribute,
@@ -57,6 +58,13 @@ export class FloatImport {
         const { kh, stride, pads } = maxPoolWindow(this.g, node, input);
         const shape = windowOutput(input, { kh, kw: kh, stride, pads }, input.c);
         return { op: { ...this.base(node, 1), op: 'maxpool', k: kh, stride, pads }, shape };
+      }
+      case 'AveragePool': {
+        const input = this.shape(node);
+        const { kh, stride, pads, ceil } = averagePoolWindow(this.g, node, input);
+        const pool = { k: kh, stride, pad: pads[0], ceil };
+        const shape = { h: poolOutSize(input.h, pool), w: poolOutSize(input.w, pool), c: input.c };
+        return { op: { ...this.base(node, 1), op: 'avgpool', k: kh, stride, pads, ceil }, shape };
       }
       case 'GlobalAveragePool':
         return this.gap(node);

@@ -4,7 +4,7 @@
  * attributes, and errors that name the node and its operator.
  */
 import { ModelImportError } from '../errors.ts';
-import type { Shape } from '../model/types.ts';
+import { poolOutSize, type Shape } from '../model/types.ts';
 import type { Pads } from './ir.ts';
 import { DataType, EXTERNAL_DATA } from './onnx-proto.ts';
 import type { OnnxAttribute, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from './onnx-proto.ts';
@@ -258,6 +258,26 @@ export function maxPoolWindow(g: GraphReader, node: OnnxNode, input: Shape): Win
   const kernel = intsAttribute(node, 'kernel_shape', []);
   if (kernel.length !== 2 || kernel[0] !== kernel[1]) throw g.error(node, `kernel_shape [${kernel}] is not a square 2-D window`);
   return windowOf(g, node, input, [kernel[0], kernel[1]]);
+}
+
+/**
+ * AveragePool's window, after refusing what our average pool cannot do: it never counts padding
+ * (nor, in ceil mode, the overhang past the input), so count_include_pad = 1 is refused wherever a
+ * window would reach outside the input.
+ */
+export function averagePoolWindow(g: GraphReader, node: OnnxNode, input: Shape): Window & { ceil: boolean } {
+  const kernel = intsAttribute(node, 'kernel_shape', []);
+  if (kernel.length !== 2 || kernel[0] !== kernel[1]) throw g.error(node, `kernel_shape [${kernel}] is not a square 2-D window`);
+  const window = windowOf(g, node, input, [kernel[0], kernel[1]]);
+  const [top, left, bottom, right] = window.pads;
+  if (top !== bottom || left !== right || top !== left) throw g.error(node, `asymmetric padding [${window.pads}] is not supported`);
+  const ceil = intAttribute(node, 'ceil_mode', 0) !== 0;
+  const pool = { k: kernel[0], stride: window.stride, pad: top, ceil };
+  const overhang = [input.h, input.w].some((size) => (poolOutSize(size, pool) - 1) * pool.stride - pool.pad + pool.k > size + pool.pad);
+  if (intAttribute(node, 'count_include_pad', 0) !== 0 && (top > 0 || overhang)) {
+    throw g.error(node, 'count_include_pad = 1 over padding is not supported; only count_include_pad = 0 (padding not counted, as timm\'s ResNet-D writes it)');
+  }
+  return { ...window, ceil };
 }
 
 /** Conv's window after refusing groups; `weightDims` are ONNX's [cout, cin, kh, kw]. */
