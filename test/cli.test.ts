@@ -58,6 +58,19 @@ test('classify --json prints one JSON object per image', () => {
   assert.equal(lines[0].top, lines[1].top, 'same photo, same answer');
 });
 
+test('classify --decoder js: the JavaScript decoder\'s answer, the same as in-process; a bad choice is a usage error', async () => {
+  const rocket = join(ROOT, 'test', 'photos', 'rocket.jpg');
+  const r = cli('classify', rocket, '--model', MODEL, '--json', '--decoder', 'js');
+  assert.is(r.code, 0, r.stderr);
+  const model = await loadModel(MODEL_BYTES);
+  const expected = await model.classify(readFileSync(rocket), { decoder: 'js' });
+  model.dispose();
+  assert.equal(JSON.parse(r.stdout).top, expected.top);
+  const bad = cli('classify', rocket, '--model', MODEL, '--decoder', 'pil');
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /--decoder must be auto, sharp or js, not "pil"/);
+});
+
 test('classify: a file that is not an image is reported and the others still run', () => {
   const notImage = badFile('notes.jpg', new TextEncoder().encode('this is not a photo'));
   const r = cli('classify', notImage, CAT, '--model', MODEL, '--json');

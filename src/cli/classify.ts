@@ -6,15 +6,23 @@ import { ResnetWasmError } from '../errors.ts';
 import { defaultModelPath } from './paths.ts';
 import { isFileError } from './errors.ts';
 import { classifyStream } from './stream.ts';
+import type { DecoderChoice } from '../image/decoders.ts';
 
 export async function classifyCommand(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { model: { type: 'string' }, top: { type: 'string', default: '5' }, json: { type: 'boolean', default: false }, stream: { type: 'string' } },
+    options: {
+      model: { type: 'string' },
+      top: { type: 'string', default: '5' },
+      json: { type: 'boolean', default: false },
+      stream: { type: 'string' },
+      decoder: { type: 'string', default: 'auto' },
+    },
   });
   if (positionals.length === 0 && values.stream === undefined) throw new UsageError('classify needs at least one image file, or --stream -');
   const top = positiveInteger(values.top, '--top');
+  const decoder = decoderChoice(values.decoder!);
   const model = await loadModel(values.model ?? existingDefaultModel());
   if (values.stream !== undefined) {
     // MJPEG from stdin or a file: JSON lines, then a summary line (src/cli/stream.ts).
@@ -23,7 +31,7 @@ export async function classifyCommand(args: string[]): Promise<void> {
   }
   for (const file of positionals) {
     try {
-      const result = await model.classify(new Uint8Array(await readFile(file)), { top });
+      const result = await model.classify(new Uint8Array(await readFile(file)), { top, decoder });
       print(values.json, { file, top: result.top, ms: round(result.ms, 1) }, () => formatText(file, result.top, result.ms));
     } catch (error) {
       if (!(error instanceof ResnetWasmError) && !isFileError(error)) throw error;
@@ -34,6 +42,12 @@ export async function classifyCommand(args: string[]): Promise<void> {
     }
   }
   model.dispose();
+}
+
+/** sharp where it loads (`auto`), or one of them by name: `js` gives the same pixels on every platform. */
+function decoderChoice(text: string): DecoderChoice {
+  if (text === 'auto' || text === 'sharp' || text === 'js') return text;
+  throw new UsageError(`--decoder must be auto, sharp or js, not ${JSON.stringify(text)}`);
 }
 
 export class UsageError extends ResnetWasmError {

@@ -9,7 +9,7 @@ import { isFileError } from './errors.ts';
 const USAGE = `resnet-wasm — int8 ResNet image classification in WebAssembly SIMD
 
 Usage:
-  resnet-wasm classify <image...> [--model FILE] [--top K] [--json]
+  resnet-wasm classify <image...> [--model FILE] [--top K] [--json] [--decoder auto|sharp|js]
   resnet-wasm classify --stream - [--model FILE] [--top K]    MJPEG on stdin: a JSON line per frame
   resnet-wasm bench [--model FILE] [--threads N] [--runs N] [--json] [--profile] [--cold] [--photo FILE]
   resnet-wasm convert <model.onnx | model.json> -o <out.rnw> [--calibrate DIR]
