@@ -1,5 +1,5 @@
 import { requantize4, narrow4 } from './requantize';
-import { loadActivations, loadWeights, mac, foldAccumulators } from './mac';
+import { loadActivations, loadPrepared, mac, foldAccumulators, prepareWeights, PREPARED_GROUP_BYTES } from './mac';
 import { sliceStart, sliceEnd } from './parts';
 
 // Direct int8 convolution, NHWC, any kernel size, stride and padding.
@@ -8,8 +8,9 @@ import { sliceStart, sliceEnd } from './parts';
 // per pixel (uint8 -> i16) and 8 weights per channel (int8 -> i16) and multiplies them with
 // i32x4.dot_i16x8_s, so each of the 8 accumulators holds 4 partial sums that sum4 folds at the
 // end. The weight payload is pre-packed in exactly this order (docs/FORMAT.md), with the input
-// zero point folded into the bias; taps that fall in the padding read `padRow`, which the runtime
-// fills with zx. Threads split the output-channel blocks.
+// zero point folded into the bias; each block's weights are prepared once (mac.ts) into this
+// part's `scratch` (`scratchStride` bytes from it). Taps that fall in the padding read `padRow`,
+// which the runtime fills with zx. Threads split the output-channel blocks.
 
 // @ts-ignore: decorator
 @inline export function roundUp(x: i32, m: i32): i32 {
@@ -26,8 +27,9 @@ export function conv(
   input: usize, inH: i32, inW: i32, inC: i32, zx: i32,
   params: usize, outC: i32, kh: i32, kw: i32, stride: i32, pad: i32,
   output: usize, outH: i32, outW: i32, zo: i32, lo: i32,
-  padRow: usize, part: i32, parts: i32,
+  padRow: usize, scratch: usize, scratchStride: i32, part: i32, parts: i32,
 ): void {
+  const prepared = scratch + <usize>(part * scratchStride);
   const cp = roundUp(inC, 8);
   const blocks = roundUp(outC, 4) / 4;
   const bias = params;
@@ -39,7 +41,7 @@ export function conv(
     const channels = min(4, outC - ob * 4);
     const biasV = v128.load(bias + <usize>(ob * 16));
     const multV = v128.load(multiplier + <usize>(ob * 16));
-    const wBlock = weights + <usize>ob * blockBytes;
+    const wBlock = prepareWeights(weights + <usize>ob * blockBytes, blockBytes, prepared);
     const out = output + <usize>(ob * 4);
     for (let p = 0; p < pixels; p += 2) {
       const q = p + 1 < pixels ? p + 1 : p;
@@ -57,10 +59,10 @@ export function conv(
           for (let c = 0; c < cp; c += 8) {
             const xa = loadActivations(pa + <usize>c);
             const xb = loadActivations(pb + <usize>c);
-            const w0 = loadWeights(w, 0);
-            const w1 = loadWeights(w, 1);
-            const w2 = loadWeights(w, 2);
-            const w3 = loadWeights(w, 3);
+            const w0 = loadPrepared(w, 0);
+            const w1 = loadPrepared(w, 1);
+            const w2 = loadPrepared(w, 2);
+            const w3 = loadPrepared(w, 3);
             a0 = mac(a0, xa, w0);
             a1 = mac(a1, xa, w1);
             a2 = mac(a2, xa, w2);
@@ -69,7 +71,7 @@ export function conv(
             b1 = mac(b1, xb, w1);
             b2 = mac(b2, xb, w2);
             b3 = mac(b3, xb, w3);
-            w += 32;
+            w += PREPARED_GROUP_BYTES;
           }
         }
       }

@@ -78,7 +78,7 @@ function readInto(file: fd, to: usize, length: usize, offset: u64): void {
 function call(kernel: i32, a: usize): void {
   switch (kernel) {
     case 0: conv(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), int(a, 10),
-      ptr(a, 11), int(a, 12), int(a, 13), int(a, 14), int(a, 15), ptr(a, 16), 0, 1); break;
+      ptr(a, 11), int(a, 12), int(a, 13), int(a, 14), int(a, 15), ptr(a, 16), ptr(a, 17), int(a, 18), 0, 1); break;
     case 1: maxpool(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); break;
     case 2: gap(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), real(a, 5), int(a, 6), 0, 1); break;
     case 3: add(ptr(a, 0), int(a, 1), real(a, 2), ptr(a, 3), int(a, 4), real(a, 5), ptr(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); break;

@@ -14,7 +14,8 @@ import { inputScratchBytes as inputScratchBytesFor } from '../image/preprocess.t
  *   derived parameters     Winograd layers' biases with the input zero point unfolded
  *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles, and
  *                          before layer 0 the input preprocessing's), buffers reused (arena.ts)
- *   products               per thread: 512 bytes of Winograd products, then one block of U'
+ *   thread scratch         per thread: a direct conv's block of weights widened to i16, or
+ *                          Winograd's 512 bytes of products and one block of U'
  *   pad row                a row of zero-point bytes that conv taps in the padding read
  *
  * Memory is sized once, before any parameter arrives, so views handed out stay valid.
@@ -262,12 +263,12 @@ export class Network {
         const rowBytes = patchRowBytes(layer);
         this.run1('patches', [input, x.h, x.w, x.c, x.zeroPoint, layer.kh, layer.kw, layer.stride, layer.pad, scratch, out.h, out.w, rowBytes]);
         this.fillPadRow(x.zeroPoint, rowBytes);
-        this.run1('conv', [scratch, out.h, out.w, rowBytes, x.zeroPoint, paramOffsets[index], layer.cout, 1, 1, 1, 0, ...requant, padRow]);
+        this.run1('conv', [scratch, out.h, out.w, rowBytes, x.zeroPoint, paramOffsets[index], layer.cout, 1, 1, 1, 0, ...requant, padRow, products, productStride]);
         return;
       }
       default:
         this.fillPadRow(x.zeroPoint, roundUp(x.c, CIN_BLOCK));
-        this.run1('conv', [input, x.h, x.w, x.c, x.zeroPoint, paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad, ...requant, padRow]);
+        this.run1('conv', [input, x.h, x.w, x.c, x.zeroPoint, paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad, ...requant, padRow, products, productStride]);
     }
   }
 
@@ -320,8 +321,7 @@ function layoutNetwork(header: NetworkHeader, payloadBytes: number[], paths: (Co
   const scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]));
   const inputScratch = arenaStart + arena.offsets[lives.length + scratch.size];
   const padRow = reserve(maxConvInputChannels(header.layers) + 16);
-  const blocks = paths.map((path, i) => (path === 'winograd' ? winogradBlockBytes(header.layers[i] as ConvLayer) : 0));
-  const productStride = 512 + Math.max(0, ...blocks);
+  const productStride = Math.max(0, ...paths.map((path, i) => (path === null ? 0 : threadScratchBytes(header.layers[i] as ConvLayer, path))));
   const products = reserve(productStride * threads);
   return {
     paramOffsets, derivedOffsets, tensorOffsets, scratchOffsets, padRow, products, productStride,
@@ -346,9 +346,14 @@ function winogradTiles(out: { h: number; w: number }): [number, number] {
   return [Math.ceil(out.h / 2), Math.ceil(out.w / 2)];
 }
 
-/** int16 U' of one block of 4 output channels: 16 positions of Cp x 4, each padded by 64 bytes. */
-function winogradBlockBytes(layer: ConvLayer): number {
-  return 16 * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
+/**
+ * A thread's scratch for a conv: Winograd's 512 bytes of products and its block of U' (16
+ * positions of Cp x 4 int16, each padded by 64 bytes), or a direct block of weights widened to i16.
+ */
+function threadScratchBytes(layer: ConvLayer, path: ConvPath): number {
+  if (path === 'winograd') return 512 + 16 * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
+  const rowBytes = path === 'patches' ? patchRowBytes(layer) : layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
+  return 2 * 4 * rowBytes;
 }
 
 function lowerBound(out: QuantTensor, relu: boolean): number {

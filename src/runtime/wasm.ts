@@ -14,7 +14,7 @@ export interface KernelExports extends PreprocessKernels {
     input: number, inH: number, inW: number, inC: number, zx: number,
     params: number, outC: number, kh: number, kw: number, stride: number, pad: number,
     output: number, outH: number, outW: number, zo: number, lo: number,
-    padRow: number, part: number, parts: number,
+    padRow: number, scratch: number, scratchStride: number, part: number, parts: number,
   ): void;
   maxpool(
     input: number, inH: number, inW: number, channels: number,
