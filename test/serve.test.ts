@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer, type ServeHandle } from '../src/serve/server.ts';
 import type { ClassifyResult } from '../src/serve/protocol.ts';
 import { crc32 } from '../src/format/crc32.ts';
-import { hangUpAfter, sendUntilAnswered, stallAfter } from './helpers/serve-requests.ts';
+import { hangUpAfter, rawExchange, sendUntilAnswered, stallAfter } from './helpers/serve-requests.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = join(ROOT, 'weights', 'default.rnw');
@@ -120,6 +120,16 @@ test('a wrong content type is a 415; GET on a POST route and unknown paths are 4
   assert.is(get.status, 404);
   assert.is((await get.json()).error.kind, 'not-found');
   assertError(await postImage(CAT, 'image/png', '?top=0'), 400, 'bad-request');
+  await assertHealthy();
+});
+
+test('a malformed HTTP request, or headers over the limit, is answered with a JSON error too', async () => {
+  const garbage = await rawExchange(server.url, 'NOT HTTP AT ALL\r\n\r\n');
+  assert.match(garbage, /^HTTP\/1.1 400 /);
+  assert.is(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4)).error.kind, 'bad-request');
+  const huge = await rawExchange(server.url, `GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: ${'a'.repeat(20000)}\r\n\r\n`);
+  assert.match(huge, /^HTTP\/1.1 431 /);
+  assert.match(huge, /"kind":"headers-too-large"/);
   await assertHealthy();
 });
 

@@ -14,6 +14,7 @@ const STATUS = {
   'too-many-files': 413,
   'too-many-pixels': 413,
   'unsupported-media-type': 415,
+  'headers-too-large': 431,
   'bad-image': 422,
   'queue-full': 429,
   // Never sent (nobody is listening): the kind counts clients that hung up before their answer.

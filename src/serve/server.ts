@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { ServeError, toServeError } from './errors.ts';
 import { DEFAULT_LIMITS, type ServeLimits } from './limits.ts';
 import { bodyDeadline, readImages, registerBodyParsers } from './body.ts';
+import { clientErrorHandler } from './client-errors.ts';
 import { ServeMetrics } from './metrics.ts';
 import { WorkerPool } from './pool.ts';
 import type { ClassifyResult } from './protocol.ts';
@@ -56,7 +57,7 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     observer: { inferred: (ms) => metrics.inferred(ms), workerReplaced: (reason) => (metrics.workerReplaced(), log(`worker replaced (${reason})`)) },
   });
   const state = { draining: false };
-  const app = fastify({ return503OnClosing: false, requestTimeout: 2 * limits.bodyTimeoutMs });
+  const app = fastify({ return503OnClosing: false, requestTimeout: 2 * limits.bodyTimeoutMs, clientErrorHandler: clientErrorHandler((kind) => metrics.failed(kind)) });
   await registerBodyParsers(app, limits);
   addHooks(app, metrics, state, log);
   addRoutes(app, pool, metrics, limits, state);

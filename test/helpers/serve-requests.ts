@@ -90,6 +90,18 @@ function parseResponse(bytes: Buffer): Answer {
   return { status: Number(statusLine.split(' ')[1]), headers, json: body === '' ? undefined : JSON.parse(body) };
 }
 
+/** Writes `text` on a fresh connection and returns all that comes back until the server closes it. */
+export function rawExchange(url: string, text: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(text));
+    const received: Buffer[] = [];
+    socket.on('data', (data) => received.push(data));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(Buffer.concat(received).toString('utf8')));
+  });
+}
+
 async function readAnswer(res: import('node:http').IncomingMessage): Promise<Answer> {
   const chunks: Buffer[] = [];
   for await (const chunk of res) chunks.push(chunk as Buffer);
