@@ -97,9 +97,13 @@ test('health, readiness and the same answers as classify --json: raw body, multi
   assert.is(batch.json.results[2].error.kind, 'bad-image');
 });
 
-test('a truncated JPEG is a 422 bad-image', async () => {
+test('a truncated JPEG, bytes that are no image, an SVG are a 422 bad-image', async () => {
   for (const cut of [ROCKET.length >> 1, 600, 3]) assertError(await postImage(ROCKET.subarray(0, cut), 'image/jpeg'), 422, 'bad-image');
   assertError(await postImage(new TextEncoder().encode('GIF? no, a text file'), 'image/jpeg'), 422, 'bad-image');
+  const svg = new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>');
+  const refused = await postImage(svg, 'image/svg+xml');
+  assertError(refused, 422, 'bad-image');
+  assert.match(refused.json.error.message, /SVG/);
   await assertHealthy();
 });
 

@@ -31,20 +31,28 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxBatch: 16,
 };
 
+/** What the service decodes: the formats of cameras and phones, not every format a decoder may read. */
+const SERVED_FORMATS = new Set(['jpg', 'png', 'webp']);
+
 /**
- * Refuses an image whose header announces more than maxPixels: a decompression bomb (a few KB that
- * decode to gigabytes) never reaches a decoder. Bytes whose size cannot be read go on to the
- * decoder, whose error says what is wrong with them.
+ * Refuses, from its header alone, what is not a JPEG, PNG or WebP image, and an image that announces
+ * more than maxPixels: a decompression bomb (a few KB that decode to gigabytes) never reaches a
+ * decoder, nor does a format (SVG, TIFF, ...) the service was not meant to parse.
  */
-export function checkAnnouncedPixels(bytes: Uint8Array, maxPixels: number): void {
-  let size: { width: number; height: number };
-  try {
-    size = imageSize(bytes);
-  } catch {
-    return;
-  }
-  const pixels = size.width * size.height;
+export function checkImageHeader(bytes: Uint8Array, maxPixels: number): void {
+  const { width, height, type } = announcedSize(bytes);
+  if (!SERVED_FORMATS.has(type)) throw new ServeError('bad-image', `a ${type.toUpperCase()} image: the server takes JPEG, PNG and WebP`);
+  const pixels = width * height;
   if (pixels > maxPixels) {
-    throw new ServeError('too-many-pixels', `the image announces ${size.width}x${size.height} pixels (${pixels}), more than the ${maxPixels} allowed (--max-pixels)`);
+    throw new ServeError('too-many-pixels', `the image announces ${width}x${height} pixels (${pixels}), more than the ${maxPixels} allowed (--max-pixels)`);
+  }
+}
+
+function announcedSize(bytes: Uint8Array): { width: number; height: number; type: string } {
+  try {
+    const { width, height, type } = imageSize(bytes);
+    return { width, height, type: type ?? 'unknown' };
+  } catch (error) {
+    throw new ServeError('bad-image', `not a readable JPEG, PNG or WebP image: ${(error as Error).message}`, { cause: error });
   }
 }

@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { loadModel, type Model } from '../runtime/model.ts';
 import { ImageDecodeError } from '../errors.ts';
 import { ServeError } from './errors.ts';
-import { checkAnnouncedPixels } from './limits.ts';
+import { checkImageHeader } from './limits.ts';
 import type { Job, JobReply, WorkerConfig, WorkerMessage } from './protocol.ts';
 
 const port = parentPort!;
@@ -18,7 +18,7 @@ port.postMessage({ ready: true } satisfies WorkerMessage);
 
 async function classifyJob(model: Model, job: Job): Promise<JobReply> {
   try {
-    checkAnnouncedPixels(job.bytes, job.maxPixels);
+    checkImageHeader(job.bytes, job.maxPixels);
     const { top, ms } = await model.classify(job.bytes, { top: job.top });
     return { id: job.id, result: { top, ms: Number(ms.toFixed(1)) } };
   } catch (error) {
