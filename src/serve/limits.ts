@@ -22,8 +22,8 @@ export interface ServeLimits {
 
 export const DEFAULT_LIMITS: ServeLimits = {
   maxBodyBytes: 16 * 2 ** 20,
-  // A 16 MP photo: jpeg-js needs about 28 bytes a pixel to decode (450 MB), and every worker may be
-  // decoding at once.
+  // A 16 MP photo: the JavaScript fallback decoder (jpeg-js, where sharp does not load) needs about
+  // 28 bytes a pixel (450 MB), and every worker may be decoding at once.
   maxPixels: 16_000_000,
   bodyTimeoutMs: 10_000,
   timeoutMs: 30_000,
