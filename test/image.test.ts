@@ -16,9 +16,11 @@ import {
   centerCropRect,
   resize,
   resizeAndCenterCrop,
+  resizeCropWindow,
   resizeShorterSide,
   shorterSideSize,
 } from '../src/image/resize.ts';
+import { resampleScratchBytes, worstCaseScratchBytes } from '../src/image/resample.ts';
 import { inputLookupTable, preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 
 const PHOTOS = join(dirname(fileURLToPath(import.meta.url)), 'photos');
@@ -552,6 +554,26 @@ pilTest('resizeAndCenterCrop equals PIL resize + torchvision CenterCrop at rando
     const expected = runPython(python, PIL_RESIZE_CROP, [width, height, out.width, out.height, crop].map(String), img.data);
     assert.ok(maxAbsDiff(resizeAndCenterCrop(img, size, crop).data, expected) === 0, `${width}x${height} resize ${size} crop ${crop}`);
   }
+});
+
+test('the scratch bound covers every image up to the pixel limit: extreme shapes and resize sizes', () => {
+  const maxPixels = 40_000_000;
+  const random = pseudoRandomBytes(3 * 300, 31);
+  for (let i = 0; i < 300; i++) {
+    const size = [1, 2, 3, 32, 73, 256, 1000][i % 7];
+    const crop = Math.max(1, size - (random[3 * i] % Math.max(size, 1)));
+    // Long sides from square to 1-pixel-thin, at or just under the limit.
+    const short = 1 + Math.floor(Math.sqrt(maxPixels) * (random[3 * i + 1] / 255) ** 3);
+    const long = Math.max(short, Math.floor(maxPixels / short) - (random[3 * i + 2] % 3));
+    for (const [width, height] of [[long, short], [short, long]]) {
+      const { out, rect } = resizeCropWindow({ width, height }, size, crop);
+      const need = resampleScratchBytes({ width, height }, out, rect);
+      assert.ok(need <= worstCaseScratchBytes(size, crop, maxPixels), `${width}x${height} resize ${size} crop ${crop}`);
+    }
+  }
+  // Near-square images with resize 1 keep (almost) their whole side: the worst case of all.
+  const { out, rect } = resizeCropWindow({ width: 6325, height: 6324 }, 1, 1);
+  assert.ok(resampleScratchBytes({ width: 6325, height: 6324 }, out, rect) <= worstCaseScratchBytes(1, 1, maxPixels));
 });
 
 // ---- quantized and float network input ----

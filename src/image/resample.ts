@@ -129,10 +129,12 @@ export function resampleScratchBytes(img: Size, out: Size, rect: Rect): number {
 /**
  * The most scratch any image of at most `maxPixels` pixels needs, for a shorter-side resize to
  * `size` then a `crop` x `crop` window: the downscale factor is at most sqrt(maxPixels) / (size - 1)
- * on either axis, and the window at most crop x crop.
+ * on either axis (the long side's output is truncated, so its factor can pass short / size), and
+ * the window at most crop x crop.
  */
 export function worstCaseScratchBytes(size: number, crop: number, maxPixels: number): number {
-  const scale = Math.max(1, Math.sqrt(maxPixels) / Math.max(size - 1, 1));
+  // (With size 1 a nearly square image keeps its whole long side: sqrt(2 maxPixels) at most.)
+  const scale = Math.max(1, Math.sqrt(maxPixels) / Math.max(size - 1, 0.5));
   const stride = Math.ceil(scale) * 2 + 1;
   const span = Math.ceil((crop + 2) * scale) + 2;
   return layoutFor(crop, crop, stride, stride, span, alignUp16(crop * 3) + SLACK).end;
@@ -211,25 +213,25 @@ function scratchLayout(plan: Plan): ScratchLayout {
 }
 
 function layoutFor(width: number, height: number, columnStride: number, rowStride: number, span: number, rowBytes: number): ScratchLayout {
+  const sizes = {
+    firsts: width * 4,
+    counts: width * 4,
+    columnWeights: width * columnStride * 4,
+    rowWeights: height * rowStride * 4,
+    table: 768,
+    source: span * 3,
+    ring: rowStride * rowBytes,
+    blended: rowBytes,
+  };
   let end = 0;
-  const take = (bytes: number) => {
-    const offset = end;
-    end = alignUp16(end + bytes + SLACK);
-    return offset;
-  };
-  return {
-    firsts: take(width * 4),
-    counts: take(width * 4),
-    columnWeights: take(width * columnStride * 4),
-    rowWeights: take(height * rowStride * 4),
-    table: take(768),
-    source: take(span * 3),
-    ring: take(rowStride * rowBytes),
-    blended: take(rowBytes),
-    get end() {
-      return end;
-    },
-  };
+  const offsets = Object.fromEntries(
+    Object.entries(sizes).map(([name, bytes]) => {
+      const offset = end;
+      end = alignUp16(end + bytes + SLACK);
+      return [name, offset];
+    }),
+  ) as Omit<ScratchLayout, 'end'>;
+  return { ...offsets, end };
 }
 
 /** The layout placed at the site's scratch; refuses what does not fit. */
