@@ -5,6 +5,7 @@ export { toRgbImage, type ImageSource, type RawImage, type DrawableImage } from 
 export { decodeBytes, type DecoderChoice, type DecodeBytesOptions } from './image/decoders.ts';
 export type { Prediction } from './runtime/topk.ts';
 export type { MemoryFootprint } from './runtime/network.ts';
+export { KernelBuildError, type KernelBuild, type KernelChoice } from './runtime/wasm.ts';
 export { decodeImage, type RgbImage } from './image/decode.ts';
 export { ResnetWasmError, ModelFormatError, ImageDecodeError } from './errors.ts';
 export { writeModel } from './format/writer.ts';
