@@ -2,8 +2,9 @@
 // the same photo through Model.classify in this process (decode, preprocessing, inference: what a
 // worker does), then the server in a child process with autocannon's 32 connections posting that
 // photo for --duration seconds (or --requests N in all), the server's RSS sampled every second.
-// Reports throughput against workers x the single-thread rate, p50/p99 latency, 429s, other
-// failures, and RSS in the first vs the last 10% of the run; merges the run into
+// Reports throughput against workers x the single-thread rate (and against the workers' own mean
+// time during the run, which isolates serving from the cores' sharing), p50/p99 latency, 429s,
+// other failures, and RSS in the first vs the last 10% of the run; merges the run into
 // bench/serve-results.json (--results PATH) under its label.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -33,6 +34,8 @@ export interface ServeBenchResult {
   expected_per_s: number;
   throughput_per_s: number;
   throughput_percent: number;
+  worker_ms: number;
+  serving_percent: number;
   requests: number;
   ok: number;
   too_many_requests: number;
@@ -76,6 +79,7 @@ const load = await autocannon({
   ...(values.requests === undefined ? { duration: Number(values.duration) } : { amount: Number(values.requests) }),
 });
 const samples = rss.stop();
+const workerMs = await meanInferenceMs(server.url);
 server.child.kill('SIGTERM');
 await new Promise((resolve) => server.child.once('exit', resolve));
 
@@ -113,6 +117,16 @@ async function startServer(model: string, count: number): Promise<{ child: Child
   });
 }
 
+/**
+ * The mean time of an image in the server's workers during the run (its /metrics): against the
+ * single-thread time, what sharing the cores cost; against the throughput, what serving cost.
+ */
+async function meanInferenceMs(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  return (1000 * value('resnet_wasm_inference_duration_seconds_sum')) / value('resnet_wasm_inference_duration_seconds_count');
+}
+
 /** Resident memory of a process (with its worker threads), from /proc, every second. */
 function sampleRss(pid: number): { stop(): number[] } {
   const samples: number[] = [];
@@ -146,6 +160,8 @@ function summarize(load: autocannon.Result, rssMiB: number[]): ServeBenchResult 
     expected_per_s: round(expected, 2),
     throughput_per_s: round(throughput, 2),
     throughput_percent: round((100 * throughput) / expected, 1),
+    worker_ms: round(workerMs, 1),
+    serving_percent: round((100 * throughput * workerMs) / (workers * 1000), 1),
     requests: load.requests.total,
     ok,
     too_many_requests: count(429),
@@ -172,6 +188,7 @@ function formatTable(r: ServeBenchResult): string {
     ['machine', `${r.machine}, load average ${r.load_average[0]} at the start, ${r.load_average[1]} at the end`],
     ['single thread (same photo, same preprocessing)', `${r.single_thread_ms} ms: ${round(1000 / r.single_thread_ms, 2)}/s`],
     ['throughput', `${r.throughput_per_s}/s = ${r.throughput_percent}% of ${r.workers} x single thread (${r.expected_per_s}/s)`],
+    ['an image in a worker during the run (mean)', `${r.worker_ms} ms: throughput = ${r.serving_percent}% of ${r.workers} workers at that speed`],
     ['latency p50 / p99', `${r.p50_ms} / ${r.p99_ms} ms`],
     ['requests: 200 / 429 / other failures', `${r.ok} / ${r.too_many_requests} / ${r.other_failures}`],
     ['server RSS, first 10% / last 10% of the run', `${r.rss_first_mib} / ${r.rss_last_mib} MiB (${r.rss_change_percent >= 0 ? '+' : ''}${r.rss_change_percent}%)`],
