@@ -16,6 +16,8 @@ import { fc } from '../assembly/fc';
 import { patches } from '../assembly/patches';
 import { winogradInput, winogradConv } from '../assembly/winograd';
 import { winogradBias } from '../assembly/winograd-weights';
+import { avgpool } from '../assembly/avgpool';
+import { affine } from '../assembly/affine';
 import { errno, fd, fd_close, fd_filestat_get, fd_pread, filestat, path_open, rights } from 'bindings/wasi_snapshot_preview1';
 
 const MAGIC: u32 = 0x504e5752; // "RNWP"
@@ -89,6 +91,8 @@ function call(kernel: i32, a: usize): void {
     case 7: patches(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), ptr(a, 9), int(a, 10), int(a, 11),
       int(a, 12), 0, 1); break;
     case 8: winogradBias(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4)); break;
+    case 9: avgpool(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); break;
+    case 10: affine(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), ptr(a, 5), int(a, 6), int(a, 7), 0, 1); break;
     default: fail(`unknown kernel ${kernel} in the plan`);
   }
 }

@@ -32,7 +32,7 @@ import { UsageError } from './classify.ts';
 import { defaultModelPath } from './paths.ts';
 
 /** Kernel numbers in CALL: the order of the switch in wasi/main.ts. */
-const KERNELS = ['conv', 'maxpool', 'gap', 'add', 'fc', 'winogradInput', 'winogradConv', 'patches', 'winogradBias'];
+const KERNELS = ['conv', 'maxpool', 'gap', 'add', 'fc', 'winogradInput', 'winogradConv', 'patches', 'winogradBias', 'avgpool', 'affine'];
 const CODES = { memory: 1, parameters: 2, input: 3, fill: 4, call: 5, logits: 6 } as const;
 const LABELS = 7;
 
