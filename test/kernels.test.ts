@@ -3,71 +3,11 @@
 // from 1 to 512 that are mostly not multiples of 16.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Network, type NetworkOptions } from '../src/runtime/network.ts';
-import { packAffine, packWeights } from '../src/format/layout.ts';
-import type { QuantLayer, QuantTensor, NetworkHeader, LayerHeader } from '../src/model/types.ts';
+import type { QuantLayer } from '../src/model/types.ts';
 import { outSize, poolOutSize } from '../src/model/types.ts';
 import { convRef, maxpoolRef, addRef, gapRef, fcRef, avgpoolRef, affineRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
-
-type Rng = () => number;
-const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
-const pick = <T>(rng: Rng, xs: T[]): T => xs[Math.floor(rng() * xs.length)];
-const bytes = (rng: Rng, n: number) => Uint8Array.from({ length: n }, () => int(rng, 0, 255));
-const tensor = (h: number, w: number, c: number, rng: Rng): QuantTensor => ({ h, w, c, scale: 0.01 + rng(), zeroPoint: int(rng, 0, 255) });
-const channelCount = (rng: Rng) => (rng() < 0.2 ? pick(rng, [3, 16, 64, 128, 256, 512]) : int(rng, 1, rng() < 0.7 ? 80 : 520));
-
-/** Places a small network in wasm and runs it on `input`; returns the network for reading tensors. */
-async function runNetwork(tensors: QuantTensor[], layers: QuantLayer[], input: Uint8Array, options: NetworkOptions = {}): Promise<Network> {
-  const header: NetworkHeader = {
-    architecture: 'test', labels: [], tensors, layers: layers.map(headerOf),
-    preprocessing: { resize: 1, crop: 1, colorOrder: 'RGB', pixelScale: 1, mean: [0, 0, 0], std: [1, 1, 1] },
-  };
-  const payloads = layers.map(payloadOf(tensors));
-  const net = await Network.create(header, payloads.map((p) => p.length), options);
-  payloads.forEach((p, i) => net.setParameters(i, p));
-  net.setInput(input);
-  header.layers.forEach((l, i) => net.runLayer(l, i));
-  return net;
-}
-
-async function runOneLayer(tensors: QuantTensor[], layer: QuantLayer, input: Uint8Array): Promise<Uint8Array> {
-  return (await runNetwork(tensors, [layer], input)).readTensor(layer.output);
-}
-
-function payloadOf(tensors: QuantTensor[]) {
-  return (layer: QuantLayer): Uint8Array => {
-    if (layer.kind === 'conv' || layer.kind === 'fc') return packWeights(layer, tensors[layer.input].zeroPoint);
-    return layer.kind === 'affine' ? packAffine(layer) : new Uint8Array(0);
-  };
-}
-
-function headerOf(layer: QuantLayer): LayerHeader {
-  if (layer.kind === 'conv' || layer.kind === 'fc') {
-    const { weight: _w, bias: _b, multiplier: _m, ...geometry } = layer;
-    return geometry;
-  }
-  if (layer.kind === 'affine') {
-    const { multiplier: _m, offset: _o, ...geometry } = layer;
-    return geometry;
-  }
-  return layer;
-}
-
-function randomConv(rng: Rng) {
-  const [k, stride, pad] = pick(rng, [[7, 2, 3], [3, 1, 1], [3, 2, 1], [1, 1, 0], [1, 2, 0], [3, 1, 0], [5, 2, 2], [2, 2, 0]]);
-  const cin = channelCount(rng), cout = rng() < 0.3 ? int(rng, 1, 9) : channelCount(rng);
-  const h = int(rng, Math.max(1, k - 2 * pad), 13), w = int(rng, Math.max(1, k - 2 * pad), 13);
-  const x = tensor(h, w, cin, rng);
-  const y = tensor(outSize(h, k, stride, pad), outSize(w, k, stride, pad), cout, rng);
-  const weight = Int8Array.from({ length: cout * k * k * cin }, () => int(rng, -127, 127));
-  // Scale the multiplier to the accumulator's spread so outputs cover 0..255 and both clamps.
-  const spread = 74 * 73 * Math.sqrt(k * k * cin);
-  const multiplier = Float32Array.from({ length: cout }, () => (40 + 200 * rng()) / spread);
-  const bias = Int32Array.from({ length: cout }, () => int(rng, -spread, spread));
-  const layer: QuantLayer = { kind: 'conv', name: 'conv', input: 0, output: 1, kh: k, kw: k, stride, pad, cin, cout, relu: rng() < 0.5, weight, bias, multiplier };
-  return { x, y, layer };
-}
+import { int, pick, bytes, tensor, channelCount, runNetwork, runOneLayer, randomConv } from './helpers/kernel-cases.ts';
 
 test('conv equals the scalar reference on 120 random shapes', async () => {
   const rng = mulberry32(2);
