@@ -550,7 +550,10 @@ test('metadata describing an inconsistent graph: the error names the layer', () 
     ['avgpool', (m) => (m.layers[9].multiplier = '0.5'), /multiplier must be a finite number/],
     ['layer1.0.add', (m) => (m.layers[4].multiplierA = 1e39), /overflows f32/],
     ['layer1.0.add', (m) => (m.layers[4].relu = 1), /relu must be true or false/],
-    ['avgpool', (m) => (m.layers[9].kind = 'avgpool'), /unknown layer kind "avgpool"/],
+    ['avgpool', (m) => (m.layers[9].kind = 'lppool'), /unknown layer kind "lppool"/],
+    ['avgpool', (m) => Object.assign(m.layers[9], { kind: 'avgpool', k: 2, stride: 2, pad: 0, ceil: 1 }), /ceil must be true or false, got 1/],
+    ['avgpool', (m) => Object.assign(m.layers[9], { kind: 'avgpool', k: 2, stride: 2, pad: 0, ceil: true }), /output tensor 10 must keep the input's scale and zero point/],
+    ['avgpool', (m) => Object.assign(m.layers[9], { kind: 'affine', channels: 3, relu: false }), /input tensor \d+ has \d+ channels, the layer has 3/],
   ];
   for (const [layer, edit, message] of cases) throwsFormatError(() => readModel(editMetadata(edit)), { offset: 24, layer, message });
 });
