@@ -45,6 +45,8 @@ export interface ServeBenchResult {
   rss_first_mib: number;
   rss_last_mib: number;
   rss_change_percent: number;
+  /** Every second of the run. */
+  rss_samples_mib: number[];
 }
 
 const { values } = parseArgs({
@@ -65,32 +67,39 @@ const modelPath = values.model === 'resnet18' ? writeResnet18() : values.model!;
 const photo = readFileSync(values.photo!);
 const loadAtStart = loadavg()[0];
 
-const singleThreadMs = await singleThreadMedianMs(modelPath, photo);
+const { medianMs: singleThreadMs, top1 } = await singleThread(modelPath, photo);
 process.stderr.write(`single thread: ${singleThreadMs.toFixed(1)} ms an image (median of ${SINGLE_THREAD_RUNS})\n`);
 const server = await startServer(modelPath, workers);
-const rss = sampleRss(server.child.pid!);
-const load = await autocannon({
-  url: `${server.url}/v1/classify`,
-  method: 'POST',
-  headers: { 'content-type': 'application/octet-stream' },
-  body: photo,
-  connections,
-  timeout: 120,
-  ...(values.requests === undefined ? { duration: Number(values.duration) } : { amount: Number(values.requests) }),
+const { load, samples, workerMs } = await underLoad(server.url, server.child.pid!).finally(async () => {
+  server.child.kill('SIGTERM');
+  await new Promise((resolve) => server.child.once('exit', resolve));
 });
-const samples = rss.stop();
-const workerMs = await meanInferenceMs(server.url);
-server.child.kill('SIGTERM');
-await new Promise((resolve) => server.child.once('exit', resolve));
 
-const result = summarize(load, samples);
+const result = summarize(load, samples, workerMs);
 saveResult(values.results!, result);
 process.stdout.write(formatTable(result));
 
-/** Median milliseconds of Model.classify on the photo bytes, one thread, after a warm-up. */
-async function singleThreadMedianMs(model: string, bytes: Uint8Array): Promise<number> {
+/** Checks one answer, then autocannon on the server while its RSS is sampled; the workers' mean time after. */
+async function underLoad(url: string, pid: number): Promise<{ load: autocannon.Result; samples: number[]; workerMs: number }> {
+  await checkAnswer(url, top1);
+  const rss = sampleRss(pid);
+  const load = await autocannon({
+    url: `${url}/v1/classify`,
+    method: 'POST',
+    headers: { 'content-type': 'application/octet-stream' },
+    body: photo,
+    connections,
+    timeout: 120,
+    ...(values.requests === undefined ? { duration: Number(values.duration) } : { amount: Number(values.requests) }),
+  });
+  return { load, samples: rss.stop(), workerMs: await meanInferenceMs(url) };
+}
+
+/** Median milliseconds of Model.classify on the photo bytes, one thread, after a warm-up; its class. */
+async function singleThread(model: string, bytes: Uint8Array): Promise<{ medianMs: number; top1: number }> {
   const loaded = await loadModel(model, { threads: 1 });
-  for (let i = 0; i < WARMUP_RUNS; i++) await loaded.classify(bytes);
+  const { top } = await loaded.classify(bytes);
+  for (let i = 1; i < WARMUP_RUNS; i++) await loaded.classify(bytes);
   const times: number[] = [];
   for (let i = 0; i < SINGLE_THREAD_RUNS; i++) {
     const start = performance.now();
@@ -98,7 +107,14 @@ async function singleThreadMedianMs(model: string, bytes: Uint8Array): Promise<n
     times.push(performance.now() - start);
   }
   loaded.dispose();
-  return times.sort((a, b) => a - b)[times.length >> 1];
+  return { medianMs: times.sort((a, b) => a - b)[times.length >> 1], top1: top[0].index };
+}
+
+/** The server must answer the photo as the model in this process did: a fast wrong answer is no result. */
+async function checkAnswer(url: string, top1: number): Promise<void> {
+  const response = await fetch(`${url}/v1/classify`, { method: 'POST', body: photo, headers: { 'content-type': 'application/octet-stream' } });
+  const answer = (await response.json()) as { top?: { index: number }[] };
+  if (answer.top?.[0].index !== top1) throw new Error(`the server answered ${JSON.stringify(answer)}, not class ${top1}`);
 }
 
 /** The server from source in its own process, so that its RSS is its own. */
@@ -138,7 +154,7 @@ function sampleRss(pid: number): { stop(): number[] } {
   return { stop: () => (clearInterval(timer), samples) };
 }
 
-function summarize(load: autocannon.Result, rssMiB: number[]): ServeBenchResult {
+function summarize(load: autocannon.Result, rssMiB: number[], workerMs: number): ServeBenchResult {
   const count = (status: number) => load.statusCodeStats?.[status as unknown as keyof typeof load.statusCodeStats]?.count ?? 0;
   const ok = load['2xx'];
   const tenth = Math.max(1, Math.floor(rssMiB.length / 10));
@@ -171,6 +187,7 @@ function summarize(load: autocannon.Result, rssMiB: number[]): ServeBenchResult 
     rss_first_mib: round(first, 1),
     rss_last_mib: round(last, 1),
     rss_change_percent: round((100 * (last - first)) / first, 1),
+    rss_samples_mib: rssMiB.map((x) => round(x, 1)),
   };
 }
 
