@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ServeError } from './errors.ts';
 import type { ServeLimits } from './limits.ts';
 
-/** Content types taken as the image itself (the decoder then says whether it reads that format). */
+/** Content types taken as the image itself (its header then decides: JPEG, PNG and WebP are classified). */
 const RAW_IMAGE_TYPES = /^(?:image\/|application\/octet-stream\b)/;
 
 /** Text fields a form may carry beside its files (they are ignored). */
