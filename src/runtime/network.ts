@@ -42,7 +42,7 @@ export interface NetworkOptions {
   winograd?: boolean;
   /** Threads sharing each layer (default 1). More than 1 needs SharedArrayBuffer. */
   threads?: number;
-  /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly; same bits either way). */
+  /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly, off x86; chooseKernelBuild). Same bits either way. */
   kernels?: KernelChoice;
 }
 

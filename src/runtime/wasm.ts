@@ -2,6 +2,7 @@ import type { PreprocessKernels } from '../image/resample.ts';
 import { kernelsBase64, kernelsThreadsBase64, kernelsRelaxedBase64, kernelsRelaxedThreadsBase64 } from '../../build/kernels.js';
 import { ResnetWasmError } from '../errors.ts';
 import { probeRelaxedSimd } from './relaxed-probe.ts';
+import { cpuFamily } from './cpu.ts';
 
 /**
  * The kernel exports of assembly/index.ts. Every pointer is a byte offset into the memory the
@@ -57,7 +58,10 @@ export type SlicedKernel = Exclude<keyof KernelExports, 'heapBase' | 'winogradBi
  */
 export type KernelBuild = 'baseline' | 'relaxed';
 
-/** A build, or `auto`: relaxed where the engine passes probeRelaxedSimd, else baseline. */
+/**
+ * A build, or `auto`: relaxed where the engine runs it exactly (probeRelaxedSimd) on a CPU known not
+ * to be x86 (cpuFamily: on x86 it is slower), else baseline.
+ */
 export type KernelChoice = KernelBuild | 'auto';
 
 /** The relaxed build was asked for where the engine cannot run it exactly. */
@@ -75,9 +79,10 @@ export async function chooseKernelBuild(choice: KernelChoice = 'auto'): Promise<
   if (choice === 'baseline') return 'baseline';
   relaxedVerdict ??= probeRelaxedSimd();
   const problem = await relaxedVerdict;
-  if (problem === null) return 'relaxed';
-  if (choice === 'relaxed') throw new KernelBuildError(`kernels: 'relaxed' cannot run here: ${problem}`);
-  return 'baseline';
+  if (choice === 'relaxed' && problem !== null) throw new KernelBuildError(`kernels: 'relaxed' cannot run here: ${problem}`);
+  if (choice === 'relaxed') return 'relaxed';
+  const family = await cpuFamily();
+  return problem === null && family !== 'x86' && family !== 'unknown' ? 'relaxed' : 'baseline';
 }
 
 const BUILDS: Record<KernelBuild, Record<'single' | 'shared', string>> = {
