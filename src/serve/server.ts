@@ -105,7 +105,8 @@ function addHooks(app: FastifyInstance, metrics: ServeMetrics, state: { draining
   app.setErrorHandler(async (error, request, reply) => {
     const failure = clientGone(request, reply) ? new ServeError('client-closed', 'the client hung up') : toServeError(error);
     metrics.failed(failure.kind);
-    if (failure.statusCode >= 500 && failure.kind !== 'shutting-down') log(`${request.method} ${request.url}: ${failure.message}`);
+    // Our own faults are told; the rest (timeouts and refusals included) only counted.
+    if (failure.kind === 'internal' || failure.kind === 'worker-crashed') log(`${request.method} ${request.url}: ${failure.message}`);
     if (failure.retryAfter !== undefined) reply.header('retry-after', String(failure.retryAfter));
     return reply.code(failure.statusCode).send(failure.toJSON());
   });
