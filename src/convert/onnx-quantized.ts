@@ -321,7 +321,8 @@ export class QuantizedImport {
     return {
       kind: 'conv',
       shape: windowOutput(input, window, cout),
-      build: (sy, relu) => ({ ...fields, relu, multiplier: Float32Array.from(sw, (s) => (input.scale * s) / sy) }),
+      // In f32 arithmetic, as onnxruntime's QLinearConv computes its output scales.
+      build: (sy, relu) => ({ ...fields, relu, multiplier: Float32Array.from(sw, (s) => Math.fround(input.scale * s) / sy) }),
     };
   }
 
