@@ -7,7 +7,7 @@ import type { QuantLayer } from '../src/model/types.ts';
 import { outSize, poolOutSize } from '../src/model/types.ts';
 import { convRef, maxpoolRef, addRef, gapRef, fcRef, avgpoolRef, affineRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
-import { int, pick, bytes, tensor, channelCount, runNetwork, runOneLayer, randomConv } from './helpers/kernel-cases.ts';
+import { int, pick, bytes, tensor, channelCount, runNetwork, runOneLayer, randomConv, randomFc } from './helpers/kernel-cases.ts';
 
 test('conv equals the scalar reference on 120 random shapes', async () => {
   const rng = mulberry32(2);
@@ -117,14 +117,8 @@ test('gap equals the scalar reference on 30 random shapes', async () => {
 test('fc equals the scalar reference on 30 random shapes', async () => {
   const rng = mulberry32(5);
   for (let i = 0; i < 30; i++) {
-    const cin = channelCount(rng), cout = int(rng, 1, 1000);
-    const x = tensor(1, 1, cin, rng);
-    const weight = Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127));
-    const bias = Int32Array.from({ length: cout }, () => int(rng, -1e6, 1e6));
-    const multiplier = Float32Array.from({ length: cout }, () => Math.fround(1e-4 * rng()));
-    const layer: QuantLayer = { kind: 'fc', name: 'fc', input: 0, output: 1, cin, cout, weight, bias, multiplier };
-    const input = bytes(rng, cin);
-    const tensors = [x, { h: 1, w: 1, c: cout, scale: 1, zeroPoint: 0 }];
+    const { x, layer, tensors } = randomFc(rng);
+    const input = bytes(rng, layer.cin);
     const net = await runNetwork(tensors, [layer], input);
     assert.equal(net.run(input), fcRef(input, x.zeroPoint, layer), `case ${i}`);
   }

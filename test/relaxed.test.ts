@@ -14,10 +14,9 @@ import { chromium } from 'playwright-core';
 import { loadModel, type Model } from '../src/runtime/model.ts';
 import { chooseKernelBuild, KernelBuildError, type KernelBuild } from '../src/runtime/wasm.ts';
 import { probeRelaxedSimd } from '../src/runtime/relaxed-probe.ts';
-import type { QuantLayer } from '../src/model/types.ts';
 import { convRef, fcRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
-import { int, bytes, tensor, channelCount, runNetwork, runOneLayer, randomConv } from './helpers/kernel-cases.ts';
+import { bytes, runNetwork, runOneLayer, randomConv, randomFc } from './helpers/kernel-cases.ts';
 import { decodeImage } from '../src/image/decode.ts';
 import { preprocessQuantized } from '../src/image/preprocess.ts';
 
@@ -99,14 +98,9 @@ whereRelaxedRuns('relaxed kernels: direct and patch convs and fc equal the scala
     assert.equal(got, convRef(input, x, x.zeroPoint, layer, y.zeroPoint), `conv case ${i}`);
   }
   for (let i = 0; i < 20; i++) {
-    const cin = channelCount(rng), cout = int(rng, 1, 1000);
-    const x = tensor(1, 1, cin, rng);
-    const weight = Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127));
-    const bias = Int32Array.from({ length: cout }, () => int(rng, -1e6, 1e6));
-    const multiplier = Float32Array.from({ length: cout }, () => Math.fround(1e-4 * rng()));
-    const layer: QuantLayer = { kind: 'fc', name: 'fc', input: 0, output: 1, cin, cout, weight, bias, multiplier };
-    const input = bytes(rng, cin);
-    const net = await runNetwork([x, { h: 1, w: 1, c: cout, scale: 1, zeroPoint: 0 }], [layer], input, { kernels: 'relaxed' });
+    const { x, layer, tensors } = randomFc(rng);
+    const input = bytes(rng, layer.cin);
+    const net = await runNetwork(tensors, [layer], input, { kernels: 'relaxed' });
     assert.equal(net.run(input), fcRef(input, x.zeroPoint, layer), `fc case ${i}`);
     net.close();
   }

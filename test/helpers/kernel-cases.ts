@@ -66,3 +66,14 @@ export function randomConv(rng: Rng) {
   const layer: QuantLayer = { kind: 'conv', name: 'conv', input: 0, output: 1, kh: k, kw: k, stride, pad, cin, cout, relu: rng() < 0.5, weight, bias, multiplier };
   return { x, y, layer };
 }
+
+export function randomFc(rng: Rng) {
+  const cin = channelCount(rng), cout = int(rng, 1, 1000);
+  const x = tensor(1, 1, cin, rng);
+  const weight = Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127));
+  const bias = Int32Array.from({ length: cout }, () => int(rng, -1e6, 1e6));
+  const multiplier = Float32Array.from({ length: cout }, () => Math.fround(1e-4 * rng()));
+  const layer: QuantLayer & { kind: 'fc' } = { kind: 'fc', name: 'fc', input: 0, output: 1, cin, cout, weight, bias, multiplier };
+  const tensors: QuantTensor[] = [x, { h: 1, w: 1, c: cout, scale: 1, zeroPoint: 0 }];
+  return { x, layer, tensors };
+}
