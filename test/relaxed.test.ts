@@ -14,6 +14,7 @@ import { chromium } from 'playwright-core';
 import { loadModel, type Model } from '../src/runtime/model.ts';
 import { chooseKernelBuild, KernelBuildError, type KernelBuild } from '../src/runtime/wasm.ts';
 import { probeRelaxedSimd } from '../src/runtime/relaxed-probe.ts';
+import { hasFastInt8Dot } from '../src/runtime/cpu.ts';
 import { convRef, fcRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
 import { bytes, runNetwork, runOneLayer, randomConv, randomFc } from './helpers/kernel-cases.ts';
@@ -29,7 +30,8 @@ const CHROMIUM = '/usr/bin/chromium';
 const NODE_MAJOR = Number.parseInt(process.versions.node, 10);
 /** Set when the newer-Node test runs this file again: then only the engine's own tests run. */
 const CHILD = process.env.RELAXED_TEST_CHILD === '1';
-const AUTO_HERE = process.arch === 'x64' || process.arch === 'ia32' ? 'baseline' : 'relaxed';
+/** What auto must pick here: never relaxed on x86; on arm64, relaxed with dotprod (the arm64 check covers both). */
+const AUTO_HERE: KernelBuild = process.arch === 'x64' || process.arch === 'ia32' || !(await hasFastInt8Dot()) ? 'baseline' : 'relaxed';
 
 const whyNotHere = await probeRelaxedSimd();
 const hasModel = existsSync(MODEL);
@@ -84,7 +86,7 @@ onNode20('Node 20 with --experimental-wasm-relaxed-simd compiles the dot but get
 const whereRelaxedRuns = whyNotHere === null && hasModel ? test : test.skip;
 if (whyNotHere !== null) console.log(`relaxed.test.ts: the relaxed build cannot run here (${whyNotHere}): in-process relaxed tests skipped`);
 
-whereRelaxedRuns(`auto picks ${AUTO_HERE} on this ${process.arch} CPU where the probe passes (relaxed only off x86)`, async () => {
+whereRelaxedRuns(`auto picks ${AUTO_HERE} on this ${process.arch} CPU where the probe passes (relaxed only with a fast int8 dot)`, async () => {
   assert.is(await chooseKernelBuild('auto'), AUTO_HERE);
   assert.is(await chooseKernelBuild('relaxed'), 'relaxed');
 });

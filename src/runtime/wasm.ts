@@ -2,7 +2,7 @@ import type { PreprocessKernels } from '../image/resample.ts';
 import { kernelsBase64, kernelsThreadsBase64, kernelsRelaxedBase64, kernelsRelaxedThreadsBase64 } from '../../build/kernels.js';
 import { ResnetWasmError } from '../errors.ts';
 import { probeRelaxedSimd } from './relaxed-probe.ts';
-import { cpuFamily } from './cpu.ts';
+import { hasFastInt8Dot } from './cpu.ts';
 
 /**
  * The kernel exports of assembly/index.ts. Every pointer is a byte offset into the memory the
@@ -59,8 +59,8 @@ export type SlicedKernel = Exclude<keyof KernelExports, 'heapBase' | 'winogradBi
 export type KernelBuild = 'baseline' | 'relaxed';
 
 /**
- * A build, or `auto`: relaxed where the engine runs it exactly (probeRelaxedSimd) on a CPU known not
- * to be x86 (cpuFamily: on x86 it is slower), else baseline.
+ * A build, or `auto`: relaxed where the engine runs it exactly (probeRelaxedSimd) on a CPU with a
+ * fast int8 dot (hasFastInt8Dot: arm64 with dotprod; elsewhere it is slower), else baseline.
  */
 export type KernelChoice = KernelBuild | 'auto';
 
@@ -81,8 +81,7 @@ export async function chooseKernelBuild(choice: KernelChoice = 'auto'): Promise<
   const problem = await relaxedVerdict;
   if (choice === 'relaxed' && problem !== null) throw new KernelBuildError(`kernels: 'relaxed' cannot run here: ${problem}`);
   if (choice === 'relaxed') return 'relaxed';
-  const family = await cpuFamily();
-  return problem === null && family !== 'x86' && family !== 'unknown' ? 'relaxed' : 'baseline';
+  return problem === null && (await hasFastInt8Dot()) ? 'relaxed' : 'baseline';
 }
 
 const BUILDS: Record<KernelBuild, Record<'single' | 'shared', string>> = {
