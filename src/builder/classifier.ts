@@ -13,9 +13,10 @@ type FloatFc = Extract<FloatLayer, { kind: 'fc' }>;
 export interface FocusOptions {
   /**
    * Project on only this many principal directions of the photos' centred features, rather than on
-   * all they span: a stronger focus. The photos differ most along those directions, while int8
-   * noise spreads over every feature, so fewer directions answer more alike in fp32 and int8
-   * (deep networks with near-ties between their top two classes need it).
+   * all they span, each divided by the photos' spread along it: a stronger focus. The photos differ
+   * most along those directions, while int8 noise spreads over every feature, so fewer directions
+   * answer more alike in fp32 and int8 (deep networks with near-ties between their top two classes
+   * need it); equal weights keep the strongest direction from deciding every answer alone.
    */
   components?: number;
 }
@@ -25,13 +26,14 @@ export function focusClassifier(layer: FloatFc, features: Float32Array[], option
   const mean = meanVector(features);
   const centred = features.map((f) => Float64Array.from(f, (v, i) => v - mean[i]));
   const basis = options.components === undefined ? orthonormalBasis(centred) : principalDirections(centred, options.components);
+  const gains = options.components === undefined ? basis.map(() => 1) : basis.map((q) => 1 / spread(centred, q));
   const weight = new Float32Array(layer.weight.length);
   const bias = new Float32Array(layer.cout);
   for (let o = 0; o < layer.cout; o++) {
     const row = layer.weight.subarray(o * layer.cin, (o + 1) * layer.cin);
     const projected = new Float64Array(layer.cin);
-    for (const q of basis) {
-      const c = dot(row, q);
+    for (const [j, q] of basis.entries()) {
+      const c = dot(row, q) * gains[j];
       for (let i = 0; i < layer.cin; i++) projected[i] += c * q[i];
     }
     weight.set(projected, o * layer.cin);
@@ -85,6 +87,11 @@ function principalDirections(centred: Float64Array[], count: number): Float64Arr
     found.push(v);
   }
   return found.map((u) => combine(centred, u));
+}
+
+/** The standard deviation of the vectors along the unit direction q. */
+function spread(centred: Float64Array[], q: Float64Array): number {
+  return Math.sqrt(centred.reduce((sum, v) => sum + dot(v, q) ** 2, 0) / centred.length);
 }
 
 /** Σ weights[n]·vectors[n], normalized. */

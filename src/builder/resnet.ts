@@ -147,8 +147,10 @@ class GraphBuilder {
 
   /** A conv followed by a BN (measured later by bnstats), then maybe ReLU. */
   convBn(name: string, input: number, cout: number, k: number, stride: number, relu: boolean): number {
-    this.batchNorms.set(this.layers.length, this.batchNorm(cout));
-    return this.conv(name, input, cout, k, stride, relu);
+    // The weights are drawn before the BN's gamma and beta, so a seed makes the network it always made.
+    const output = this.conv(name, input, cout, k, stride, relu);
+    this.batchNorms.set(this.layers.length - 1, this.batchNorm(cout));
+    return output;
   }
 
   /** Weights: kaiming normal, fan_out mode, ReLU gain, as torchvision initialises ResNet convs. */
