@@ -194,7 +194,7 @@ test('clients that hang up mid-body or while their image waits cost nothing last
 });
 
 test('a full queue answers 429 with Retry-After; the others are answered correctly', async () => {
-  const answers = await Promise.all(Array.from({ length: 10 }, () => postImage(CAT)));
+  const answers = await Promise.all(Array.from({ length: 16 }, () => postImage(CAT)));
   const refused = answers.filter((a) => a.status === 429);
   const served = answers.filter((a) => a.status === 200);
   assert.ok(refused.length > 0, 'no request was refused');
@@ -247,12 +247,17 @@ test('a request that cannot be answered within --timeout is a 504', async () => 
 
 test('SIGTERM: the request in flight is answered, new ones are refused, the process exits 0', async () => {
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'resnet-wasm.js'), 'serve', '--port', '0', '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
+  let stdout = '', stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-  while (!/listening on (\S+)/.test(stdout)) await sleep(20);
+  child.stderr.on('data', (d) => (stderr += d));
+  let code: number | null | undefined;
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve((code = c))));
+  while (!/listening on (\S+)/.test(stdout)) {
+    assert.is(code, undefined, `the server exited before listening: ${stderr}`);
+    await sleep(20);
+  }
   const url = /listening on (\S+)/.exec(stdout)![1];
-  const inFlight = fetch(url + '/v1/classify/batch', { method: 'POST', body: form(['a.png', CAT], ['b.png', COFFEE]) });
+  const inFlight = fetch(url + '/v1/classify/batch', { method: 'POST', body: form(['a.png', CAT], ['b.png', COFFEE], ['c.png', CAT]) });
   const busy = async () => / 1$/m.test((await (await fetch(url + '/metrics')).text()).split('\n').find((l) => l.startsWith('resnet_wasm_workers_busy ')) ?? '');
   while (!(await busy())) await sleep(10);
   child.kill('SIGTERM');
@@ -261,7 +266,8 @@ test('SIGTERM: the request in flight is answered, new ones are refused, the proc
   const { results } = await answer.json();
   assert.ok([TABBY, EGYPTIAN_CAT].includes(results[0].top[0].index));
   assert.is(results[1].top[0].index, ESPRESSO);
-  assert.is(await exited, 0);
+  assert.equal(results[2].top, results[0].top);
+  assert.is(await exited, 0, stderr);
   await fetch(url + '/healthz').then(
     () => assert.unreachable('a stopped server answered'),
     (error) => assert.ok(error instanceof TypeError),
