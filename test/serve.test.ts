@@ -175,10 +175,10 @@ test('malformed multipart is a 400 bad-multipart', async () => {
   assertError(await post('/v1/classify', 'no boundary here', { 'content-type': 'multipart/form-data' }), 400, 'bad-multipart');
   const cut = `--b\r\ncontent-disposition: form-data; name="image"; filename="cat.png"\r\n\r\n${'x'.repeat(100)}`;
   assertError(await post('/v1/classify', cut, type), 400, 'bad-multipart');
+  assertError(await post('/v1/classify', 'garbage without any boundary', type), 400, 'bad-multipart');
+  // busboy skips a part whose headers it cannot read, which leaves a form without a file.
   const badHeader = `--b\r\n${'no-colon-header'.repeat(10)}\r\n\r\ndata\r\n--b--\r\n`;
-  const answer = await post('/v1/classify', badHeader, type);
-  assert.ok(answer.status >= 400 && answer.status < 500, JSON.stringify(answer.json));
-  assert.ok(['bad-multipart', 'empty-body'].includes(answer.json.error.kind));
+  assertError(await post('/v1/classify', badHeader, type), 400, 'empty-body');
   assertError(await post('/v1/classify', form(['a.png', CAT], ['b.png', CAT])), 413, 'too-many-files');
   await assertHealthy();
 });
