@@ -79,6 +79,9 @@ npx esbuild test/kernels.test.ts --bundle --platform=node --format=esm --package
   echo "arm64 kernel test: $(passed "$CACHE/kernels.out") in ${seconds} s"
   timed "$CACHE/arm64-relaxed.logits" arm64_relaxed scripts/print-logits.js --kernels relaxed "${PHOTOS[@]}"
   echo "arm64 relaxed logits: ${#PHOTOS[@]} photos in ${seconds} s ($(cat "$CACHE/arm64-relaxed.logits.err"))"
+  # auto: relaxed with dotprod (qemu's default CPU), baseline on a Raspberry Pi 4's Cortex-A72.
+  auto="import('./dist/index.js').then(async (m) => console.log((await m.loadModel('weights/default.rnw')).kernelBuild))"
+  echo "arm64 auto choice: $(arm64_relaxed -e "$auto") with dotprod, $(qemu-aarch64-static -cpu cortex-a72 "$NODE_RELAXED" -e "$auto") on a Cortex-A72"
   echo
 
   printf '%-26s %-18s %-18s %-10s %s\n' photo top-1 'logits sha256' arm64 'arm64 relaxed'
@@ -105,4 +108,5 @@ npx esbuild test/kernels.test.ts --bundle --platform=node --format=esm --package
 } | tee "$REPORT"
 
 all=${#PHOTOS[@]}
-grep -q "for $all of $all photos (baseline) and $all of $all (relaxed SIMD); kernel test passed" "$REPORT" && grep -q 'top-5 on arm64: identical' "$REPORT"
+grep -q "for $all of $all photos (baseline) and $all of $all (relaxed SIMD); kernel test passed" "$REPORT" && grep -q 'top-5 on arm64: identical' "$REPORT" &&
+  grep -q 'auto choice: relaxed with dotprod, baseline on a Cortex-A72' "$REPORT"

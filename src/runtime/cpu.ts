@@ -3,7 +3,7 @@
  * dotprod (sdot; a Raspberry Pi 5, Apple and most arm64 laptops), as far as the host says. Not x86:
  * there V8's dot (vpdpbusd with AVX-VNNI, else pmaddubsw) made the direct convs 1.4 to 2.3 times
  * slower than the baseline's. Not arm64 without dotprod (a Raspberry Pi 4's Cortex-A72): V8 then
- * emulates the dot, and ResNet-18 executed 11% more instructions than with the baseline.
+ * emulates the dot, and ResNet-18 executed 15% more instructions than with the baseline.
  *
  * Node says its `process.arch`, and on Linux the kernel's HWCAP (from /proc/self/auxv, which
  * qemu-user emulates too); Chromium says `navigator.userAgentData`'s architecture, not the

@@ -1,0 +1,11 @@
+// Runs ResNet-18 (the benchmark model file given) `runs` times on a constant input with the given
+// kernel build and conv path; arm64-instructions.sh counts the instructions this takes under qemu.
+//   node run.mjs MODEL.rnw baseline|relaxed RUNS winograd|direct
+import { loadModel } from '../../dist/index.js';
+
+const [file, kernels, runs, path] = process.argv.slice(2);
+const model = await loadModel(file, { kernels, winograd: path === 'winograd' });
+const t0 = model.header.tensors[0];
+const input = new Uint8Array(t0.h * t0.w * t0.c).map((_, i) => (i * 37) & 255);
+for (let i = 0; i < Number(runs); i++) model.run(input);
+model.dispose();
