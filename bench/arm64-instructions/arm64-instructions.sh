@@ -4,7 +4,7 @@
 # (a Raspberry Pi 4: no dotprod). Under emulation time says nothing about a real core, but the
 # number of instructions executed is the same as on one. Each count is (4 runs - 1 run) / 3, so
 # start-up and compilation cancel out. Needs Debian's qemu-user (dynamic, with plugin support) and
-# gcc, Node for arm64 (scripts/arm64-check.sh fetches it) and a built checkout. About 15 minutes.
+# gcc, Node for arm64 (scripts/arm64-check.sh fetches it) and a built checkout. About 5 minutes.
 #   bash bench/arm64-instructions/arm64-instructions.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
