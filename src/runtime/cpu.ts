@@ -1,7 +1,7 @@
 /**
  * Whether the CPU has an int8 dot instruction that makes the relaxed kernels pay: arm64 with
  * dotprod (sdot; a Raspberry Pi 5, Apple and most arm64 laptops), as far as the host says. Not x86:
- * there V8's dot (vpdpbusd with AVX-VNNI, else pmaddubsw) made the direct convs 1.4 to 2.3 times
+ * there V8's dot (vpdpbusd with AVX-VNNI, else pmaddubsw) made the direct convs 1.4 to 1.6 times
  * slower than the baseline's. Not arm64 without dotprod (a Raspberry Pi 4's Cortex-A72): V8 then
  * emulates the dot, and ResNet-18 executed 15% more instructions than with the baseline.
  *
