@@ -70,7 +70,7 @@ const TEST_PHOTOS = 40;
  */
 const FOCUS = { components: 3 };
 const CLASSES = 20;
-export const FAMILY_DIR = join(import.meta.dirname, '..', '.cache', 'family');
+const FAMILY_DIR = join(import.meta.dirname, '..', '.cache', 'family');
 
 const photos = imagenetSplit(CALIBRATION_PHOTOS, TEST_PHOTOS);
 const preprocessing = imagenetPreprocessing(224);
