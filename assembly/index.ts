@@ -1,11 +1,10 @@
 // The kernels, as the runtime sees them. All pointers are byte offsets into this module's memory,
 // which the runtime lays out (src/runtime/arena.ts) above heapBase().
 export { conv } from './conv';
-export { maxpool, gap } from './pool';
+export { maxpool, avgpool, gap } from './pool';
 export { add } from './add';
 export { fc } from './fc';
 export { patches } from './patches';
-export { avgpool } from './avgpool';
 export { affine } from './affine';
 export { resampleRow, blendRow } from './preprocess';
 export { winogradInput, winogradConv } from './winograd';

@@ -1,13 +1,39 @@
 import { requantize4, narrow16 } from './requantize';
 import { sliceStart, sliceEnd } from './parts';
+import { storePartial } from './partial';
 
-// Pooling over uint8 NHWC tensors, 16 channels per step. Kernels may read and write up to 15
-// bytes past a tensor's last channel: the arena leaves that slack after every tensor.
+// Pooling over uint8 NHWC tensors, 16 channels per step. Kernels may read up to 15 bytes past a
+// tensor's last channel (max pool and gap also write them): the arena leaves that slack after
+// every tensor.
 
 /** Max pool; taps in the padding are skipped, so padding never wins. */
 export function maxpool(
   input: usize, inH: i32, inW: i32, channels: i32,
   output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32, part: i32, parts: i32,
+): void {
+  windows(input, inH, inW, channels, output, outH, outW, k, stride, pad, part, parts, false);
+}
+
+/**
+ * Average pool (ResNet-D's shortcut). The output keeps the input's scale and zero point, so the
+ * mean of the raw uint8 values is the answer: q = floor((2·Σ + n) / (2n)) over the n in-bounds taps
+ * (padding and the ceil-mode overhang are not counted). Σ ≤ 255·15² fits u16 lanes; the quotient
+ * is computed in f32, which is exact here: 2Σ + n < 2^17 and 2n ≤ 450, and a correctly rounded
+ * quotient below 256 cannot cross an integer (its error is below 2^-16, its distance to one at
+ * least 1/450), so the floor is exact. Writes only each pixel's own channels.
+ */
+export function avgpool(
+  input: usize, inH: i32, inW: i32, channels: i32,
+  output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32, part: i32, parts: i32,
+): void {
+  windows(input, inH, inW, channels, output, outH, outW, k, stride, pad, part, parts, true);
+}
+
+/** Every output pixel of this part's rows, over the in-bounds part of its window; `average` is a constant after inlining. */
+// @ts-ignore: decorator
+@inline function windows(
+  input: usize, inH: i32, inW: i32, channels: i32,
+  output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32, part: i32, parts: i32, average: bool,
 ): void {
   const rowBytes = inW * channels;
   const first = sliceStart(outH, part, parts);
@@ -16,17 +42,53 @@ export function maxpool(
     const y0 = max(oy * stride - pad, 0), y1 = min(oy * stride - pad + k, inH);
     for (let ox = 0; ox < outW; ox++) {
       const x0 = max(ox * stride - pad, 0), x1 = min(ox * stride - pad + k, inW);
+      const window = input + <usize>(y0 * rowBytes + x0 * channels);
+      const rows = y1 - y0, cols = x1 - x0;
       for (let c = 0; c < channels; c += 16) {
-        let m = i8x16.splat(0);
-        for (let y = y0; y < y1; y++) {
-          const row = input + <usize>(y * rowBytes + c);
-          for (let x = x0; x < x1; x++) m = i8x16.max_u(m, v128.load(row + <usize>(x * channels)));
-        }
-        v128.store(out + <usize>c, m);
+        if (average) storePartial(out + <usize>c, mean16(window + <usize>c, rows, cols, rowBytes, channels), channels - c);
+        else v128.store(out + <usize>c, max16(window + <usize>c, rows, cols, rowBytes, channels));
       }
       out += <usize>channels;
     }
   }
+}
+
+// @ts-ignore: decorator
+@inline function max16(at: usize, rows: i32, cols: i32, rowBytes: i32, channels: i32): v128 {
+  let m = i8x16.splat(0);
+  for (let y = 0; y < rows; y++) {
+    const row = at + <usize>(y * rowBytes);
+    for (let x = 0; x < cols; x++) m = i8x16.max_u(m, v128.load(row + <usize>(x * channels)));
+  }
+  return m;
+}
+
+// @ts-ignore: decorator
+@inline function mean16(at: usize, rows: i32, cols: i32, rowBytes: i32, channels: i32): v128 {
+  let lo = i16x8.splat(0), hi = i16x8.splat(0);
+  for (let y = 0; y < rows; y++) {
+    const row = at + <usize>(y * rowBytes);
+    for (let x = 0; x < cols; x++) {
+      const v = v128.load(row + <usize>(x * channels));
+      lo = i16x8.add(lo, i16x8.extend_low_i8x16_u(v));
+      hi = i16x8.add(hi, i16x8.extend_high_i8x16_u(v));
+    }
+  }
+  const n = rows * cols;
+  const numerator = i32x4.splat(n), denominator = f32x4.splat(<f32>(n << 1));
+  return narrow16(
+    divide4(i32x4.extend_low_i16x8_u(lo), numerator, denominator),
+    divide4(i32x4.extend_high_i16x8_u(lo), numerator, denominator),
+    divide4(i32x4.extend_low_i16x8_u(hi), numerator, denominator),
+    divide4(i32x4.extend_high_i16x8_u(hi), numerator, denominator),
+  );
+}
+
+/** floor((2·sum + n) / 2n) per lane: `numerator` holds n, `denominator` 2n. */
+// @ts-ignore: decorator
+@inline function divide4(sums: v128, numerator: v128, denominator: v128): v128 {
+  const q = f32x4.div(f32x4.convert_i32x4_u(i32x4.add(i32x4.shl(sums, 1), numerator)), denominator);
+  return i32x4.trunc_sat_f32x4_u(q);
 }
 
 /** Global average pool: per channel Σ(x − zx) over h·w, requantized with `multiplier`. */

@@ -10,13 +10,12 @@
 // preopened directory (`wasmtime run --dir . ...`). Prints the top-5: score, label, index, logit
 // and its f32 bits.
 import { conv } from '../assembly/conv';
-import { maxpool, gap } from '../assembly/pool';
+import { maxpool, avgpool, gap } from '../assembly/pool';
 import { add } from '../assembly/add';
 import { fc } from '../assembly/fc';
 import { patches } from '../assembly/patches';
 import { winogradInput, winogradConv } from '../assembly/winograd';
 import { winogradBias } from '../assembly/winograd-weights';
-import { avgpool } from '../assembly/avgpool';
 import { affine } from '../assembly/affine';
 import { errno, fd, fd_close, fd_filestat_get, fd_pread, filestat, path_open, rights } from 'bindings/wasi_snapshot_preview1';
 
