@@ -3,8 +3,9 @@ import { sliceStart, sliceEnd } from './parts';
 import { storePartial } from './partial';
 
 // Pooling over uint8 NHWC tensors, 16 channels per step. Kernels may read up to 15 bytes past a
-// tensor's last channel (max pool and gap also write them): the arena leaves that slack after
-// every tensor.
+// tensor's last channel (gap also writes them): the arena leaves that slack after every tensor.
+// The window kernels write only each pixel's own channels: threads split them by rows, and a
+// pixel's tail would land on the next row's first pixel, another thread's.
 
 /** Max pool; taps in the padding are skipped, so padding never wins. */
 export function maxpool(
@@ -20,7 +21,7 @@ export function maxpool(
  * (padding and the ceil-mode overhang are not counted). Σ ≤ 255·15² fits u16 lanes; the quotient
  * is computed in f32, which is exact here: 2Σ + n < 2^17 and 2n ≤ 450, and a correctly rounded
  * quotient below 256 cannot cross an integer (its error is below 2^-16, its distance to one at
- * least 1/450), so the floor is exact. Writes only each pixel's own channels.
+ * least 1/450), so the floor is exact.
  */
 export function avgpool(
   input: usize, inH: i32, inW: i32, channels: i32,
@@ -45,8 +46,8 @@ export function avgpool(
       const window = input + <usize>(y0 * rowBytes + x0 * channels);
       const rows = y1 - y0, cols = x1 - x0;
       for (let c = 0; c < channels; c += 16) {
-        if (average) storePartial(out + <usize>c, mean16(window + <usize>c, rows, cols, rowBytes, channels), channels - c);
-        else v128.store(out + <usize>c, max16(window + <usize>c, rows, cols, rowBytes, channels));
+        const at = window + <usize>c;
+        storePartial(out + <usize>c, average ? mean16(at, rows, cols, rowBytes, channels) : max16(at, rows, cols, rowBytes, channels), channels - c);
       }
       out += <usize>channels;
     }

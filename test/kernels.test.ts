@@ -8,6 +8,7 @@ import { outSize, poolOutSize } from '../src/model/types.ts';
 import { convRef, maxpoolRef, addRef, gapRef, fcRef, avgpoolRef, affineRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
 import { int, pick, bytes, tensor, channelCount, runNetwork, runOneLayer, randomConv, randomFc } from './helpers/kernel-cases.ts';
+import { createMemory, instantiateKernels, kernelModule } from '../src/runtime/wasm.ts';
 
 test('conv equals the scalar reference on 120 random shapes', async () => {
   const rng = mulberry32(2);
@@ -146,6 +147,39 @@ test('add equals the scalar reference on 30 random shapes, with and without ReLU
     const b = net.readTensor(1);
     const want = addRef(input, x.zeroPoint, b, branch.zeroPoint, add.multiplierA, add.multiplierB, sum.zeroPoint, add.relu);
     assert.equal(net.readTensor(2), want, `case ${i}`);
+  }
+});
+
+// Threads race wherever a slice writes a byte of another slice's output. Deterministically: each
+// part, run alone on an output full of a sentinel, must change bytes no other part changes.
+test('max and average pool: each of 3 parts writes only its own pixels, at channel counts that are not multiples of 16', async () => {
+  const heap = createMemory(1 << 20, false);
+  const kernels = await instantiateKernels(await kernelModule(false), heap);
+  const rng = mulberry32(23);
+  for (const kernel of ['maxpool', 'avgpool'] as const) {
+    for (const c of [1, 5, 17, 24, 40]) {
+      const h = int(rng, 6, 11), w = int(rng, 6, 11);
+      const [outH, outW] = [Math.ceil(h / 2), Math.ceil(w / 2)];
+      const input = kernels.heapBase(), output = input + 65536, span = outH * outW * c + 16;
+      const view = new Uint8Array(heap.buffer);
+      view.set(bytes(rng, h * w * c + 16), input);
+      // A byte counts as written by a part if it differs from either of two sentinels after it runs.
+      const writtenBy = (part: number) => {
+        const changed = new Array<boolean>(span).fill(false);
+        for (const sentinel of [0x00, 0xff]) {
+          view.fill(sentinel, output, output + span);
+          kernels[kernel](input, h, w, c, output, outH, outW, 2, 2, 0, part, 3);
+          view.subarray(output, output + span).forEach((v, i) => (changed[i] ||= v !== sentinel));
+        }
+        return changed;
+      };
+      const written = [0, 1, 2].map(writtenBy);
+      for (let i = 0; i < span; i++) {
+        const parts = written.filter((byPart) => byPart[i]).length;
+        assert.ok(parts <= 1, `${kernel} c=${c} ${h}x${w}: byte ${i} written by ${parts} parts`);
+        if (i < span - 16) assert.is(parts, 1, `${kernel} c=${c} ${h}x${w}: output byte ${i} written by no part`);
+      }
+    }
   }
 });
 
