@@ -10,7 +10,7 @@ import { ModelStreamParser, type ModelEvent, type ModelHeader } from '../format/
 import { METADATA_OFFSET, roundUp, TRAILER_BYTES } from '../format/layout.ts';
 import { outputTensor, outSize } from '../model/types.ts';
 import { Model } from './model.ts';
-import { Network, type NetworkOptions } from './network.ts';
+import { Network, threadScratchBytes, type NetworkOptions } from './network.ts';
 import { inputScratchBytes } from '../image/preprocess.ts';
 
 /**
@@ -191,7 +191,7 @@ function checkBeforeAllocating(header: ModelHeader, totalBytes: number | undefin
  * tensor with 32 bytes of alignment and slack (4 bytes a value for the f32 logits), every conv's
  * scratch (patch rows or Winograd tiles, whichever is larger), the input preprocessing's scratch
  * (src/image/resample.ts: filter tables and rows for an image of up to 40 megapixels), 64 KiB for
- * the static data and the pad row, and per thread a conv's scratch (convThreadScratch).
+ * the static data and the pad row, and per thread a conv's scratch on whichever path needs more.
  */
 export function wasmMemoryBound(header: ModelHeader, threads = 1): number {
   const parameters = header.layers.reduce((sum, layer, i) => {
@@ -209,14 +209,8 @@ export function wasmMemoryBound(header: ModelHeader, threads = 1): number {
     const winogradTiles = 8 * (outH + 1) * (outW + 1) * roundUp(layer.cin, 8);
     return sum + Math.max(patchRows, winogradTiles) + 32;
   }, 0);
-  const threadScratch = Math.max(0, ...header.layers.map((layer) => (layer.kind === 'conv' ? convThreadScratch(layer) : 0)));
+  const threadScratch = Math.max(0, ...header.layers.map((layer) => (layer.kind === 'conv' ? Math.max(threadScratchBytes(layer, 'winograd'), threadScratchBytes(layer, 'direct')) : 0)));
   return parameters + tensors + scratch + inputScratchBytes(header.preprocessing) + 65536 + Math.max(1, threads) * threadScratch;
-}
-
-/** Winograd's products and block of U', or a direct conv's block of weights widened to i16 (network.ts). */
-function convThreadScratch(layer: { kh: number; kw: number; cin: number }): number {
-  const cp = roundUp(layer.cin, 8);
-  return Math.max(512 + 16 * (8 * cp + 64), 8 * layer.kh * layer.kw * cp);
 }
 
 // ---- sources ----

@@ -350,7 +350,7 @@ function winogradTiles(out: { h: number; w: number }): [number, number] {
  * A thread's scratch for a conv: Winograd's 512 bytes of products and its block of U' (16
  * positions of Cp x 4 int16, each padded by 64 bytes), or a direct block of weights widened to i16.
  */
-function threadScratchBytes(layer: ConvLayer, path: ConvPath): number {
+export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, path: ConvPath): number {
   if (path === 'winograd') return 512 + 16 * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
   const rowBytes = path === 'patches' ? patchRowBytes(layer) : layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
   return 2 * 4 * rowBytes;
