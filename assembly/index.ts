@@ -8,7 +8,7 @@ export { patches } from './patches';
 export { affine } from './affine';
 export { resampleRow, blendRow } from './preprocess';
 export { winogradInput, winogradConv } from './winograd';
-export { winogradBias } from './winograd-weights';
+export { winogradBias, largestFilterNorm } from './winograd-weights';
 
 /** First byte the runtime may use: everything below belongs to the module's static data. */
 export function heapBase(): usize {

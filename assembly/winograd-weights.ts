@@ -1,16 +1,16 @@
 import { roundUp } from './conv';
 
-// Winograd weights U' = (2G) g (2G)ᵀ from a direct 3x3 payload (docs/FORMAT.md), one block of 4
-// output channels at a time, 8 input channels per vector. U' takes 32 bytes per 3x3 filter against
-// the payload's 9, so it is never stored: winogradConv derives each block just before it uses it,
+// Winograd weights U' from a direct 3x3 payload (docs/FORMAT.md), one block of 4 output channels
+// at a time, 8 input channels per vector. U' takes 32 bytes per 3x3 filter with F(2x2) and 72 with
+// F(4x4), against the payload's 9, so it is never stored: winogradConv derives each block just before it uses it,
 // into a per-thread scratch that stays in cache for all of the layer's tiles. Measured on
 // ResNet-18 (1 thread) that is as fast as reading U' precomputed, down to the 7x7 maps (1.63 ms
 // against 1.60 ms for 512→512), and ResNet-50 loads in 1.3x its file instead of 2.4x.
 //
 // Direct payload: int32 bias[OCp], f32 multiplier[OCp], int8 [ob][tap][Cp/8][4 channels][8].
 // At load: int32 bias[OCp] (zero point unfolded), f32 multiplier[OCp].
-// A block: int16 U' [ξ][Cp/8][4 channels][8] with ξ = 4·row + col of the 4x4 transform, each ξ
-// padded (positionBytes).
+// A block: int16 U' [ξ][Cp/8][4 channels][8] with ξ = row·(tile + 2) + col of the transform, each
+// ξ padded (positionBytes).
 
 /**
  * Bytes of one position ξ of a block: Cp/8 x 4 channels x 8 int16, plus a cache line, so that the
@@ -31,26 +31,44 @@ export function winogradBias(params: usize, cin: i32, cout: i32, zx: i32, out: u
   const direct = params + <usize>(ocp * 8);
   memory.copy(out + <usize>(ocp * 4), params + <usize>(ocp * 4), <usize>(ocp * 4));
   for (let o = 0; o < ocp; o++) {
-    store<i32>(out + <usize>(o * 4), load<i32>(params + <usize>(o * 4)) + zx * filterSum(direct, cin, o));
+    store<i32>(out + <usize>(o * 4), load<i32>(params + <usize>(o * 4)) + zx * filterSum(direct, cin, o, 0, roundUp(cin, 8), false));
   }
 }
 
-/** Σ of output channel o's 9·Cp weights (padding channels are zero). */
-function filterSum(direct: usize, cin: i32, o: i32): i32 {
+/**
+ * The largest Σ|w| of a filter over input channels [c0, c1) (multiples of 8): with the input's
+ * largest |d − zx| it bounds the exact accumulator, which decides whether F(4x4) is exact
+ * (winograd-f4.ts).
+ */
+export function largestFilterNorm(params: usize, cin: i32, cout: i32, c0: i32, c1: i32): i32 {
+  const direct = params + <usize>(roundUp(cout, 4) * 8);
+  let largest: i32 = 0;
+  for (let o = 0; o < cout; o++) largest = max(largest, filterSum(direct, cin, o, c0, c1, true));
+  return largest;
+}
+
+/** Σ of output channel o's weights over input channels [c0, c1), or of their magnitudes (padding channels are zero). */
+function filterSum(direct: usize, cin: i32, o: i32, c0: i32, c1: i32, magnitudes: bool): i32 {
   const cp = roundUp(cin, 8);
   const ob = o >> 2, j = o & 3;
   let sum: i32 = 0;
   for (let tap = 0; tap < 9; tap++) {
-    for (let g = 0; g < cp / 8; g++) {
+    for (let g = c0 / 8; g < c1 / 8; g++) {
       const at = direct + <usize>((((ob * 9 + tap) * (cp / 8) + g) * 4 + j) * 8);
-      for (let c = 0; c < 8; c++) sum += <i32>load<i8>(at + <usize>c);
+      for (let c = 0; c < 8; c++) {
+        const w = <i32>load<i8>(at + <usize>c);
+        sum += magnitudes ? abs(w) : w;
+      }
     }
   }
   return sum;
 }
 
-/** U' of output-channel block `ob` from the weights of a direct payload, written at `dst`. */
-export function transformBlock(direct: usize, cin: i32, ob: i32, dst: usize): void {
+/**
+ * U' of output-channel block `ob` for F(tile x tile, 3x3) (winograd-f2.ts, winograd-f4.ts), from
+ * the weights of a direct payload, written at `dst`.
+ */
+export function transformBlock(direct: usize, cin: i32, ob: i32, dst: usize, tile: i32): void {
   const groups = roundUp(cin, 8) / 8;
   const tapStride = <usize>(groups * 32);
   const xiStride = <usize>positionBytes(cin);
@@ -62,23 +80,56 @@ export function transformBlock(direct: usize, cin: i32, ob: i32, dst: usize): vo
       const g3 = v128.load8x8_s(at + 3 * tapStride), g4 = v128.load8x8_s(at + 4 * tapStride), g5 = v128.load8x8_s(at + 5 * tapStride);
       const g6 = v128.load8x8_s(at + 6 * tapStride), g7 = v128.load8x8_s(at + 7 * tapStride), g8 = v128.load8x8_s(at + 8 * tapStride);
       const to = dst + <usize>((g * 4 + j) * 16);
-      // Rows of (2G) g (rows 1 and 2 share g0 + g6), each times (2G)ᵀ.
-      const e0 = i16x8.add(g0, g6), e1 = i16x8.add(g1, g7), e2 = i16x8.add(g2, g8);
-      transformRow(to, xiStride, 0, i16x8.shl(g0, 1), i16x8.shl(g1, 1), i16x8.shl(g2, 1));
-      transformRow(to, xiStride, 1, i16x8.add(e0, g3), i16x8.add(e1, g4), i16x8.add(e2, g5));
-      transformRow(to, xiStride, 2, i16x8.sub(e0, g3), i16x8.sub(e1, g4), i16x8.sub(e2, g5));
-      transformRow(to, xiStride, 3, i16x8.shl(g6, 1), i16x8.shl(g7, 1), i16x8.shl(g8, 1));
+      if (tile == 4) filter4(to, xiStride, g0, g1, g2, g3, g4, g5, g6, g7, g8);
+      else filter2(to, xiStride, g0, g1, g2, g3, g4, g5, g6, g7, g8);
     }
   }
 }
 
-/** Columns of one row of (2G) g times (2G)ᵀ: the four U' values of row `row`. */
+/** (2G) g (2G)ᵀ of one 3x3 filter (8 channels): rows of (2G) g (rows 1 and 2 share g0 + g6), each times (2G)ᵀ. */
 // @ts-ignore: decorator
-@inline function transformRow(dst: usize, xiStride: usize, row: i32, a: v128, b: v128, c: v128): void {
-  const at = dst + <usize>(row * 4) * xiStride;
+@inline function filter2(to: usize, xiStride: usize, g0: v128, g1: v128, g2: v128, g3: v128, g4: v128, g5: v128, g6: v128, g7: v128, g8: v128): void {
+  const step = xiStride * 4;
+  const e0 = i16x8.add(g0, g6), e1 = i16x8.add(g1, g7), e2 = i16x8.add(g2, g8);
+  row2(to, xiStride, i16x8.shl(g0, 1), i16x8.shl(g1, 1), i16x8.shl(g2, 1));
+  row2(to + step, xiStride, i16x8.add(e0, g3), i16x8.add(e1, g4), i16x8.add(e2, g5));
+  row2(to + 2 * step, xiStride, i16x8.sub(e0, g3), i16x8.sub(e1, g4), i16x8.sub(e2, g5));
+  row2(to + 3 * step, xiStride, i16x8.shl(g6, 1), i16x8.shl(g7, 1), i16x8.shl(g8, 1));
+}
+
+/** One row (a, b, c) times (2G)ᵀ: four U' values. */
+// @ts-ignore: decorator
+@inline function row2(at: usize, xiStride: usize, a: v128, b: v128, c: v128): void {
   const ac = i16x8.add(a, c);
   v128.store(at, i16x8.shl(a, 1));
   v128.store(at + xiStride, i16x8.add(ac, b));
   v128.store(at + 2 * xiStride, i16x8.sub(ac, b));
   v128.store(at + 3 * xiStride, i16x8.shl(c, 1));
+}
+
+/** G' g G'ᵀ of one 3x3 filter (8 channels): the 6 rows of G' g, each times G'ᵀ. */
+// @ts-ignore: decorator
+@inline function filter4(to: usize, xiStride: usize, g0: v128, g1: v128, g2: v128, g3: v128, g4: v128, g5: v128, g6: v128, g7: v128, g8: v128): void {
+  const step = xiStride * 6;
+  const e0 = i16x8.add(g0, g6), e1 = i16x8.add(g1, g7), e2 = i16x8.add(g2, g8);
+  const f0 = i16x8.add(g0, i16x8.shl(g6, 2)), f1 = i16x8.add(g1, i16x8.shl(g7, 2)), f2 = i16x8.add(g2, i16x8.shl(g8, 2));
+  const h0 = i16x8.shl(g3, 1), h1 = i16x8.shl(g4, 1), h2 = i16x8.shl(g5, 1);
+  row4(to, xiStride, g0, g1, g2);
+  row4(to + step, xiStride, i16x8.neg(i16x8.add(e0, g3)), i16x8.neg(i16x8.add(e1, g4)), i16x8.neg(i16x8.add(e2, g5)));
+  row4(to + 2 * step, xiStride, i16x8.sub(g3, e0), i16x8.sub(g4, e1), i16x8.sub(g5, e2));
+  row4(to + 3 * step, xiStride, i16x8.add(f0, h0), i16x8.add(f1, h1), i16x8.add(f2, h2));
+  row4(to + 4 * step, xiStride, i16x8.sub(f0, h0), i16x8.sub(f1, h1), i16x8.sub(f2, h2));
+  row4(to + 5 * step, xiStride, g6, g7, g8);
+}
+
+/** One row (a, b, c) times G'ᵀ: six U' values. */
+// @ts-ignore: decorator
+@inline function row4(at: usize, xiStride: usize, a: v128, b: v128, c: v128): void {
+  const e = i16x8.add(a, c), f = i16x8.add(a, i16x8.shl(c, 2)), h = i16x8.shl(b, 1);
+  v128.store(at, a);
+  v128.store(at + xiStride, i16x8.neg(i16x8.add(e, b)));
+  v128.store(at + 2 * xiStride, i16x8.sub(b, e));
+  v128.store(at + 3 * xiStride, i16x8.add(f, h));
+  v128.store(at + 4 * xiStride, i16x8.sub(f, h));
+  v128.store(at + 5 * xiStride, c);
 }

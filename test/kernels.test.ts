@@ -22,24 +22,62 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
   }
 });
 
-test('Winograd F(2x2,3x3) gives the same bits as direct convolution on 60 random 3x3 shapes', async () => {
+test('Winograd, F(2x2) or F(4x4), whole or in channel chunks, gives the same bits as direct convolution on 90 random 3x3 shapes', async () => {
   const rng = mulberry32(7);
-  for (let i = 0; i < 60; i++) {
+  const plans = new Map<string, number>();
+  for (let i = 0; i < 90; i++) {
     const { x, y, layer } = randomConv(rng);
     const conv = { ...layer, kh: 3, kw: 3, stride: 1, pad: 1, cin: Math.max(8, x.c) } as QuantLayer & { kind: 'conv' };
-    conv.weight = Int8Array.from({ length: conv.cout * 9 * conv.cin }, () => int(rng, -127, 127));
-    conv.multiplier = conv.multiplier.map(() => (40 + 200 * rng()) / (74 * 73 * Math.sqrt(9 * conv.cin)));
+    // Weight magnitudes from 127 down to 8 move wide layers between F(2x2), F(4x4) in chunks and whole.
+    const magnitude = pick(rng, [127, 127, 40, 8]);
+    conv.weight = Int8Array.from({ length: conv.cout * 9 * conv.cin }, () => int(rng, -magnitude, magnitude));
+    // Accumulators spread as 74 (the input's deviation) x magnitude/√3 (the weights') x √(9·cin): scale bias and multiplier alike.
+    const spread = 74 * (magnitude / Math.sqrt(3)) * Math.sqrt(9 * conv.cin);
+    conv.bias = conv.bias.map(() => int(rng, -spread, spread));
+    conv.multiplier = conv.multiplier.map(() => (40 + 200 * rng()) / spread);
     const input = bytes(rng, x.h * x.w * conv.cin);
     // A mid-range output zero point without ReLU, so that outputs spread and neither clamp hides a difference.
     conv.relu = false;
     const tensors = [{ ...x, c: conv.cin }, { ...y, h: x.h, w: x.w, zeroPoint: 128 }];
+    const threads = i % 5 === 0 ? 2 : 1;
     const direct = await runNetwork(tensors, [conv], input, { winograd: false });
-    const winograd = await runNetwork(tensors, [conv], input);
+    const winograd = await runNetwork(tensors, [conv], input, { threads });
     assert.equal(winograd.convPaths()[0], 'winograd');
     assert.equal(direct.convPaths()[0], 'direct');
+    const plan = winograd.winogradPlan(0)!;
+    const chunks = Math.ceil(conv.cin / plan.chunk);
+    const name = `F(${plan.tile}x${plan.tile})${chunks > 1 ? ' in chunks' : ''}`;
+    plans.set(name, (plans.get(name) ?? 0) + 1);
     const out = winograd.readTensor(1);
-    assert.equal(out, direct.readTensor(1), `case ${i}: ${x.h}x${x.w}x${conv.cin} -> ${conv.cout}`);
-    assert.ok(new Set(out).size >= Math.min(8, out.length / 4), `case ${i}: outputs spread over the uint8 range: ${[...new Set(out)].slice(0, 9)} of ${out.length}`);
+    const where = `case ${i}: ${x.h}x${x.w}x${conv.cin} -> ${conv.cout}, weights ±${magnitude}, ${name}, ${threads} thread(s)`;
+    assert.equal(out, direct.readTensor(1), where);
+    assert.ok(new Set(out).size >= Math.min(8, out.length / 4), `${where}: outputs spread over the uint8 range: ${[...new Set(out)].slice(0, 9)} of ${out.length}`);
+    winograd.close();
+  }
+  for (const name of ['F(2x2)', 'F(4x4)', 'F(4x4) in chunks']) assert.ok((plans.get(name) ?? 0) >= 5, `${name} ran ${plans.get(name) ?? 0} times: ${[...plans]}`);
+});
+
+test('F(4x4) is exact up to its bound: accumulators of ±255·9·512·28 (just under 2^25) run whole, ±255·9·512·29 in two chunks', async () => {
+  const cin = 512, cout = 8, h = 9, w = 9;
+  for (const [k, chunks] of [[28, 1], [29, 2]]) {
+    // Input d − zx = +255 everywhere (zx 0) or −255 (zx 255); filters all +k or all −k: every tap adds the same sign.
+    for (const [value, zeroPoint] of [[255, 0], [0, 255]]) {
+      const conv: QuantLayer & { kind: 'conv' } = {
+        kind: 'conv', name: 'edge', input: 0, output: 1, kh: 3, kw: 3, stride: 1, pad: 1, cin, cout, relu: false,
+        weight: Int8Array.from({ length: cout * 9 * cin }, (_, i) => (Math.floor(i / (9 * cin)) % 2 ? -k : k)),
+        bias: new Int32Array(cout),
+        // Interior outputs (9 taps) ±100 from the zero point, edges (6 taps) ±67, corners (4 taps) ±44.
+        multiplier: new Float32Array(cout).fill(100 / (255 * 9 * cin * k)),
+      };
+      const tensors = [{ h, w, c: cin, scale: 1, zeroPoint }, { h, w, c: cout, scale: 1, zeroPoint: 128 }];
+      const input = new Uint8Array(h * w * cin).fill(value);
+      const net = await runNetwork(tensors, [conv], input);
+      const want = convRef(input, tensors[0], zeroPoint, conv, 128);
+      assert.equal(net.readTensor(1), want, `weights ±${k}, input ${value} - ${zeroPoint}`);
+      assert.equal(net.winogradPlan(0), { tile: 4, chunk: cin / chunks });
+      assert.equal(new Set(want).size, 6);
+      net.close();
+    }
   }
 });
 

@@ -84,9 +84,9 @@ function call(kernel: i32, a: usize): void {
     case 2: gap(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), real(a, 5), int(a, 6), 0, 1); break;
     case 3: add(ptr(a, 0), int(a, 1), real(a, 2), ptr(a, 3), int(a, 4), real(a, 5), ptr(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); break;
     case 4: fc(ptr(a, 0), int(a, 1), ptr(a, 2), int(a, 3), ptr(a, 4), 0, 1); break;
-    case 5: winogradInput(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5), int(a, 6), int(a, 7), 0, 1); break;
-    case 6: winogradConv(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), ptr(a, 5), int(a, 6), ptr(a, 7), int(a, 8), int(a, 9),
-      int(a, 10), int(a, 11), ptr(a, 12), int(a, 13), 0, 1); break;
+    case 5: winogradInput(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5), int(a, 6), int(a, 7), int(a, 8), 0, 1); break;
+    case 6: winogradConv(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), ptr(a, 6), ptr(a, 7), int(a, 8), ptr(a, 9), int(a, 10),
+      int(a, 11), int(a, 12), int(a, 13), ptr(a, 14), int(a, 15), 0, 1); break;
     case 7: patches(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), ptr(a, 9), int(a, 10), int(a, 11),
       int(a, 12), 0, 1); break;
     case 8: winogradBias(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4)); break;

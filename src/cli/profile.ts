@@ -1,4 +1,5 @@
 import type { Model } from '../runtime/model.ts';
+import type { WinogradPlan } from '../runtime/network.ts';
 import type { LayerHeader } from '../model/types.ts';
 import { macs } from '../model/types.ts';
 
@@ -16,7 +17,7 @@ export function profileLayers(model: Model, runs: number): string {
       if (run > 0) times[i].push(performance.now() - start);
     });
   }
-  const paths = network.convPaths();
+  const paths = network.convPaths().map((path, i) => (path === 'winograd' ? describeWinograd(network.winogradPlan(i)!, (layers[i] as { cin: number }).cin) : path));
   const rows = layers.map((layer, i) => {
     const ms = median(times[i]);
     const gmac = macs({ tensors, layers: [layer] }) / 1e6 / ms;
@@ -38,6 +39,11 @@ function describe(layer: LayerHeader, out: { h: number; w: number; c: number }, 
   const shape = `→ ${out.h}x${out.w}x${out.c}`;
   if (layer.kind === 'conv') return `conv ${layer.kh}x${layer.kw}/${layer.stride} ${layer.cin}→${layer.cout} ${path} ${shape}`;
   return `${layer.kind} ${shape}`;
+}
+
+function describeWinograd({ tile, chunk }: WinogradPlan, channels: number): string {
+  const chunks = Math.ceil(channels / chunk);
+  return `winograd F(${tile}x${tile})${chunks > 1 ? ` in ${chunks} chunks` : ''}`;
 }
 
 function median(values: number[]): number {

@@ -10,7 +10,7 @@ import { ModelStreamParser, type ModelEvent, type ModelHeader } from '../format/
 import { METADATA_OFFSET, roundUp, TRAILER_BYTES } from '../format/layout.ts';
 import { outputTensor, outSize } from '../model/types.ts';
 import { Model } from './model.ts';
-import { Network, threadScratchBytes, type NetworkOptions } from './network.ts';
+import { Network, threadScratchBytes, winogradTileBytes, type NetworkOptions } from './network.ts';
 import { inputScratchBytes } from '../image/preprocess.ts';
 
 /**
@@ -206,8 +206,7 @@ export function wasmMemoryBound(header: ModelHeader, threads = 1): number {
     const outH = outSize(x.h, layer.kh, layer.stride, layer.pad);
     const outW = outSize(x.w, layer.kw, layer.stride, layer.pad);
     const patchRows = outH * outW * roundUp(layer.kh * layer.kw * layer.cin, 8);
-    const winogradTiles = 8 * (outH + 1) * (outW + 1) * roundUp(layer.cin, 8);
-    return sum + Math.max(patchRows, winogradTiles) + 32;
+    return sum + Math.max(patchRows, winogradTileBytes(layer, { h: outH, w: outW })) + 32;
   }, 0);
   const threadScratch = Math.max(0, ...header.layers.map((layer) => (layer.kind === 'conv' ? Math.max(threadScratchBytes(layer, 'winograd'), threadScratchBytes(layer, 'direct')) : 0)));
   return parameters + tensors + scratch + inputScratchBytes(header.preprocessing) + 65536 + Math.max(1, threads) * threadScratch;

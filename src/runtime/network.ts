@@ -15,7 +15,7 @@ import { inputScratchBytes as inputScratchBytesFor } from '../image/preprocess.t
  *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles, and
  *                          before layer 0 the input preprocessing's), buffers reused (arena.ts)
  *   thread scratch         per thread: a direct conv's block of weights widened to i16, or
- *                          Winograd's 512 bytes of products and one block of U'
+ *                          Winograd's products of two tiles and one block of U'
  *   pad row                a row of zero-point bytes that conv taps in the padding read
  *
  * Memory is sized once, before any parameter arrives, so views handed out stay valid.
@@ -33,9 +33,18 @@ export interface MemoryFootprint {
 
 /**
  * How a conv runs: `direct` taps, `patches` (few input channels: im2col rows + a 1x1 kernel), or
- * `winograd` (3x3 stride 1 pad 1: integer F(2x2,3x3), bit-identical to direct).
+ * `winograd` (3x3 stride 1 pad 1: integer F(2x2,3x3) or F(4x4,3x3), bit-identical to direct).
  */
 export type ConvPath = 'direct' | 'patches' | 'winograd';
+
+/** Outputs per side of a Winograd tile: F(2x2, 3x3) or F(4x4, 3x3). */
+export type WinogradTile = 2 | 4;
+
+/** How a Winograd layer runs: its tile, and how many input channels its exact sums take at a time. */
+export interface WinogradPlan {
+  tile: WinogradTile;
+  chunk: number;
+}
 
 export interface NetworkOptions {
   /** Use integer Winograd where it applies (default true); false forces direct convolution. */
@@ -97,6 +106,8 @@ export class Network {
   private readonly dispatch: Dispatch;
   private readonly layout: Layout;
   private readonly paths: (ConvPath | null)[];
+  /** Each Winograd layer's plan, made when its weights arrive. */
+  private readonly winograd = new Map<number, WinogradPlan>();
   private readonly paramBytes: number[];
   private readonly trace: ((op: NetworkOp) => void) | undefined;
 
@@ -152,15 +163,23 @@ export class Network {
     const derived = this.layout.derivedOffsets.get(index);
     const layer = this.header.layers[index];
     if (derived !== undefined && layer.kind === 'conv') {
-      const args: Parameters<KernelExports['winogradBias']> = [at, layer.cin, layer.cout, this.header.tensors[layer.input].zeroPoint, derived];
+      const zeroPoint = this.header.tensors[layer.input].zeroPoint;
+      const args: Parameters<KernelExports['winogradBias']> = [at, layer.cin, layer.cout, zeroPoint, derived];
       this.trace?.({ op: 'call', kernel: 'winogradBias', args });
       this.kernels.winogradBias(...args);
+      const norm = (c0: number, c1: number) => this.kernels.largestFilterNorm(at, layer.cin, layer.cout, c0, c1);
+      this.winograd.set(index, planWinograd(layer.cin, norm, zeroPoint, this.header.tensors[layer.output]));
     }
   }
 
   /** How each conv runs (null for other layers). */
   convPaths(): readonly (ConvPath | null)[] {
     return this.paths;
+  }
+
+  /** How Winograd layer `index` runs (known once its parameters are set), else undefined. */
+  winogradPlan(index: number): WinogradPlan | undefined {
+    return this.winograd.get(index);
   }
 
   /** Runs the network on a quantized NHWC input (tensor 0) and returns the logits. */
@@ -253,10 +272,11 @@ export class Network {
     const scratch = scratchOffsets.get(index) ?? 0;
     switch (this.paths[index]) {
       case 'winograd': {
-        const [tilesH, tilesW] = winogradTiles(out);
-        this.run1('winogradInput', [input, x.h, x.w, x.c, x.zeroPoint, scratch, tilesH, tilesW]);
+        const { tile, chunk } = this.winograd.get(index)!;
+        const [tilesH, tilesW] = winogradTiles(out, tile);
+        this.run1('winogradInput', [input, x.h, x.w, x.c, x.zeroPoint, scratch, tile, tilesH, tilesW]);
         const bias = derivedOffsets.get(index)!;
-        this.run1('winogradConv', [scratch, tilesH, tilesW, x.c, bias, paramOffsets[index], layer.cout, ...requant, products, productStride]);
+        this.run1('winogradConv', [scratch, tile, chunk, tilesH, tilesW, x.c, bias, paramOffsets[index], layer.cout, ...requant, products, productStride]);
         return;
       }
       case 'patches': {
@@ -341,17 +361,57 @@ async function heapBase(build: KernelBuild): Promise<number> {
 
 const heapBases = new Map<KernelBuild, Promise<number>>();
 
-/** 2x2 output tiles covering the output. */
-function winogradTiles(out: { h: number; w: number }): [number, number] {
-  return [Math.ceil(out.h / 2), Math.ceil(out.w / 2)];
+/** Tiles of `tile` x `tile` outputs covering the output. */
+function winogradTiles(out: { h: number; w: number }, tile: WinogradTile): [number, number] {
+  return [Math.ceil(out.h / tile), Math.ceil(out.w / tile)];
+}
+
+/** Transform positions of a tile: (tile + 2)². */
+function positions(tile: WinogradTile): number {
+  return (tile + 2) ** 2;
 }
 
 /**
- * A thread's scratch for a conv: Winograd's 512 bytes of products and its block of U' (16
- * positions of Cp x 4 int16, each padded by 64 bytes), or a direct block of weights widened to i16.
+ * F(4x4) where it multiplies less and stays exact in at most MAX_F4_CHUNKS chunks of input
+ * channels, else F(2x2) in as many chunks as it needs (one for any ResNet). The output transform
+ * yields 576·Y (F(4x4)) or 4·Y (F(2x2)) modulo 2^32, exact while |Y| < 2^25 or 2^29
+ * (assembly/winograd-f4.ts); a chunk's |Y| is at most its largest filter Σ|w| (`norm`) times the
+ * input's largest |d − zx|.
+ */
+function planWinograd(cin: number, norm: (c0: number, c1: number) => number, zeroPoint: number, out: { h: number; w: number }): WinogradPlan {
+  const cp = roundUp(cin, CIN_BLOCK);
+  const largestInput = Math.max(zeroPoint, 255 - zeroPoint);
+  const exactIn = (chunk: number, limit: number) => {
+    for (let c0 = 0; c0 < cp; c0 += chunk) if (norm(c0, Math.min(c0 + chunk, cp)) * largestInput >= limit) return false;
+    return true;
+  };
+  const chunkFor = (limit: number, chunks: number) => {
+    for (let k = 1; k <= chunks; k++) {
+      const chunk = roundUp(Math.ceil(cp / k), CIN_BLOCK);
+      if (exactIn(chunk, limit)) return chunk;
+    }
+    return undefined;
+  };
+  const f4 = f4HasFewerProducts(out) ? chunkFor(2 ** 25, MAX_F4_CHUNKS) : undefined;
+  return f4 ? { tile: 4, chunk: f4 } : { tile: 2, chunk: chunkFor(2 ** 29, cp / CIN_BLOCK) ?? CIN_BLOCK };
+}
+
+/** Beyond this many chunks F(4x4)'s extra output transforms outweigh its savings. */
+const MAX_F4_CHUNKS = 4;
+
+/** Whether F(4x4) multiplies less than F(2x2) for this output (not on maps of 2 or 5 pixels, say). */
+function f4HasFewerProducts(out: { h: number; w: number }): boolean {
+  const products = (tile: WinogradTile) => positions(tile) * winogradTiles(out, tile).reduce((a, b) => a * b);
+  return products(4) < products(2);
+}
+
+/**
+ * A thread's scratch for a conv: Winograd's products and chunk sums of two tiles (int32 x 4
+ * channels per position and per output) and its block of U' (per position Cp x 4 int16, padded by 64 bytes), for F(4x4), the larger; or a
+ * direct block of weights widened to i16.
  */
 export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, path: ConvPath): number {
-  if (path === 'winograd') return 512 + 16 * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
+  if (path === 'winograd') return 2 * 16 * 4 * 4 + positions(4) * (2 * 16 + roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
   const rowBytes = path === 'patches' ? patchRowBytes(layer) : layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
   return 2 * 4 * rowBytes;
 }
@@ -384,10 +444,13 @@ function scratchLives(header: NetworkHeader, paths: (ConvPath | null)[]): Map<nu
   return scratch;
 }
 
-/** The transformed input: int16 [16][tiles][Cp]. */
-function winogradTileBytes(layer: ConvLayer, out: { h: number; w: number }): number {
-  const [tilesH, tilesW] = winogradTiles(out);
-  return 16 * tilesH * tilesW * roundUp(layer.cin, CIN_BLOCK) * 2;
+/**
+ * The transformed input, int16 [positions][tiles][Cp] with each position padded by 64 bytes, for
+ * whichever tile needs more (the tile is chosen only when the weights arrive).
+ */
+export function winogradTileBytes(layer: Pick<ConvLayer, 'cin'>, out: { h: number; w: number }): number {
+  const bytes = (tile: WinogradTile) => positions(tile) * (winogradTiles(out, tile).reduce((a, b) => a * b) * roundUp(layer.cin, CIN_BLOCK) * 2 + 64);
+  return Math.max(bytes(2), bytes(4));
 }
 
 function patchRowBytes(layer: { kh: number; kw: number; cin: number }): number {

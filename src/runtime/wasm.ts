@@ -33,11 +33,12 @@ export interface KernelExports extends PreprocessKernels {
   ): void;
   fc(input: number, inC: number, params: number, outC: number, output: number, part: number, parts: number): void;
   winogradBias(params: number, cin: number, cout: number, zx: number, out: number): void;
+  largestFilterNorm(params: number, cin: number, cout: number, c0: number, c1: number): number;
   winogradInput(
-    input: number, inH: number, inW: number, inC: number, zx: number, v: number, tilesH: number, tilesW: number, part: number, parts: number,
+    input: number, inH: number, inW: number, inC: number, zx: number, v: number, tile: number, tilesH: number, tilesW: number, part: number, parts: number,
   ): void;
   winogradConv(
-    v: number, tilesH: number, tilesW: number, inC: number,
+    v: number, tile: number, chunk: number, tilesH: number, tilesW: number, inC: number,
     bias: number, params: number,
     outC: number, output: number, outH: number, outW: number, zo: number, lo: number, scratch: number, scratchStride: number,
     part: number, parts: number,
@@ -50,7 +51,7 @@ export interface KernelExports extends PreprocessKernels {
 }
 
 /** The kernels that a layer's work is split into parts for. */
-export type SlicedKernel = Exclude<keyof KernelExports, 'heapBase' | 'winogradBias' | keyof PreprocessKernels>;
+export type SlicedKernel = Exclude<keyof KernelExports, 'heapBase' | 'winogradBias' | 'largestFilterNorm' | keyof PreprocessKernels>;
 
 /**
  * Which compilation of assembly/ runs: `baseline` (SIMD128) or `relaxed` (relaxed SIMD's int8 dot
