@@ -43,10 +43,12 @@ export function conv(
     const multV = v128.load(multiplier + <usize>(ob * 16));
     const wBlock = prepareWeights(weights + <usize>ob * blockBytes, blockBytes, prepared);
     const out = output + <usize>(ob * 4);
+    // (oy0, ox0) is pixel p, (oy1, ox1) pixel q, stepped without dividing.
+    let oy0 = 0, ox0 = 0;
     for (let p = 0; p < pixels; p += 2) {
       const q = p + 1 < pixels ? p + 1 : p;
-      const oy0 = p / outW, ox0 = p - oy0 * outW;
-      const oy1 = q / outW, ox1 = q - oy1 * outW;
+      let oy1 = oy0, ox1 = ox0 + (q - p);
+      if (ox1 == outW) { oy1++; ox1 = 0; }
       const iy0 = oy0 * stride - pad, ix0 = ox0 * stride - pad;
       const iy1 = oy1 * stride - pad, ix1 = ox1 * stride - pad;
       let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
@@ -81,6 +83,8 @@ export function conv(
         const rb = narrow4(requantize4(i32x4.add(foldAccumulators(b0, b1, b2, b3), biasV), multV, zo, lo));
         storeChannels(out + <usize>(q * outC), rb, channels);
       }
+      oy0 = oy1; ox0 = ox1 + 1;
+      if (ox0 == outW) { oy0++; ox0 = 0; }
     }
   }
 }

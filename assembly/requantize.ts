@@ -14,11 +14,16 @@
   return roundClamp4(y, zo, lo);
 }
 
-/** Clamps f32 lanes to [lo - zo, 255 - zo], rounds half to even, adds zo. */
+/**
+ * Clamps f32 lanes to [lo - zo, 255 - zo], rounds half to even, adds zo. The clamp is pmax/pmin
+ * (`b < a ? b : a`): one maxps/minps on x86, where max/min's NaN and signed-zero rules take seven
+ * instructions each (half of a 1x1 conv's time on 64 channels). With the bound first a NaN
+ * becomes the bound; a zero's sign vanishes in the magic-bias add.
+ */
 // @ts-ignore: decorator
 @inline export function roundClamp4(y: v128, zo: i32, lo: i32): v128 {
-  y = f32x4.max(y, f32x4.splat(<f32>(lo - zo)));
-  y = f32x4.min(y, f32x4.splat(<f32>(<i32>255 - zo)));
+  y = f32x4.pmax(f32x4.splat(<f32>(lo - zo)), y);
+  y = f32x4.pmin(f32x4.splat(<f32>(<i32>255 - zo)), y);
   return i32x4.sub(f32x4.add(y, f32x4.splat(MAGIC_BIAS)), i32x4.splat(MAGIC_BITS - zo));
 }
 
