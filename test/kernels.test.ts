@@ -22,6 +22,26 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
   }
 });
 
+test('requantization saturates at both ends for any accumulator: multipliers up to 3e38 (overflowing to infinity), biases ±2^30', async () => {
+  const rng = mulberry32(11);
+  for (const multiplier of [3e38, 1e30, 1e4, 1, 1e-30]) {
+    for (const [zo, relu] of [[0, false], [128, false], [128, true], [255, false]] as const) {
+      const cin = 8, cout = 8;
+      const x = { h: 3, w: 3, c: cin, scale: 1, zeroPoint: 7 };
+      const conv: QuantLayer & { kind: 'conv' } = {
+        kind: 'conv', name: 'saturate', input: 0, output: 1, kh: 1, kw: 1, stride: 1, pad: 0, cin, cout, relu,
+        weight: Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127)),
+        bias: Int32Array.from({ length: cout }, (_, o) => [2 ** 30, -(2 ** 30), 0, 1, -1, 1000, -1000, 2 ** 29][o]),
+        multiplier: new Float32Array(cout).fill(multiplier),
+      };
+      const y = { ...x, c: cout, zeroPoint: zo };
+      const input = bytes(rng, 9 * cin);
+      const got = await runOneLayer([x, y], conv, input);
+      assert.equal(got, convRef(input, x, x.zeroPoint, conv, zo), `multiplier ${multiplier}, zo ${zo}, relu ${relu}`);
+    }
+  }
+});
+
 test('Winograd, F(2x2) or F(4x4), whole or in channel chunks, gives the same bits as direct convolution on 90 random 3x3 shapes', async () => {
   const rng = mulberry32(7);
   const plans = new Map<string, number>();
