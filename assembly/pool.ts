@@ -85,11 +85,15 @@ export function avgpool(
   );
 }
 
-/** floor((2·sum + n) / 2n) per lane: `numerator` holds n, `denominator` 2n. */
+/**
+ * floor((2·sum + n) / 2n) per lane: `numerator` holds n, `denominator` 2n. Every value is
+ * non-negative and far below 2^31, so the signed conversions (a few instructions fewer on x86 than
+ * the unsigned ones) give the same lanes.
+ */
 // @ts-ignore: decorator
 @inline function divide4(sums: v128, numerator: v128, denominator: v128): v128 {
-  const q = f32x4.div(f32x4.convert_i32x4_u(i32x4.add(i32x4.shl(sums, 1), numerator)), denominator);
-  return i32x4.trunc_sat_f32x4_u(q);
+  const q = f32x4.div(f32x4.convert_i32x4_s(i32x4.add(i32x4.shl(sums, 1), numerator)), denominator);
+  return i32x4.trunc_sat_f32x4_s(q);
 }
 
 /** Global average pool: per channel Σ(x − zx) over h·w, requantized with `multiplier`. */
