@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, type Socket } from 'node:net';
 import { startServer, type ServeHandle } from '../src/serve/server.ts';
 import type { ClassifyResult } from '../src/serve/protocol.ts';
 import { crc32 } from '../src/format/crc32.ts';
@@ -242,6 +243,38 @@ test('a request that cannot be answered within --timeout is a 504', async () => 
     assert.is((await answer.json()).error.kind, 'timeout');
   } finally {
     await hasty.close();
+  }
+});
+
+test('--max-connections: a connection past it is closed at once; idle ones are closed after the idle timeout, and the slots serve again', async () => {
+  const limits = { maxConnections: 3, timeoutMs: 1000, bodyTimeoutMs: 400 };
+  const small = await startServer({ modelPath: MODEL, workers: 1, port: 0, ...limits });
+  const { port } = new URL(small.url);
+  const open = () => new Promise<{ socket: Socket; closed: Promise<number> }>((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1');
+    const start = Date.now();
+    const closed = new Promise<number>((done) => socket.on('close', () => done(Date.now() - start)));
+    socket.on('error', () => {});
+    socket.once('connect', () => resolve({ socket, closed }));
+    socket.once('error', reject);
+  });
+  try {
+    const idle = await Promise.all([open(), open(), open()]);
+    const fourth = await fetch(small.url + '/healthz').then((r) => `served: ${r.status}`, (error: Error) => `refused: ${error.message}`);
+    assert.match(fourth, /^refused/);
+    // Idle for 2 x 400 + 1000 ms, then closed by the server.
+    for (const ms of await Promise.all(idle.map((c) => c.closed))) assert.ok(ms >= 1500 && ms < 4000, `an idle connection closed after ${ms} ms`);
+    const text = await (await fetch(small.url + '/metrics')).text();
+    assert.match(text, /resnet_wasm_errors_total\{kind="too-many-connections"\} 1/);
+    // Headers that never end count as silence too.
+    const stalled = await open();
+    stalled.socket.write('POST /v1/classify HTTP/1.1\r\nhost: x\r\n');
+    const ms = await stalled.closed;
+    assert.ok(ms < 4000, `a connection whose headers never end closed after ${ms} ms`);
+    const photo = await fetch(small.url + '/v1/classify', { method: 'POST', body: CAT, headers: { 'content-type': 'image/png' } });
+    assert.ok([TABBY, EGYPTIAN_CAT].includes((await photo.json()).top[0].index));
+  } finally {
+    await small.close();
   }
 });
 

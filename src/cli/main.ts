@@ -19,6 +19,7 @@ Usage:
   resnet-wasm preprocess <image> -o <input.u8> [--model FILE]
   resnet-wasm serve [--port 8080] [--host 127.0.0.1] [--model FILE] [--workers N] [--queue N]
               [--timeout MS] [--body-timeout MS] [--max-body BYTES] [--max-pixels N] [--max-batch N]
+              [--max-connections N]
               HTTP: POST /v1/classify, /v1/classify/batch; GET /healthz, /readyz, /metrics
 
 Options:

@@ -20,6 +20,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       'max-body': { type: 'string', default: String(DEFAULT_LIMITS.maxBodyBytes) },
       'max-pixels': { type: 'string', default: String(DEFAULT_LIMITS.maxPixels) },
       'max-batch': { type: 'string', default: String(DEFAULT_LIMITS.maxBatch) },
+      'max-connections': { type: 'string', default: String(DEFAULT_LIMITS.maxConnections) },
     },
   });
   const server = await startServer({
@@ -33,6 +34,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     maxBodyBytes: positiveInteger(values['max-body'], '--max-body'),
     maxPixels: positiveInteger(values['max-pixels'], '--max-pixels'),
     maxBatch: positiveInteger(values['max-batch'], '--max-batch'),
+    maxConnections: positiveInteger(values['max-connections'], '--max-connections'),
     log: (line) => process.stderr.write(`resnet-wasm serve: ${line}\n`),
   });
   process.stdout.write(`resnet-wasm serve: listening on ${server.url} (workers: ${server.pool.size})\n`);

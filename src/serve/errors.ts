@@ -19,6 +19,8 @@ const STATUS = {
   'queue-full': 429,
   // Never sent (nobody is listening): the kind counts clients that hung up before their answer.
   'client-closed': 499,
+  // Never sent either: a connection past --max-connections is closed before it is read.
+  'too-many-connections': 503,
   internal: 500,
   'worker-crashed': 500,
   'shutting-down': 503,

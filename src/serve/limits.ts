@@ -1,6 +1,7 @@
 /**
- * The bounds that keep one client from taking the service down: how much it may send, how slowly,
- * how large an image it may announce, how many may wait, and how long an answer may take.
+ * The bounds that keep one client from taking the service down: how many connections it may hold,
+ * how much it may send, how slowly, how large an image it may announce, how many may wait, and how
+ * long an answer may take.
  */
 import { imageSize } from 'image-size';
 import { ServeError } from './errors.ts';
@@ -18,6 +19,11 @@ export interface ServeLimits {
   queueSize: number;
   /** Images in one /v1/classify/batch form. */
   maxBatch: number;
+  /**
+   * Open connections; past it, a new one is closed at once. A connection silent for longer than any
+   * request may legitimately be (idleTimeoutMs) is closed too, so idle ones cannot hold every slot.
+   */
+  maxConnections: number;
 }
 
 export const DEFAULT_LIMITS: ServeLimits = {
@@ -29,7 +35,16 @@ export const DEFAULT_LIMITS: ServeLimits = {
   timeoutMs: 30_000,
   queueSize: 64,
   maxBatch: 16,
+  maxConnections: 256,
 };
+
+/**
+ * The longest silence of a legitimate connection: its request's headers and body (each within the
+ * body timeout), then the wait for its answer (within the timeout). Longer, it is closed.
+ */
+export function idleTimeoutMs(limits: ServeLimits): number {
+  return 2 * limits.bodyTimeoutMs + limits.timeoutMs;
+}
 
 /** What the service decodes: the formats of cameras and phones, not every format a decoder may read. */
 const SERVED_FORMATS = new Set(['jpg', 'png', 'webp']);

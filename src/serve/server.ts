@@ -6,7 +6,7 @@
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import { ServeError, toServeError } from './errors.ts';
-import { DEFAULT_LIMITS, type ServeLimits } from './limits.ts';
+import { DEFAULT_LIMITS, idleTimeoutMs, type ServeLimits } from './limits.ts';
 import { bodyDeadline, readImages, registerBodyParsers } from './body.ts';
 import { clientErrorHandler } from './client-errors.ts';
 import { ServeMetrics } from './metrics.ts';
@@ -57,7 +57,14 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     observer: { inferred: (ms) => metrics.inferred(ms), workerReplaced: (reason) => (metrics.workerReplaced(), log(`worker replaced (${reason})`)) },
   });
   const state = { draining: false };
-  const app = fastify({ return503OnClosing: false, requestTimeout: 2 * limits.bodyTimeoutMs, clientErrorHandler: clientErrorHandler((kind) => metrics.failed(kind)) });
+  const app = fastify({
+    return503OnClosing: false,
+    requestTimeout: 2 * limits.bodyTimeoutMs,
+    connectionTimeout: idleTimeoutMs(limits),
+    clientErrorHandler: clientErrorHandler((kind) => metrics.failed(kind)),
+  });
+  app.server.maxConnections = limits.maxConnections;
+  app.server.on('drop', () => metrics.failed('too-many-connections'));
   await registerBodyParsers(app, limits);
   addHooks(app, metrics, state, log);
   addRoutes(app, pool, metrics, limits, state);
