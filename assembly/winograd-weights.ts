@@ -30,8 +30,10 @@ export function winogradBias(params: usize, cin: i32, cout: i32, zx: i32, out: u
   const ocp = roundUp(cout, 4);
   const direct = params + <usize>(ocp * 8);
   memory.copy(out + <usize>(ocp * 4), params + <usize>(ocp * 4), <usize>(ocp * 4));
-  for (let o = 0; o < ocp; o++) {
-    store<i32>(out + <usize>(o * 4), load<i32>(params + <usize>(o * 4)) + zx * filterSum(direct, cin, o, 0, roundUp(cin, 8), false));
+  for (let ob = 0; ob < ocp / 4; ob++) {
+    const at = <usize>(ob * 16);
+    const sums = blockSums(direct, cin, ob, 0, roundUp(cin, 8), false);
+    v128.store(out + at, i32x4.add(v128.load(params + at), i32x4.mul(sums, i32x4.splat(zx))));
   }
 }
 
@@ -41,27 +43,37 @@ export function winogradBias(params: usize, cin: i32, cout: i32, zx: i32, out: u
  * (winograd-f4.ts).
  */
 export function largestFilterNorm(params: usize, cin: i32, cout: i32, c0: i32, c1: i32): i32 {
-  const direct = params + <usize>(roundUp(cout, 4) * 8);
-  let largest: i32 = 0;
-  for (let o = 0; o < cout; o++) largest = max(largest, filterSum(direct, cin, o, c0, c1, true));
-  return largest;
+  const ocp = roundUp(cout, 4);
+  const direct = params + <usize>(ocp * 8);
+  let largest = i32x4.splat(0);
+  for (let ob = 0; ob < ocp / 4; ob++) largest = i32x4.max_s(largest, blockSums(direct, cin, ob, c0, c1, true));
+  return max(max(i32x4.extract_lane(largest, 0), i32x4.extract_lane(largest, 1)), max(i32x4.extract_lane(largest, 2), i32x4.extract_lane(largest, 3)));
 }
 
-/** Σ of output channel o's weights over input channels [c0, c1), or of their magnitudes (padding channels are zero). */
-function filterSum(direct: usize, cin: i32, o: i32, c0: i32, c1: i32, magnitudes: bool): i32 {
-  const cp = roundUp(cin, 8);
-  const ob = o >> 2, j = o & 3;
-  let sum: i32 = 0;
+/**
+ * Σ over input channels [c0, c1) of each of block ob's 4 filters' weights, or of their magnitudes,
+ * as 4 int32 lanes (padding channels and filters are zero). A group holds 8 weights of each of the
+ * 4 filters: pairwise sums to i16, then to i32 lanes [j0, j0, j1, j1] and [j2, j2, j3, j3].
+ */
+function blockSums(direct: usize, cin: i32, ob: i32, c0: i32, c1: i32, magnitudes: bool): v128 {
+  const groups = roundUp(cin, 8) / 8;
+  let first = i32x4.splat(0), second = i32x4.splat(0);
   for (let tap = 0; tap < 9; tap++) {
     for (let g = c0 / 8; g < c1 / 8; g++) {
-      const at = direct + <usize>((((ob * 9 + tap) * (cp / 8) + g) * 4 + j) * 8);
-      for (let c = 0; c < 8; c++) {
-        const w = <i32>load<i8>(at + <usize>c);
-        sum += magnitudes ? abs(w) : w;
-      }
+      const at = direct + <usize>(((ob * 9 + tap) * groups + g) * 32);
+      first = i32x4.add(first, pairSums(v128.load(at), magnitudes));
+      second = i32x4.add(second, pairSums(v128.load(at, 16), magnitudes));
     }
   }
-  return sum;
+  return i32x4.add(i32x4.shuffle(first, second, 0, 2, 4, 6), i32x4.shuffle(first, second, 1, 3, 5, 7));
+}
+
+/** 16 int8 (or their magnitudes, 128 for −128 read unsigned) summed in fours into 4 int32 lanes. */
+// @ts-ignore: decorator
+@inline function pairSums(w: v128, magnitudes: bool): v128 {
+  return magnitudes
+    ? i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(i8x16.abs(w)))
+    : i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(w));
 }
 
 /**
