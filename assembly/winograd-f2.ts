@@ -1,16 +1,9 @@
-import { chunkOutput } from './winograd';
+import { chunkOutput, shifted8 } from './winograd';
 
 // F(2x2, 3x3) with G scaled by 2 (winograd.ts):
 //   weights U' = (2G) g (2G)ᵀ = 4U     |U'| ≤ 9·127 = 1143: int16
 //   inputs  V  = Bᵀ (d − zx) B         |V|  ≤ 4·255 = 1020: int16
 //   Aᵀ [Σ_c U'·V] A = 4 · the exact convolution, |·| < 2^31 for any channel count: >> 2 is exact.
-
-/** Loads 8 channels of input pixel (y, x) minus zx as i16, or zeros outside the input. */
-// @ts-ignore: decorator
-@inline export function shifted8(input: usize, inH: i32, inW: i32, inC: i32, y: i32, x: i32, c: i32, zero: v128): v128 {
-  if (<u32>y >= <u32>inH || <u32>x >= <u32>inW) return i16x8.splat(0);
-  return i16x8.sub(v128.load8x8_u(input + <usize>((y * inW + x) * inC + c)), zero);
-}
 
 /** V = Bᵀ (d − zx) B of the 4x4 input tile at (y0, x0), 8 channels from c, stored at dst + ξ·xiStride. */
 // @ts-ignore: decorator

@@ -26,13 +26,13 @@ import { inputTile4, outputTile4 } from './winograd-f4';
 
 /** Transform positions of a tile: 16 for F(2x2), 36 for F(4x4). */
 // @ts-ignore: decorator
-@inline export function positions(tile: i32): i32 {
+@inline function positions(tile: i32): i32 {
   return (tile + 2) * (tile + 2);
 }
 
 /** Bytes of a thread's products M and sums S (two tiles each), before its block of U' in the scratch. */
 // @ts-ignore: decorator
-@inline export function productBytes(tile: i32): i32 {
+@inline function productBytes(tile: i32): i32 {
   return 2 * 16 * (positions(tile) + tile * tile);
 }
 
@@ -44,6 +44,13 @@ import { inputTile4, outputTile4 } from './winograd-f4';
 // @ts-ignore: decorator
 @inline export function positionStride(tiles: i32, cp: i32): usize {
   return <usize>(tiles * cp * 2 + 64);
+}
+
+/** Loads 8 channels of input pixel (y, x) minus zx as i16, or zeros outside the input. */
+// @ts-ignore: decorator
+@inline export function shifted8(input: usize, inH: i32, inW: i32, inC: i32, y: i32, x: i32, c: i32, zero: v128): v128 {
+  if (<u32>y >= <u32>inH || <u32>x >= <u32>inW) return i16x8.splat(0);
+  return i16x8.sub(v128.load8x8_u(input + <usize>((y * inW + x) * inC + c)), zero);
 }
 
 /** V for every input tile (stride `tile`, starting at (−1, −1)), 8 channels at a time. */

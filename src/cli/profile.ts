@@ -17,11 +17,11 @@ export function profileLayers(model: Model, runs: number): string {
       if (run > 0) times[i].push(performance.now() - start);
     });
   }
-  const paths = network.convPaths().map((path, i) => (path === 'winograd' ? describeWinograd(network.winogradPlan(i)!, (layers[i] as { cin: number }).cin) : path));
+  const paths = network.convPaths();
   const rows = layers.map((layer, i) => {
     const ms = median(times[i]);
     const gmac = macs({ tensors, layers: [layer] }) / 1e6 / ms;
-    return `| ${layer.name} | ${describe(layer, tensors[layer.output], paths[i])} | ${ms.toFixed(3)} | ${gmac > 0 ? gmac.toFixed(1) : ''} |`;
+    return `| ${layer.name} | ${describe(layer, tensors[layer.output], paths[i], network.winogradPlan(i))} | ${ms.toFixed(3)} | ${gmac > 0 ? gmac.toFixed(1) : ''} |`;
   });
   const total = times.reduce((sum, t) => sum + median(t), 0);
   return [
@@ -35,10 +35,11 @@ export function profileLayers(model: Model, runs: number): string {
   ].join('\n');
 }
 
-function describe(layer: LayerHeader, out: { h: number; w: number; c: number }, path: string | null): string {
+function describe(layer: LayerHeader, out: { h: number; w: number; c: number }, path: string | null, plan: WinogradPlan | undefined): string {
   const shape = `→ ${out.h}x${out.w}x${out.c}`;
-  if (layer.kind === 'conv') return `conv ${layer.kh}x${layer.kw}/${layer.stride} ${layer.cin}→${layer.cout} ${path} ${shape}`;
-  return `${layer.kind} ${shape}`;
+  if (layer.kind !== 'conv') return `${layer.kind} ${shape}`;
+  const how = plan ? describeWinograd(plan, layer.cin) : path;
+  return `conv ${layer.kh}x${layer.kw}/${layer.stride} ${layer.cin}→${layer.cout} ${how} ${shape}`;
 }
 
 function describeWinograd({ tile, chunk }: WinogradPlan, channels: number): string {

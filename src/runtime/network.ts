@@ -366,6 +366,12 @@ function winogradTiles(out: { h: number; w: number }, tile: WinogradTile): [numb
   return [Math.ceil(out.h / tile), Math.ceil(out.w / tile)];
 }
 
+/** How many tiles cover the output. */
+function tileCount(out: { h: number; w: number }, tile: WinogradTile): number {
+  const [tilesH, tilesW] = winogradTiles(out, tile);
+  return tilesH * tilesW;
+}
+
 /** Transform positions of a tile: (tile + 2)². */
 function positions(tile: WinogradTile): number {
   return (tile + 2) ** 2;
@@ -401,17 +407,22 @@ const MAX_F4_CHUNKS = 4;
 
 /** Whether F(4x4) multiplies less than F(2x2) for this output (not on maps of 2 or 5 pixels, say). */
 function f4HasFewerProducts(out: { h: number; w: number }): boolean {
-  const products = (tile: WinogradTile) => positions(tile) * winogradTiles(out, tile).reduce((a, b) => a * b);
+  const products = (tile: WinogradTile) => positions(tile) * tileCount(out, tile);
   return products(4) < products(2);
 }
 
 /**
- * A thread's scratch for a conv: Winograd's products and chunk sums of two tiles (int32 x 4
- * channels per position and per output) and its block of U' (per position Cp x 4 int16, padded by 64 bytes), for F(4x4), the larger; or a
- * direct block of weights widened to i16.
+ * A thread's scratch for a conv: for F(4x4), the larger tile, Winograd's products and chunk sums of
+ * two tiles (int32 x 4 channels per position and per output) and its block of U' (per position
+ * Cp x 4 int16, padded by 64 bytes), as assembly/winograd.ts lays them out; or a direct block of
+ * weights widened to i16.
  */
 export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, path: ConvPath): number {
-  if (path === 'winograd') return 2 * 16 * 4 * 4 + positions(4) * (2 * 16 + roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
+  if (path === 'winograd') {
+    const tile = 4;
+    const productsAndSums = 2 * 16 * (positions(tile) + tile * tile);
+    return productsAndSums + positions(tile) * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
+  }
   const rowBytes = path === 'patches' ? patchRowBytes(layer) : layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
   return 2 * 4 * rowBytes;
 }
@@ -449,7 +460,7 @@ function scratchLives(header: NetworkHeader, paths: (ConvPath | null)[]): Map<nu
  * whichever tile needs more (the tile is chosen only when the weights arrive).
  */
 export function winogradTileBytes(layer: Pick<ConvLayer, 'cin'>, out: { h: number; w: number }): number {
-  const bytes = (tile: WinogradTile) => positions(tile) * (winogradTiles(out, tile).reduce((a, b) => a * b) * roundUp(layer.cin, CIN_BLOCK) * 2 + 64);
+  const bytes = (tile: WinogradTile) => positions(tile) * (tileCount(out, tile) * roundUp(layer.cin, CIN_BLOCK) * 2 + 64);
   return Math.max(bytes(2), bytes(4));
 }
 
