@@ -4,6 +4,9 @@ export { ModelLoadError, MAX_WASM_BYTES, type LoadOptions, type LoadProgress } f
 export { toRgbImage, type ImageSource, type RawImage, type DrawableImage } from './image/sources.ts';
 export { decodeBytes, type DecoderChoice, type DecodeBytesOptions } from './image/decoders.ts';
 export type { Prediction } from './runtime/topk.ts';
+export { FrameStream, type FrameSource, type StreamOptions, type FrameClassification, type StreamSummary } from './stream/frames.ts';
+export type { VideoSource, VideoElementLike, MediaStreamLike } from './stream/video.ts';
+export { OptionError } from './options/validate.ts';
 export type { MemoryFootprint } from './runtime/network.ts';
 export { KernelBuildError, type KernelBuild, type KernelChoice } from './runtime/wasm.ts';
 export { decodeImage, type RgbImage } from './image/decode.ts';

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JpegSplitter } from '../src/cli/stream.ts';
+import { JpegSplitter } from '../src/stream/mjpeg.ts';
 import { mulberry32 } from './helpers/random.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -12,6 +12,7 @@ import { outputTensor, outSize } from '../model/types.ts';
 import { Model } from './model.ts';
 import { Network, threadScratchBytes, winogradTileBytes, type NetworkOptions } from './network.ts';
 import { inputScratchBytes } from '../image/preprocess.ts';
+import { defaultModelUrl } from '../default-model.ts';
 
 /**
  * Where a model file comes from: a URL (string or URL object; `file:` URLs and, in Node, plain
@@ -87,8 +88,11 @@ interface ReadPlan {
   boundaries: number[];
 }
 
-/** Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is verified. */
-export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+/**
+ * Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is
+ * verified. With no source (or `undefined`), the packaged ImageNet ResNet-50 (src/default-model.ts).
+ */
+export async function loadModel(source: ModelSource = defaultModelUrl(), options: LoadOptions = {}): Promise<Model> {
   options.signal?.throwIfAborted();
   const cache = await openCache(source, options.cache);
   const plan: ReadPlan = { boundaries: [] };
