@@ -113,7 +113,7 @@ function catFrames(): Promise<Uint8Array> {
 }
 
 withFfmpeg('ffmpeg writes 40 frames of the cat at once: the newest are classified, the stale dropped and counted', async () => {
-  const lines = await classifyStream(async (stdin) => stdin.end(await catFrames()));
+  const lines = await classifyStream(async (stdin) => void stdin.end(await catFrames()));
   const summary = lines.pop()!.summary!;
   assert.is(summary.frames, 40);
   assert.is(summary.classified, lines.length);
@@ -165,13 +165,13 @@ withFfmpeg('model.classifyStream on a Node stream and on a fetch body: increasin
 withFfmpeg('a stream with no JPEG frame (H.264) exits 1 naming the cause; an empty one too; a truncated last frame is counted', async () => {
   const h264 = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=10', '-frames:v', '10', '-c:v', 'libx264', '-f', 'h264', '-']);
   assert.is(h264.status, 0, String(h264.stderr));
-  const notMjpeg = await classifyStream((stdin) => stdin.end(h264.stdout), 1);
+  const notMjpeg = await classifyStream((stdin) => void stdin.end(h264.stdout), 1);
   assert.equal(notMjpeg[0].summary!.frames, 0);
   assert.match(notMjpeg.stderr!, /stdin: no JPEG frame in \d+ bytes: the stream is not MJPEG.*ffmpeg -i INPUT -f mjpeg -/);
-  const empty = await classifyStream((stdin) => stdin.end(), 1);
+  const empty = await classifyStream((stdin) => void stdin.end(), 1);
   assert.match(empty.stderr!, /stdin: the stream ended before any byte arrived/);
   const frame = ffmpegFrame(photo('chelsea.png'), 300);
-  const cut = await classifyStream((stdin) => stdin.end(concat([frame, frame.subarray(0, frame.length >> 1), frame, frame.subarray(0, 100)])));
+  const cut = await classifyStream((stdin) => void stdin.end(concat([frame, frame.subarray(0, frame.length >> 1), frame, frame.subarray(0, 100)])));
   const summary = cut.pop()!.summary!;
   assert.equal({ ...summary, dropped: 0 }, { bytes: 3 * frame.length + (frame.length >> 1) + 100 - frame.length, frames: 2, classified: summary.classified, dropped: 0, corrupt: 0, truncated: 2 });
 });

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,7 +45,12 @@ test('the tarball holds the runtime, the wasm, the types and the default model, 
 test('installed from the tarball into an empty folder, npx resnet-wasm classify finds the cat', () => {
   writeFileSync(join(appDir, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
   const [tarball] = readdirSync(packDir);
-  run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(packDir, tarball)], appDir);
+  const install = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(packDir, tarball)], { cwd: appDir, env, encoding: 'utf8' });
+  assert.is(install.status, 0, install.stderr);
+  // A tarball is not a registry source, so npm 11 lists the checkout's `prepare` (the build) as an install
+  // script it did not run; from the registry it is not listed. Any other warning (EBADENGINE, config) fails.
+  const warnings = install.stderr.split('\n').filter((l) => /npm warn/i.test(l) && !/install-scripts( |$)/.test(l));
+  assert.equal(warnings, [], `the install printed warnings:\n${install.stderr}`);
   const result = JSON.parse(run('npx', ['--no', 'resnet-wasm', 'classify', CAT, '--json'], appDir));
   assert.ok(CAT_CLASSES.includes(result.top[0].label), `top-1 is ${result.top[0].label}`);
 });
@@ -72,6 +77,48 @@ test('ESM import: Node gets dist/index.js, the browser condition dist/browser.js
   assert.is(browser.resolved, 'dist/browser.js');
   assert.ok(CAT_CLASSES.includes(node.label), `top-1 is ${node.label}`);
   assert.is(browser.logits, node.logits);
+});
+
+test('a consumer that only classifies installs no HTTP, MQTT or converter package', () => {
+  const installed = readdirSync(join(appDir, 'node_modules'));
+  for (const name of ['fastify', 'prom-client', 'mqtt', 'protobufjs', 'image-size', '@fastify']) assert.not.ok(installed.includes(name), `${name} is installed`);
+  assert.ok(installed.includes('jpeg-js') && installed.includes('fast-png'));
+  const serve = spawnSync('npx', ['--no', 'resnet-wasm', 'serve', '--port', '0'], { cwd: appDir, env, encoding: 'utf8' });
+  assert.is(serve.status, 1);
+  assert.match(serve.stderr, /needs the package "fastify", which is not installed: npm install fastify @fastify\/multipart prom-client image-size/);
+});
+
+/** The README's examples, as written, run in the consumer (from a subfolder: the model is found next to the package). */
+test('loadModel() with no source: ESM, CommonJS (require and import()), from any folder', () => {
+  const sub = join(appDir, 'deep', 'folder');
+  mkdirSync(sub, { recursive: true });
+  const photo = JSON.stringify(CAT);
+  writeFileSync(join(sub, 'esm.mjs'), [
+    "import { loadModel } from 'resnet-wasm';",
+    'const model = await loadModel();',
+    `const { top } = await model.classify(${photo}, { top: 3 });`,
+    'console.log(top[0].label);',
+    'model.dispose();',
+  ].join('\n'));
+  writeFileSync(join(sub, 'required.cjs'), [
+    "const { loadModel } = require('resnet-wasm');",
+    `loadModel().then(async (model) => { console.log((await model.classify(${photo})).top[0].label); model.dispose(); });`,
+  ].join('\n'));
+  writeFileSync(join(sub, 'imported.cjs'), [
+    "import('resnet-wasm').then(async ({ loadModel }) => {",
+    '  const model = await loadModel();',
+    `  console.log((await model.classify(${photo})).top[0].label);`,
+    '  model.dispose();',
+    '});',
+  ].join('\n'));
+  const weights = run(process.execPath, ['-p', "require.resolve('resnet-wasm/weights/default.rnw')"], appDir).trim();
+  assert.is(weights, join(appDir, 'node_modules', 'resnet-wasm', 'weights', 'default.rnw'));
+  for (const script of ['esm.mjs', 'required.cjs', 'imported.cjs']) {
+    const r = spawnSync(process.execPath, [script], { cwd: sub, env, encoding: 'utf8' });
+    assert.is(r.status, 0, `${script}: ${r.stderr}`);
+    assert.ok(CAT_CLASSES.includes(r.stdout.trim()), `${script}: top-1 is ${r.stdout.trim()}`);
+    assert.not.match(r.stderr, /warning/i, `${script}: ${r.stderr}`);
+  }
 });
 
 test('the browser bundle imports no node: module and needs no bare import', () => {
