@@ -36,6 +36,7 @@ export class Model {
   /** Pixel value → quantized input, per channel. */
   private readonly inputMap: PixelMap;
 
+  /** @internal */
   constructor(network: Network) {
     this.network = network;
     this.header = network.header;
@@ -89,7 +90,7 @@ export class Model {
     return { ...this.live().footprint };
   }
 
-  /** The layer-by-layer executor, for profiling. */
+  /** The layer-by-layer executor, for profiling. @internal */
   get layers(): Network {
     return this.live();
   }

@@ -86,7 +86,7 @@ interface Layout {
   inputScratchBytes: number;
 }
 
-/** What writes a network's input in place: tensor 0 (`bytes` at `at`) and a scratch area beside it. */
+/** What writes a network's input in place: tensor 0 (`bytes` at `at`) and a scratch area beside it. @internal */
 export interface InputTarget {
   memory: WebAssembly.Memory;
   kernels: KernelExports;
@@ -96,6 +96,7 @@ export interface InputTarget {
   scratchBytes: number;
 }
 
+/** @internal */
 export class Network {
   readonly header: NetworkHeader;
   readonly footprint: MemoryFootprint;
