@@ -97,6 +97,7 @@ test('classify: a model with a wrong magic, truncated, or corrupted: one line na
     assert.is(r.code, 1, name);
     assert.match(r.stderr, problem, name);
     assert.match(r.stderr, /byte \d+/, `${name}: ${r.stderr}`);
+    assert.ok(r.stderr.startsWith(`resnet-wasm: ${join(dir, name)}: `), `${name}: the message names the file: ${r.stderr}`);
     assert.is(r.stderr.trim().split('\n').length, 1, `${name}: one line`);
     assert.is(r.stdout, '');
   }

@@ -2,6 +2,7 @@ import { loadModel, type Model } from '../runtime/model.ts';
 import { benchmarkModel } from '../builder/bench-model.ts';
 import { availableParallelism } from 'node:os';
 import { positiveInteger, UsageError, type CommandArgs } from './command.ts';
+import { aboutFile } from './errors.ts';
 import { coldCommand } from './cold.ts';
 import { profileLayers } from './profile.ts';
 import { defaultBenchPhoto, formatInputTimings, fullHdJpeg, timeInputPath, type InputTiming } from './input-timing.ts';
@@ -32,7 +33,8 @@ export async function run({ values, flags }: CommandArgs): Promise<void> {
   const source = values.model ?? benchmarkModel();
   const kernels = kernelChoice(values.kernels!);
   for (const threads of threadCounts(values.threads!)) {
-    const model = await loadModel(source, { threads, kernels });
+    const load = () => loadModel(source, { threads, kernels });
+    const model = await (values.model === undefined ? load() : aboutFile(values.model, load));
     if (flags.profile) {
       process.stdout.write(profileLayers(model, runs));
     } else {

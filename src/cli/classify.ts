@@ -4,7 +4,7 @@ import { loadModel, type Model } from '../runtime/model.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { checkDecoder, checkTop, fromText } from '../options/validate.ts';
 import { defaultModelPath } from './paths.ts';
-import { isFileError } from './errors.ts';
+import { aboutFile, isFileError } from './errors.ts';
 import { UsageError, type CommandArgs } from './command.ts';
 import type { StreamSummary } from '../stream/frames.ts';
 import type { DecoderChoice } from '../image/decoders.ts';
@@ -19,7 +19,8 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
   if (positionals.length === 0 && values.stream === undefined) throw new UsageError('classify needs at least one image file, or --stream -');
   const top = checkTop(fromText(values.top!));
   const decoder = checkDecoder(values.decoder);
-  const model = await loadModel(values.model ?? existingDefaultModel());
+  const path = values.model ?? existingDefaultModel();
+  const model = await aboutFile(path, () => loadModel(path));
   try {
     if (values.stream !== undefined) return await classifyStream(model, values.stream, { top, decoder });
     for (const file of positionals) await classifyFile(model, file, { top, decoder }, flags.json);

@@ -28,6 +28,7 @@ import { Network, type NetworkOp } from '../runtime/network.ts';
 import { toRgbImage } from '../image/sources.ts';
 import { preprocessQuantized } from '../image/preprocess.ts';
 import { UsageError, type CommandArgs } from './command.ts';
+import { aboutFile } from './errors.ts';
 import { defaultModelPath } from './paths.ts';
 
 /** Kernel numbers in CALL: the order of the switch in wasi/main.ts. */
@@ -37,13 +38,15 @@ const LABELS = 7;
 
 export async function wasiPlanCommand({ values, positionals }: CommandArgs): Promise<void> {
   if (positionals.length !== 1 || !values.output) throw new UsageError('wasi-plan needs one model file and -o PLAN');
-  await writeFile(values.output, await wasiPlan(new Uint8Array(await readFile(positionals[0]))));
+  const plan = await aboutFile(positionals[0], async () => wasiPlan(new Uint8Array(await readFile(positionals[0]))));
+  await writeFile(values.output, plan);
 }
 
 export async function preprocessCommand({ values, positionals }: CommandArgs): Promise<void> {
   if (positionals.length !== 1 || !values.output) throw new UsageError('preprocess needs one image file and -o FILE');
-  const { header } = readModel(new Uint8Array(await readFile(values.model ?? defaultModelPath())));
-  const image = await toRgbImage(new Uint8Array(await readFile(positionals[0])));
+  const modelPath = values.model ?? defaultModelPath();
+  const { header } = await aboutFile(modelPath, async () => readModel(new Uint8Array(await readFile(modelPath))));
+  const image = await aboutFile(positionals[0], async () => toRgbImage(new Uint8Array(await readFile(positionals[0]))));
   await writeFile(values.output, preprocessQuantized(image, header.preprocessing, header.tensors[0]));
 }
 
