@@ -157,12 +157,13 @@ it('served without COOP/COEP: not isolated, one thread, still a cat', async () =
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 if (!missing && !hasFfmpeg) console.log('web.test.ts: classifyStream on the fake camera skipped: no ffmpeg to make its clip (apt-get install ffmpeg)');
 
-(missing || !hasFfmpeg ? test.skip : test)('model.classifyStream(getUserMedia\'s stream) in the page: the fake camera\'s cat, frames and times increasing', async () => {
+(missing || !hasFfmpeg ? test.skip : test)('model.classifyStream(getUserMedia\'s stream) in a page, the packaged model from loadModel(): the fake camera\'s cat, frames and times increasing', async () => {
   const streamPage = await context.newPage();
-  // A page of its own that imports the library (dist/browser.js) and the packaged model, served from
-  // disk by the route on a loopback origin (a secure context, for getUserMedia) with no service worker.
+  // A page of its own that imports the library (dist/browser.js), the package's files laid out as
+  // installed and served from disk by the route, on a loopback origin (a secure context, for
+  // getUserMedia) with no service worker. loadModel() finds weights/default.rnw next to dist/.
   const origin = 'http://127.0.0.1:59999';
-  const files: Record<string, string> = { '/lib/browser.js': join(ROOT, 'dist', 'browser.js'), '/lib/default.rnw': join(ROOT, 'weights', 'default.rnw') };
+  const files: Record<string, string> = { '/pkg/dist/browser.js': join(ROOT, 'dist', 'browser.js'), '/pkg/weights/default.rnw': join(ROOT, 'weights', 'default.rnw') };
   await streamPage.route(`${origin}/**`, (route) => {
     const file = files[new URL(route.request().url()).pathname];
     if (file === undefined) return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>classifyStream</title>' });
@@ -170,9 +171,9 @@ if (!missing && !hasFfmpeg) console.log('web.test.ts: classifyStream on the fake
   });
   await streamPage.goto(origin);
   const results = await streamPage.evaluate(async () => {
-    const runtime = '/lib/browser.js';
+    const runtime = '/pkg/dist/browser.js';
     const { loadModel } = await import(runtime);
-    const model = await loadModel('/lib/default.rnw');
+    const model = await loadModel();
     const camera = await navigator.mediaDevices.getUserMedia({ video: true });
     const seen: { frame: number; t: number; dropped: number; label: string }[] = [];
     for await (const { frame, t, dropped, top } of model.classifyStream(camera, { top: 1 })) {
