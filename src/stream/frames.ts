@@ -60,6 +60,7 @@ export interface Frame {
 export class FrameStream implements AsyncIterable<FrameClassification> {
   readonly summary: StreamSummary = { bytes: 0, frames: 0, classified: 0, dropped: 0, corrupt: 0, truncated: 0 };
 
+  /** @internal */
   constructor(
     private readonly model: Model,
     private readonly source: FrameSource,
