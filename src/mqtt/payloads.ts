@@ -8,6 +8,8 @@ import type { ClassifyResult } from '../serve/protocol.ts';
 import type { Frame } from './frame.ts';
 
 interface FramePayload {
+  /** The client id of the gateway that answered. */
+  gateway: string;
   camera: string;
   frame: string;
   /** ISO 8601, when the gateway received the frame. */
@@ -28,14 +30,14 @@ export interface ErrorPayload extends FramePayload {
   error: { kind: ServeErrorKind; message: string };
 }
 
-export function resultPayload(frame: Frame, model: string, result: ClassifyResult): ResultPayload {
-  return { ...framePayload(frame), model, top: result.top, inferenceMs: result.ms };
+export function resultPayload(gateway: string, frame: Frame, model: string, result: ClassifyResult): ResultPayload {
+  return { ...framePayload(gateway, frame), model, top: result.top, inferenceMs: result.ms };
 }
 
-export function errorPayload(frame: Frame, error: ServeError): ErrorPayload {
-  return { ...framePayload(frame), ...error.toJSON() };
+export function errorPayload(gateway: string, frame: Frame, error: ServeError): ErrorPayload {
+  return { ...framePayload(gateway, frame), ...error.toJSON() };
 }
 
-function framePayload(frame: Frame): FramePayload {
-  return { camera: frame.camera, frame: frame.id, receivedAt: frame.receivedAt.toISOString(), ms: Number((performance.now() - frame.received).toFixed(1)) };
+function framePayload(gateway: string, frame: Frame): FramePayload {
+  return { gateway, camera: frame.camera, frame: frame.id, receivedAt: frame.receivedAt.toISOString(), ms: Number((performance.now() - frame.received).toFixed(1)) };
 }

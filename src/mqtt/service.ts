@@ -171,7 +171,7 @@ class Gateway {
   private async classify(frame: Frame): Promise<void> {
     try {
       const result = await this.pool.classify(frame.bytes, this.options.top);
-      const payload = resultPayload(frame, this.options.model, result);
+      const payload = resultPayload(this.options.clientId, frame, this.options.model, result);
       this.metrics.frameAnswered(payload.ms);
       const retain = this.options.retain && frame.responseTopic === undefined;
       this.publish(frame.responseTopic ?? this.topic(this.options.result, frame.camera), payload, frame, retain);
@@ -183,7 +183,7 @@ class Gateway {
   private fail(frame: Frame, error: ServeError): void {
     this.metrics.failed(error.kind);
     if (error.kind === 'internal' || error.kind === 'worker-crashed') this.options.log(`frame ${frame.id} of ${frame.camera}: ${error.message}`);
-    this.publish(frame.responseTopic ?? this.topic(this.options.error, frame.camera), errorPayload(frame, error), frame, false);
+    this.publish(frame.responseTopic ?? this.topic(this.options.error, frame.camera), errorPayload(this.options.clientId, frame, error), frame, false);
   }
 
   private publish(topic: string, payload: ResultPayload | ErrorPayload, frame: Frame, retain: boolean): void {
