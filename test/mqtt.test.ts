@@ -18,6 +18,7 @@ import { mqttService, type MqttService } from '../src/mqtt/service.ts';
 import type { MqttServiceOptions } from '../src/mqtt/options.ts';
 import { makeCertificates, makePasswordFile, MOSQUITTO, MOSQUITTO_PASSWD, startMosquitto, type Broker } from './helpers/mosquitto.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
+import { startProxy } from './helpers/tcp-proxy.ts';
 import { mulberry32 } from './helpers/random.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -303,6 +304,29 @@ brokerTest('the broker stops and starts again: the gateway reconnects, reads onl
     await service.stop();
     await watcher.close();
     await own.close();
+  }
+});
+
+brokerTest('the network drops: the Last Will reads offline, QoS 1 frames published meanwhile are kept by the session and answered after the reconnection', async () => {
+  const proxy = await startProxy(broker.port);
+  const service = await mqttService({ broker: `mqtt://127.0.0.1:${proxy.port}`, modelPath: MODEL, clientId: 'gw-away', images: 'away/+/image' });
+  try {
+    await listener.next(isStatus(service.statusTopic, 'online'), 'online through the proxy');
+    const from = listener.messages.length;
+    await proxy.cut();
+    await listener.next(isStatus(service.statusTopic, 'offline'), 'offline (Last Will) after the drop', from);
+    for (const camera of ['a0', 'a1']) await listener.publish(`away/${camera}/image`, CAT, frame(`away-${camera}`));
+    await proxy.open();
+    for (const camera of ['a0', 'a1']) assert.equal((await listener.next(isResult(`away-${camera}`), `away-${camera}, published while away`, from)).json.top, oracle);
+    await listener.next(isStatus(service.statusTopic, 'online'), 'online after the reconnection', from);
+    // Stopped without its broker, the gateway does not wait for it.
+    const cutAgain = listener.messages.length;
+    await proxy.cut();
+    await listener.next(isStatus(service.statusTopic, 'offline'), 'offline after the second drop', cutAgain);
+    await deadline(service.stop(), 'a stop without the broker');
+  } finally {
+    await service.stop();
+    await proxy.close();
   }
 });
 

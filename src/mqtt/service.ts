@@ -71,6 +71,9 @@ export async function mqttService(input: MqttServiceOptions): Promise<MqttServic
   }
 }
 
+/** The longest a stopping gateway waits for the broker at each step (see Gateway.shutdown). */
+const STOP_GRACE_MS = 10_000;
+
 class Gateway {
   private readonly client: MqttClient;
   private readonly subscription: string;
@@ -116,12 +119,25 @@ class Gateway {
     return this.stopping;
   }
 
+  /**
+   * Each step that needs the broker is skipped without one and waits for it at most STOP_GRACE_MS:
+   * a broker that is gone (a gateway stopped with its broker) cannot hold the stop forever.
+   */
   private async shutdown(): Promise<void> {
-    if (this.client.connected) await this.client.unsubscribeAsync(this.subscription).catch((error) => this.options.log(`unsubscribe: ${error.message}`));
+    await this.withinGrace(() => this.client.unsubscribeAsync(this.subscription), 'unsubscribing');
     await this.idle();
-    await Promise.all(this.publishing);
-    if (this.client.connected) await this.client.publishAsync(this.statusTopic, 'offline', { qos: 1, retain: true });
+    await this.withinGrace(() => Promise.all(this.publishing), 'publishing the last answers');
+    await this.withinGrace(() => this.client.publishAsync(this.statusTopic, 'offline', { qos: 1, retain: true }), 'publishing offline');
     await this.broker.end();
+  }
+
+  /** Waits for `step` while connected, at most STOP_GRACE_MS; without a broker, not at all. */
+  private async withinGrace(step: () => Promise<unknown>, what: string): Promise<void> {
+    if (!this.client.connected) return this.options.log(`stopping: not connected, so not ${what}`);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => (timer = setTimeout(() => (this.options.log(`stopping: gave up ${what} after ${STOP_GRACE_MS} ms without the broker`), resolve()), STOP_GRACE_MS)));
+    await Promise.race([step().catch((error) => this.options.log(`stopping: ${what}: ${(error as Error).message}`)), late]);
+    clearTimeout(timer);
   }
 
   private receive(topic: string, packet: Parameters<typeof frameOf>[1]): void {
