@@ -177,11 +177,11 @@ brokerTest('the cat photo as bytes is answered with Model.classify\'s top-5; Hom
   assert.match(text, /resnet_wasm_mqtt_frames_answered_total \d+/);
 });
 
-brokerTest('a model file other than the default (a built ResNet, its own labels) answers as Model.classify does', async () => {
+brokerTest('a model file other than the default (a built ResNet, its own labels) answers as Model.classify does; --retain keeps the last result', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-mqtt-'));
   const path = join(dir, 'tiny.rnw');
   writeFileSync(path, tinyModelFile());
-  const tiny = await gateway(broker, { clientId: 'gw-tiny', modelPath: path, top: 3, images: 'tiny/+/image', result: 'resnet-wasm/tiny/{camera}' });
+  const tiny = await gateway(broker, { clientId: 'gw-tiny', modelPath: path, top: 3, images: 'tiny/+/image', result: 'resnet-wasm/tiny/{camera}', retain: true });
   try {
     const expected = (await (await loadModel(path, { threads: 1 })).classify(CAT, { top: 3 })).top;
     await listener.publish('tiny/door/image', CAT, frame('tiny-1'));
@@ -190,6 +190,10 @@ brokerTest('a model file other than the default (a built ResNet, its own labels)
     assert.is(json.model, 'tiny');
     assert.equal(json.top, expected);
     assert.match(json.top[0].label, /^label \d$/);
+    const late = await Listener.open(broker.url, ['resnet-wasm/tiny/door']);
+    const retained = await late.next((m) => m.packet.retain, 'the retained last result');
+    await late.close();
+    assert.is(retained.json.frame, 'tiny-1');
   } finally {
     await tiny.stop();
     rmSync(dir, { recursive: true, force: true });
