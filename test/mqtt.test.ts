@@ -16,6 +16,8 @@ import { loadModel } from '../src/runtime/model.ts';
 import type { Prediction } from '../src/runtime/topk.ts';
 import { mqttService, type MqttService } from '../src/mqtt/service.ts';
 import type { MqttServiceOptions } from '../src/mqtt/options.ts';
+import { MqttOptionError } from '../src/mqtt/errors.ts';
+import { FrameScheduler } from '../src/mqtt/scheduler.ts';
 import { makeCertificates, makePasswordFile, MOSQUITTO, MOSQUITTO_PASSWD, startMosquitto, type Broker } from './helpers/mosquitto.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 import { startProxy } from './helpers/tcp-proxy.ts';
@@ -149,6 +151,42 @@ test.after(async () => {
   await main?.stop();
   await listener?.close();
   await broker?.close();
+});
+
+test('the scheduler keeps the newest frame per camera and serves the cameras in turn', () => {
+  const scheduler = new FrameScheduler<string>();
+  assert.is(scheduler.offer('a', 'a1'), undefined);
+  assert.is(scheduler.offer('a', 'a2'), 'a1');
+  assert.is(scheduler.offer('b', 'b1'), undefined);
+  assert.is(scheduler.offer('a', 'a3'), 'a2');
+  assert.is(scheduler.take(), 'a3');
+  assert.is(scheduler.offer('a', 'a4'), undefined);
+  assert.is(scheduler.take(), 'b1');
+  assert.is(scheduler.take(), 'a4');
+  assert.is(scheduler.take(), undefined);
+  assert.is(scheduler.size, 0);
+});
+
+test('options that cannot work are refused before any worker starts, naming the option', async () => {
+  const cases: [Partial<MqttServiceOptions>, RegExp][] = [
+    [{ broker: 'http://127.0.0.1:1883' }, /broker URL must start with mqtt:\/\//],
+    [{ broker: 'not a url' }, /broker must be a URL/],
+    [{ images: 'cameras/+porch/image' }, /image topic must be an MQTT topic filter/],
+    [{ images: '$share/g/cameras/+/image' }, /use --group/],
+    [{ result: 'out/{cam}/result' }, /result topic .* \{camera\} and \{client\}/],
+    [{ error: 'out/+/error' }, /error topic/],
+    [{ group: 'a/b' }, /group must be a name/],
+    [{ qos: 3 as 1 }, /QoS must be 0, 1 or 2/],
+  ];
+  for (const [options, message] of cases) {
+    try {
+      await mqttService({ broker: 'mqtt://127.0.0.1:1', modelPath: MODEL, ...options });
+      assert.unreachable(JSON.stringify(options));
+    } catch (error) {
+      assert.instance(error, MqttOptionError);
+      assert.match((error as Error).message, message);
+    }
+  }
 });
 
 brokerTest('the cat photo as bytes is answered with Model.classify\'s top-5; Home Assistant discovery names its sensor', async () => {
