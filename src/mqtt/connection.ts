@@ -20,8 +20,6 @@ const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOS
 
 export interface BrokerConnection {
   client: MqttClient;
-  /** Whether the broker kept the session (and the subscription) of an earlier connection. */
-  sessionPresent: boolean;
   /** Ends the connection: DISCONNECT if connected (the Last Will is not sent), no more reconnections. */
   end(): Promise<void>;
 }
@@ -31,10 +29,9 @@ export async function connectBroker(options: ResolvedOptions, statusTopic: strin
   const client = connect(options.broker, clientOptions(options, statusTopic));
   const retries = reconnectWithBackoff(client, options);
   try {
-    const sessionPresent = await firstConnection(client, options.broker);
+    await firstConnection(client, options.broker);
     return {
       client,
-      sessionPresent,
       async end() {
         retries.stop();
         await client.endAsync(!client.connected);
@@ -68,12 +65,12 @@ function clientOptions(options: ResolvedOptions, statusTopic: string): IClientOp
   };
 }
 
-/** Resolves with the first CONNACK's session flag; rejects on the first error that waiting would not cure. */
-function firstConnection(client: MqttClient, broker: string): Promise<boolean> {
+/** Resolves on the first CONNACK; rejects on the first error that waiting would not cure. */
+function firstConnection(client: MqttClient, broker: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onConnect = (connack: { sessionPresent: boolean }) => {
+    const onConnect = () => {
       client.off('error', onError);
-      resolve(connack.sessionPresent);
+      resolve();
     };
     const onError = (error: Error & { code?: string | number }) => {
       if (typeof error.code === 'string' && NETWORK_ERRORS.has(error.code)) return;

@@ -8,6 +8,7 @@ import type { MqttClient } from 'mqtt';
 import { ServeError, toServeError } from '../serve/errors.ts';
 import { WorkerPool } from '../serve/pool.ts';
 import { connectBroker, type BrokerConnection } from './connection.ts';
+import { BrokerError } from './errors.ts';
 import { checkFrame, frameOf, type Frame } from './frame.ts';
 import { discoveryMessage } from './homeassistant.ts';
 import { MqttMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
@@ -45,12 +46,13 @@ export async function mqttService(input: MqttServiceOptions): Promise<MqttServic
     observer: { inferred: (ms) => metrics.inferred(ms), workerReplaced: (reason) => (metrics.workerReplaced(), options.log(`worker replaced (${reason})`)) },
   });
   let metricsServer: MetricsServer | undefined;
+  let broker: BrokerConnection | undefined;
   try {
     if (options.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, options.metricsHost, options.metricsPort);
     const statusTopic = fillTemplate(options.status, { client: options.clientId });
-    const broker = await connectBroker(options, statusTopic);
+    broker = await connectBroker(options, statusTopic);
     const gateway = new Gateway(options, statusTopic, pool, scheduler, metrics, broker);
-    await gateway.connected(broker.sessionPresent);
+    await gateway.connected();
     const server = metricsServer;
     const running = pool;
     return {
@@ -65,6 +67,7 @@ export async function mqttService(input: MqttServiceOptions): Promise<MqttServic
       },
     };
   } catch (error) {
+    await broker?.end();
     await pool.close();
     await metricsServer?.close();
     throw error;
@@ -97,19 +100,21 @@ class Gateway {
     this.client = broker.client;
     this.subscription = subscriptionOf(options.images, options.group);
     this.client.on('message', (topic, _payload, packet) => this.receive(topic, packet));
-    this.client.on('connect', (connack) => {
+    this.client.on('connect', () => {
       options.log(`reconnected to ${options.broker}`);
-      this.connected(connack.sessionPresent ?? false).catch((error) => options.log(`after reconnecting: ${(error as Error).message}`));
+      this.connected().catch((error) => options.log(`after reconnecting: ${(error as Error).message}`));
     });
   }
 
   /**
-   * On each connection: subscribes (again, unless the broker kept the session), then says `online`
-   * and announces the known cameras to Home Assistant (a restarted broker may have lost both).
+   * On each connection: subscribes (a restarted broker may have lost the session; renewing a kept
+   * subscription does not replay retained frames, rh: 1), then says `online` and announces the
+   * known cameras to Home Assistant. A subscription the broker refuses (its ACL) is a BrokerError.
    */
-  async connected(sessionPresent: boolean): Promise<void> {
-    // A subscription the session kept is not renewed: renewing it would replay retained frames.
-    if (!sessionPresent) await this.client.subscribeAsync(this.subscription, { qos: this.options.qos, rh: 1 });
+  async connected(): Promise<void> {
+    await this.client.subscribeAsync(this.subscription, { qos: this.options.qos, rh: 1 }).catch((error: Error) => {
+      throw new BrokerError(`the broker ${this.options.broker} refused the subscription to ${this.subscription}: ${error.message} (check its ACL)`, { cause: error });
+    });
     await this.client.publishAsync(this.statusTopic, 'online', { qos: 1, retain: true });
     for (const camera of this.cameras) this.announce(camera);
   }
