@@ -25,7 +25,7 @@ Usage:
               [--retain] [--topic cameras/+/image] [--result-topic T] [--error-topic T] [--status-topic T]
               [--group NAME] [--client-id ID] [--session-expiry S] [--max-bytes BYTES] [--max-pixels N]
               [--timeout MS] [--ca FILE] [--cert FILE] [--key FILE] [--username U] [--password-file FILE]
-              [--homeassistant] [--metrics-port N] [--metrics-host H]
+              [--homeassistant] [--discovery-prefix P] [--metrics-port N] [--metrics-host H]
               MQTT: classifies the images published on --topic; password also from RESNET_WASM_MQTT_PASSWORD
 
 Options:

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_LIMITS } from '../serve/limits.ts';
 import { mqttService } from '../mqtt/service.ts';
 import { DEFAULT_TOPICS } from '../mqtt/topics.ts';
+import { DEFAULT_DISCOVERY_PREFIX } from '../mqtt/homeassistant.ts';
 import type { QoS } from '../mqtt/options.ts';
 import { positiveInteger, UsageError } from './classify.ts';
 import { defaultModelPath } from './paths.ts';
@@ -37,6 +38,7 @@ export async function mqttCommand(args: string[]): Promise<void> {
       username: { type: 'string' },
       'password-file': { type: 'string' },
       homeassistant: { type: 'boolean', default: false },
+      'discovery-prefix': { type: 'string', default: DEFAULT_DISCOVERY_PREFIX },
       'metrics-port': { type: 'string' },
       'metrics-host': { type: 'string', default: '127.0.0.1' },
     },
@@ -65,6 +67,7 @@ export async function mqttCommand(args: string[]): Promise<void> {
     username: values.username,
     password: password(values['password-file']),
     homeassistant: values.homeassistant,
+    discoveryPrefix: values['discovery-prefix'],
     metricsPort: values['metrics-port'] === undefined ? undefined : metricsPort(values['metrics-port']),
     metricsHost: values['metrics-host'],
     log,
