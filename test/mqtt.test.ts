@@ -279,11 +279,13 @@ brokerTest('newest frame wins: a burst of 50 frames from one camera does not hol
   const quietSent = listener.messages.length;
   await listener.publish('cameras/quiet/image', CAT, frame('quiet-0'));
   await listener.next(isResult('quiet-0'), 'the quiet camera\'s frame');
-  // Ahead of it at most: the busy frame running, the busy camera's one waiting frame, and one
-  // answered just before the quiet frame arrived but still on its way to this listener.
+  // In the order of arrival the quiet frame would wait for the 50 busy ones. Ahead of it here: the
+  // busy frame running when it arrives, the busy camera's one waiting frame, and those answered
+  // while the gateway was still taking in the burst (12 MB; 2 at most, at 100+ ms a frame) whose
+  // answers reach this listener after the quiet frame was sent.
   const quietAt = listener.messages.findIndex((m, i) => i >= start && isResult('quiet-0')(m));
   const busyAhead = listener.messages.slice(quietSent, quietAt).filter((m) => m.json?.camera === 'busy').length;
-  assert.ok(busyAhead <= 3, `${busyAhead} busy frames answered between the quiet frame's arrival and its answer`);
+  assert.ok(busyAhead <= 4, `${busyAhead} busy frames answered between the quiet frame's arrival and its answer`);
   await listener.next(isResult('busy-49'), 'the busy camera\'s newest frame', start);
   const after = await frameCounts(main);
   const busyAnswered = listener.messages.slice(start).filter((m) => m.json?.camera === 'busy' && m.json.top !== undefined).length;
