@@ -5,7 +5,7 @@
 // hang into a failure that says what did not come.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -187,6 +187,23 @@ test('options that cannot work are refused before any worker starts, naming the 
       assert.match((error as Error).message, message);
     }
   }
+});
+
+test('resnet-wasm/mqtt resolves through the exports; classifying with resnet-wasm never loads MQTT.js', () => {
+  // In a child whose resolver refuses "mqtt": the built package, imported by its own name.
+  const refuseMqtt = `data:text/javascript,export async function resolve(specifier, context, next) { if (specifier === 'mqtt') throw new Error('MQTT.js was loaded'); return next(specifier, context); }`;
+  const script = [
+    `import { register } from 'node:module';`,
+    `register(${JSON.stringify(refuseMqtt)});`,
+    `const { loadModel } = await import('resnet-wasm');`,
+    `const model = await loadModel(${JSON.stringify(MODEL)});`,
+    `const { top } = await model.classify(${JSON.stringify(join(ROOT, 'test', 'photos', 'chelsea.png'))});`,
+    `const { mqttService } = await import('resnet-wasm/mqtt');`,
+    `console.log(JSON.stringify({ label: top[0].label, service: typeof mqttService }));`,
+  ].join('\n');
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+  assert.is(run.status, 0, run.stderr);
+  assert.equal(JSON.parse(run.stdout), { label: 'Egyptian cat', service: 'function' });
 });
 
 brokerTest('the cat photo as bytes is answered with Model.classify\'s top-5; Home Assistant discovery names its sensor', async () => {
