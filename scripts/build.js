@@ -7,6 +7,8 @@
 //   build/kernels.js           all four as base64, so one import works in Node, browsers and bundles
 //   dist/index.js, dist/cli.js   the runtime and CLI for Node, bundled by esbuild
 //   dist/serve-worker.js       the classification worker of `resnet-wasm serve` (src/serve/worker.ts)
+//   dist/mqtt.js               the MQTT gateway as a library (resnet-wasm/mqtt), apart so that
+//                              dist/index.js never loads MQTT.js
 //   dist/browser.js            the runtime for browsers: dependencies bundled, no node: module
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -42,6 +44,7 @@ if (only === undefined || only === 'js') {
   await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
   await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' });
   await build({ ...common, entryPoints: ['src/serve/worker.ts'], outfile: 'dist/serve-worker.js' });
+  await build({ ...common, entryPoints: ['src/mqtt/index.ts'], outfile: 'dist/mqtt.js' });
   await build({ ...browserOptions, entryPoints: ['src/index.ts'], outfile: 'dist/browser.js' });
-  console.log('dist/index.js, dist/cli.js, dist/serve-worker.js, dist/browser.js');
+  console.log('dist/index.js, dist/cli.js, dist/serve-worker.js, dist/mqtt.js, dist/browser.js');
 }

@@ -21,6 +21,12 @@ Usage:
               [--timeout MS] [--body-timeout MS] [--max-body BYTES] [--max-pixels N] [--max-batch N]
               [--max-connections N]
               HTTP: POST /v1/classify, /v1/classify/batch; GET /healthz, /readyz, /metrics
+  resnet-wasm mqtt [--broker mqtt://127.0.0.1:1883] [--model FILE] [--top K] [--threads N] [--qos 0|1|2]
+              [--retain] [--topic cameras/+/image] [--result-topic T] [--error-topic T] [--status-topic T]
+              [--group NAME] [--client-id ID] [--session-expiry S] [--max-bytes BYTES] [--max-pixels N]
+              [--timeout MS] [--ca FILE] [--cert FILE] [--key FILE] [--username U] [--password-file FILE]
+              [--homeassistant] [--discovery-prefix P] [--metrics-port N] [--metrics-host H]
+              MQTT: classifies the images published on --topic; password also from RESNET_WASM_MQTT_PASSWORD
 
 Options:
   --model FILE   a .rnw model file (default: the embedded ImageNet model)
@@ -43,6 +49,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   'wasi-plan': wasiPlanCommand,
   preprocess: preprocessCommand,
   serve: serveCommand,
+  // Loaded on demand: the other commands never load MQTT.js.
+  mqtt: async (args) => (await import('./mqtt.ts')).mqttCommand(args),
 };
 
 async function main(argv: string[]): Promise<number> {
