@@ -19,10 +19,10 @@ import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts
 import { runFloat } from '../src/reference/fp32.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { argmax, centredCosine, cosine } from './helpers/metrics.ts';
-import { runOnnxRuntime } from './helpers/onnx-export.ts';
+import { ActivationRanges, exportQdq, runOnnxRuntime } from './helpers/onnx-export.ts';
 import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
 import type { Photo } from './helpers/photos.ts';
-import { EXPORTERS, exportAs, untrained } from './helpers/torch-exports.ts';
+import { aliasDuplicates, EXPORTERS, exportAs, untrained } from './helpers/torch-exports.ts';
 
 const DEPTHS = [18, 50, 101, 152] as const;
 /** An eighth of torchvision's widths (8 stem channels), at 64x64: files of 0.3 to 1.5 MB. */
@@ -60,6 +60,16 @@ test('a chain of Identities of an initializer, and one initializer read by sever
     const logits = runFloat(lowerGraph(imported.graph, 'model.onnx'), input);
     assert.ok(cosine(logits, expected) > 0.999999, `cosine ${cosine(logits, expected)}`);
   }
+});
+
+test('a quantized (QDQ) file whose equal initializers are Identity aliases imports as the file without them', () => {
+  const float = foldBatchNorms(untrained(resnetUnfolded({ depth: 18, seed: 3, numClasses: 10, width: WIDTH, inputSize: 32 })));
+  const ranges = new ActivationRanges(float.tensors.length);
+  for (let k = 0; k < 4; k++) runFloat(float, Float32Array.from({ length: 32 * 32 * 3 }, (_, i) => Math.sin(i * 0.37 + k)), (t, data) => ranges.observeBatch(t, [data]));
+  const { model } = exportQdq(float, ranges);
+  const aliased = aliasDuplicates(model);
+  assert.ok(aliased.graph!.node!.filter((n) => n.op_type === 'Identity').length > 0);
+  assert.equal(importOnnx(encodeOnnxModel(aliased), 'model.onnx'), importOnnx(encodeOnnxModel(model), 'model.onnx'));
 });
 
 const photos = imagenetSplit(16, 20);

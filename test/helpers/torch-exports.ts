@@ -75,7 +75,8 @@ function duplicates(graph: Graph): Map<string, string> {
   const kept = new Map<string, string>();
   const canonical = new Map<string, string>();
   for (const t of graph.initializer!) {
-    const key = `${t.data_type}:${t.dims!.join('x')}:${Buffer.from(t.raw_data!).toString('base64')}`;
+    const values = t.raw_data ? Buffer.from(t.raw_data).toString('base64') : JSON.stringify([t.float_data, t.int32_data, t.int64_data]);
+    const key = `${t.data_type}:${t.dims!.join('x')}:${values}`;
     const first = kept.get(key);
     if (first === undefined) kept.set(key, t.name!);
     else canonical.set(t.name!, first);
@@ -84,7 +85,7 @@ function duplicates(graph: Graph): Map<string, string> {
 }
 
 /** TorchScript's deduplication: each duplicate becomes an Identity of the kept one, inserted first in the graph. */
-function aliasDuplicates(model: OnnxModelInit): OnnxModelInit {
+export function aliasDuplicates(model: OnnxModelInit): OnnxModelInit {
   const graph = model.graph!;
   const canonical = duplicates(graph);
   // Each Identity is inserted right after the graph's inputs, so the last one found comes first.
