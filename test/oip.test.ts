@@ -205,12 +205,14 @@ function toNchw<T extends Float32Array | Uint8Array>(hwc: T, size: number): T {
   return out;
 }
 
-test('UINT8 pixels the library resized and cropped, NHWC binary and NCHW JSON: the same logits as the photo, bit for bit', async () => {
+test('UINT8 pixels the library resized and cropped, NHWC binary and NCHW JSON (tritonclient): the same logits as the photo, bit for bit', async () => {
   const nhwc = tritonRequest([{ name: 'input', datatype: 'UINT8', shape: [1, 224, 224, 3], binary: pixels(CAT) }], [{ name: 'logits', parameters: { binary_data: true } }]);
   const cat = await infer(nhwc);
   assert.is(cat.status, 200, JSON.stringify(cat.json));
   assert.equal(cat.outputs.logits.data, logits.cat);
-  const nchw = kserveRequest([{ name: 'input', datatype: 'UINT8', shape: [1, 3, 224, 224], data: Array.from(toNchw(pixels(COFFEE), 224)) }]);
+  // tritonclient with binary_data=False on the input and the output: all JSON, no header length.
+  const nchw = tritonRequest([{ name: 'input', datatype: 'UINT8', shape: [1, 3, 224, 224], data: Array.from(toNchw(pixels(COFFEE), 224)) }], [{ name: 'logits', parameters: { binary_data: false } }]);
+  assert.is(nchw.headers['Inference-Header-Content-Length'], undefined);
   const coffee = await infer(nchw);
   assert.is(coffee.status, 200, JSON.stringify(coffee.json));
   assert.equal(coffee.outputs.logits.data, logits.coffee);
