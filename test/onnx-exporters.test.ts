@@ -31,7 +31,7 @@ const SIZE = 64;
 const REFERENCE_PHOTOS = 2;
 const JUDGED_INT8_DEPTH = 50;
 
-test('torch 1.13 and 2.x alias equal initializers through Identity nodes; dynamo shares them', () => {
+test('torch 1.13 and 2.x alias equal initializers through Identity nodes; dynamo (BN as nodes or fused) shares them', () => {
   const model = exportAs('torch-1.13', untrained(resnetUnfolded({ depth: 18, seed: 1, width: WIDTH, inputSize: SIZE })));
   const graph = model.graph!;
   const initializers = new Set(graph.initializer!.map((t) => t.name));
@@ -39,9 +39,12 @@ test('torch 1.13 and 2.x alias equal initializers through Identity nodes; dynamo
   assert.ok(aliases.length > 0);
   assert.is(aliases[0].name, 'Identity_0');
   assert.ok(aliases.every((n) => initializers.has(n.input![0]) && /^onnx::Conv_\d+$/.test(n.output![0])));
-  const dynamo = exportAs('dynamo', untrained(resnetUnfolded({ depth: 18, seed: 1, width: WIDTH, inputSize: SIZE })));
-  assert.ok(sharedInitializers(dynamo) > 0);
-  assert.not.ok(dynamo.graph!.node!.some((n) => n.op_type === 'Identity' || n.op_type === 'Constant'));
+  for (const exporter of ['dynamo', 'dynamo-fused'] as const) {
+    const dynamo = exportAs(exporter, untrained(resnetUnfolded({ depth: 18, seed: 1, width: WIDTH, inputSize: SIZE })));
+    assert.ok(sharedInitializers(dynamo) > 0, exporter);
+    assert.not.ok(dynamo.graph!.node!.some((n) => n.op_type === 'Identity' || n.op_type === 'Constant'), exporter);
+    assert.is(dynamo.graph!.node!.some((n) => n.op_type === 'BatchNormalization'), exporter === 'dynamo', exporter);
+  }
 });
 
 test('a chain of Identities of an initializer, and one initializer read by several convs, import as constants', () => {

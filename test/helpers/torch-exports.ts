@@ -10,7 +10,10 @@
  *               module's own parameter names, nodes named `node_<Op>_<n>`, input `x`, output
  *               `linear`, constants as initializers (no Constant nodes), the head as ReduceMean over
  *               axes [-1, -2] and a Reshape to [-1, C] (a dynamic batch `s0`), and equal initializers deduplicated by sharing
- *               one tensor between their readers (onnx_ir's DeduplicateInitializersPass).
+ *               one tensor between their readers (onnx_ir's DeduplicateInitializersPass);
+ *   dynamo-fused  the same after onnxscript's optimizer has fused each BatchNormalization into the
+ *               Conv before it (a Conv with a bias, its initializers named `val_N`), as torch 2.9's
+ *               `optimize=True` writes ResNets.
  * An untrained torchvision ResNet (`resnet101()`: BN weight 1, bias 0, running mean 0, variance 1)
  * folds to a zero bias in every conv, so the deduplication aliases all but one bias per width. Its
  * random classifier gives every photo the same class; the tests focus it on photos' features
@@ -24,7 +27,7 @@ import { DataType } from '../../src/convert/onnx-proto.ts';
 import type { OnnxModelInit } from '../../src/convert/onnx-proto.ts';
 import { exportFolded, exportUnfolded } from './onnx-export.ts';
 
-export const EXPORTERS = ['torch-1.13', 'torch-2', 'dynamo'] as const;
+export const EXPORTERS = ['torch-1.13', 'torch-2', 'dynamo', 'dynamo-fused'] as const;
 export type Exporter = (typeof EXPORTERS)[number];
 
 type Graph = NonNullable<OnnxModelInit['graph']>;
@@ -62,9 +65,13 @@ export function exportAs(exporter: Exporter, net: UnfoldedNet): OnnxModelInit {
     case 'torch-2':
       return aliasDuplicates(producedBy(exportFolded(foldBatchNorms(net), { opset: 17 }), '2.5.1'));
     case 'dynamo':
-      return shareDuplicates(asDynamo(exportUnfolded(net, foldBatchNorms(net), { opset: 18, pool: 'ReduceMean', flatten: 'Reshape', batch: 's0' })));
+      return shareDuplicates(asDynamo(exportUnfolded(net, foldBatchNorms(net), DYNAMO)));
+    case 'dynamo-fused':
+      return shareDuplicates(asDynamo(exportFolded(foldBatchNorms(net), DYNAMO)));
   }
 }
+
+const DYNAMO = { opset: 18, pool: 'ReduceMean', flatten: 'Reshape', batch: 's0' } as const;
 
 function producedBy(model: OnnxModelInit, version: string): OnnxModelInit {
   return { ...model, producer_version: version };
@@ -108,7 +115,11 @@ function asDynamo(model: OnnxModelInit): OnnxModelInit {
   const graph = model.graph!;
   const names = new Map([['input', 'x'], ['output', 'linear']]);
   const rename = (name: string) => names.get(name) ?? name;
-  const initializer: Tensor[] = [...graph.initializer!];
+  const initializer: Tensor[] = graph.initializer!.map((t, i) => {
+    if (!t.name!.startsWith('onnx::')) return t;
+    names.set(t.name!, `val_${i}`);
+    return { ...t, name: `val_${i}` };
+  });
   const node: Node[] = [];
   for (const n of graph.node!) {
     if (n.op_type === 'Constant') {
