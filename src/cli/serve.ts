@@ -13,6 +13,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       port: { type: 'string', default: '8080' },
       host: { type: 'string', default: '127.0.0.1' },
       model: { type: 'string' },
+      'model-name': { type: 'string' },
       workers: { type: 'string', default: String(availableParallelism()) },
       queue: { type: 'string', default: String(DEFAULT_LIMITS.queueSize) },
       timeout: { type: 'string', default: String(DEFAULT_LIMITS.timeoutMs) },
@@ -25,6 +26,7 @@ export async function serveCommand(args: string[]): Promise<void> {
   });
   const server = await startServer({
     modelPath: values.model ?? defaultModelPath(),
+    modelName: values['model-name'],
     workers: positiveInteger(values.workers, '--workers'),
     host: values.host,
     port: port(values.port!),
