@@ -1,4 +1,4 @@
-import { chunkOutput, shifted8 } from './winograd';
+import { chunkOutput, shifted8 } from './winograd-shared';
 
 // F(4x4, 3x3): 36 products per 16 outputs. Points 0, ±1, ±2, ∞; each row of G is scaled by the
 // least integer that clears its fractions (4, 6, 6, 24, 24, 1), so with E = diag(6, 4, 4, 1, 1, 24):

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadModel } from '../src/runtime/model.ts';
-import { MAX_WASM_BYTES } from '../src/runtime/load.ts';
+import { MAX_WASM_BYTES } from '../src/runtime/memory-plan.ts';
 import { readModel } from '../src/format/reader.ts';
 import { crc32 } from '../src/format/crc32.ts';
 import { mulberry32 } from '../src/builder/random.ts';
