@@ -333,7 +333,7 @@ test('a header that needs more wasm memory than the bound is refused before anyt
     assert.unreachable('a 4096x4096x512 model loaded');
   } catch (error) {
     assert.instance(error, ModelFormatError);
-    assert.match(String(error), /may need \d+ bytes of wasm memory, more than the 2147483648 allowed/);
+    assert.match(String(error), /needs \d+ bytes of wasm memory, more than the 2147483648 allowed/);
   }
   assert.is(outcome.largestMemory, 0, 'no wasm memory may be created');
   outcome.largestMemory = before;
