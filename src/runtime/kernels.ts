@@ -19,6 +19,12 @@ interface KernelSpec {
   readonly args: readonly (readonly [string, ArgKind])[];
 }
 
+/** Max and average pooling take the same arguments (assembly/pool.ts). */
+const POOL_ARGS = [
+  ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['channels', 'i32'],
+  ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['k', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
+] as const;
+
 export const KERNELS = {
   conv: {
     module: 'conv',
@@ -33,10 +39,7 @@ export const KERNELS = {
   maxpool: {
     module: 'pool',
     sliced: true,
-    args: [
-      ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['channels', 'i32'],
-      ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['k', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
-    ],
+    args: POOL_ARGS,
   },
   gap: {
     module: 'pool',
@@ -89,10 +92,7 @@ export const KERNELS = {
   avgpool: {
     module: 'pool',
     sliced: true,
-    args: [
-      ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['channels', 'i32'],
-      ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['k', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
-    ],
+    args: POOL_ARGS,
   },
   affine: {
     module: 'affine',

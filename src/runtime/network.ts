@@ -7,10 +7,7 @@ import { singleThread, threadPool, type Dispatch } from './threads.ts';
 import { convPath, patchRowBytes, planWinograd, winogradTiles, type ConvLayer, type ConvPath, type WinogradPlan } from './conv-path.ts';
 import { planMemory, type MemoryLayout } from './memory-plan.ts';
 
-/**
- * A network placed in one wasm instance's memory (memory-plan.ts lays it out) and the layer
- * executor: each layer is one or two kernel calls (kernels.ts), split over the threads.
- */
+/** Where a network's wasm memory goes. */
 export interface MemoryFootprint {
   /** Size of the wasm memory. */
   wasmBytes: number;
@@ -64,6 +61,10 @@ export interface InputTarget {
   scratchBytes: number;
 }
 
+/**
+ * A network placed in one wasm instance's memory (memory-plan.ts lays it out) and the layer
+ * executor: each layer is one or two kernel calls (kernels.ts), split over the threads.
+ */
 export class Network {
   readonly header: NetworkHeader;
   readonly footprint: MemoryFootprint;
