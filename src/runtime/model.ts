@@ -17,7 +17,13 @@ export type { LoadProgress } from './load/options.ts';
 
 /** Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is verified. */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
-  return new Model(await loadNetwork(source, options));
+  const network = await loadNetwork(source, options);
+  try {
+    return new Model(network);
+  } catch (error) {
+    network.close();
+    throw error;
+  }
 }
 
 export interface ClassifyOptions {

@@ -7,7 +7,7 @@
  */
 import { ResnetWasmError } from '../errors.ts';
 import type { KernelExports } from './wasm.ts';
-import { invoke, KERNEL_NAMES, MAX_KERNEL_ARGS, type SlicedKernel } from './kernels.ts';
+import { invoke, KERNEL_NAMES, MAX_KERNEL_ARGS, type KernelName, type SlicedKernel } from './kernels.ts';
 
 export interface Dispatch {
   readonly parts: number;
@@ -70,7 +70,7 @@ interface WorkerData {
   board: SharedArrayBuffer;
   part: number;
   parts: number;
-  kernels: string[];
+  kernels: readonly KernelName[];
 }
 
 /** `parts - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread. */
