@@ -32,7 +32,9 @@ if (only !== 'js') {
     lines.push(`export const ${name} = ${JSON.stringify(wasm.toString('base64'))};`);
     console.log(`${target}: ${wasm.length} bytes`);
   }
-  // The standalone WASI command (wasi/main.ts): the same kernels, replaying a plan.
+  // The standalone WASI command (wasi/main.ts): the same kernels, replaying a plan; its kernel
+  // dispatch (wasi/calls.ts) is generated from the runtime's kernel table.
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/wasi-calls.ts'], { stdio: 'inherit' });
   execFileSync('npx', ['asc', 'wasi/main.ts', '--config', 'wasi/asconfig.json', '-o', 'build/resnet-wasi.wasm'], { stdio: 'inherit' });
   writeFileSync('build/kernels.js', lines.join('\n') + '\n');
   writeFileSync('build/kernels.d.ts', Object.keys(WASM).map((n) => `export declare const ${n}: string;`).join('\n') + '\n');

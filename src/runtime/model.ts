@@ -8,8 +8,23 @@ import type { PixelMap } from '../image/resample.ts';
 import type { Network, MemoryFootprint } from './network.ts';
 import { topK, type Prediction } from './topk.ts';
 import type { KernelBuild } from './wasm.ts';
+import { loadNetwork } from './load/load-network.ts';
+import type { LoadOptions } from './load/options.ts';
+import type { ModelSource } from './load/sources.ts';
 
-export { loadModel, type ModelSource, type LoadOptions, type LoadProgress } from './load.ts';
+export type { ModelSource, LoadOptions };
+export type { LoadProgress } from './load/options.ts';
+
+/** Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is verified. */
+export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+  const network = await loadNetwork(source, options);
+  try {
+    return new Model(network);
+  } catch (error) {
+    network.close();
+    throw error;
+  }
+}
 
 export interface ClassifyOptions {
   /** How many classes to return (default 5). */
