@@ -1,5 +1,6 @@
 // The kernels, as the runtime sees them. All pointers are byte offsets into this module's memory,
-// which the runtime lays out (src/runtime/arena.ts) above heapBase().
+// which the runtime lays out (src/runtime/memory-plan.ts) above heapBase(); their arguments are
+// listed once, in the runtime's kernel table (src/runtime/kernels.ts).
 export { conv } from './conv';
 export { maxpool, avgpool, gap } from './pool';
 export { add } from './add';

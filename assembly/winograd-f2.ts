@@ -1,4 +1,4 @@
-import { chunkOutput, shifted8 } from './winograd';
+import { chunkOutput, shifted8 } from './winograd-shared';
 
 // F(2x2, 3x3) with G scaled by 2 (winograd.ts):
 //   weights U' = (2G) g (2G)ᵀ = 4U     |U'| ≤ 9·127 = 1143: int16

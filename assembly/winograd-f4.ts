@@ -1,4 +1,4 @@
-import { chunkOutput, shifted8 } from './winograd';
+import { chunkOutput, shifted8 } from './winograd-shared';
 
 // F(4x4, 3x3): 36 products per 16 outputs. Points 0, ±1, ±2, ∞; each row of G is scaled by the
 // least integer that clears its fractions (4, 6, 6, 24, 24, 1), so with E = diag(6, 4, 4, 1, 1, 24):
@@ -8,7 +8,7 @@ import { chunkOutput, shifted8 } from './winograd';
 //   (AᵀE) [Σ_c U'·V] (EA) = 576 · Y, Y the exact convolution, computed modulo 2^32 (int32 wraps).
 // 576 = 9·2^6: multiplying by 9⁻¹ mod 2^32 gives 64·Y mod 2^32, and >> 6 gives Y exactly when
 // |Y| < 2^25. The runtime takes this path only for layers where that holds for any input:
-// max over filters of Σ|w| · max|d − zx| < 2^25 (src/runtime/network.ts), else F(2x2).
+// max over filters of Σ|w| · max|d − zx| < 2^25 (src/runtime/conv-path.ts), else F(2x2).
 
 /** 9⁻¹ modulo 2^32: 9 · 954437177 = 2^33 + 1. */
 // @ts-ignore: decorator

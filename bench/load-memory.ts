@@ -7,8 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { loadModel } from '../src/runtime/load.ts';
-import type { LoadOptions } from '../src/runtime/load.ts';
+import { loadModel, type LoadOptions } from '../src/runtime/model.ts';
 
 const CONFIGS: Record<string, LoadOptions> = {
   default: {},

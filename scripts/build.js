@@ -8,6 +8,8 @@
 //   dist/index.js, dist/cli.js   the runtime and CLI for Node, bundled by esbuild (dist/NAME-HASH.js: the
 //                              commands' code, loaded when a command runs)
 //   dist/serve-worker.js       the classification worker of `resnet-wasm serve` (src/serve/worker.ts)
+//   dist/mqtt.js               the MQTT gateway as a library (resnet-wasm/mqtt), apart so that
+//                              dist/index.js never loads MQTT.js
 //   dist/browser.js            the runtime for browsers: dependencies bundled, no node: module
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
@@ -32,7 +34,9 @@ if (only !== 'js') {
     lines.push(`export const ${name} = ${JSON.stringify(wasm.toString('base64'))};`);
     console.log(`${target}: ${wasm.length} bytes`);
   }
-  // The standalone WASI command (wasi/main.ts): the same kernels, replaying a plan.
+  // The standalone WASI command (wasi/main.ts): the same kernels, replaying a plan; its kernel
+  // dispatch (wasi/calls.ts) is generated from the runtime's kernel table.
+  execFileSync(process.execPath, ['--import', 'tsx', 'scripts/wasi-calls.ts'], { stdio: 'inherit' });
   execFileSync('npx', ['asc', 'wasi/main.ts', '--config', 'wasi/asconfig.json', '-o', 'build/resnet-wasi.wasm'], { stdio: 'inherit' });
   writeFileSync('build/kernels.js', lines.join('\n') + '\n');
   writeFileSync('build/kernels.d.ts', Object.keys(WASM).map((n) => `export declare const ${n}: string;`).join('\n') + '\n');
@@ -42,9 +46,14 @@ if (only === undefined || only === 'js') {
   mkdirSync('dist', { recursive: true });
   // One build with code splitting: each command's code (and the packages it imports: fastify, protobufjs,
   // ...) is a chunk loaded when the command runs, shared with the library where they overlap.
-  const entryPoints = [{ in: 'src/index.ts', out: 'index' }, { in: 'src/cli/main.ts', out: 'cli' }, { in: 'src/serve/worker.ts', out: 'serve-worker' }];
+  const entryPoints = [
+    { in: 'src/index.ts', out: 'index' },
+    { in: 'src/cli/main.ts', out: 'cli' },
+    { in: 'src/serve/worker.ts', out: 'serve-worker' },
+    { in: 'src/mqtt/index.ts', out: 'mqtt' },
+  ];
   for (const file of readdirSync('dist')) if (/-[A-Z0-9]{8}\.js(\.map)?$/.test(file)) rmSync(join('dist', file));
   await build({ entryPoints, outdir: 'dist', chunkNames: '[name]-[hash]', splitting: true, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true });
   await build({ ...browserOptions, entryPoints: ['src/index.ts'], outfile: 'dist/browser.js' });
-  console.log('dist/index.js, dist/cli.js, dist/serve-worker.js, dist/browser.js');
+  console.log('dist/index.js, dist/cli.js, dist/serve-worker.js, dist/mqtt.js, dist/browser.js');
 }

@@ -10,6 +10,7 @@ const REQUIRED = {
   'dist/browser.js': 'npm run build',
   'dist/cli.js': 'npm run build',
   'dist/serve-worker.js': 'npm run build',
+  'dist/mqtt.js': 'npm run build',
   'dist/types/index.d.ts': 'npm run build',
   'build/resnet.wasm': 'npm run build',
   'weights/default.rnw': 'npm run build:model',

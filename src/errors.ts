@@ -39,6 +39,19 @@ function describeLocation(offset: number, { section, layer }: FormatErrorContext
   return parts.join(' ');
 }
 
+/** A model could not be fetched: HTTP status, network failure after the retries, a bad source. */
+export class ModelLoadError extends ResnetWasmError {
+  readonly url?: string;
+  readonly status?: number;
+
+  constructor(message: string, details: { url?: string; status?: number; cause?: unknown } = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'ModelLoadError';
+    if (details.url !== undefined) this.url = details.url;
+    if (details.status !== undefined) this.status = details.status;
+  }
+}
+
 /** An image file could not be decoded into pixels. */
 export class ImageDecodeError extends ResnetWasmError {
   constructor(message: string, options?: ErrorOptions) {

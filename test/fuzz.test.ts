@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadModel } from '../src/runtime/model.ts';
-import { MAX_WASM_BYTES } from '../src/runtime/load.ts';
+import { MAX_WASM_BYTES } from '../src/runtime/memory-plan.ts';
 import { readModel } from '../src/format/reader.ts';
 import { crc32 } from '../src/format/crc32.ts';
 import { mulberry32 } from '../src/builder/random.ts';
@@ -333,7 +333,7 @@ test('a header that needs more wasm memory than the bound is refused before anyt
     assert.unreachable('a 4096x4096x512 model loaded');
   } catch (error) {
     assert.instance(error, ModelFormatError);
-    assert.match(String(error), /may need \d+ bytes of wasm memory, more than the 2147483648 allowed/);
+    assert.match(String(error), /needs \d+ bytes of wasm memory, more than the 2147483648 allowed/);
   }
   assert.is(outcome.largestMemory, 0, 'no wasm memory may be created');
   outcome.largestMemory = before;

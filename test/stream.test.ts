@@ -11,9 +11,9 @@ import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { loadModel, type LoadProgress, type ModelSource } from '../src/runtime/model.ts';
-import { ModelLoadError, wasmMemoryBound } from '../src/runtime/load.ts';
+import { Network } from '../src/runtime/network.ts';
 import { readModel } from '../src/format/reader.ts';
-import { ModelFormatError, ResnetWasmError } from '../src/errors.ts';
+import { ModelFormatError, ModelLoadError, ResnetWasmError } from '../src/errors.ts';
 import type { Model } from '../src/runtime/model.ts';
 import { serveFile, type FileServer } from './helpers/server.ts';
 import { resnet18File, tinyModelFile } from './helpers/model-files.ts';
@@ -272,9 +272,13 @@ test('footprint reports the wasm memory, parameters and arena; dispose releases 
   const payloadBytes = readModel(R18).payloads.reduce((sum, p) => sum + p.length, 0);
   assert.ok(f.parameterBytes >= payloadBytes && f.derivedBytes > 0 && f.derivedBytes < payloadBytes / 100);
   assert.ok(f.arenaBytes > 0 && f.wasmBytes >= f.parameterBytes + f.derivedBytes + f.arenaBytes);
-  assert.ok(wasmMemoryBound(readModel(R18).header) >= f.wasmBytes, 'the documented bound must hold');
+  const planned = async (threads: number) => {
+    const { header, payloads } = readModel(R18);
+    return (await Network.plan(header, payloads.map((p) => p.length), { threads })).layout.wasmBytes;
+  };
+  assert.is(f.wasmBytes, await planned(1), 'the loader checks the memory it allocates');
   const threaded = await loadModel(R18, { threads: 3 });
-  assert.ok(wasmMemoryBound(readModel(R18).header, 3) >= threaded.footprint().wasmBytes, 'the bound must hold for threads');
+  assert.is(threaded.footprint().wasmBytes, await planned(3), 'the loader checks the memory it allocates, on threads too');
   threaded.dispose();
   const network = new WeakRef(model.layers);
   model.dispose();

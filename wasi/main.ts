@@ -3,20 +3,15 @@
 //   resnet-wasi <model.rnw> <model.plan> <input.u8>
 //
 // It replays a plan written by `resnet-wasm wasi-plan` (its format: src/cli/wasi-plan.ts): the
-// runtime's memory operations, recorded with the runtime's offsets. Our own static data and heap sit
+// runtime's memory operations, recorded with the runtime's offsets; kernel calls go through
+// calls.ts, generated from the runtime's kernel table. Our own static data and heap sit
 // where the runtime's region began, so the region is allocated anew and every pointer argument is
 // moved by the same distance (kept a multiple of 64, so alignment is unchanged). The input is a
 // preprocessed NHWC uint8 file (`resnet-wasm preprocess`). Paths are relative to the first
 // preopened directory (`wasmtime run --dir . ...`). Prints the top-5: score, label, index, logit
 // and its f32 bits.
-import { conv } from '../assembly/conv';
-import { maxpool, avgpool, gap } from '../assembly/pool';
-import { add } from '../assembly/add';
-import { fc } from '../assembly/fc';
-import { patches } from '../assembly/patches';
-import { winogradInput, winogradConv } from '../assembly/winograd';
-import { winogradBias } from '../assembly/winograd-weights';
-import { affine } from '../assembly/affine';
+import { call } from './calls';
+import { int, ptr } from './values';
 import { errno, fd, fd_close, fd_filestat_get, fd_pread, filestat, path_open, rights } from 'bindings/wasi_snapshot_preview1';
 
 const MAGIC: u32 = 0x504e5752; // "RNWP"
@@ -63,39 +58,6 @@ function readInto(file: fd, to: usize, length: usize, offset: u64): void {
   }
 }
 
-@inline function ptr(at: usize, i: i32): usize {
-  return <usize>(<isize>load<f64>(at + (<usize>i << 3)) + shift);
-}
-
-@inline function int(at: usize, i: i32): i32 {
-  return <i32>load<f64>(at + (<usize>i << 3));
-}
-
-@inline function real(at: usize, i: i32): f32 {
-  return <f32>load<f64>(at + (<usize>i << 3));
-}
-
-/** One kernel call, whole (part 0 of 1); `a` points at its arguments. Order: KERNELS in wasi-plan.ts. */
-function call(kernel: i32, a: usize): void {
-  switch (kernel) {
-    case 0: conv(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), int(a, 10),
-      ptr(a, 11), int(a, 12), int(a, 13), int(a, 14), int(a, 15), ptr(a, 16), ptr(a, 17), int(a, 18), 0, 1); break;
-    case 1: maxpool(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); break;
-    case 2: gap(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), real(a, 5), int(a, 6), 0, 1); break;
-    case 3: add(ptr(a, 0), int(a, 1), real(a, 2), ptr(a, 3), int(a, 4), real(a, 5), ptr(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); break;
-    case 4: fc(ptr(a, 0), int(a, 1), ptr(a, 2), int(a, 3), ptr(a, 4), 0, 1); break;
-    case 5: winogradInput(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5), int(a, 6), int(a, 7), int(a, 8), 0, 1); break;
-    case 6: winogradConv(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), ptr(a, 6), ptr(a, 7), int(a, 8), ptr(a, 9), int(a, 10),
-      int(a, 11), int(a, 12), int(a, 13), ptr(a, 14), int(a, 15), 0, 1); break;
-    case 7: patches(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), ptr(a, 9), int(a, 10), int(a, 11),
-      int(a, 12), 0, 1); break;
-    case 8: winogradBias(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4)); break;
-    case 9: avgpool(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); break;
-    case 10: affine(ptr(a, 0), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4), ptr(a, 5), int(a, 6), int(a, 7), 0, 1); break;
-    default: fail(`unknown kernel ${kernel} in the plan`);
-  }
-}
-
 function replay(plan: usize, planBytes: usize, model: fd, input: fd): void {
   if (planBytes < 16 || load<u32>(plan) != MAGIC || load<u32>(plan, 4) != 1) fail('not a resnet-wasm plan (version 1)');
   const count = load<u32>(plan, 8);
@@ -113,16 +75,16 @@ function replay(plan: usize, planBytes: usize, model: fd, input: fd): void {
         shift = <isize>((region + 63) & ~63) - <isize>(base & ~63);
         break;
       }
-      case PARAMETERS: readInto(model, ptr(a, 1), <usize>load<f64>(a, 16), <u64>load<f64>(a)); break;
+      case PARAMETERS: readInto(model, ptr(a, 1, shift), <usize>load<f64>(a, 16), <u64>load<f64>(a)); break;
       case INPUT: {
         const bytes = <usize>load<f64>(a, 8);
         if (fileSize(input) != <u64>bytes) fail(`the input must be ${bytes} bytes (NHWC uint8, resnet-wasm preprocess)`);
-        readInto(input, ptr(a, 0), bytes, 0);
+        readInto(input, ptr(a, 0, shift), bytes, 0);
         break;
       }
-      case FILL: memory.fill(ptr(a, 0), <u8>int(a, 1), <usize>int(a, 2)); break;
-      case CALL: call(int(a, 0), a + 8); break;
-      case LOGITS: logits = ptr(a, 0); classes = int(a, 1); break;
+      case FILL: memory.fill(ptr(a, 0, shift), <u8>int(a, 1), <usize>int(a, 2)); break;
+      case CALL: if (!call(int(a, 0), a + 8, shift)) fail(`unknown kernel ${int(a, 0)} in the plan`); break;
+      case LOGITS: logits = ptr(a, 0, shift); classes = int(a, 1); break;
       case LABELS: labels = String.UTF8.decodeUnsafe(a, n).split('\n'); break;
       default: fail(`unknown operation ${code} in the plan`);
     }

@@ -16,7 +16,7 @@ import type { BatchNorm, UnfoldedNet } from './batchnorm.ts';
 import { randomArray, seededRandom } from './random.ts';
 import type { Random } from './random.ts';
 
-export type ResnetDepth = 18 | 34 | 50;
+export type ResnetDepth = 18 | 34 | 50 | 101 | 152;
 
 export type ResnetVariant = 'v1' | 'c' | 'd' | 'v2';
 
@@ -27,6 +27,8 @@ export interface ResnetOptions {
   variant?: ResnetVariant;
   numClasses?: number;
   inputSize?: number;
+  /** The stem's channels, 64 in torchvision; each stage doubles them. Narrow networks make small test files. */
+  width?: number;
 }
 
 interface Architecture {
@@ -38,9 +40,10 @@ const ARCHITECTURES: Record<ResnetDepth, Architecture> = {
   18: { block: 'basic', stageBlocks: [2, 2, 2, 2] },
   34: { block: 'basic', stageBlocks: [3, 4, 6, 3] },
   50: { block: 'bottleneck', stageBlocks: [3, 4, 6, 3] },
+  101: { block: 'bottleneck', stageBlocks: [3, 4, 23, 3] },
+  152: { block: 'bottleneck', stageBlocks: [3, 8, 36, 3] },
 };
 
-const STAGE_PLANES = [64, 128, 256, 512];
 const BOTTLENECK_EXPANSION = 4;
 
 /** torchvision's ImageNet preprocessing, scaled when the network is built for a smaller input. */
@@ -66,16 +69,16 @@ export function resnetName(depth: ResnetDepth, variant: ResnetVariant = 'v1'): s
 }
 
 /** A random ResNet with its BatchNorms kept separate, ready for bnstats to measure them. */
-export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000, inputSize = 224 }: ResnetOptions): UnfoldedNet {
+export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000, inputSize = 224, width = 64 }: ResnetOptions): UnfoldedNet {
   const { block, stageBlocks } = ARCHITECTURES[depth];
   const g = new GraphBuilder(seededRandom(seed), { h: inputSize, w: inputSize, c: 3 });
   const preact = variant === 'v2';
-  let x = variant === 'c' || variant === 'd' ? deepStem(g) : preact ? g.conv('stem.conv', 0, 64, 7, 2) : g.convBn('conv1', 0, 64, 7, 2, true);
+  let x = variant === 'c' || variant === 'd' ? deepStem(g, width) : preact ? g.conv('stem.conv', 0, width, 7, 2) : g.convBn('conv1', 0, width, 7, 2, true);
   x = g.maxpool(preact ? 'stem.pool' : 'maxpool', x, 3, 2, 1);
   stageBlocks.forEach((blocks, stage) => {
     for (let b = 0; b < blocks; b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1;
-      const planes = STAGE_PLANES[stage];
+      const planes = width << stage;
       if (preact) {
         x = preactBlock(g, `stages.${stage}.blocks.${b}`, x, block, planes, stride);
       } else {
@@ -97,10 +100,10 @@ export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000,
   return { model, batchNorms: g.batchNorms };
 }
 
-/** ResNet-C/D: conv1.0 3→32 s2, conv1.3 32→32, conv1.6 32→64 (timm's Sequential indices), each + BN + ReLU. */
-function deepStem(g: GraphBuilder): number {
-  const x = g.convBn('conv1.0', 0, 32, 3, 2, true);
-  return g.convBn('conv1.6', g.convBn('conv1.3', x, 32, 3, 1, true), 64, 3, 1, true);
+/** ResNet-C/D: conv1.0 3→32 s2, conv1.3 32→32, conv1.6 32→64 (timm's Sequential indices, width 64), each + BN + ReLU. */
+function deepStem(g: GraphBuilder, width: number): number {
+  const x = g.convBn('conv1.0', 0, width / 2, 3, 2, true);
+  return g.convBn('conv1.6', g.convBn('conv1.3', x, width / 2, 3, 1, true), width, 3, 1, true);
 }
 
 /** The residual branch of a basic block; its last conv has `lastNorm` (v1) or not (v2). */

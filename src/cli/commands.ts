@@ -7,6 +7,8 @@ import { availableParallelism } from 'node:os';
 import { lazy, type Command } from './command.ts';
 import { DEFAULT_LIMITS } from '../serve/default-limits.ts';
 import { DEFAULT_TOP } from '../options/validate.ts';
+import { DEFAULT_TOPICS } from '../mqtt/topics.ts';
+import { DEFAULT_DISCOVERY_PREFIX } from '../mqtt/homeassistant.ts';
 
 const MODEL = { type: 'string', value: 'FILE', help: 'a .rnw model file (default: the packaged ImageNet ResNet-50)' } as const;
 const OUTPUT = { type: 'string', short: 'o', value: 'FILE', help: 'where to write the result (required)' } as const;
@@ -70,12 +72,13 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'serve',
-    summary: 'Classify over HTTP: POST /v1/classify, /v1/classify/batch; GET /healthz, /readyz, /metrics',
+    summary: 'Classify over HTTP: /v1/classify, /v1/classify/batch, the Open Inference Protocol (/v2), /metrics',
     usage: '[options]',
     options: {
       port: { type: 'string', value: 'N', default: '8080', help: 'TCP port (0: any free port)' },
       host: { type: 'string', value: 'ADDRESS', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface)' },
       model: MODEL,
+      'model-name': { type: 'string', value: 'NAME', help: "the model's name in /v2 (default: the file's base name, default for the packaged one)" },
       workers: { type: 'string', value: 'N', default: String(availableParallelism()), help: 'worker threads, each with its own model' },
       queue: { type: 'string', value: 'N', default: String(DEFAULT_LIMITS.queueSize), help: 'images waiting for a worker; past it, 429' },
       timeout: { type: 'string', value: 'MS', default: String(DEFAULT_LIMITS.timeoutMs), help: 'longest wait for an answer once the body is in (504)' },
@@ -87,6 +90,43 @@ export const COMMANDS: Command[] = [
     },
     examples: ['resnet-wasm serve --port 8080 --workers 2', 'curl --data-binary @cat.jpg -H "content-type: image/jpeg" "http://127.0.0.1:8080/v1/classify?top=3"'],
     run: lazy(() => import('./serve.ts'), ['fastify', '@fastify/multipart', 'prom-client', 'image-size']),
+  },
+  {
+    name: 'mqtt',
+    summary: 'Classify the images that cameras publish to an MQTT broker, answering on result topics',
+    usage: '[options]',
+    options: {
+      broker: { type: 'string', value: 'URL', default: 'mqtt://127.0.0.1:1883', help: 'mqtt://, mqtts:// (TLS), ws://, wss://' },
+      model: MODEL,
+      top: { type: 'string', value: 'K', default: String(DEFAULT_TOP), help: 'classes in each result' },
+      threads: { type: 'string', value: 'N', default: '1', help: 'frames classified at once, each by a worker thread with its own model' },
+      qos: { type: 'string', value: '0|1|2', default: '1', help: 'of the subscription and of every answer' },
+      retain: { type: 'boolean', help: 'results retained: the last result per camera' },
+      topic: { type: 'string', value: 'FILTER', default: DEFAULT_TOPICS.images, help: 'where cameras publish images ({camera} is the + level)' },
+      'result-topic': { type: 'string', value: 'T', default: DEFAULT_TOPICS.result, help: 'where results go' },
+      'error-topic': { type: 'string', value: 'T', default: DEFAULT_TOPICS.error, help: 'where errors go' },
+      'status-topic': { type: 'string', value: 'T', default: DEFAULT_TOPICS.status, help: 'online/offline (the Last Will)' },
+      group: { type: 'string', value: 'NAME', help: 'scale out: gateways of one group share the frames (a shared subscription)' },
+      'client-id': { type: 'string', value: 'ID', help: 'unique per gateway (default resnet-wasm-HOSTNAME)' },
+      'session-expiry': { type: 'string', value: 'S', default: '300', help: 'how long the broker keeps the session while the gateway is away' },
+      'max-bytes': { type: 'string', value: 'BYTES', default: String(DEFAULT_LIMITS.maxBodyBytes), help: 'largest image payload' },
+      'max-pixels': { type: 'string', value: 'N', default: String(DEFAULT_LIMITS.maxPixels), help: 'largest image, as its header announces it' },
+      timeout: { type: 'string', value: 'MS', default: String(DEFAULT_LIMITS.timeoutMs), help: 'longest a frame may take' },
+      ca: { type: 'string', value: 'FILE', help: 'TLS: the broker\'s CA certificate' },
+      cert: { type: 'string', value: 'FILE', help: 'TLS: this client\'s certificate' },
+      key: { type: 'string', value: 'FILE', help: 'TLS: this client\'s key' },
+      username: { type: 'string', value: 'U', help: 'broker user name' },
+      'password-file': { type: 'string', value: 'FILE', help: 'its first line is the password (else RESNET_WASM_MQTT_PASSWORD)' },
+      homeassistant: { type: 'boolean', help: 'publish Home Assistant MQTT discovery, retained' },
+      'discovery-prefix': { type: 'string', value: 'P', default: DEFAULT_DISCOVERY_PREFIX, help: 'Home Assistant\'s discovery prefix' },
+      'metrics-port': { type: 'string', value: 'N', help: 'serve Prometheus metrics on this port' },
+      'metrics-host': { type: 'string', value: 'ADDRESS', default: '127.0.0.1', help: 'address of the metrics server' },
+    },
+    examples: [
+      'resnet-wasm mqtt --broker mqtt://127.0.0.1:1883',
+      'resnet-wasm mqtt --broker mqtt://broker.lan:1883 --group classifiers --client-id gateway-a',
+    ],
+    run: lazy(() => import('./mqtt.ts'), ['mqtt', 'prom-client', 'image-size']),
   },
   {
     name: 'wasi-plan',

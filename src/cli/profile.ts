@@ -1,5 +1,5 @@
 import type { Model } from '../runtime/model.ts';
-import type { WinogradPlan } from '../runtime/network.ts';
+import type { WinogradPlan } from '../runtime/conv-path.ts';
 import type { LayerHeader } from '../model/types.ts';
 import { macs } from '../model/types.ts';
 

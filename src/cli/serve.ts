@@ -6,6 +6,7 @@ import { defaultModelPath } from './paths.ts';
 export async function run({ values }: CommandArgs): Promise<void> {
   const server = await startServer({
     modelPath: values.model ?? defaultModelPath(),
+    modelName: values['model-name'],
     workers: positiveInteger(values.workers, '--workers'),
     host: values.host!,
     port: port(values.port!),

@@ -18,21 +18,21 @@
  *   2 PARAMETERS  file offset, at, bytes   copy a record's payload from the model file
  *   3 INPUT       at, bytes            the preprocessed input (NHWC uint8) goes here
  *   4 FILL        at, value, bytes     the pad row before a conv
- *   5 CALL        kernel, args...      one whole kernel call (KERNELS below gives the numbers)
+ *   5 CALL        kernel, args...      one whole kernel call: its number and arguments in the
+ *                                      kernel table's order (src/runtime/kernels.ts)
  *   6 LOGITS      at, count            the f32 logits after the last call
  *   7 LABELS      (text)
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { readModel } from '../format/reader.ts';
 import { Network, type NetworkOp } from '../runtime/network.ts';
+import { KERNEL_NAMES } from '../runtime/kernels.ts';
 import { toRgbImage } from '../image/sources.ts';
 import { preprocessQuantized } from '../image/preprocess.ts';
 import { UsageError, type CommandArgs } from './command.ts';
 import { aboutFile } from './errors.ts';
 import { defaultModelPath } from './paths.ts';
 
-/** Kernel numbers in CALL: the order of the switch in wasi/main.ts. */
-const KERNELS = ['conv', 'maxpool', 'gap', 'add', 'fc', 'winogradInput', 'winogradConv', 'patches', 'winogradBias', 'avgpool', 'affine'];
 const CODES = { memory: 1, parameters: 2, input: 3, fill: 4, call: 5, logits: 6 } as const;
 const LABELS = 7;
 
@@ -68,7 +68,7 @@ export async function wasiPlan(file: Uint8Array): Promise<Uint8Array> {
       : op.op === 'parameters' ? [header.records[op.layer].payloadOffset, op.at, op.bytes]
       : op.op === 'input' ? [op.at, op.bytes]
       : op.op === 'fill' ? [op.at, op.value, op.bytes]
-      : op.op === 'call' ? [KERNELS.indexOf(op.kernel), ...op.args]
+      : op.op === 'call' ? [KERNEL_NAMES.indexOf(op.kernel), ...op.args]
       : [op.at, op.count];
     chunks.push(new Uint8Array(new Uint32Array([CODES[op.op], values.length]).buffer), new Uint8Array(new Float64Array(values).buffer));
   }

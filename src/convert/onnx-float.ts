@@ -34,7 +34,7 @@ export class FloatImport {
 
   run(): IrOp[] {
     for (const node of this.g.graph.node) {
-      if (this.folded.has(node) || (node.op_type === 'Constant' && isDefaultDomain(node))) continue;
+      if (this.folded.has(node) || this.g.makesConstant(node)) continue;
       const op = this.convert(node);
       this.ops.push(op.op);
       this.shapes.set(op.op.output, op.shape);

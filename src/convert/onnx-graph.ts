@@ -1,6 +1,7 @@
 /**
- * A decoded ONNX graph as both importers (fp32 and quantized) read it: constants (initializers and
- * Constant nodes), typed attribute and tensor access, the network input, the conv and pool window
+ * A decoded ONNX graph as both importers (fp32 and quantized) read it: constants (initializers,
+ * Constant nodes, and Identity nodes of a constant, as torch's initializer deduplication writes
+ * them, chains included), typed attribute and tensor access, the network input, the conv and pool window
  * attributes, and errors that name the node and its operator.
  */
 import { ModelImportError } from '../errors.ts';
@@ -57,6 +58,7 @@ export class GraphReader {
     for (const node of this.graph.node) {
       for (const name of node.input) if (name) this.readers.set(name, [...(this.readers.get(name) ?? []), node]);
       if (node.op_type === 'Constant' && isDefaultDomain(node)) this.constants.set(node.output[0], this.constantValue(node));
+      else if (this.isConstantAlias(node)) this.constants.set(node.output[0], this.constants.get(node.input[0])!);
     }
     this.input = this.graphInput();
     this.output = this.graphOutput();
@@ -74,6 +76,20 @@ export class GraphReader {
 
   isConstant(name: string): boolean {
     return this.constants.has(name);
+  }
+
+  /** A Constant node, or an Identity of a constant: nothing to run, its value is a constant. */
+  makesConstant(node: OnnxNode): boolean {
+    return isDefaultDomain(node) && (node.op_type === 'Constant' || this.isConstantAlias(node));
+  }
+
+  /**
+   * torch.onnx.export (TorchScript, 1.11 and later) keeps one initializer of several with equal
+   * values and aliases the others with an Identity node each (`onnx::Conv_1265` = Identity of
+   * `onnx::Conv_1262`): ResNets with default BN statistics fold to many equal zero biases.
+   */
+  private isConstantAlias(node: OnnxNode): boolean {
+    return node.op_type === 'Identity' && isDefaultDomain(node) && node.input.length === 1 && this.constants.has(node.input[0]);
   }
 
   /** The node's input `index` as a constant tensor; `what` names it in errors. */

@@ -72,7 +72,7 @@ export class QuantizedImport {
 
   run(): { tensors: QuantTensor[]; layers: QuantLayer[] } {
     for (const node of this.g.graph.node) {
-      if (node.op_type === 'Constant' && isDefaultDomain(node)) continue;
+      if (this.g.makesConstant(node)) continue;
       this.values.set(node.output[0], this.convert(node));
     }
     const out = this.values.get(this.g.output);

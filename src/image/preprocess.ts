@@ -52,6 +52,26 @@ export function preprocessQuantized(img: RgbImage, pre: Preprocessing, quant: Qu
   return render(img, out, rect, quantizingMap(pre, quant)).data;
 }
 
+/**
+ * The crop's RGB pixels (NHWC, already resized and cropped) as the network's uint8 input: the bytes
+ * writeQuantized makes from the same pixels.
+ */
+export function quantizePixels(pixels: Uint8Array, map: PixelMap): Uint8Array {
+  const out = new Uint8Array(pixels.length);
+  for (let i = 0; i < pixels.length; i += 3) {
+    for (let c = 0; c < 3; c++) out[i + c] = map.table[c * 256 + pixels[i + (map.bgr ? 2 - c : c)]];
+  }
+  return out;
+}
+
+/**
+ * Normalized values (NHWC, the network's channel order: preprocessFloat's output) as the network's
+ * uint8 input, by the input quantization of docs/ARCHITECTURE.md: clamp(rne(v / scale) + zeroPoint).
+ */
+export function quantizeNormalized(values: Float32Array, quant: QuantParams): Uint8Array {
+  return Uint8Array.from(values, (v) => Math.min(Math.max(roundHalfToEven(v / quant.scale) + quant.zeroPoint, 0), 255));
+}
+
 /** The fp32 reference's input, NHWC crop x crop x 3: the normalized values rounded to f32. */
 export function preprocessFloat(img: RgbImage, pre: Preprocessing): Float32Array {
   const crop = resizeAndCenterCrop(img, pre.resize, pre.crop).data;

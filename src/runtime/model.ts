@@ -10,8 +10,27 @@ import { topK, type Prediction } from './topk.ts';
 import type { KernelBuild } from './wasm.ts';
 import { checkDecoder, checkTop } from '../options/validate.ts';
 import { FrameStream, type FrameSource, type StreamOptions } from '../stream/frames.ts';
+import { loadNetwork } from './load/load-network.ts';
+import type { LoadOptions } from './load/options.ts';
+import type { ModelSource } from './load/sources.ts';
+import { defaultModelUrl } from '../default-model.ts';
 
-export { loadModel, type ModelSource, type LoadOptions, type LoadProgress } from './load.ts';
+export type { ModelSource, LoadOptions };
+export type { LoadProgress } from './load/options.ts';
+
+/**
+ * Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is
+ * verified. With no source (or `undefined`), the packaged ImageNet ResNet-50 (src/default-model.ts).
+ */
+export async function loadModel(source: ModelSource = defaultModelUrl(), options: LoadOptions = {}): Promise<Model> {
+  const network = await loadNetwork(source, options);
+  try {
+    return new Model(network);
+  } catch (error) {
+    network.close();
+    throw error;
+  }
+}
 
 export interface ClassifyOptions {
   /** How many classes to return: a positive integer (default 5; more than the model's classes gives all). */

@@ -1,25 +1,13 @@
 import type { LayerHeader, NetworkHeader, QuantTensor } from '../model/types.ts';
-import { layerInputs, outputTensor } from '../model/types.ts';
-import { planArena, alignUp, type TensorLife } from './arena.ts';
-import { usesPatches, roundUp, CIN_BLOCK } from '../format/layout.ts';
-import { chooseKernelBuild, createMemory, instantiateKernels, kernelModule, type KernelBuild, type KernelChoice, type KernelExports, type SlicedKernel } from './wasm.ts';
+import { outputTensor } from '../model/types.ts';
+import { roundUp, CIN_BLOCK } from '../format/layout.ts';
+import { chooseKernelBuild, createMemory, instantiateKernels, kernelModule, type KernelBuild, type KernelChoice, type KernelExports } from './wasm.ts';
+import { argumentList, invoke, type KernelArgs, type KernelName, type SlicedKernel } from './kernels.ts';
 import { singleThread, threadPool, type Dispatch } from './threads.ts';
-import { inputScratchBytes as inputScratchBytesFor } from '../image/preprocess.ts';
+import { convPath, patchRowBytes, planWinograd, winogradTiles, type ConvLayer, type ConvPath, type WinogradPlan } from './conv-path.ts';
+import { planMemory, type MemoryLayout } from './memory-plan.ts';
 
-/**
- * A network placed in one wasm instance's memory:
- *
- *   [0, heapBase)          the module's own static data
- *   parameters             every layer's packed payload (docs/FORMAT.md), 16-byte aligned, in order
- *   derived parameters     Winograd layers' biases with the input zero point unfolded
- *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles, and
- *                          before layer 0 the input preprocessing's), buffers reused (arena.ts)
- *   thread scratch         per thread: a direct conv's block of weights widened to i16, or
- *                          Winograd's products of two tiles and one block of U'
- *   pad row                a row of zero-point bytes that conv taps in the padding read
- *
- * Memory is sized once, before any parameter arrives, so views handed out stay valid.
- */
+/** Where a network's wasm memory goes. */
 export interface MemoryFootprint {
   /** Size of the wasm memory. */
   wasmBytes: number;
@@ -29,21 +17,6 @@ export interface MemoryFootprint {
   derivedBytes: number;
   /** Peak activation bytes: the arena. */
   arenaBytes: number;
-}
-
-/**
- * How a conv runs: `direct` taps, `patches` (few input channels: im2col rows + a 1x1 kernel), or
- * `winograd` (3x3 stride 1 pad 1: integer F(2x2,3x3) or F(4x4,3x3), bit-identical to direct).
- */
-export type ConvPath = 'direct' | 'patches' | 'winograd';
-
-/** Outputs per side of a Winograd tile: F(2x2, 3x3) or F(4x4, 3x3). */
-export type WinogradTile = 2 | 4;
-
-/** How a Winograd layer runs: its tile, and how many input channels its exact sums take at a time. */
-export interface WinogradPlan {
-  tile: WinogradTile;
-  chunk: number;
 }
 
 export interface NetworkOptions {
@@ -65,25 +38,17 @@ export type NetworkOp =
   | { op: 'parameters'; layer: number; at: number; bytes: number }
   | { op: 'input'; at: number; bytes: number }
   | { op: 'fill'; at: number; value: number; bytes: number }
-  | { op: 'call'; kernel: SlicedKernel | 'winogradBias'; args: number[] }
+  | { op: 'call'; kernel: KernelName; args: number[] }
   | { op: 'logits'; at: number; count: number };
 
-/** Byte offsets of everything in the memory; computed from the header alone. */
-interface Layout {
-  paramOffsets: number[];
-  derivedOffsets: Map<number, number>;
-  tensorOffsets: number[];
-  scratchOffsets: Map<number, number>;
-  padRow: number;
-  products: number;
-  productStride: number;
-  totalBytes: number;
-  parameterBytes: number;
-  derivedBytes: number;
-  arenaBytes: number;
-  /** Where preprocessing may work while it writes tensor 0 (inside the arena, free until layer 0 runs). */
-  inputScratch: number;
-  inputScratchBytes: number;
+/** A network measured before it is allocated: the kernel build, how each conv runs, its memory. */
+export interface NetworkPlan {
+  header: NetworkHeader;
+  payloadBytes: number[];
+  build: KernelBuild;
+  threads: number;
+  paths: (ConvPath | null)[];
+  layout: MemoryLayout;
 }
 
 /** What writes a network's input in place: tensor 0 (`bytes` at `at`) and a scratch area beside it. @internal */
@@ -96,7 +61,11 @@ export interface InputTarget {
   scratchBytes: number;
 }
 
-/** @internal */
+/**
+ * A network placed in one wasm instance's memory (memory-plan.ts lays it out) and the layer
+ * executor: each layer is one or two kernel calls (kernels.ts), split over the threads.
+ * @internal
+ */
 export class Network {
   readonly header: NetworkHeader;
   readonly footprint: MemoryFootprint;
@@ -105,42 +74,53 @@ export class Network {
   private readonly memory: WebAssembly.Memory;
   private readonly kernels: KernelExports;
   private readonly dispatch: Dispatch;
-  private readonly layout: Layout;
+  private readonly layout: MemoryLayout;
   private readonly paths: (ConvPath | null)[];
   /** Each Winograd layer's plan, made when its weights arrive. */
   private readonly winograd = new Map<number, WinogradPlan>();
   private readonly paramBytes: number[];
   private readonly trace: ((op: NetworkOp) => void) | undefined;
 
-  private constructor(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], layout: Layout, memory: WebAssembly.Memory, kernels: KernelExports, dispatch: Dispatch, kernelBuild: KernelBuild, trace?: (op: NetworkOp) => void) {
-    this.header = header;
-    this.paramBytes = payloadBytes;
-    this.paths = paths;
-    this.layout = layout;
+  private constructor(plan: NetworkPlan, memory: WebAssembly.Memory, kernels: KernelExports, dispatch: Dispatch, trace?: (op: NetworkOp) => void) {
+    this.header = plan.header;
+    this.paramBytes = plan.payloadBytes;
+    this.paths = plan.paths;
+    this.layout = plan.layout;
     this.memory = memory;
     this.kernels = kernels;
     this.dispatch = dispatch;
-    this.kernelBuild = kernelBuild;
+    this.kernelBuild = plan.build;
     this.trace = trace;
-    const { parameterBytes, derivedBytes, arenaBytes } = layout;
+    const { parameterBytes, derivedBytes, arenaBytes } = plan.layout;
     this.footprint = { wasmBytes: memory.buffer.byteLength, parameterBytes, derivedBytes, arenaBytes };
   }
 
   /**
-   * Allocates memory for a network whose layer payloads have the given byte lengths. `trace` is told
-   * every operation on the memory from then on.
+   * Measures a network whose layer payloads have the given byte lengths: what `allocate` will ask
+   * for, known before anything is allocated (the loader checks it against MAX_WASM_BYTES).
    */
-  static async create(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}, trace?: (op: NetworkOp) => void): Promise<Network> {
+  static async plan(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<NetworkPlan> {
     const threads = Math.max(1, Math.floor(options.threads ?? 1));
     const build = await chooseKernelBuild(options.kernels);
+    const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options.winograd !== false) : null));
+    const layout = planMemory(header, payloadBytes, paths, await heapBase(build), threads);
+    return { header, payloadBytes, build, threads, paths, layout };
+  }
+
+  /** Allocates the memory of a plan and instantiates its kernels. `trace` is told every operation on the memory from then on. */
+  static async allocate(plan: NetworkPlan, trace?: (op: NetworkOp) => void): Promise<Network> {
+    const { build, threads, layout } = plan;
     const module = await kernelModule(threads > 1, build);
-    const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options) : null));
-    const layout = layoutNetwork(header, payloadBytes, paths, await heapBase(build), threads);
-    const memory = createMemory(layout.totalBytes, threads > 1);
+    const memory = createMemory(layout.wasmBytes, threads > 1);
     const kernels = await instantiateKernels(module, memory);
     const dispatch = threads > 1 ? await threadPool(kernels, module, memory, threads) : singleThread(kernels);
     trace?.({ op: 'memory', base: await heapBase(build), end: layout.totalBytes });
-    return new Network(header, payloadBytes, paths, layout, memory, kernels, dispatch, build, trace);
+    return new Network(plan, memory, kernels, dispatch, trace);
+  }
+
+  /** Plans and allocates a network whose layer payloads have the given byte lengths. */
+  static async create(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}, trace?: (op: NetworkOp) => void): Promise<Network> {
+    return Network.allocate(await Network.plan(header, payloadBytes, options), trace);
   }
 
   /** Threads sharing each layer. */
@@ -165,9 +145,9 @@ export class Network {
     const layer = this.header.layers[index];
     if (derived !== undefined && layer.kind === 'conv') {
       const zeroPoint = this.header.tensors[layer.input].zeroPoint;
-      const args: Parameters<KernelExports['winogradBias']> = [at, layer.cin, layer.cout, zeroPoint, derived];
+      const args = argumentList('winogradBias', { params: at, cin: layer.cin, cout: layer.cout, zx: zeroPoint, out: derived });
       this.trace?.({ op: 'call', kernel: 'winogradBias', args });
-      this.kernels.winogradBias(...args);
+      invoke(this.kernels, 'winogradBias', args);
       const norm = (c0: number, c1: number) => this.kernels.largestFilterNorm(at, layer.cin, layer.cout, c0, c1);
       this.winograd.set(index, planWinograd(layer.cin, norm, zeroPoint, this.header.tensors[layer.output]));
     }
@@ -236,30 +216,36 @@ export class Network {
         return this.runConv(layer, index);
       case 'maxpool': {
         const x = tensors[layer.input];
-        return this.run1('maxpool', [at[layer.input], x.h, x.w, x.c, at[layer.output], out.h, out.w, layer.k, layer.stride, layer.pad]);
+        const { k, stride, pad } = layer;
+        return this.run1('maxpool', { input: at[layer.input], inH: x.h, inW: x.w, channels: x.c, output: at[layer.output], outH: out.h, outW: out.w, k, stride, pad });
       }
       case 'avgpool': {
         const x = tensors[layer.input];
-        return this.run1('avgpool', [at[layer.input], x.h, x.w, x.c, at[layer.output], out.h, out.w, layer.k, layer.stride, layer.pad]);
+        const { k, stride, pad } = layer;
+        return this.run1('avgpool', { input: at[layer.input], inH: x.h, inW: x.w, channels: x.c, output: at[layer.output], outH: out.h, outW: out.w, k, stride, pad });
       }
       case 'affine': {
         const x = tensors[layer.input];
-        const params = this.layout.paramOffsets[index];
-        return this.run1('affine', [at[layer.input], x.h * x.w, x.c, x.zeroPoint, params, at[layer.output], out.zeroPoint, lowerBound(out, layer.relu)]);
+        return this.run1('affine', {
+          input: at[layer.input], pixels: x.h * x.w, channels: x.c, zx: x.zeroPoint, params: this.layout.paramOffsets[index],
+          output: at[layer.output], zo: out.zeroPoint, lo: lowerBound(out, layer.relu),
+        });
       }
       case 'add': {
         const [a, b] = layer.inputs;
-        return this.run1('add', [
-          at[a], tensors[a].zeroPoint, layer.multiplierA, at[b], tensors[b].zeroPoint, layer.multiplierB,
-          at[layer.output], out.h * out.w * out.c, out.zeroPoint, lowerBound(out, layer.relu),
-        ]);
+        return this.run1('add', {
+          a: at[a], za: tensors[a].zeroPoint, multA: layer.multiplierA, b: at[b], zb: tensors[b].zeroPoint, multB: layer.multiplierB,
+          output: at[layer.output], count: out.h * out.w * out.c, zo: out.zeroPoint, lo: lowerBound(out, layer.relu),
+        });
       }
       case 'gap': {
         const x = tensors[layer.input];
-        return this.run1('gap', [at[layer.input], x.h * x.w, x.c, x.zeroPoint, at[layer.output], layer.multiplier, out.zeroPoint]);
+        return this.run1('gap', {
+          input: at[layer.input], pixels: x.h * x.w, channels: x.c, zx: x.zeroPoint, output: at[layer.output], multiplier: layer.multiplier, zo: out.zeroPoint,
+        });
       }
       case 'fc':
-        return this.run1('fc', [at[layer.input], layer.cin, this.layout.paramOffsets[index], layer.cout, at[layer.output]]);
+        return this.run1('fc', { input: at[layer.input], inC: layer.cin, params: this.layout.paramOffsets[index], outC: layer.cout, output: at[layer.output] });
     }
   }
 
@@ -269,32 +255,39 @@ export class Network {
     const out = this.header.tensors[layer.output];
     const input = tensorOffsets[layer.input];
     const output = tensorOffsets[layer.output];
-    const requant = [output, out.h, out.w, out.zeroPoint, lowerBound(out, layer.relu)];
+    const requant = { output, outH: out.h, outW: out.w, zo: out.zeroPoint, lo: lowerBound(out, layer.relu) };
+    const threadScratch = { scratch: products, scratchStride: productStride };
     const scratch = scratchOffsets.get(index) ?? 0;
+    const { kh, kw, stride, pad } = layer;
+    const source = { inH: x.h, inW: x.w, inC: x.c, zx: x.zeroPoint };
     switch (this.paths[index]) {
       case 'winograd': {
         const { tile, chunk } = this.winograd.get(index)!;
         const [tilesH, tilesW] = winogradTiles(out, tile);
-        this.run1('winogradInput', [input, x.h, x.w, x.c, x.zeroPoint, scratch, tile, tilesH, tilesW]);
+        this.run1('winogradInput', { input, ...source, v: scratch, tile, tilesH, tilesW });
         const bias = derivedOffsets.get(index)!;
-        this.run1('winogradConv', [scratch, tile, chunk, tilesH, tilesW, x.c, bias, paramOffsets[index], layer.cout, ...requant, products, productStride]);
+        this.run1('winogradConv', {
+          v: scratch, tile, chunk, tilesH, tilesW, inC: x.c, bias, params: paramOffsets[index], outC: layer.cout, ...requant, ...threadScratch,
+        });
         return;
       }
       case 'patches': {
-        const rowBytes = patchRowBytes(layer);
-        this.run1('patches', [input, x.h, x.w, x.c, x.zeroPoint, layer.kh, layer.kw, layer.stride, layer.pad, scratch, out.h, out.w, rowBytes]);
-        this.fillPadRow(x.zeroPoint, rowBytes);
-        this.run1('conv', [scratch, out.h, out.w, rowBytes, x.zeroPoint, paramOffsets[index], layer.cout, 1, 1, 1, 0, ...requant, padRow, products, productStride]);
+        const kp = patchRowBytes(layer);
+        this.run1('patches', { input, ...source, kh, kw, stride, pad, output: scratch, outH: out.h, outW: out.w, kp });
+        this.fillPadRow(x.zeroPoint, kp);
+        const rows = { input: scratch, inH: out.h, inW: out.w, inC: kp, zx: x.zeroPoint };
+        this.run1('conv', { ...rows, params: paramOffsets[index], outC: layer.cout, kh: 1, kw: 1, stride: 1, pad: 0, ...requant, padRow, ...threadScratch });
         return;
       }
       default:
         this.fillPadRow(x.zeroPoint, roundUp(x.c, CIN_BLOCK));
-        this.run1('conv', [input, x.h, x.w, x.c, x.zeroPoint, paramOffsets[index], layer.cout, layer.kh, layer.kw, layer.stride, layer.pad, ...requant, padRow, products, productStride]);
+        this.run1('conv', { input, ...source, params: paramOffsets[index], outC: layer.cout, kh, kw, stride, pad, ...requant, padRow, ...threadScratch });
     }
   }
 
   /** One kernel call, its work split over the threads. */
-  private run1(kernel: SlicedKernel, args: number[]): void {
+  private run1<K extends SlicedKernel>(kernel: K, call: KernelArgs<K>): void {
+    const args = argumentList(kernel, call);
     this.trace?.({ op: 'call', kernel, args });
     this.dispatch.run(kernel, args);
   }
@@ -304,50 +297,6 @@ export class Network {
     new Uint8Array(this.memory.buffer, this.layout.padRow, bytes).fill(zeroPoint);
     this.trace?.({ op: 'fill', at: this.layout.padRow, value: zeroPoint, bytes });
   }
-}
-
-type ConvLayer = Extract<LayerHeader, { kind: 'conv' }>;
-
-function convPath(layer: ConvLayer, options: NetworkOptions): ConvPath {
-  if (usesPatches(layer)) return 'patches';
-  const winogradShape = layer.kh === 3 && layer.kw === 3 && layer.stride === 1 && layer.pad === 1;
-  return winogradShape && options.winograd !== false ? 'winograd' : 'direct';
-}
-
-/**
- * Parameters, derived parameters, arena, pad row, products: the whole memory map (see the top of
- * this file), from the header alone.
- */
-function layoutNetwork(header: NetworkHeader, payloadBytes: number[], paths: (ConvPath | null)[], base: number, threads: number): Layout {
-  let cursor = base;
-  const reserve = (bytes: number) => {
-    const offset = cursor;
-    cursor = alignUp(cursor + bytes, 16);
-    return offset;
-  };
-  const paramOffsets = payloadBytes.map((bytes) => reserve(bytes));
-  const parameterBytes = cursor - base;
-  const derivedOffsets = new Map<number, number>();
-  paths.forEach((path, i) => {
-    if (path === 'winograd') derivedOffsets.set(i, reserve(8 * roundUp((header.layers[i] as ConvLayer).cout, 4)));
-  });
-  const derivedBytes = cursor - base - parameterBytes;
-  const lives = tensorLives(header);
-  const scratch = scratchLives(header, paths);
-  // Preprocessing's scratch lives before layer 0 only: it costs the arena nothing once layer 0's output is larger.
-  const inputScratchBytes = inputScratchBytesFor(header.preprocessing);
-  const arena = planArena([...lives, ...scratch.values(), { bytes: inputScratchBytes, firstLayer: -1, lastLayer: -1 }], header.layers.length);
-  const arenaStart = reserve(arena.bytes);
-  const tensorOffsets = arena.offsets.slice(0, lives.length).map((o) => arenaStart + o);
-  const scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]));
-  const inputScratch = arenaStart + arena.offsets[lives.length + scratch.size];
-  const padRow = reserve(maxConvInputChannels(header.layers) + 16);
-  const productStride = Math.max(0, ...paths.map((path, i) => (path === null ? 0 : threadScratchBytes(header.layers[i] as ConvLayer, path))));
-  const products = reserve(productStride * threads);
-  return {
-    paramOffsets, derivedOffsets, tensorOffsets, scratchOffsets, padRow, products, productStride,
-    totalBytes: cursor, parameterBytes, derivedBytes, arenaBytes: arena.bytes, inputScratch, inputScratchBytes,
-  };
 }
 
 /** Where the kernels' own static data ends: the same for every instance of a build. */
@@ -362,114 +311,6 @@ async function heapBase(build: KernelBuild): Promise<number> {
 
 const heapBases = new Map<KernelBuild, Promise<number>>();
 
-/** Tiles of `tile` x `tile` outputs covering the output. */
-function winogradTiles(out: { h: number; w: number }, tile: WinogradTile): [number, number] {
-  return [Math.ceil(out.h / tile), Math.ceil(out.w / tile)];
-}
-
-/** How many tiles cover the output. */
-function tileCount(out: { h: number; w: number }, tile: WinogradTile): number {
-  const [tilesH, tilesW] = winogradTiles(out, tile);
-  return tilesH * tilesW;
-}
-
-/** Transform positions of a tile: (tile + 2)². */
-function positions(tile: WinogradTile): number {
-  return (tile + 2) ** 2;
-}
-
-/**
- * F(4x4) where it multiplies less and stays exact in at most MAX_F4_CHUNKS chunks of input
- * channels, else F(2x2) in as many chunks as it needs (one for any ResNet). The output transform
- * yields 576·Y (F(4x4)) or 4·Y (F(2x2)) modulo 2^32, exact while |Y| < 2^25 or 2^29
- * (assembly/winograd-f4.ts); a chunk's |Y| is at most its largest filter Σ|w| (`norm`) times the
- * input's largest |d − zx|.
- */
-function planWinograd(cin: number, norm: (c0: number, c1: number) => number, zeroPoint: number, out: { h: number; w: number }): WinogradPlan {
-  const cp = roundUp(cin, CIN_BLOCK);
-  const largestInput = Math.max(zeroPoint, 255 - zeroPoint);
-  const exactIn = (chunk: number, limit: number) => {
-    for (let c0 = 0; c0 < cp; c0 += chunk) if (norm(c0, Math.min(c0 + chunk, cp)) * largestInput >= limit) return false;
-    return true;
-  };
-  const chunkFor = (limit: number, chunks: number) => {
-    for (let k = 1; k <= chunks; k++) {
-      const chunk = roundUp(Math.ceil(cp / k), CIN_BLOCK);
-      if (exactIn(chunk, limit)) return chunk;
-    }
-    return undefined;
-  };
-  const f4 = f4HasFewerProducts(out) ? chunkFor(2 ** 25, MAX_F4_CHUNKS) : undefined;
-  return f4 ? { tile: 4, chunk: f4 } : { tile: 2, chunk: chunkFor(2 ** 29, cp / CIN_BLOCK) ?? CIN_BLOCK };
-}
-
-/** Beyond this many chunks F(4x4)'s extra output transforms outweigh its savings. */
-const MAX_F4_CHUNKS = 4;
-
-/** Whether F(4x4) multiplies less than F(2x2) for this output (not on maps of 2 or 5 pixels, say). */
-function f4HasFewerProducts(out: { h: number; w: number }): boolean {
-  const products = (tile: WinogradTile) => positions(tile) * tileCount(out, tile);
-  return products(4) < products(2);
-}
-
-/**
- * A thread's scratch for a conv: for F(4x4), the larger tile, Winograd's products and chunk sums of
- * two tiles (int32 x 4 channels per position and per output) and its block of U' (per position
- * Cp x 4 int16, padded by 64 bytes), as assembly/winograd.ts lays them out; or a direct block of
- * weights widened to i16.
- */
-export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, path: ConvPath): number {
-  if (path === 'winograd') {
-    const tile = 4;
-    const productsAndSums = 2 * 16 * (positions(tile) + tile * tile);
-    return productsAndSums + positions(tile) * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
-  }
-  const rowBytes = path === 'patches' ? patchRowBytes(layer) : layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
-  return 2 * 4 * rowBytes;
-}
-
 function lowerBound(out: QuantTensor, relu: boolean): number {
   return relu ? out.zeroPoint : 0;
-}
-
-/** Bytes and lifetime of every tensor; the fc output holds f32 logits padded to 4 channels. */
-function tensorLives(header: NetworkHeader): TensorLife[] {
-  const lives: TensorLife[] = header.tensors.map((t) => ({ bytes: t.h * t.w * t.c, firstLayer: -1, lastLayer: -1 }));
-  header.layers.forEach((layer, i) => {
-    lives[layer.output].firstLayer = i;
-    if (layer.kind === 'fc') lives[layer.output].bytes = 4 * alignUp(layer.cout, 4);
-    for (const input of layerInputs(layer)) lives[input].lastLayer = i;
-  });
-  lives[outputTensor(header)].lastLayer = Infinity;
-  return lives;
-}
-
-/** Scratch of the convs that need it, keyed by layer index; alive during that layer only. */
-function scratchLives(header: NetworkHeader, paths: (ConvPath | null)[]): Map<number, TensorLife> {
-  const scratch = new Map<number, TensorLife>();
-  header.layers.forEach((layer, i) => {
-    if (layer.kind !== 'conv' || paths[i] === 'direct') return;
-    const out = header.tensors[layer.output];
-    const bytes = paths[i] === 'patches' ? out.h * out.w * patchRowBytes(layer) : winogradTileBytes(layer, out);
-    scratch.set(i, { bytes, firstLayer: i, lastLayer: i });
-  });
-  return scratch;
-}
-
-/**
- * The transformed input, int16 [positions][tiles][Cp] with each position padded by 64 bytes, for
- * whichever tile needs more (the tile is chosen only when the weights arrive).
- */
-export function winogradTileBytes(layer: Pick<ConvLayer, 'cin'>, out: { h: number; w: number }): number {
-  const bytes = (tile: WinogradTile) => positions(tile) * (tileCount(out, tile) * roundUp(layer.cin, CIN_BLOCK) * 2 + 64);
-  return Math.max(bytes(2), bytes(4));
-}
-
-function patchRowBytes(layer: { kh: number; kw: number; cin: number }): number {
-  return roundUp(layer.kh * layer.kw * layer.cin, CIN_BLOCK);
-}
-
-/** Widest input row, in padded channels, that a conv tap may read from the pad row. */
-function maxConvInputChannels(layers: LayerHeader[]): number {
-  return Math.max(0, ...layers.map((l) => (l.kind === 'conv' ? Math.max(roundUp(l.cin, CIN_BLOCK), patchRowBytes(l)) : 0)));
 }

@@ -6,24 +6,24 @@
  * worker_threads, or in browsers Web Workers started from a Blob of the same program.
  */
 import { ResnetWasmError } from '../errors.ts';
-import type { KernelExports, SlicedKernel } from './wasm.ts';
+import type { KernelExports } from './wasm.ts';
+import { invoke, KERNEL_NAMES, MAX_KERNEL_ARGS, type KernelName, type SlicedKernel } from './kernels.ts';
 
 export interface Dispatch {
   readonly parts: number;
-  run(kernel: SlicedKernel, args: number[]): void;
+  /** Runs a kernel on every part; `args` in the table's order (kernels.ts argumentList). */
+  run(kernel: SlicedKernel, args: readonly number[]): void;
   close(): void;
 }
 
 export function singleThread(kernels: KernelExports): Dispatch {
   return {
     parts: 1,
-    run: (kernel, args) => (kernels[kernel] as (...a: number[]) => void)(...args, 0, 1),
+    run: (kernel, args) => invoke(kernels, kernel, args, 0, 1),
     close: () => {},
   };
 }
 
-const KERNELS: SlicedKernel[] = ['conv', 'maxpool', 'gap', 'add', 'fc', 'winogradInput', 'winogradConv', 'patches', 'avgpool', 'affine'];
-const MAX_ARGS = 24;
 /** control: [generation, done, kernel index, argument count] */
 const GENERATION = 0, DONE = 1, KERNEL = 2, ARGC = 3;
 const STOP = -1;
@@ -50,7 +50,7 @@ function serve({ module, memory, board, part, parts, kernels }, ready) {
   const exports = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('kernel aborted'); } } }).exports;
   ready();
   const control = new Int32Array(board, 0, 4);
-  const args = new Float64Array(board, 16, ${MAX_ARGS});
+  const args = new Float64Array(board, 16, ${MAX_KERNEL_ARGS});
   let seen = 0;
   for (;;) {
     awaitChange(control, ${GENERATION}, seen);
@@ -70,28 +70,28 @@ interface WorkerData {
   board: SharedArrayBuffer;
   part: number;
   parts: number;
-  kernels: SlicedKernel[];
+  kernels: readonly KernelName[];
 }
 
 /** `parts - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread. */
 export async function threadPool(kernels: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory, parts: number): Promise<Dispatch> {
-  const board = new SharedArrayBuffer(16 + 8 * MAX_ARGS);
+  const board = new SharedArrayBuffer(16 + 8 * MAX_KERNEL_ARGS);
   const control = new Int32Array(board, 0, 4);
-  const args = new Float64Array(board, 16, MAX_ARGS);
-  const data = Array.from({ length: parts - 1 }, (_, i): WorkerData => ({ module, memory, board, part: i + 1, parts, kernels: KERNELS }));
+  const args = new Float64Array(board, 16, MAX_KERNEL_ARGS);
+  const data = Array.from({ length: parts - 1 }, (_, i): WorkerData => ({ module, memory, board, part: i + 1, parts, kernels: KERNEL_NAMES }));
   const stopWorkers = isNode() ? await nodeWorkers(data) : await webWorkers(data);
   let generation = 0;
   return {
     parts,
     run(kernel, values) {
       args.set(values);
-      control[KERNEL] = KERNELS.indexOf(kernel);
+      control[KERNEL] = KERNEL_NAMES.indexOf(kernel);
       control[ARGC] = values.length;
       Atomics.store(control, DONE, 0);
       generation = generation === 0x7fffffff ? 1 : generation + 1;
       Atomics.store(control, GENERATION, generation);
       Atomics.notify(control, GENERATION);
-      (kernels[kernel] as (...a: number[]) => void)(...values, 0, parts);
+      invoke(kernels, kernel, values, 0, parts);
       for (let done = Atomics.load(control, DONE); done < parts - 1; done = Atomics.load(control, DONE)) {
         awaitChange(control, DONE, done);
       }

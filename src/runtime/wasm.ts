@@ -3,55 +3,16 @@ import { kernelsBase64, kernelsThreadsBase64, kernelsRelaxedBase64, kernelsRelax
 import { ResnetWasmError } from '../errors.ts';
 import { probeRelaxedSimd } from './relaxed-probe.ts';
 import { hasFastInt8Dot } from './cpu.ts';
+import type { KernelFunction, KernelName } from './kernels.ts';
 
 /**
- * The kernel exports of assembly/index.ts. Every pointer is a byte offset into the memory the
- * module imports; every kernel that writes a tensor takes (part, parts) last and does the part-th
- * slice of its work (assembly/parts.ts), so threads can share a layer.
+ * The exports of assembly/index.ts: the kernels of the table (kernels.ts), the input resampler and
+ * two queries. Every pointer is a byte offset into the memory the module imports.
  */
-export interface KernelExports extends PreprocessKernels {
+export type KernelExports = PreprocessKernels & { readonly [K in KernelName]: KernelFunction<K> } & {
   heapBase(): number;
-  conv(
-    input: number, inH: number, inW: number, inC: number, zx: number,
-    params: number, outC: number, kh: number, kw: number, stride: number, pad: number,
-    output: number, outH: number, outW: number, zo: number, lo: number,
-    padRow: number, scratch: number, scratchStride: number, part: number, parts: number,
-  ): void;
-  maxpool(
-    input: number, inH: number, inW: number, channels: number,
-    output: number, outH: number, outW: number, k: number, stride: number, pad: number, part: number, parts: number,
-  ): void;
-  gap(input: number, pixels: number, channels: number, zx: number, output: number, multiplier: number, zo: number, part: number, parts: number): void;
-  avgpool(
-    input: number, inH: number, inW: number, channels: number,
-    output: number, outH: number, outW: number, k: number, stride: number, pad: number, part: number, parts: number,
-  ): void;
-  affine(input: number, pixels: number, channels: number, zx: number, params: number, output: number, zo: number, lo: number, part: number, parts: number): void;
-  add(
-    a: number, za: number, multA: number, b: number, zb: number, multB: number,
-    output: number, count: number, zo: number, lo: number, part: number, parts: number,
-  ): void;
-  fc(input: number, inC: number, params: number, outC: number, output: number, part: number, parts: number): void;
-  winogradBias(params: number, cin: number, cout: number, zx: number, out: number): void;
   largestFilterNorm(params: number, cin: number, cout: number, c0: number, c1: number): number;
-  winogradInput(
-    input: number, inH: number, inW: number, inC: number, zx: number, v: number, tile: number, tilesH: number, tilesW: number, part: number, parts: number,
-  ): void;
-  winogradConv(
-    v: number, tile: number, chunk: number, tilesH: number, tilesW: number, inC: number,
-    bias: number, params: number,
-    outC: number, output: number, outH: number, outW: number, zo: number, lo: number, scratch: number, scratchStride: number,
-    part: number, parts: number,
-  ): void;
-  patches(
-    input: number, inH: number, inW: number, inC: number, zx: number,
-    kh: number, kw: number, stride: number, pad: number,
-    output: number, outH: number, outW: number, rowBytes: number, part: number, parts: number,
-  ): void;
-}
-
-/** The kernels that a layer's work is split into parts for. */
-export type SlicedKernel = Exclude<keyof KernelExports, 'heapBase' | 'winogradBias' | 'largestFilterNorm' | keyof PreprocessKernels>;
+};
 
 /**
  * Which compilation of assembly/ runs: `baseline` (SIMD128) or `relaxed` (relaxed SIMD's int8 dot

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { ResnetWasmError } from '../errors.ts';
 import { ServeError } from './errors.ts';
 import { BoundedQueue } from './queue.ts';
-import type { ClassifyResult, Job, JobReply, WorkerConfig, WorkerMessage } from './protocol.ts';
+import type { ClassifyResult, Job, JobOptions, JobReply, ModelSummary, WorkerConfig, WorkerMessage } from './protocol.ts';
 
 export interface PoolOptions {
   modelPath: string;
@@ -49,6 +49,7 @@ export class WorkerPool {
   private nextId = 0;
   private meanMs = 0;
   private closing = false;
+  private summary: ModelSummary | null = null;
 
   private constructor(private readonly options: PoolOptions) {
     this.queue = new BoundedQueue(options.queueSize);
@@ -65,6 +66,11 @@ export class WorkerPool {
       throw new ResnetWasmError(`a serve worker could not load the model ${options.modelPath}: ${(error as Error).message}`, { cause: error });
     }
     return pool;
+  }
+
+  /** The model the workers hold, as the first one to load it described it. */
+  get model(): ModelSummary {
+    return this.summary!;
   }
 
   get size(): number {
@@ -99,14 +105,14 @@ export class WorkerPool {
   /**
    * Queues one image. Rejects with a ServeError: queue-full (with retryAfter), timeout,
    * worker-crashed, client-closed when `signal` aborts while it waits, shutting-down, or what the
-   * worker found wrong with the image.
+   * worker found wrong with the image. `options` make it a preprocessed tensor, or ask for the logits.
    */
-  classify(bytes: Uint8Array, top: number, signal?: AbortSignal): Promise<ClassifyResult> {
+  classify(bytes: Uint8Array, top: number, signal?: AbortSignal, options: JobOptions = {}): Promise<ClassifyResult> {
     return new Promise((resolve, reject) => {
       if (this.closing) throw new ServeError('shutting-down', 'the server is shutting down');
       if (signal?.aborted) throw clientClosed();
       this.checkRoom(1);
-      const job: Job = { id: this.nextId++, bytes: ownBuffer(bytes), top, maxPixels: this.options.maxPixels };
+      const job: Job = { ...options, id: this.nextId++, bytes: ownBuffer(bytes), top, maxPixels: this.options.maxPixels };
       this.queue.offer(this.track(job, resolve, reject, signal));
       this.dispatch();
     });
@@ -173,6 +179,7 @@ export class WorkerPool {
       slot.worker.on('message', (message: WorkerMessage) => {
         if ('ready' in message) {
           slot.ready = true;
+          this.summary ??= message.model;
           resolve();
         } else {
           this.answer(slot, message);

@@ -13,9 +13,12 @@ import { ServeMetrics } from './metrics.ts';
 import { WorkerPool } from './pool.ts';
 import type { ClassifyResult } from './protocol.ts';
 import { checkTop, fromText } from '../options/validate.ts';
+import { modelNameOf, registerOip } from './oip.ts';
 
 export interface ServeOptions extends Partial<ServeLimits> {
   modelPath: string;
+  /** The model's name in /v2 (default: the file's base name). */
+  modelName?: string;
   workers: number;
   /** Default 127.0.0.1: only this machine, until the gateway's owner decides otherwise. */
   host?: string;
@@ -70,6 +73,7 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
   await registerBodyParsers(app, limits);
   addHooks(app, metrics, state, log);
   addRoutes(app, pool, metrics, limits, state);
+  await registerOip(app, { pool, limits, state, modelName: options.modelName ?? modelNameOf(options.modelPath), whenClientLeaves });
   try {
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
   } catch (error) {
@@ -161,7 +165,7 @@ function topOf(request: FastifyRequest): number {
 }
 
 /** Aborts when the client closes the connection before its answer was sent. */
-function whenClientLeaves(reply: FastifyReply): AbortSignal {
+export function whenClientLeaves(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
   reply.raw.once('close', () => reply.raw.writableFinished || controller.abort());
   return controller.signal;

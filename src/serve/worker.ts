@@ -8,22 +8,40 @@ import { loadModel, type Model } from '../runtime/model.ts';
 import { ImageDecodeError } from '../errors.ts';
 import { ServeError } from './errors.ts';
 import { checkImageHeader } from './limits.ts';
-import type { Job, JobReply, WorkerConfig, WorkerMessage } from './protocol.ts';
+import type { ClassifyResult, Job, JobReply, ModelSummary, WorkerConfig, WorkerMessage } from './protocol.ts';
+import { tensorToInput } from './tensor-input.ts';
+import { quantizingMap } from '../image/preprocess.ts';
+import { topK } from '../runtime/topk.ts';
 
 const port = parentPort!;
 const config = workerData as WorkerConfig;
 const model = await loadModel(config.modelPath, { threads: 1 });
+const { architecture, preprocessing, tensors, labels } = model.header;
+const inputMap = quantizingMap(preprocessing, tensors[0]);
+const summary: ModelSummary = { architecture, input: { h: tensors[0].h, w: tensors[0].w, c: tensors[0].c }, labels };
 port.on('message', async (job: Job) => port.postMessage((await classifyJob(model, job)) satisfies WorkerMessage));
-port.postMessage({ ready: true } satisfies WorkerMessage);
+port.postMessage({ ready: true, model: summary } satisfies WorkerMessage);
 
 async function classifyJob(model: Model, job: Job): Promise<JobReply> {
   try {
-    checkImageHeader(job.bytes, job.maxPixels);
-    const { top, ms } = await model.classify(job.bytes, { top: job.top });
-    return { id: job.id, result: { top, ms: Number(ms.toFixed(1)) } };
+    const { top, logits, ms } = job.tensor ? runTensor(model, job) : await classifyImage(model, job);
+    const result: ClassifyResult = { top, ms: Number(ms.toFixed(1)) };
+    if (job.logits) result.logits = logits;
+    return { id: job.id, result };
   } catch (error) {
     return { id: job.id, error: describe(error) };
   }
+}
+
+function classifyImage(model: Model, job: Job) {
+  checkImageHeader(job.bytes, job.maxPixels);
+  return model.classify(job.bytes, { top: job.top });
+}
+
+function runTensor(model: Model, job: Job) {
+  const start = performance.now();
+  const logits = model.run(tensorToInput(job.bytes, job.tensor!, tensors[0], inputMap, tensors[0]));
+  return { top: topK(logits, model.labels, job.top), logits, ms: performance.now() - start };
 }
 
 /** A refused or undecodable image is the client's fault; anything else is ours, and says so. */

@@ -1,0 +1,82 @@
+/**
+ * How a conv runs, and the geometry that both its kernel calls (network.ts) and its memory
+ * (memory-plan.ts) follow: `direct` taps, `patches` (few input channels: im2col rows + a 1x1
+ * kernel), or `winograd` (3x3 stride 1 pad 1: integer F(2x2,3x3) or F(4x4,3x3), bit-identical to
+ * direct; assembly/winograd.ts).
+ */
+import type { LayerHeader } from '../model/types.ts';
+import { usesPatches, roundUp, CIN_BLOCK } from '../format/layout.ts';
+
+export type ConvPath = 'direct' | 'patches' | 'winograd';
+
+export type ConvLayer = Extract<LayerHeader, { kind: 'conv' }>;
+
+/** Outputs per side of a Winograd tile: F(2x2, 3x3) or F(4x4, 3x3). */
+export type WinogradTile = 2 | 4;
+
+/** How a Winograd layer runs: its tile, and how many input channels its exact sums take at a time. */
+export interface WinogradPlan {
+  tile: WinogradTile;
+  chunk: number;
+}
+
+export function convPath(layer: ConvLayer, winograd: boolean): ConvPath {
+  if (usesPatches(layer)) return 'patches';
+  const winogradShape = layer.kh === 3 && layer.kw === 3 && layer.stride === 1 && layer.pad === 1;
+  return winogradShape && winograd ? 'winograd' : 'direct';
+}
+
+/** Bytes of a patch row: one receptive field, kh·kw·cin, padded to a whole input block. */
+export function patchRowBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>): number {
+  return roundUp(layer.kh * layer.kw * layer.cin, CIN_BLOCK);
+}
+
+/** Tiles of `tile` x `tile` outputs covering the output. */
+export function winogradTiles(out: { h: number; w: number }, tile: WinogradTile): [number, number] {
+  return [Math.ceil(out.h / tile), Math.ceil(out.w / tile)];
+}
+
+/** How many tiles cover the output. */
+export function tileCount(out: { h: number; w: number }, tile: WinogradTile): number {
+  const [tilesH, tilesW] = winogradTiles(out, tile);
+  return tilesH * tilesW;
+}
+
+/** Transform positions of a tile: (tile + 2)². */
+export function positions(tile: WinogradTile): number {
+  return (tile + 2) ** 2;
+}
+
+/**
+ * F(4x4) where it multiplies less and stays exact in at most MAX_F4_CHUNKS chunks of input
+ * channels, else F(2x2) in as many chunks as it needs (one for any ResNet). The output transform
+ * yields 576·Y (F(4x4)) or 4·Y (F(2x2)) modulo 2^32, exact while |Y| < 2^25 or 2^29
+ * (assembly/winograd-f4.ts); a chunk's |Y| is at most its largest filter Σ|w| (`norm`) times the
+ * input's largest |d − zx|.
+ */
+export function planWinograd(cin: number, norm: (c0: number, c1: number) => number, zeroPoint: number, out: { h: number; w: number }): WinogradPlan {
+  const cp = roundUp(cin, CIN_BLOCK);
+  const largestInput = Math.max(zeroPoint, 255 - zeroPoint);
+  const exactIn = (chunk: number, limit: number) => {
+    for (let c0 = 0; c0 < cp; c0 += chunk) if (norm(c0, Math.min(c0 + chunk, cp)) * largestInput >= limit) return false;
+    return true;
+  };
+  const chunkFor = (limit: number, chunks: number) => {
+    for (let k = 1; k <= chunks; k++) {
+      const chunk = roundUp(Math.ceil(cp / k), CIN_BLOCK);
+      if (exactIn(chunk, limit)) return chunk;
+    }
+    return undefined;
+  };
+  const f4 = f4HasFewerProducts(out) ? chunkFor(2 ** 25, MAX_F4_CHUNKS) : undefined;
+  return f4 ? { tile: 4, chunk: f4 } : { tile: 2, chunk: chunkFor(2 ** 29, cp / CIN_BLOCK) ?? CIN_BLOCK };
+}
+
+/** Beyond this many chunks F(4x4)'s extra output transforms outweigh its savings. */
+const MAX_F4_CHUNKS = 4;
+
+/** Whether F(4x4) multiplies less than F(2x2) for this output (not on maps of 2 or 5 pixels, say). */
+function f4HasFewerProducts(out: { h: number; w: number }): boolean {
+  const products = (tile: WinogradTile) => positions(tile) * tileCount(out, tile);
+  return products(4) < products(2);
+}

@@ -1,0 +1,136 @@
+/**
+ * The kernel ABI, once: every kernel that a Network calls, with its wasm export's module and its
+ * arguments in call order, each a pointer into the memory (`ptr`, usize), an integer (`i32`) or a
+ * float (`f32`). The worker threads (threads.ts), the network's calls (network.ts, through
+ * KernelArgs), the WASI planner's kernel numbers (src/cli/wasi-plan.ts) and the WASI command's
+ * dispatch (wasi/calls.ts, generated from this table by scripts/wasi-calls.ts) all come from it;
+ * kernels.test checks it against the AssemblyScript signatures. A `sliced` kernel takes
+ * (part, parts) after these arguments and does that slice of its work (assembly/parts.ts).
+ *
+ * A kernel's number (in a WASI plan, on the threads' job board) is its position here: append new
+ * kernels at the end.
+ */
+export type ArgKind = 'ptr' | 'i32' | 'f32';
+
+interface KernelSpec {
+  /** The file of assembly/ that exports it. */
+  readonly module: string;
+  readonly sliced: boolean;
+  readonly args: readonly (readonly [string, ArgKind])[];
+}
+
+/** Max and average pooling take the same arguments (assembly/pool.ts). */
+const POOL_ARGS = [
+  ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['channels', 'i32'],
+  ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['k', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
+] as const;
+
+export const KERNELS = {
+  conv: {
+    module: 'conv',
+    sliced: true,
+    args: [
+      ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['inC', 'i32'], ['zx', 'i32'],
+      ['params', 'ptr'], ['outC', 'i32'], ['kh', 'i32'], ['kw', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
+      ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['zo', 'i32'], ['lo', 'i32'],
+      ['padRow', 'ptr'], ['scratch', 'ptr'], ['scratchStride', 'i32'],
+    ],
+  },
+  maxpool: {
+    module: 'pool',
+    sliced: true,
+    args: POOL_ARGS,
+  },
+  gap: {
+    module: 'pool',
+    sliced: true,
+    args: [['input', 'ptr'], ['pixels', 'i32'], ['channels', 'i32'], ['zx', 'i32'], ['output', 'ptr'], ['multiplier', 'f32'], ['zo', 'i32']],
+  },
+  add: {
+    module: 'add',
+    sliced: true,
+    args: [
+      ['a', 'ptr'], ['za', 'i32'], ['multA', 'f32'], ['b', 'ptr'], ['zb', 'i32'], ['multB', 'f32'],
+      ['output', 'ptr'], ['count', 'i32'], ['zo', 'i32'], ['lo', 'i32'],
+    ],
+  },
+  fc: {
+    module: 'fc',
+    sliced: true,
+    args: [['input', 'ptr'], ['inC', 'i32'], ['params', 'ptr'], ['outC', 'i32'], ['output', 'ptr']],
+  },
+  winogradInput: {
+    module: 'winograd',
+    sliced: true,
+    args: [
+      ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['inC', 'i32'], ['zx', 'i32'],
+      ['v', 'ptr'], ['tile', 'i32'], ['tilesH', 'i32'], ['tilesW', 'i32'],
+    ],
+  },
+  winogradConv: {
+    module: 'winograd',
+    sliced: true,
+    args: [
+      ['v', 'ptr'], ['tile', 'i32'], ['chunk', 'i32'], ['tilesH', 'i32'], ['tilesW', 'i32'], ['inC', 'i32'], ['bias', 'ptr'], ['params', 'ptr'],
+      ['outC', 'i32'], ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['zo', 'i32'], ['lo', 'i32'], ['scratch', 'ptr'], ['scratchStride', 'i32'],
+    ],
+  },
+  patches: {
+    module: 'patches',
+    sliced: true,
+    args: [
+      ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['inC', 'i32'], ['zx', 'i32'],
+      ['kh', 'i32'], ['kw', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
+      ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['kp', 'i32'],
+    ],
+  },
+  winogradBias: {
+    module: 'winograd-weights',
+    sliced: false,
+    args: [['params', 'ptr'], ['cin', 'i32'], ['cout', 'i32'], ['zx', 'i32'], ['out', 'ptr']],
+  },
+  avgpool: {
+    module: 'pool',
+    sliced: true,
+    args: POOL_ARGS,
+  },
+  affine: {
+    module: 'affine',
+    sliced: true,
+    args: [
+      ['input', 'ptr'], ['pixels', 'i32'], ['channels', 'i32'], ['zx', 'i32'], ['params', 'ptr'],
+      ['output', 'ptr'], ['zo', 'i32'], ['lo', 'i32'],
+    ],
+  },
+} as const satisfies Record<string, KernelSpec>;
+
+type Table = typeof KERNELS;
+export type KernelName = keyof Table;
+/** The kernels that a layer's work is split into parts for. */
+export type SlicedKernel = { [K in KernelName]: Table[K]['sliced'] extends true ? K : never }[KernelName];
+
+/** A kernel call's arguments by name: a missing, extra or misnamed argument is a type error. */
+export type KernelArgs<K extends KernelName> = { readonly [A in Table[K]['args'][number][0]]: number };
+
+type Numbers<T extends readonly unknown[]> = { -readonly [I in keyof T]: number };
+/** The wasm export's signature, derived from the table. */
+export type KernelFunction<K extends KernelName> = (
+  ...args: Table[K]['sliced'] extends true ? [...Numbers<Table[K]['args']>, part: number, parts: number] : Numbers<Table[K]['args']>
+) => void;
+
+/** Every kernel's number: its position in the table. */
+export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
+
+/** The most arguments in a kernel's row of the table ((part, parts) not counted). */
+export const MAX_KERNEL_ARGS = Math.max(...KERNEL_NAMES.map((name) => KERNELS[name].args.length));
+
+/** The positional arguments of a call, in the table's order. */
+export function argumentList<K extends KernelName>(kernel: K, args: KernelArgs<K>): number[] {
+  const named = args as Record<string, number>;
+  return KERNELS[kernel].args.map(([name]) => named[name]);
+}
+
+/** Calls a kernel export with positional arguments (argumentList), then any trailing ones (part, parts). */
+export function invoke(exports: { readonly [K in KernelName]: unknown }, kernel: KernelName, args: readonly number[], ...trailing: number[]): void {
+  (exports[kernel] as (...values: number[]) => void)(...args, ...trailing);
+}
