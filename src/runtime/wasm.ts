@@ -8,6 +8,7 @@ import type { KernelFunction, KernelName } from './kernels.ts';
 /**
  * The exports of assembly/index.ts: the kernels of the table (kernels.ts), the input resampler and
  * two queries. Every pointer is a byte offset into the memory the module imports.
+ * @internal
  */
 export type KernelExports = PreprocessKernels & { readonly [K in KernelName]: KernelFunction<K> } & {
   heapBase(): number;
