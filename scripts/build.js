@@ -5,13 +5,15 @@
 //                              pass the run-time probe (src/runtime/wasm.ts)
 //   build/resnet-wasi.wasm     a standalone WASI command with the same kernels (wasi/main.ts)
 //   build/kernels.js           all four as base64, so one import works in Node, browsers and bundles
-//   dist/index.js, dist/cli.js   the runtime and CLI for Node, bundled by esbuild
+//   dist/index.js, dist/cli.js   the runtime and CLI for Node, bundled by esbuild (dist/NAME-HASH.js: the
+//                              commands' code, loaded when a command runs)
 //   dist/serve-worker.js       the classification worker of `resnet-wasm serve` (src/serve/worker.ts)
 //   dist/mqtt.js               the MQTT gateway as a library (resnet-wasm/mqtt), apart so that
 //                              dist/index.js never loads MQTT.js
 //   dist/browser.js            the runtime for browsers: dependencies bundled, no node: module
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 import { browserOptions } from './esbuild-browser.js';
 
@@ -42,11 +44,16 @@ if (only !== 'js') {
 
 if (only === undefined || only === 'js') {
   mkdirSync('dist', { recursive: true });
-  const common = { bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true };
-  await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
-  await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' });
-  await build({ ...common, entryPoints: ['src/serve/worker.ts'], outfile: 'dist/serve-worker.js' });
-  await build({ ...common, entryPoints: ['src/mqtt/index.ts'], outfile: 'dist/mqtt.js' });
+  // One build with code splitting: each command's code (and the packages it imports: fastify, protobufjs,
+  // ...) is a chunk loaded when the command runs, shared with the library where they overlap.
+  const entryPoints = [
+    { in: 'src/index.ts', out: 'index' },
+    { in: 'src/cli/main.ts', out: 'cli' },
+    { in: 'src/serve/worker.ts', out: 'serve-worker' },
+    { in: 'src/mqtt/index.ts', out: 'mqtt' },
+  ];
+  for (const file of readdirSync('dist')) if (/-[A-Z0-9]{8}\.js(\.map)?$/.test(file)) rmSync(join('dist', file));
+  await build({ entryPoints, outdir: 'dist', chunkNames: '[name]-[hash]', splitting: true, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true });
   await build({ ...browserOptions, entryPoints: ['src/index.ts'], outfile: 'dist/browser.js' });
   console.log('dist/index.js, dist/cli.js, dist/serve-worker.js, dist/mqtt.js, dist/browser.js');
 }

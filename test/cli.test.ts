@@ -67,8 +67,8 @@ test('classify --decoder js: the JavaScript decoder\'s answer, the same as in-pr
   model.dispose();
   assert.equal(JSON.parse(r.stdout).top, expected.top);
   const bad = cli('classify', rocket, '--model', MODEL, '--decoder', 'pil');
-  assert.is(bad.code, 1);
-  assert.match(bad.stderr, /--decoder must be auto, sharp or js, not "pil"/);
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /decoder must be one of auto, sharp, js, got "pil"/);
 });
 
 test('classify: a file that is not an image is reported and the others still run', () => {
@@ -97,6 +97,7 @@ test('classify: a model with a wrong magic, truncated, or corrupted: one line na
     assert.is(r.code, 1, name);
     assert.match(r.stderr, problem, name);
     assert.match(r.stderr, /byte \d+/, `${name}: ${r.stderr}`);
+    assert.ok(r.stderr.startsWith(`resnet-wasm: ${join(dir, name)}: `), `${name}: the message names the file: ${r.stderr}`);
     assert.is(r.stderr.trim().split('\n').length, 1, `${name}: one line`);
     assert.is(r.stdout, '');
   }
@@ -111,13 +112,53 @@ test('classify: a missing model or image file is a one-line error', () => {
   assert.match(s.stderr, /missing\.png/);
 });
 
-test('bad arguments: unknown command, bad --top, no image', () => {
+test('bad arguments exit 2 with one line: unknown command, bad --top, no image, unknown option', () => {
   assert.is(cli('frobnicate').code, 2);
   const top = cli('classify', CAT, '--model', MODEL, '--top', 'x');
-  assert.is(top.code, 1);
-  assert.match(top.stderr, /--top/);
-  assert.is(cli('classify', '--model', MODEL).code, 1);
-  assert.is(cli('classify', CAT, '--bogus').code, 1);
+  assert.is(top.code, 2);
+  assert.is(top.stderr, 'resnet-wasm: top must be a positive integer, got "x"\n');
+  assert.is(cli('classify', '--model', MODEL).code, 2);
+  assert.is(cli('classify', CAT, '--bogus').code, 2);
+  assert.is(cli().code, 2, 'no command: the overview on stderr');
+});
+
+test('suggestions: a misspelled command or option names the nearest one', () => {
+  const command = cli('clasify', CAT);
+  assert.is(command.code, 2);
+  assert.match(command.stderr, /unknown command "clasify"; did you mean "classify"\?/);
+  const option = cli('classify', CAT, '--tpo', '3');
+  assert.is(option.code, 2);
+  assert.match(option.stderr, /unknown option --tpo; did you mean --top\?/);
+  assert.match(cli('serve', '--wokers', '2').stderr, /did you mean --workers\?/);
+  assert.not.match(cli('classify', CAT, '--zzzzzz').stderr, /did you mean/, 'nothing near: no suggestion');
+});
+
+test('--version prints package.json\'s version; every command has --help and help <command> with options and an example', () => {
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+  for (const flag of ['--version', '-v']) assert.equal(cli(flag), { code: 0, stdout: `${manifest.version}\n`, stderr: '' });
+  const overview = cli('help');
+  assert.is(overview.code, 0);
+  const names = [...overview.stdout.matchAll(/^  ([a-z-]+)  /gm)].map((m) => m[1]);
+  assert.ok(names.includes('classify') && names.includes('serve') && names.includes('convert'), names.join());
+  for (const name of names) {
+    const help = cli(name, '--help');
+    assert.is(help.code, 0, name);
+    assert.ok(help.stdout.startsWith(`Usage: resnet-wasm ${name} `), help.stdout);
+    assert.match(help.stdout, /\nOptions:\n/);
+    assert.match(help.stdout, new RegExp(`\\nExamples:\\n(  .*\\n)*  .*resnet-wasm ${name} `));
+    assert.is(cli('help', name).stdout, help.stdout, `help ${name} is ${name} --help`);
+  }
+  assert.match(cli('classify', '--help').stdout, /--top K +how many classes to print \(default 5\)/);
+  assert.is(cli('help', 'nope').code, 2);
+});
+
+test('every error about a file names it: a missing stream file, a missing model for serve-side commands', () => {
+  const stream = cli('classify', '--stream', join(dir, 'no-such.mjpeg'), '--model', MODEL);
+  assert.is(stream.code, 1);
+  assert.match(stream.stderr, /no-such\.mjpeg/);
+  const plan = cli('wasi-plan', join(dir, 'absent.rnw'), '-o', join(dir, 'x.plan'));
+  assert.is(plan.code, 1);
+  assert.match(plan.stderr, /absent\.rnw/);
 });
 
 test('bench --json prints the documented fields', () => {

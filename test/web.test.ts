@@ -154,4 +154,42 @@ it('served without COOP/COEP: not isolated, one thread, still a cat', async () =
   await plain.close();
 });
 
+const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
+if (!missing && !hasFfmpeg) console.log('web.test.ts: classifyStream on the fake camera skipped: no ffmpeg to make its clip (apt-get install ffmpeg)');
+
+(missing || !hasFfmpeg ? test.skip : test)('model.classifyStream(getUserMedia\'s stream) in a page, the packaged model from loadModel(): the fake camera\'s cat, frames and times increasing', async () => {
+  const streamPage = await context.newPage();
+  // A page of its own that imports the library (dist/browser.js), the package's files laid out as
+  // installed and served from disk by the route, on a loopback origin (a secure context, for
+  // getUserMedia) with no service worker. loadModel() finds weights/default.rnw next to dist/.
+  const origin = 'http://127.0.0.1:59999';
+  const files: Record<string, string> = { '/pkg/dist/browser.js': join(ROOT, 'dist', 'browser.js'), '/pkg/weights/default.rnw': join(ROOT, 'weights', 'default.rnw') };
+  await streamPage.route(`${origin}/**`, (route) => {
+    const file = files[new URL(route.request().url()).pathname];
+    if (file === undefined) return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>classifyStream</title>' });
+    return route.fulfill({ contentType: file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream', body: readFileSync(file) });
+  });
+  await streamPage.goto(origin);
+  const results = await streamPage.evaluate(async () => {
+    const runtime = '/pkg/dist/browser.js';
+    const { loadModel } = await import(runtime);
+    const model = await loadModel();
+    const camera = await navigator.mediaDevices.getUserMedia({ video: true });
+    const seen: { frame: number; t: number; dropped: number; label: string }[] = [];
+    for await (const { frame, t, dropped, top } of model.classifyStream(camera, { top: 1 })) {
+      seen.push({ frame, t, dropped, label: top[0].label });
+      if (seen.length === 3) break;
+    }
+    camera.getTracks().forEach((track: MediaStreamTrack) => track.stop());
+    model.dispose();
+    return seen;
+  });
+  await streamPage.close();
+  assert.is(results.length, 3);
+  for (const r of results) assert.ok(CAT_CLASSES.includes(r.label), `frame ${r.frame}: ${r.label}`);
+  for (let i = 1; i < results.length; i++) {
+    assert.ok(results[i].frame > results[i - 1].frame && results[i].t > results[i - 1].t, `frames and times increase: ${JSON.stringify(results)}`);
+  }
+});
+
 test.run();

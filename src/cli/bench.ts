@@ -1,8 +1,8 @@
-import { parseArgs } from 'node:util';
 import { loadModel, type Model } from '../runtime/model.ts';
 import { benchmarkModel } from '../builder/bench-model.ts';
 import { availableParallelism } from 'node:os';
-import { positiveInteger, UsageError } from './classify.ts';
+import { positiveInteger, UsageError, type CommandArgs } from './command.ts';
+import { aboutFile } from './errors.ts';
 import { coldCommand } from './cold.ts';
 import { profileLayers } from './profile.ts';
 import { defaultBenchPhoto, formatInputTimings, fullHdJpeg, timeInputPath, type InputTiming } from './input-timing.ts';
@@ -26,33 +26,22 @@ const WARMUP_RUNS = 5;
 /** jpeg-js takes ~170 ms a 1080p frame: enough runs for a median, few enough to stay quick. */
 const INPUT_RUNS = 11;
 
-export async function benchCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string' },
-      threads: { type: 'string', default: '1' },
-      kernels: { type: 'string', default: 'auto' },
-      runs: { type: 'string', default: '30' },
-      json: { type: 'boolean', default: false },
-      cold: { type: 'boolean', default: false },
-      profile: { type: 'boolean', default: false },
-      photo: { type: 'string' },
-    },
-  });
-  if (values.cold) return coldCommand(values);
+/** `resnet-wasm bench` (options in commands.ts). */
+export async function run({ values, flags }: CommandArgs): Promise<void> {
+  if (flags.cold) return coldCommand({ model: values.model, json: flags.json });
   const runs = positiveInteger(values.runs, '--runs');
   const source = values.model ?? benchmarkModel();
   const kernels = kernelChoice(values.kernels!);
   for (const threads of threadCounts(values.threads!)) {
-    const model = await loadModel(source, { threads, kernels });
-    if (values.profile) {
+    const load = () => loadModel(source, { threads, kernels });
+    const model = await (values.model === undefined ? load() : aboutFile(values.model, load));
+    if (flags.profile) {
       process.stdout.write(profileLayers(model, runs));
     } else {
       const result = benchmark(model, runs, threads);
       const photo = values.photo ?? defaultBenchPhoto();
       if (threads === 1 && photo) result.input_1080p = await timeInputPath(await fullHdJpeg(photo), model.header.preprocessing, model.header.tensors[0], INPUT_RUNS);
-      process.stdout.write(values.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
+      process.stdout.write(flags.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
     }
     model.dispose();
   }

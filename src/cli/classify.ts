@@ -1,69 +1,73 @@
-import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
-import { loadModel } from '../runtime/model.ts';
+import { createReadStream, existsSync } from 'node:fs';
+import { loadModel, type Model } from '../runtime/model.ts';
 import { ResnetWasmError } from '../errors.ts';
+import { checkDecoder, checkTop, fromText } from '../options/validate.ts';
 import { defaultModelPath } from './paths.ts';
-import { isFileError } from './errors.ts';
-import { classifyStream } from './stream.ts';
+import { aboutFile, isFileError } from './errors.ts';
+import { UsageError, type CommandArgs } from './command.ts';
+import type { StreamSummary } from '../stream/frames.ts';
 import type { DecoderChoice } from '../image/decoders.ts';
 
-export async function classifyCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      model: { type: 'string' },
-      top: { type: 'string', default: '5' },
-      json: { type: 'boolean', default: false },
-      stream: { type: 'string' },
-      decoder: { type: 'string', default: 'auto' },
-    },
-  });
+interface Options {
+  top: number;
+  decoder: DecoderChoice;
+}
+
+/** `resnet-wasm classify` (options in commands.ts). */
+export async function run({ values, flags, positionals }: CommandArgs): Promise<void> {
   if (positionals.length === 0 && values.stream === undefined) throw new UsageError('classify needs at least one image file, or --stream -');
-  const top = positiveInteger(values.top, '--top');
-  const decoder = decoderChoice(values.decoder!);
-  const model = await loadModel(values.model ?? existingDefaultModel());
-  if (values.stream !== undefined) {
-    // MJPEG from stdin or a file: JSON lines, then a summary line (src/cli/stream.ts).
-    process.stdout.write(JSON.stringify({ summary: await classifyStream(model, values.stream, top) }) + '\n');
-    return model.dispose();
+  const top = checkTop(fromText(values.top!));
+  const decoder = checkDecoder(values.decoder);
+  const path = values.model ?? existingDefaultModel();
+  const model = await aboutFile(path, () => loadModel(path));
+  try {
+    if (values.stream !== undefined) return await classifyStream(model, values.stream, { top, decoder });
+    for (const file of positionals) await classifyFile(model, file, { top, decoder }, flags.json);
+  } finally {
+    model.dispose();
   }
-  for (const file of positionals) {
-    try {
-      const result = await model.classify(new Uint8Array(await readFile(file)), { top, decoder });
-      print(values.json, { file, top: result.top, ms: round(result.ms, 1) }, () => formatText(file, result.top, result.ms));
-    } catch (error) {
-      if (!(error instanceof ResnetWasmError) && !isFileError(error)) throw error;
-      process.exitCode = 1;
-      const message = (error as Error).message;
-      if (values.json) print(true, { file, error: message }, () => '');
-      else process.stderr.write(`resnet-wasm: ${file}: ${message}\n`);
-    }
+}
+
+async function classifyFile(model: Model, file: string, options: Options, json: boolean): Promise<void> {
+  try {
+    const result = await model.classify(new Uint8Array(await readFile(file)), options);
+    print(json, { file, top: result.top, ms: round(result.ms, 1) }, () => formatText(file, result.top, result.ms));
+  } catch (error) {
+    if (!(error instanceof ResnetWasmError) && !isFileError(error)) throw error;
+    process.exitCode = 1;
+    const message = (error as Error).message;
+    if (json) print(true, { file, error: message }, () => '');
+    else process.stderr.write(`resnet-wasm: ${file}: ${message}\n`);
   }
-  model.dispose();
 }
 
-/** sharp where it loads (`auto`), or one of them by name: `js` gives the same pixels on every platform. */
-function decoderChoice(text: string): DecoderChoice {
-  if (text === 'auto' || text === 'sharp' || text === 'js') return text;
-  throw new UsageError(`--decoder must be auto, sharp or js, not ${JSON.stringify(text)}`);
+/**
+ * `--stream FILE|-`: MJPEG from a file, a FIFO or stdin; a JSON line per classified frame, then the
+ * summary. A stream in which no frame was found fails, naming the likely cause.
+ */
+async function classifyStream(model: Model, source: string, options: Options): Promise<void> {
+  const input = source === '-' ? process.stdin : createReadStream(source);
+  const name = source === '-' ? 'stdin' : source;
+  const stream = model.classifyStream(input, options);
+  for await (const { frame, t, dropped, top, ms } of stream) {
+    process.stdout.write(JSON.stringify({ frame, t, dropped, top, ms: round(ms, 1) }) + '\n');
+  }
+  const { summary } = stream;
+  process.stdout.write(JSON.stringify({ summary }) + '\n');
+  if (summary.frames === 0) throw new ResnetWasmError(noFrames(name, summary));
 }
 
-export class UsageError extends ResnetWasmError {
-  override name = 'UsageError';
-}
-
-export function positiveInteger(text: string | undefined, option: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} must be a positive integer, got "${text}"`);
-  return n;
+function noFrames(name: string, summary: StreamSummary): string {
+  if (summary.bytes === 0) return `${name}: the stream ended before any byte arrived`;
+  return `${name}: no JPEG frame in ${summary.bytes} bytes: the stream is not MJPEG (an H.264 camera, or another device?); ` +
+    `convert it with ffmpeg: ffmpeg -i INPUT -f mjpeg - | resnet-wasm classify --stream -`;
 }
 
 function existingDefaultModel(): string {
   const path = defaultModelPath();
   if (!existsSync(path)) {
-    throw new UsageError(`no default model at ${path}: build it with "npm run build:model", or pass --model FILE`);
+    throw new ResnetWasmError(`no default model at ${path}: build it with "npm run build:model", or pass --model FILE`);
   }
   return path;
 }

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadModel } from '../runtime/model.ts';
 import { defaultModelPath } from './paths.ts';
-import { UsageError } from './classify.ts';
+import { UsageError } from './command.ts';
 
 const CHILD_MARK = 'RESNET_WASM_COLD_CHILD';
 const RUNS = 5;

@@ -1,26 +1,13 @@
-import { parseArgs } from 'node:util';
 import { convertModel } from '../convert/convert.ts';
 import type { CalibrationMethod } from '../builder/calibrate.ts';
 import type { PreprocessingPreset } from '../convert/imagenet.ts';
-import { UsageError } from './classify.ts';
+import { UsageError, type CommandArgs } from './command.ts';
 
 const METHODS = ['minmax', 'percentile', 'entropy'];
 const PRESETS = ['torch', 'caffe', 'tf'];
 
-export async function convertCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      output: { type: 'string', short: 'o' },
-      calibrate: { type: 'string' },
-      calibration: { type: 'string', default: 'minmax' },
-      ranges: { type: 'string' },
-      'save-ranges': { type: 'string' },
-      preprocessing: { type: 'string' },
-      labels: { type: 'string' },
-    },
-  });
+/** `resnet-wasm convert` (options in commands.ts). */
+export async function run({ values, positionals }: CommandArgs): Promise<void> {
   if (positionals.length !== 1 || !values.output) throw new UsageError('convert needs one model file and -o <out.rnw>');
   oneOf(values.calibration, METHODS, '--calibration');
   if (values.preprocessing !== undefined) oneOf(values.preprocessing, PRESETS, '--preprocessing');

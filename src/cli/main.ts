@@ -1,85 +1,63 @@
-import { classifyCommand } from './classify.ts';
-import { benchCommand } from './bench.ts';
-import { convertCommand } from './convert.ts';
-import { wasiPlanCommand, preprocessCommand } from './wasi-plan.ts';
-import { serveCommand } from './serve.ts';
 import { ResnetWasmError } from '../errors.ts';
+import { OptionError } from '../options/validate.ts';
 import { isFileError } from './errors.ts';
+import { commandHelp, EXIT, nearest, parseCommandArgs, UsageError, type Command } from './command.ts';
+import { COMMANDS } from './commands.ts';
+import manifest from '../../package.json' with { type: 'json' };
 
-const USAGE = `resnet-wasm — int8 ResNet image classification in WebAssembly SIMD
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'resnet-wasm — int8 ResNet image classification in WebAssembly SIMD',
+    '',
+    'Usage: resnet-wasm <command> [options]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'resnet-wasm help <command>, or resnet-wasm <command> --help: its options and examples.',
+    'resnet-wasm --version: the version.',
+    'Exit codes: 0 success, 1 failure at run time (a bad file, image or model), 2 bad arguments.',
+    '',
+  ].join('\n');
+}
 
-Usage:
-  resnet-wasm classify <image...> [--model FILE] [--top K] [--json] [--decoder auto|sharp|js]
-  resnet-wasm classify --stream - [--model FILE] [--top K]    MJPEG on stdin: a JSON line per frame
-  resnet-wasm bench [--model FILE] [--threads N] [--runs N] [--json] [--profile] [--cold] [--photo FILE]
-  resnet-wasm convert <model.onnx | model.json> -o <out.rnw> [--calibrate DIR]
-              [--calibration minmax|percentile|entropy] [--ranges FILE] [--save-ranges FILE]
-              [--preprocessing torch|caffe|tf] [--labels FILE]
-  resnet-wasm wasi-plan <model.rnw> -o <model.plan>     for the WASI build (build/resnet-wasi.wasm)
-  resnet-wasm preprocess <image> -o <input.u8> [--model FILE]
-  resnet-wasm serve [--port 8080] [--host 127.0.0.1] [--model FILE] [--workers N] [--queue N]
-              [--timeout MS] [--body-timeout MS] [--max-body BYTES] [--max-pixels N] [--max-batch N]
-              [--max-connections N]
-              HTTP: POST /v1/classify, /v1/classify/batch; GET /healthz, /readyz, /metrics
-  resnet-wasm mqtt [--broker mqtt://127.0.0.1:1883] [--model FILE] [--top K] [--threads N] [--qos 0|1|2]
-              [--retain] [--topic cameras/+/image] [--result-topic T] [--error-topic T] [--status-topic T]
-              [--group NAME] [--client-id ID] [--session-expiry S] [--max-bytes BYTES] [--max-pixels N]
-              [--timeout MS] [--ca FILE] [--cert FILE] [--key FILE] [--username U] [--password-file FILE]
-              [--homeassistant] [--discovery-prefix P] [--metrics-port N] [--metrics-host H]
-              MQTT: classifies the images published on --topic; password also from RESNET_WASM_MQTT_PASSWORD
-
-Options:
-  --model FILE   a .rnw model file (default: the embedded ImageNet model)
-  --top K        how many classes to print (default 5)
-  --json         one JSON object per line
-  --runs N       timed runs after warm-up (default 30)
-  --profile      per-layer time and GMAC/s
-  --cold         process start to first top-5, in fresh processes (--json: cold_ms)
-  --threads N    threads sharing each layer: a number, auto (every core), or a list: 1,2
-  --calibrate DIR     photos (JPEG/PNG) to calibrate activation ranges on
-  --ranges FILE       reuse ranges saved by --save-ranges instead of calibrating
-  --preprocessing P   torch (default for ONNX), caffe (default for TF.js/Keras), tf
-  --labels FILE       class names: a JSON array or one per line (default: ImageNet for 1000 classes)
-`;
-
-const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
-  classify: classifyCommand,
-  bench: benchCommand,
-  convert: convertCommand,
-  'wasi-plan': wasiPlanCommand,
-  preprocess: preprocessCommand,
-  serve: serveCommand,
-  // Loaded on demand: the other commands never load MQTT.js.
-  mqtt: async (args) => (await import('./mqtt.ts')).mqttCommand(args),
-};
+function findCommand(name: string): Command {
+  const command = COMMANDS.find((c) => c.name === name);
+  if (command !== undefined) return command;
+  const near = nearest(name, COMMANDS.map((c) => c.name));
+  throw new UsageError(`unknown command "${name}"${near === undefined ? '' : `; did you mean "${near}"?`} (resnet-wasm help lists them)`);
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
-    return command ? 0 : 1;
-  }
-  const run = COMMANDS[command];
-  if (!run) {
-    process.stderr.write(`resnet-wasm: unknown command "${command}"\n\n${USAGE}`);
-    return 2;
-  }
-  await run(rest);
-  return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v') return print(`${manifest.version}\n`);
+  if (name === undefined) return print(overview(), process.stderr, EXIT.usage);
+  if (name === 'help' || name === '--help' || name === '-h') return print(rest[0] === undefined ? overview() : commandHelp(findCommand(rest[0])));
+  const command = findCommand(name);
+  const args = parseCommandArgs(command, rest);
+  if (args === 'help') return print(commandHelp(command));
+  await command.run(args);
+  return process.exitCode === undefined ? EXIT.ok : Number(process.exitCode);
 }
 
-/** Errors we expect (bad files, bad arguments) print one line; anything else is a bug: full stack. */
+function print(text: string, stream: NodeJS.WriteStream = process.stdout, code: number = EXIT.ok): number {
+  stream.write(text);
+  return code;
+}
+
+/** Errors we expect (bad arguments, files, images, models) print one line; anything else is a bug: full stack. */
 function report(error: unknown): number {
-  if (error instanceof ResnetWasmError || isArgumentError(error) || isFileError(error)) {
+  if (error instanceof UsageError || error instanceof OptionError) {
+    process.stderr.write(`resnet-wasm: ${error.message}\n`);
+    return EXIT.usage;
+  }
+  if (error instanceof ResnetWasmError || isFileError(error)) {
     process.stderr.write(`resnet-wasm: ${(error as Error).message}\n`);
-    return 1;
+    return EXIT.failure;
   }
   process.stderr.write(`resnet-wasm: internal error: ${error instanceof Error ? error.stack : String(error)}\n`);
-  return 70;
-}
-
-function isArgumentError(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS');
+  return EXIT.failure;
 }
 
 main(process.argv.slice(2)).then(

@@ -1,56 +1,23 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { DEFAULT_LIMITS } from '../serve/limits.ts';
 import { mqttService } from '../mqtt/service.ts';
-import { DEFAULT_TOPICS } from '../mqtt/topics.ts';
-import { DEFAULT_DISCOVERY_PREFIX } from '../mqtt/homeassistant.ts';
 import type { QoS } from '../mqtt/options.ts';
-import { positiveInteger, UsageError } from './classify.ts';
+import { checkTop, fromText } from '../options/validate.ts';
+import { positiveInteger, UsageError, type CommandArgs } from './command.ts';
 import { defaultModelPath } from './paths.ts';
 
 /** Read when --password-file is not given: a password on the command line would show in `ps`. */
 export const PASSWORD_VARIABLE = 'RESNET_WASM_MQTT_PASSWORD';
 
-/** `resnet-wasm mqtt`: runs until SIGTERM or SIGINT, then answers the frames it has and says `offline`. */
-export async function mqttCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      broker: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
-      model: { type: 'string' },
-      top: { type: 'string', default: '5' },
-      threads: { type: 'string', default: '1' },
-      qos: { type: 'string', default: '1' },
-      retain: { type: 'boolean', default: false },
-      topic: { type: 'string', default: DEFAULT_TOPICS.images },
-      'result-topic': { type: 'string', default: DEFAULT_TOPICS.result },
-      'error-topic': { type: 'string', default: DEFAULT_TOPICS.error },
-      'status-topic': { type: 'string', default: DEFAULT_TOPICS.status },
-      group: { type: 'string' },
-      'client-id': { type: 'string' },
-      'session-expiry': { type: 'string', default: '300' },
-      'max-bytes': { type: 'string', default: String(DEFAULT_LIMITS.maxBodyBytes) },
-      'max-pixels': { type: 'string', default: String(DEFAULT_LIMITS.maxPixels) },
-      timeout: { type: 'string', default: String(DEFAULT_LIMITS.timeoutMs) },
-      ca: { type: 'string' },
-      cert: { type: 'string' },
-      key: { type: 'string' },
-      username: { type: 'string' },
-      'password-file': { type: 'string' },
-      homeassistant: { type: 'boolean', default: false },
-      'discovery-prefix': { type: 'string', default: DEFAULT_DISCOVERY_PREFIX },
-      'metrics-port': { type: 'string' },
-      'metrics-host': { type: 'string', default: '127.0.0.1' },
-    },
-  });
+/** `resnet-wasm mqtt` (options in commands.ts): runs until SIGTERM or SIGINT, then answers the frames it has and says `offline`. */
+export async function run({ values, flags }: CommandArgs): Promise<void> {
   const log = (line: string) => process.stderr.write(`resnet-wasm mqtt: ${line}\n`);
   const service = await mqttService({
     broker: values.broker!,
     modelPath: values.model ?? defaultModelPath(),
-    top: positiveInteger(values.top, '--top'),
+    top: checkTop(fromText(values.top!)),
     threads: positiveInteger(values.threads, '--threads'),
     qos: qos(values.qos!),
-    retain: values.retain,
+    retain: flags.retain,
     images: values.topic,
     result: values['result-topic'],
     error: values['error-topic'],
@@ -66,7 +33,7 @@ export async function mqttCommand(args: string[]): Promise<void> {
     key: readOptional(values.key),
     username: values.username,
     password: password(values['password-file']),
-    homeassistant: values.homeassistant,
+    homeassistant: flags.homeassistant,
     discoveryPrefix: values['discovery-prefix'],
     metricsPort: values['metrics-port'] === undefined ? undefined : metricsPort(values['metrics-port']),
     metricsHost: values['metrics-host'],

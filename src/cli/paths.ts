@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultModelUrl } from '../default-model.ts';
 
 /** The installed package's root: the same answer from src/ (tsx) and from the bundled dist/. */
 export function packageRoot(): string {
@@ -14,7 +15,7 @@ export function packageRoot(): string {
   }
 }
 
-/** The model `classify` uses when no --model is given. */
+/** The model the commands use when no --model is given: the packaged one. */
 export function defaultModelPath(): string {
-  return join(packageRoot(), 'weights', 'default.rnw');
+  return fileURLToPath(defaultModelUrl());
 }

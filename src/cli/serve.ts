@@ -1,34 +1,14 @@
-import { parseArgs } from 'node:util';
-import { availableParallelism } from 'node:os';
 import { startServer } from '../serve/server.ts';
-import { DEFAULT_LIMITS } from '../serve/limits.ts';
-import { positiveInteger, UsageError } from './classify.ts';
+import { positiveInteger, UsageError, type CommandArgs } from './command.ts';
 import { defaultModelPath } from './paths.ts';
 
-/** `resnet-wasm serve`: runs until SIGTERM or SIGINT, then shuts down gracefully. */
-export async function serveCommand(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
-      model: { type: 'string' },
-      'model-name': { type: 'string' },
-      workers: { type: 'string', default: String(availableParallelism()) },
-      queue: { type: 'string', default: String(DEFAULT_LIMITS.queueSize) },
-      timeout: { type: 'string', default: String(DEFAULT_LIMITS.timeoutMs) },
-      'body-timeout': { type: 'string', default: String(DEFAULT_LIMITS.bodyTimeoutMs) },
-      'max-body': { type: 'string', default: String(DEFAULT_LIMITS.maxBodyBytes) },
-      'max-pixels': { type: 'string', default: String(DEFAULT_LIMITS.maxPixels) },
-      'max-batch': { type: 'string', default: String(DEFAULT_LIMITS.maxBatch) },
-      'max-connections': { type: 'string', default: String(DEFAULT_LIMITS.maxConnections) },
-    },
-  });
+/** `resnet-wasm serve` (options in commands.ts): runs until SIGTERM or SIGINT, then shuts down gracefully. */
+export async function run({ values }: CommandArgs): Promise<void> {
   const server = await startServer({
     modelPath: values.model ?? defaultModelPath(),
     modelName: values['model-name'],
     workers: positiveInteger(values.workers, '--workers'),
-    host: values.host,
+    host: values.host!,
     port: port(values.port!),
     queueSize: positiveInteger(values.queue, '--queue'),
     timeoutMs: positiveInteger(values.timeout, '--timeout'),

@@ -23,30 +23,30 @@
  *   6 LOGITS      at, count            the f32 logits after the last call
  *   7 LABELS      (text)
  */
-import { parseArgs } from 'node:util';
 import { readFile, writeFile } from 'node:fs/promises';
 import { readModel } from '../format/reader.ts';
 import { Network, type NetworkOp } from '../runtime/network.ts';
 import { KERNEL_NAMES } from '../runtime/kernels.ts';
 import { toRgbImage } from '../image/sources.ts';
 import { preprocessQuantized } from '../image/preprocess.ts';
-import { UsageError } from './classify.ts';
+import { UsageError, type CommandArgs } from './command.ts';
+import { aboutFile } from './errors.ts';
 import { defaultModelPath } from './paths.ts';
 
 const CODES = { memory: 1, parameters: 2, input: 3, fill: 4, call: 5, logits: 6 } as const;
 const LABELS = 7;
 
-export async function wasiPlanCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { output: { type: 'string', short: 'o' } } });
+export async function wasiPlanCommand({ values, positionals }: CommandArgs): Promise<void> {
   if (positionals.length !== 1 || !values.output) throw new UsageError('wasi-plan needs one model file and -o PLAN');
-  await writeFile(values.output, await wasiPlan(new Uint8Array(await readFile(positionals[0]))));
+  const plan = await aboutFile(positionals[0], async () => wasiPlan(new Uint8Array(await readFile(positionals[0]))));
+  await writeFile(values.output, plan);
 }
 
-export async function preprocessCommand(args: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { model: { type: 'string' }, output: { type: 'string', short: 'o' } } });
+export async function preprocessCommand({ values, positionals }: CommandArgs): Promise<void> {
   if (positionals.length !== 1 || !values.output) throw new UsageError('preprocess needs one image file and -o FILE');
-  const { header } = readModel(new Uint8Array(await readFile(values.model ?? defaultModelPath())));
-  const image = await toRgbImage(new Uint8Array(await readFile(positionals[0])));
+  const modelPath = values.model ?? defaultModelPath();
+  const { header } = await aboutFile(modelPath, async () => readModel(new Uint8Array(await readFile(modelPath))));
+  const image = await aboutFile(positionals[0], async () => toRgbImage(new Uint8Array(await readFile(positionals[0]))));
   await writeFile(values.output, preprocessQuantized(image, header.preprocessing, header.tensors[0]));
 }
 

@@ -5,8 +5,8 @@
  */
 import type { LayerHeader, LayerKind, QuantLayer } from '../model/types.ts';
 
-export const MAGIC = Uint8Array.of(0x89, 0x52, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a);
-export const TRAILER_MAGIC = Uint8Array.of(0x52, 0x4e, 0x57, 0x45); // "RNWE"
+export const MAGIC: Uint8Array = Uint8Array.of(0x89, 0x52, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a);
+export const TRAILER_MAGIC: Uint8Array = Uint8Array.of(0x52, 0x4e, 0x57, 0x45); // "RNWE"
 export const MAJOR_VERSION = 1;
 export const MINOR_VERSION = 0;
 

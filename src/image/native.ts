@@ -19,8 +19,21 @@ let loading: Promise<SharpFactory | null> | undefined;
 
 /** sharp, if this is Node and it is installed (and loads on this platform); else null. */
 export function loadSharp(): Promise<SharpFactory | null> {
-  loading ??= globalThis.process?.versions?.node === undefined ? Promise.resolve(null) : import('sharp').then((m) => m.default as SharpFactory, () => null);
+  loading ??= Promise.resolve().then(requireSharp);
   return loading;
+}
+
+/**
+ * Through require, not import: sharp's ES module imports its package.json as a JSON module, which
+ * Node before 20.18 reports with an ExperimentalWarning on every run; its CommonJS build does not.
+ */
+function requireSharp(): SharpFactory | null {
+  const module = globalThis.process?.getBuiltinModule?.('node:module') as typeof import('node:module') | undefined;
+  try {
+    return module === undefined ? null : (module.createRequire(import.meta.url)('sharp') as SharpFactory);
+  } catch {
+    return null;
+  }
 }
 
 /** Decodes with sharp; JPEG and PNG headers are checked by our own reader first (header.ts). */

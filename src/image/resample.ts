@@ -44,7 +44,7 @@ export interface PreprocessKernels {
   ): void;
 }
 
-/** A kernel instance, its memory, and a region of that memory free for resampling. */
+/** A kernel instance, its memory, and a region of that memory free for resampling. @internal */
 export interface ResampleSite {
   kernels: PreprocessKernels;
   memory: WebAssembly.Memory;
@@ -89,6 +89,7 @@ interface Plan {
  * Writes the pixels of `rect` (in an output of size `out`) of `img` resampled to `out`, mapped
  * through `map`, RGB-interleaved, to `output` in the site's memory; those outside the image are
  * zero pixels, mapped too (torchvision pads a crop larger than the image with zeros).
+ * @internal
  */
 export function resampleInto(site: ResampleSite, img: RgbImage, out: Size, rect: Rect, map: PixelMap, output: number): void {
   const plan = planResample(img, out, rect);

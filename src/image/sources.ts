@@ -17,8 +17,20 @@ export interface RawImage {
   height: number;
 }
 
-/** What a canvas can draw; typed from the DOM library, checked by feature detection. */
-export type DrawableImage = HTMLImageElement | HTMLVideoElement | HTMLCanvasElement | ImageBitmap | OffscreenCanvas | VideoFrame;
+/**
+ * What a canvas can draw, checked by feature detection. Typed from the DOM library where the
+ * program has it: without it (a Node project) each is `never`, so the types need no DOM.
+ */
+export type DrawableImage =
+  | DomInstance<'HTMLImageElement'>
+  | DomInstance<'HTMLVideoElement'>
+  | DomInstance<'HTMLCanvasElement'>
+  | DomInstance<'ImageBitmap'>
+  | DomInstance<'OffscreenCanvas'>
+  | DomInstance<'VideoFrame'>;
+
+/** The instances of the global class `Name` where the program's libraries declare it, else never. */
+type DomInstance<Name extends string> = typeof globalThis extends Record<Name, { prototype: infer T }> ? T : never;
 
 /** A file path (Node), encoded bytes (JPEG, PNG; WebP and more with sharp), raw pixels, or a browser image. */
 export type ImageSource = string | Uint8Array | ArrayBuffer | RawImage | DrawableImage;

@@ -113,7 +113,7 @@ export type SlicedKernel = { [K in KernelName]: Table[K]['sliced'] extends true 
 export type KernelArgs<K extends KernelName> = { readonly [A in Table[K]['args'][number][0]]: number };
 
 type Numbers<T extends readonly unknown[]> = { -readonly [I in keyof T]: number };
-/** The wasm export's signature, derived from the table. */
+/** The wasm export's signature, derived from the table. @internal */
 export type KernelFunction<K extends KernelName> = (
   ...args: Table[K]['sliced'] extends true ? [...Numbers<Table[K]['args']>, part: number, parts: number] : Numbers<Table[K]['args']>
 ) => void;

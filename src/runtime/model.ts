@@ -8,15 +8,21 @@ import type { PixelMap } from '../image/resample.ts';
 import type { Network, MemoryFootprint } from './network.ts';
 import { topK, type Prediction } from './topk.ts';
 import type { KernelBuild } from './wasm.ts';
+import { checkDecoder, checkTop } from '../options/validate.ts';
+import { FrameStream, type FrameSource, type StreamOptions } from '../stream/frames.ts';
 import { loadNetwork } from './load/load-network.ts';
 import type { LoadOptions } from './load/options.ts';
 import type { ModelSource } from './load/sources.ts';
+import { defaultModelUrl } from '../default-model.ts';
 
 export type { ModelSource, LoadOptions };
 export type { LoadProgress } from './load/options.ts';
 
-/** Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is verified. */
-export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+/**
+ * Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is
+ * verified. With no source (or `undefined`), the packaged ImageNet ResNet-50 (src/default-model.ts).
+ */
+export async function loadModel(source: ModelSource = defaultModelUrl(), options: LoadOptions = {}): Promise<Model> {
   const network = await loadNetwork(source, options);
   try {
     return new Model(network);
@@ -27,7 +33,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
 }
 
 export interface ClassifyOptions {
-  /** How many classes to return (default 5). */
+  /** How many classes to return: a positive integer (default 5; more than the model's classes gives all). */
   top?: number;
   /** Which decoder reads encoded bytes (default `auto`: sharp where it loads, else JavaScript). */
   decoder?: DecoderChoice;
@@ -49,6 +55,7 @@ export class Model {
   /** Pixel value → quantized input, per channel. */
   private readonly inputMap: PixelMap;
 
+  /** @internal */
   constructor(network: Network) {
     this.network = network;
     this.header = network.header;
@@ -67,11 +74,24 @@ export class Model {
    */
   async classify(image: ImageSource, options: ClassifyOptions = {}): Promise<Classification> {
     const start = performance.now();
+    const top = checkTop(options.top);
+    const decoder = checkDecoder(options.decoder);
     this.live();
-    const rgb = await toRgbImage(image, options);
+    const rgb = await toRgbImage(image, { decoder });
     // Resized, cropped and quantized in wasm, straight into tensor 0.
     const logits = this.live().runWritten((target) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap));
-    return { top: topK(logits, this.labels, options.top ?? 5), logits, ms: performance.now() - start };
+    return { top: topK(logits, this.labels, top), logits, ms: performance.now() - start };
+  }
+
+  /**
+   * Classifies a live source's frames, newest first: MJPEG bytes (a Node stream, a `fetch` body),
+   * or in browsers a <video> element or a MediaStream. Iterate it with `for await`; frames that
+   * arrive while one is classified replace each other, and each result counts those dropped
+   * (src/stream/frames.ts). `summary` has the counts.
+   */
+  classifyStream(source: FrameSource, options: StreamOptions = {}): FrameStream {
+    this.live();
+    return new FrameStream(this, source, options);
   }
 
   /** Logits for an already quantized NHWC input (tensor 0 of the network). */
@@ -89,7 +109,7 @@ export class Model {
     return { ...this.live().footprint };
   }
 
-  /** The layer-by-layer executor, for profiling. */
+  /** The layer-by-layer executor, for profiling. @internal */
   get layers(): Network {
     return this.live();
   }

@@ -51,7 +51,7 @@ export interface NetworkPlan {
   layout: MemoryLayout;
 }
 
-/** What writes a network's input in place: tensor 0 (`bytes` at `at`) and a scratch area beside it. */
+/** What writes a network's input in place: tensor 0 (`bytes` at `at`) and a scratch area beside it. @internal */
 export interface InputTarget {
   memory: WebAssembly.Memory;
   kernels: KernelExports;
@@ -64,6 +64,7 @@ export interface InputTarget {
 /**
  * A network placed in one wasm instance's memory (memory-plan.ts lays it out) and the layer
  * executor: each layer is one or two kernel calls (kernels.ts), split over the threads.
+ * @internal
  */
 export class Network {
   readonly header: NetworkHeader;

@@ -8,6 +8,7 @@ import type { KernelFunction, KernelName } from './kernels.ts';
 /**
  * The exports of assembly/index.ts: the kernels of the table (kernels.ts), the input resampler and
  * two queries. Every pointer is a byte offset into the memory the module imports.
+ * @internal
  */
 export type KernelExports = PreprocessKernels & { readonly [K in KernelName]: KernelFunction<K> } & {
   heapBase(): number;
@@ -53,7 +54,7 @@ const BUILDS: Record<KernelBuild, Record<'single' | 'shared', string>> = {
 
 const modules = new Map<string, Promise<WebAssembly.Module>>();
 
-/** Compiles a build once per process: `shared` is the one on a shared memory, for threads. */
+/** Compiles a build once per process: `shared` is the one on a shared memory, for threads. @internal */
 export function kernelModule(shared: boolean, build: KernelBuild = 'baseline'): Promise<WebAssembly.Module> {
   const memory = shared ? 'shared' : 'single';
   let module = modules.get(`${build} ${memory}`);
@@ -64,19 +65,20 @@ export function kernelModule(shared: boolean, build: KernelBuild = 'baseline'): 
   return module;
 }
 
+/** @internal */
 export async function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
   const instance = await WebAssembly.instantiate(module, kernelImports(memory));
   return instance.exports as unknown as KernelExports;
 }
 
-/** What the module imports; the same object works in worker threads. */
+/** What the module imports; the same object works in worker threads. @internal */
 export function kernelImports(memory: WebAssembly.Memory): WebAssembly.Imports {
   return { env: { memory, abort: abortFromWasm } };
 }
 
 const PAGE = 65536;
 
-/** A memory of exactly `bytes` (rounded up to pages): everything is sized before it is created. */
+/** A memory of exactly `bytes` (rounded up to pages): everything is sized before it is created. @internal */
 export function createMemory(bytes: number, shared: boolean): WebAssembly.Memory {
   const pages = Math.ceil(bytes / PAGE);
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared });

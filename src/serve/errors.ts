@@ -3,6 +3,7 @@
  * error's `kind` field, the `kind` label of the errors metric, and (through STATUS) the HTTP status.
  */
 import { ResnetWasmError } from '../errors.ts';
+import { OptionError } from '../options/validate.ts';
 
 const STATUS = {
   'bad-request': 400,
@@ -80,6 +81,7 @@ const FRAMEWORK_MESSAGES: Partial<Record<ServeErrorKind, string>> = {
 /** Any error met while answering a request, as a ServeError: ours as they are, the framework's by code. */
 export function toServeError(error: unknown): ServeError {
   if (error instanceof ServeError) return error;
+  if (error instanceof OptionError) return new ServeError('bad-request', error.message, { cause: error });
   const { code, statusCode, message } = error as { code?: string; statusCode?: number; message?: string };
   const kind = code === undefined ? undefined : FRAMEWORK_CODES[code];
   if (kind !== undefined) return new ServeError(kind, FRAMEWORK_MESSAGES[kind] ?? String(message), { cause: error });

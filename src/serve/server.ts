@@ -12,6 +12,7 @@ import { clientErrorHandler } from './client-errors.ts';
 import { ServeMetrics } from './metrics.ts';
 import { WorkerPool } from './pool.ts';
 import type { ClassifyResult } from './protocol.ts';
+import { checkTop, fromText } from '../options/validate.ts';
 import { modelNameOf, registerOip } from './oip.ts';
 
 export interface ServeOptions extends Partial<ServeLimits> {
@@ -41,7 +42,8 @@ export type BatchItem = ClassifyResult | ReturnType<ServeError['toJSON']>;
 const TOP_QUERY = {
   querystring: {
     type: 'object',
-    properties: { top: { type: 'integer', minimum: 1, maximum: 1000, default: 5 } },
+    // Checked by checkTop (src/options/validate.ts), for the library's message.
+    properties: { top: { type: 'string' } },
     additionalProperties: false,
   },
 } as const;
@@ -156,8 +158,10 @@ async function classifyItem(pool: WorkerPool, metrics: ServeMetrics, image: Uint
   }
 }
 
+/** `?top=K`, checked as the library and the command line check it: a bad one is a 400 with their message. */
 function topOf(request: FastifyRequest): number {
-  return (request.query as { top: number }).top;
+  const { top } = request.query as { top?: string };
+  return checkTop(top === undefined ? undefined : fromText(top));
 }
 
 /** Aborts when the client closes the connection before its answer was sent. */

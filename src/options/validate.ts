@@ -1,0 +1,42 @@
+/**
+ * The options that the library, the command line and `serve` share, checked in one place so that a
+ * bad value gets the same message from all three: `top must be a positive integer, got 0`. The
+ * command line and HTTP query strings hand their text to `fromText` first, so that `--top 0` and
+ * `?top=0` read as the number 0, as `{ top: 0 }` does.
+ */
+import { ResnetWasmError } from '../errors.ts';
+import type { DecoderChoice } from '../image/decoders.ts';
+
+/** An option with a value it cannot take. `option` is its name as the API spells it (`top`). */
+export class OptionError extends ResnetWasmError {
+  readonly option: string;
+
+  constructor(option: string, expected: string, value: unknown) {
+    super(`${option} must be ${expected}, got ${describeValue(value)}`);
+    this.name = 'OptionError';
+    this.option = option;
+  }
+}
+
+export const DEFAULT_TOP = 5;
+const DECODERS: readonly DecoderChoice[] = ['auto', 'sharp', 'js'];
+
+/** How many classes to return: a positive integer (more than the model has gives them all). */
+export function checkTop(value: unknown = DEFAULT_TOP): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new OptionError('top', 'a positive integer', value);
+  return value;
+}
+
+export function checkDecoder(value: unknown = 'auto'): DecoderChoice {
+  if (!DECODERS.includes(value as DecoderChoice)) throw new OptionError('decoder', `one of ${DECODERS.join(', ')}`, value);
+  return value as DecoderChoice;
+}
+
+/** A command-line or query-string value as the API would get it: decimal numbers become numbers. */
+export function fromText(text: string): string | number {
+  return /^[-+]?\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : text;
+}
+
+function describeValue(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
