@@ -27,6 +27,8 @@ export interface ResnetOptions {
   variant?: ResnetVariant;
   numClasses?: number;
   inputSize?: number;
+  /** Blocks left out (`layer2.1`, `stages.1.blocks.1`), as a network made without them: lesion tests. */
+  omitBlocks?: string[];
 }
 
 interface Architecture {
@@ -66,7 +68,7 @@ export function resnetName(depth: ResnetDepth, variant: ResnetVariant = 'v1'): s
 }
 
 /** A random ResNet with its BatchNorms kept separate, ready for bnstats to measure them. */
-export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000, inputSize = 224 }: ResnetOptions): UnfoldedNet {
+export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000, inputSize = 224, omitBlocks = [] }: ResnetOptions): UnfoldedNet {
   const { block, stageBlocks } = ARCHITECTURES[depth];
   const g = new GraphBuilder(seededRandom(seed), { h: inputSize, w: inputSize, c: 3 });
   const preact = variant === 'v2';
@@ -76,6 +78,7 @@ export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000,
     for (let b = 0; b < blocks; b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1;
       const planes = STAGE_PLANES[stage];
+      if (omitBlocks.includes(preact ? `stages.${stage}.blocks.${b}` : `layer${stage + 1}.${b}`)) continue;
       if (preact) {
         x = preactBlock(g, `stages.${stage}.blocks.${b}`, x, block, planes, stride);
       } else {
