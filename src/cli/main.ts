@@ -3,6 +3,7 @@ import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { wasiPlanCommand, preprocessCommand } from './wasi-plan.ts';
 import { serveCommand } from './serve.ts';
+import { lesionCommand } from './lesion.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { isFileError } from './errors.ts';
 
@@ -21,6 +22,10 @@ Usage:
               [--timeout MS] [--body-timeout MS] [--max-body BYTES] [--max-pixels N] [--max-batch N]
               [--max-connections N]
               HTTP: POST /v1/classify, /v1/classify/batch; GET /healthz, /readyz, /metrics
+  resnet-wasm lesion --photos DIR [--limit N] [--model FILE] [--plot FILE.svg] [--json]   each block removed in turn
+  resnet-wasm lesion --photos DIR [--limit N] --budget F[,F...] [-o out.rnw] [--shortlist N] [--json]
+              drop blocks until F of the full time is left (0.8 = 80%), chosen on half the photos
+  resnet-wasm lesion --drop BLOCK[,BLOCK...] -o out.rnw [--model FILE]           a model without those blocks
 
 Options:
   --model FILE   a .rnw model file (default: the embedded ImageNet model)
@@ -43,6 +48,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   'wasi-plan': wasiPlanCommand,
   preprocess: preprocessCommand,
   serve: serveCommand,
+  lesion: lesionCommand,
 };
 
 async function main(argv: string[]): Promise<number> {
