@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resnetUnfolded, imagenetPreprocessing, type ResnetOptions } from '../src/builder/resnet.ts';
 import { setBatchNormStats } from '../src/builder/bnstats.ts';
-import { TensorRanges } from '../src/builder/calibrate.ts';
+import { calibrate, TensorRanges } from '../src/builder/calibrate.ts';
 import { quantizeModel } from '../src/builder/quantize.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { decodeModel, readModel } from '../src/format/reader.ts';
@@ -18,6 +18,7 @@ import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts
 import { BlockLesionError } from '../src/errors.ts';
 import { residualBlocks } from '../src/lesion/blocks.ts';
 import { withoutBlocks } from '../src/lesion/without.ts';
+import { recalibrate } from '../src/lesion/recalibrate.ts';
 import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
 import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
@@ -40,16 +41,23 @@ function fullNetwork(calibration: Float32Array[]): { float: FloatModel; params: 
  * what the block's output held (`feeds` maps that tensor's writer to the block's add).
  */
 function builtWithout(full: { float: FloatModel; params: QuantParams[] }, omit: string[], feeds: Record<string, string>): QuantModel {
-  const graph = resnetUnfolded({ ...options, omitBlocks: omit }).model;
+  const float = floatWithout(full.float, omit);
   const byName = new Map(full.float.layers.map((layer) => [layer.name, layer]));
-  const layers = graph.layers.map((layer) => ({ ...byName.get(layer.name)!, ...geometry(layer) }));
   const rangeOf = (name: string) => full.params[byName.get(name)!.output];
-  const params = graph.tensors.map((_, t) => {
+  const params = float.tensors.map((_, t) => {
     if (t === 0) return full.params[0];
-    const writer = graph.layers.find((l) => l.output === t)!.name;
+    const writer = float.layers.find((l) => l.output === t)!.name;
     return rangeOf(feeds[writer] ?? writer);
   });
-  return quantizeModel({ ...full.float, tensors: graph.tensors, layers } as FloatModel, params);
+  return quantizeModel(float, params);
+}
+
+/** The builder's graph without `omit`, each layer's folded weights taken by name from `full`. */
+function floatWithout(full: FloatModel, omit: string[]): FloatModel {
+  const graph = resnetUnfolded({ ...options, omitBlocks: omit }).model;
+  const byName = new Map(full.layers.map((layer) => [layer.name, layer]));
+  const layers = graph.layers.map((layer) => ({ ...byName.get(layer.name)!, ...geometry(layer) }));
+  return { ...full, tensors: graph.tensors, layers } as FloatModel;
 }
 
 function geometry(layer: FloatModel['layers'][number]) {
@@ -88,6 +96,26 @@ if (!photos) {
     const logits = inputs.map((input) => model.run(input));
     inputs.forEach((input, i) => assert.equal(logits[i], runQuantReference(shortened, input)));
     assert.not.equal(logits[0], runQuantReference(quant, inputs[0]));
+    model.dispose();
+  });
+
+  test('recalibration after a lesion moves the ranges towards fp32 calibration of the network built without the block', async () => {
+    const calibration = photos.calibration.map((p) => preprocessFloat(p.image, pre));
+    const expected = calibrate(floatWithout(full.float, ['layer3.1']), calibration, { method: 'percentile' });
+    const shortened = withoutBlocks(quant, ['layer3.1']);
+    const from = shortened.layers.findIndex((l) => l.name === 'layer3.0.add');
+    const studyPhotos = photos.calibration.map((p) => ({ file: p.file, input: preprocessQuantized(p.image, pre, quant.tensors[0]) }));
+    const recalibrated = await recalibrate(shortened, from, studyPhotos);
+    const after = shortened.layers.slice(from).filter((l) => l.kind === 'conv' || l.kind === 'add' || l.kind === 'gap');
+    const error = (model: QuantModel) => after.reduce((sum, l) => sum + Math.abs(Math.log(model.tensors[l.output].scale / expected[l.output].scale)), 0) / after.length;
+    console.log(`    mean |log(scale / fp32 scale)| after layer3.0: kept ${error(shortened).toFixed(3)}, recalibrated ${error(recalibrated).toFixed(3)}`);
+    assert.ok(error(recalibrated) < error(shortened));
+    for (const l of after) {
+      const ratio = recalibrated.tensors[l.output].scale / expected[l.output].scale;
+      assert.ok(ratio > 0.7 && ratio < 1.4, `${l.name}: recalibrated scale ${ratio.toFixed(2)} times fp32's`);
+    }
+    const model = await loadModel(writeModel(recalibrated));
+    inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(recalibrated, input)));
     model.dispose();
   });
 

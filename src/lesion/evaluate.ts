@@ -6,7 +6,7 @@
 import type { QuantModel } from '../model/types.ts';
 import { writeModel } from '../format/writer.ts';
 import { loadModel, type Model } from '../runtime/model.ts';
-import { layerTimes, median } from '../cli/profile.ts';
+import { layerTimes } from '../cli/profile.ts';
 import type { StudyPhoto } from './photos.ts';
 
 async function loaded<T>(model: QuantModel, use: (loaded: Model) => T): Promise<T> {
@@ -32,7 +32,7 @@ export function layerMs(model: QuantModel, runs: number): Promise<number[]> {
   return loaded(model, (runtime) => layerTimes(runtime, runs, (times) => Math.min(...times)));
 }
 
-/** Median whole-inference times of several models, measured in turns so load changes hit them alike. */
+/** The fastest whole-inference time of each model over `runs`, measured in turns so load changes hit them alike. */
 export async function inferenceMs(models: QuantModel[], input: Uint8Array, runs: number): Promise<number[]> {
   const runtimes = await Promise.all(models.map((m) => loadModel(writeModel(m), { threads: 1 })));
   try {
@@ -44,7 +44,7 @@ export async function inferenceMs(models: QuantModel[], input: Uint8Array, runs:
         if (run > 0) times[i].push(performance.now() - start);
       });
     }
-    return times.map(median);
+    return times.map((t) => Math.min(...t));
   } finally {
     for (const runtime of runtimes) runtime.dispose();
   }

@@ -20,7 +20,7 @@ export function studyTable(study: StudyResult): string {
 export function budgetTable(results: BudgetResult[]): string {
   const first = results[0];
   return [
-    `budgets: blocks chosen on ${first.choosePhotos} photos, judged on the other ${first.heldOut.photos} (held out); time: whole inferences measured in turns, medians`,
+    `budgets: blocks chosen on ${first.choosePhotos} photos, judged on the other ${first.heldOut.photos} (held out); time: the fastest of 21 whole inferences of each, measured in turns`,
     '',
     '| budget | blocks dropped | ms (full → shortened) | speed-up | agreement, held out | top-1 held out (full → shortened) | ranges |',
     '|--:|---|--:|--:|--:|--:|---|',
