@@ -5,7 +5,9 @@
 // integer reference does. Bad requests get typed errors naming the block.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resnetUnfolded, imagenetPreprocessing, type ResnetOptions } from '../src/builder/resnet.ts';
 import { setBatchNormStats } from '../src/builder/bnstats.ts';
@@ -146,6 +148,23 @@ test('the default ResNet-50: 16 blocks named as Keras names them, 4 with a proje
   assert.equal(blocks.filter((b) => b.shortcut.length > 0).map((b) => model.layers[b.shortcut[0]].name), ['res2a_branch1', 'res3a_branch1', 'res4a_branch1', 'res5a_branch1']);
   assert.ok(withoutBlocks(model, []) === model);
   assert.equal(writeModel(withoutBlocks(model, []), readModel(bytes).header.producer), bytes);
+});
+
+test('resnet-wasm lesion --drop writes the shortened model whole, or nothing and an error naming the block', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lesion-'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'), 'lesion', ...args], { encoding: 'utf8' });
+  try {
+    const bytes = new Uint8Array(readFileSync(DEFAULT_MODEL));
+    const good = cli('--drop', 'res3b,res4d', '-o', join(dir, 'fast.rnw'));
+    assert.is(good.status, 0, good.stderr);
+    assert.equal(new Uint8Array(readFileSync(join(dir, 'fast.rnw'))), writeModel(withoutBlocks(decodeModel(bytes), ['res3b', 'res4d']), readModel(bytes).header.producer));
+    const bad = cli('--drop', 'res3b,res4a', '-o', join(dir, 'bad.rnw'));
+    assert.is(bad.status, 1);
+    assert.match(bad.stderr, /block "res4a": it downsamples through a projection shortcut \(res4a_branch1\)/);
+    assert.equal(readdirSync(dir), ['fast.rnw']);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
 });
 
 test.run();
