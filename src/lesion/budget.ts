@@ -16,6 +16,7 @@ import { recalibrate } from './recalibrate.ts';
 import { accuracy, agreement, inferenceMs, layerMs, topOnes } from './evaluate.ts';
 import { PROFILE_RUNS, removedMs } from './study.ts';
 import type { StudyPhoto } from './photos.ts';
+import { budgetTable } from './report.ts';
 
 export interface BudgetResult {
   budget: number;
@@ -67,7 +68,7 @@ export async function budgetCurve(model: QuantModel, photos: StudyPhoto[], budge
       chooseAgreement: chosen.agreement, recalibrated: chosen.recalibrated, fullMs, shortenedMs, model: chosen.model,
       heldOut: { photos: heldOut.length, agreement: agreement(answers, fullHeldOut), ...(fullAccuracy === undefined ? {} : { fullAccuracy, accuracy: accuracy(answers, heldOut) }) },
     });
-    options.onStep?.(`budget ${budget}: ${dropped.join(', ')}; ${chosen.recalibrated ? 'recalibrated' : 'ranges kept'}`);
+    options.onStep?.(budgetTable([results[results.length - 1]]).split('\n').at(-2)!);
   }
   return results;
 }

@@ -5,7 +5,7 @@ import type { BudgetResult } from './budget.ts';
 export function studyTable(study: StudyResult): string {
   const full = study.fullAccuracy;
   return [
-    `${study.architecture} on ${study.photos} photos (${study.labelled} labelled), 1 thread: full network ${study.fullMs.toFixed(1)} ms (per-layer medians), top-1 ${percent(full)}`,
+    `${study.architecture} on ${study.photos} photos (${study.labelled} labelled), 1 thread: full network ${study.fullMs.toFixed(1)} ms (each layer's fastest of 15 runs, summed), top-1 ${percent(full)}`,
     '',
     '| block | lesion | ms saved | of the time | top-1 agreement | top-1 accuracy (change) |',
     '|---|---|--:|--:|--:|--:|',
