@@ -4,7 +4,7 @@
  * paths and the add are the block; the shorter path with layers on it is a projection shortcut.
  * Works on Keras, torchvision and timm graphs alike, whatever their names.
  */
-import { layerInputs, type LayerHeader, type QuantLayer } from '../model/types.ts';
+import { layerInputs, type FloatLayer, type LayerHeader, type QuantLayer } from '../model/types.ts';
 
 export interface ResidualBlock {
   /** The common prefix of its layers' names (`layer2.1`, `conv3_block2`, `res3b`), else its add's name. */
@@ -19,7 +19,7 @@ export interface ResidualBlock {
   shortcut: number[];
 }
 
-type Layer = QuantLayer | LayerHeader;
+type Layer = FloatLayer | QuantLayer | LayerHeader;
 
 export function residualBlocks(model: { layers: readonly Layer[] }): ResidualBlock[] {
   const producers = new Map(model.layers.map((layer, index) => [layer.output, index]));
