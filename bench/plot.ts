@@ -1,5 +1,6 @@
 // `npm run bench -- --plot`: the medians as a horizontal bar chart, one bar per configuration, with
 // its p10–p90 spread and the 1-thread SIMD floor as a dashed line. Plain SVG, written by hand.
+import { escapeXml, tickStep } from '../src/svg.ts';
 
 export interface Bar {
   label: string;
@@ -28,14 +29,14 @@ export function barChart(bars: Bar[], floorMs: number, title: string): string {
   const parts = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${LABEL_WIDTH + PLOT_WIDTH + 80}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="10" y="20" font-size="14" font-weight="bold">${escape(title)}</text>`,
+    `<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
     ...ticks.map((t) => `<line x1="${x(t)}" y1="${TOP - 6}" x2="${x(t)}" y2="${axisY}" stroke="#ddd"/><text x="${x(t)}" y="${axisY + 16}" text-anchor="middle" fill="#555">${+t.toFixed(3)}</text>`),
     `<text x="${LABEL_WIDTH + PLOT_WIDTH / 2}" y="${axisY + 32}" text-anchor="middle" fill="#555">median latency, ms (lower is better; whiskers p10–p90)</text>`,
     ...bars.map((b, i) => {
       const y = TOP + i * (BAR_HEIGHT + GAP);
       const mid = y + BAR_HEIGHT / 2;
       return [
-        `<text x="${LABEL_WIDTH - 8}" y="${mid + 4}" text-anchor="end">${escape(b.label)}</text>`,
+        `<text x="${LABEL_WIDTH - 8}" y="${mid + 4}" text-anchor="end">${escapeXml(b.label)}</text>`,
         `<rect x="${LABEL_WIDTH}" y="${y}" width="${x(b.medianMs) - LABEL_WIDTH}" height="${BAR_HEIGHT}" fill="${b.ours ? '#d9480f' : '#868e96'}"/>`,
         `<line x1="${x(b.p10Ms)}" y1="${mid}" x2="${x(b.p90Ms)}" y2="${mid}" stroke="black"/>`,
         `<text x="${x(b.p90Ms) + 6}" y="${mid + 4}">${round(b.medianMs)}</text>`,
@@ -48,16 +49,6 @@ export function barChart(bars: Bar[], floorMs: number, title: string): string {
   return parts.join('\n') + '\n';
 }
 
-/** 1, 2 or 5 times a power of ten, at least `v`: round tick values. */
-function tickStep(v: number): number {
-  const power = 10 ** Math.floor(Math.log10(v));
-  return [1, 2, 5, 10].map((m) => m * power).find((n) => n >= v)!;
-}
-
 function round(v: number): string {
   return v >= 100 ? v.toFixed(0) : v.toFixed(1);
-}
-
-function escape(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

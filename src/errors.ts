@@ -77,3 +77,17 @@ export class ModelImportError extends ResnetWasmError {
     if (where.node !== undefined) this.node = where.node;
   }
 }
+
+/**
+ * A residual-block lesion that cannot be made (`withoutBlocks`, `resnet-wasm lesion`): an unknown
+ * block name, a downsampling block where dropping is refused, or every block at once. Names the block.
+ */
+export class BlockLesionError extends ResnetWasmError {
+  readonly block?: string;
+
+  constructor(problem: string, block?: string) {
+    super(block === undefined ? problem : `block ${JSON.stringify(block)}: ${problem}`);
+    this.name = 'BlockLesionError';
+    if (block !== undefined) this.block = block;
+  }
+}

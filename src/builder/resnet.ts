@@ -29,6 +29,8 @@ export interface ResnetOptions {
   inputSize?: number;
   /** The stem's channels, 64 in torchvision; each stage doubles them. Narrow networks make small test files. */
   width?: number;
+  /** Blocks left out (`layer2.1`, `stages.1.blocks.1`), as a network made without them: lesion tests. */
+  omitBlocks?: string[];
 }
 
 interface Architecture {
@@ -69,7 +71,7 @@ export function resnetName(depth: ResnetDepth, variant: ResnetVariant = 'v1'): s
 }
 
 /** A random ResNet with its BatchNorms kept separate, ready for bnstats to measure them. */
-export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000, inputSize = 224, width = 64 }: ResnetOptions): UnfoldedNet {
+export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000, inputSize = 224, width = 64, omitBlocks = [] }: ResnetOptions): UnfoldedNet {
   const { block, stageBlocks } = ARCHITECTURES[depth];
   const g = new GraphBuilder(seededRandom(seed), { h: inputSize, w: inputSize, c: 3 });
   const preact = variant === 'v2';
@@ -79,6 +81,7 @@ export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000,
     for (let b = 0; b < blocks; b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1;
       const planes = width << stage;
+      if (omitBlocks.includes(preact ? `stages.${stage}.blocks.${b}` : `layer${stage + 1}.${b}`)) continue;
       if (preact) {
         x = preactBlock(g, `stages.${stage}.blocks.${b}`, x, block, planes, stride);
       } else {

@@ -129,6 +129,28 @@ export const COMMANDS: Command[] = [
     run: lazy(() => import('./mqtt.ts'), ['mqtt', 'prom-client', 'image-size']),
   },
   {
+    name: 'lesion',
+    summary: 'Remove residual blocks: the per-block lesion study, blocks to drop for a time budget, a shortened model',
+    usage: '--photos DIR [options]\n       resnet-wasm lesion --drop BLOCK[,BLOCK...] -o <out.rnw> [--model FILE]',
+    options: {
+      model: MODEL,
+      photos: { type: 'string', value: 'DIR', help: 'photos to measure on: ImageNet file names or one folder per class give labels' },
+      limit: { type: 'string', value: 'N', help: 'use N of the photos, spread evenly' },
+      budget: { type: 'string', value: 'F[,F...]', help: 'drop blocks until F of the full time is left (0.8 = 80%), chosen on half the photos' },
+      shortlist: { type: 'string', value: 'N', default: '3', help: 'candidates measured in each greedy step after the first' },
+      drop: { type: 'string', value: 'BLOCKS', help: 'write a model without these blocks (with -o)' },
+      output: { ...OUTPUT, help: 'where to write the shortened model' },
+      plot: { type: 'string', value: 'FILE.svg', help: 'the study as a plot: time saved against agreement' },
+      json: { type: 'boolean', help: 'the results as one JSON object' },
+    },
+    examples: [
+      'resnet-wasm lesion --photos photos/ --limit 100 --plot lesion.svg',
+      'resnet-wasm lesion --photos photos/ --budget 0.8 -o fast.rnw',
+      'resnet-wasm lesion --drop res4c,res4d -o fast.rnw',
+    ],
+    run: lazy(() => import('./lesion.ts')),
+  },
+  {
     name: 'wasi-plan',
     summary: 'Record the plan that the WASI command (build/resnet-wasi.wasm) replays for a model',
     usage: '<model.rnw> -o <model.plan>',

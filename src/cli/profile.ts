@@ -7,6 +7,28 @@ import { macs } from '../model/types.ts';
 export function profileLayers(model: Model, runs: number): string {
   const network = model.layers;
   const { layers, tensors } = network.header;
+  const ms = layerTimes(model, runs);
+  const paths = network.convPaths();
+  const rows = layers.map((layer, i) => {
+    const gmac = macs({ tensors, layers: [layer] }) / 1e6 / ms[i];
+    return `| ${layer.name} | ${describe(layer, tensors[layer.output], paths[i], network.winogradPlan(i))} | ${ms[i].toFixed(3)} | ${gmac > 0 ? gmac.toFixed(1) : ''} |`;
+  });
+  const total = ms.reduce((sum, t) => sum + t, 0);
+  return [
+    `${network.header.architecture}, ${network.threads} thread(s), per-layer medians of ${runs} runs`,
+    '',
+    '| layer | op | ms | GMAC/s |',
+    '|---|---|---|---|',
+    ...rows,
+    `| total | | ${total.toFixed(2)} | ${(model.macs / 1e6 / total).toFixed(1)} |`,
+    '',
+  ].join('\n');
+}
+
+/** Each layer's time in ms over `runs` inferences (after one warm-up) of a fixed input, layer by layer: the median, or `summary`. */
+export function layerTimes(model: Model, runs: number, summary: (times: number[]) => number = median): number[] {
+  const network = model.layers;
+  const { layers, tensors } = network.header;
   const t0 = tensors[0];
   network.setInput(new Uint8Array(t0.h * t0.w * t0.c).map((_, i) => (i * 37) & 255));
   const times = layers.map(() => [] as number[]);
@@ -17,22 +39,7 @@ export function profileLayers(model: Model, runs: number): string {
       if (run > 0) times[i].push(performance.now() - start);
     });
   }
-  const paths = network.convPaths();
-  const rows = layers.map((layer, i) => {
-    const ms = median(times[i]);
-    const gmac = macs({ tensors, layers: [layer] }) / 1e6 / ms;
-    return `| ${layer.name} | ${describe(layer, tensors[layer.output], paths[i], network.winogradPlan(i))} | ${ms.toFixed(3)} | ${gmac > 0 ? gmac.toFixed(1) : ''} |`;
-  });
-  const total = times.reduce((sum, t) => sum + median(t), 0);
-  return [
-    `${network.header.architecture}, ${network.threads} thread(s), per-layer medians of ${runs} runs`,
-    '',
-    '| layer | op | ms | GMAC/s |',
-    '|---|---|---|---|',
-    ...rows,
-    `| total | | ${total.toFixed(2)} | ${(model.macs / 1e6 / total).toFixed(1)} |`,
-    '',
-  ].join('\n');
+  return times.map(summary);
 }
 
 function describe(layer: LayerHeader, out: { h: number; w: number; c: number }, path: string | null, plan: WinogradPlan | undefined): string {
@@ -47,7 +54,7 @@ function describeWinograd({ tile, chunk }: WinogradPlan, channels: number): stri
   return `winograd F(${tile}x${tile})${chunks > 1 ? ` in ${chunks} chunks` : ''}`;
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
 }

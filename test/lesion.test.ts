@@ -1,0 +1,170 @@
+// Block lesions (src/lesion/): a ResNet-18 with BN statistics from photos, with blocks dropped by
+// withoutBlocks, against the same network BUILT without those blocks (src/builder/resnet.ts's
+// omitBlocks, its layers taken by name from the full one) quantized from scratch: the files are
+// equal byte for byte, so every layer is; the runtime runs the result bit for bit as the scalar
+// integer reference does. Bad requests get typed errors naming the block.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { resnetUnfolded, imagenetPreprocessing, type ResnetOptions } from '../src/builder/resnet.ts';
+import { setBatchNormStats } from '../src/builder/bnstats.ts';
+import { calibrate, TensorRanges } from '../src/builder/calibrate.ts';
+import { quantizeModel } from '../src/builder/quantize.ts';
+import { writeModel } from '../src/format/writer.ts';
+import { decodeModel, readModel } from '../src/format/reader.ts';
+import { loadModel } from '../src/runtime/model.ts';
+import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { BlockLesionError } from '../src/errors.ts';
+import { residualBlocks } from '../src/lesion/blocks.ts';
+import { withoutBlocks } from '../src/lesion/without.ts';
+import { recalibrate } from '../src/lesion/recalibrate.ts';
+import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts';
+import { runQuantReference } from './oracle/int8-reference.ts';
+import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
+
+const DEFAULT_MODEL = join(import.meta.dirname, '..', 'weights', 'default.rnw');
+const photos = imagenetSplit(8, 4);
+const options: ResnetOptions = { depth: 18, seed: 11, inputSize: 112, numClasses: 50 };
+
+/** The full network: BN statistics and activation ranges measured on the photos. */
+function fullNetwork(calibration: Float32Array[]): { float: FloatModel; params: QuantParams[] } {
+  const net = resnetUnfolded(options);
+  const ranges = new TensorRanges(net.model.tensors.length);
+  const float = setBatchNormStats(net, calibration, (t, batch) => ranges.observeBatch(t, batch));
+  return { float, params: ranges.quantParams(float) };
+}
+
+/**
+ * The network built without `omit`: the builder's graph, each layer's folded weights and each
+ * tensor's range taken by name from the full network; the tensor before a dropped block holds
+ * what the block's output held (`feeds` maps that tensor's writer to the block's add).
+ */
+function builtWithout(full: { float: FloatModel; params: QuantParams[] }, omit: string[], feeds: Record<string, string>): QuantModel {
+  const float = floatWithout(full.float, omit);
+  const byName = new Map(full.float.layers.map((layer) => [layer.name, layer]));
+  const rangeOf = (name: string) => full.params[byName.get(name)!.output];
+  const params = float.tensors.map((_, t) => {
+    if (t === 0) return full.params[0];
+    const writer = float.layers.find((l) => l.output === t)!.name;
+    return rangeOf(feeds[writer] ?? writer);
+  });
+  return quantizeModel(float, params);
+}
+
+/** The builder's graph without `omit`, each layer's folded weights taken by name from `full`. */
+function floatWithout(full: FloatModel, omit: string[]): FloatModel {
+  const graph = resnetUnfolded({ ...options, omitBlocks: omit }).model;
+  const byName = new Map(full.layers.map((layer) => [layer.name, layer]));
+  const layers = graph.layers.map((layer) => ({ ...byName.get(layer.name)!, ...geometry(layer) }));
+  return { ...full, tensors: graph.tensors, layers } as FloatModel;
+}
+
+function geometry(layer: FloatModel['layers'][number]) {
+  return layer.kind === 'add' ? { inputs: layer.inputs, output: layer.output } : { input: layer.input, output: layer.output };
+}
+
+if (!photos) {
+  console.log(`    skipped the built-network lesion tests: the ImageNet sample is not at ${IMAGENET_DIR}`);
+  test.skip('a dropped block equals the network built without it');
+} else {
+  const pre = imagenetPreprocessing(options.inputSize!);
+  const full = fullNetwork(photos.calibration.map((p) => preprocessFloat(p.image, pre)));
+  const quant = quantizeModel(full.float, full.params);
+  const inputs = photos.test.map((p) => preprocessQuantized(p.image, pre, quant.tensors[0]));
+
+  const cases: [string[], Record<string, string>][] = [
+    [['layer4.1'], { 'layer4.0.add': 'layer4.1.add' }],
+    [['layer1.1', 'layer2.1', 'layer3.1'], { 'layer1.0.add': 'layer1.1.add', 'layer2.0.add': 'layer2.1.add', 'layer3.0.add': 'layer3.1.add' }],
+  ];
+  for (const [omit, feeds] of cases) {
+    test(`without ${omit.join(', ')}: byte for byte the network built without them, run as the integer reference runs it`, async () => {
+      const built = builtWithout(full, omit, feeds);
+      const file = writeModel(withoutBlocks(quant, omit));
+      assert.equal(file, writeModel(built), 'the shortened file differs from the built one');
+      assert.is(built.layers.length, quant.layers.length - 3 * omit.length);
+      const model = await loadModel(file);
+      inputs.forEach((input, i) => assert.equal(model.run(input), runQuantReference(built, input), photos.test[i].file));
+      model.dispose();
+    });
+  }
+
+  test('a downsampling block replaced by its shortcut runs as the integer reference runs it, and differs', async () => {
+    const shortened = withoutBlocks(quant, ['layer3.0'], { downsampling: 'shortcut' });
+    assert.equal(shortened.layers.map((l) => l.name).filter((n) => n.startsWith('layer3.0')), ['layer3.0.downsample.0']);
+    const model = await loadModel(writeModel(shortened));
+    const logits = inputs.map((input) => model.run(input));
+    inputs.forEach((input, i) => assert.equal(logits[i], runQuantReference(shortened, input)));
+    assert.not.equal(logits[0], runQuantReference(quant, inputs[0]));
+    model.dispose();
+  });
+
+  test('recalibration after a lesion moves the ranges towards fp32 calibration of the network built without the block', async () => {
+    const calibration = photos.calibration.map((p) => preprocessFloat(p.image, pre));
+    const expected = calibrate(floatWithout(full.float, ['layer3.1']), calibration, { method: 'percentile' });
+    const shortened = withoutBlocks(quant, ['layer3.1']);
+    const from = shortened.layers.findIndex((l) => l.name === 'layer3.0.add');
+    const studyPhotos = photos.calibration.map((p) => ({ file: p.file, input: preprocessQuantized(p.image, pre, quant.tensors[0]) }));
+    const recalibrated = await recalibrate(shortened, from, studyPhotos);
+    const after = shortened.layers.slice(from).filter((l) => l.kind === 'conv' || l.kind === 'add' || l.kind === 'gap');
+    const error = (model: QuantModel) => after.reduce((sum, l) => sum + Math.abs(Math.log(model.tensors[l.output].scale / expected[l.output].scale)), 0) / after.length;
+    console.log(`    mean |log(scale / fp32 scale)| after layer3.0: kept ${error(shortened).toFixed(3)}, recalibrated ${error(recalibrated).toFixed(3)}`);
+    assert.ok(error(recalibrated) < error(shortened));
+    for (const l of after) {
+      const ratio = recalibrated.tensors[l.output].scale / expected[l.output].scale;
+      assert.ok(ratio > 0.7 && ratio < 1.4, `${l.name}: recalibrated scale ${ratio.toFixed(2)} times fp32's`);
+    }
+    const model = await loadModel(writeModel(recalibrated));
+    inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(recalibrated, input)));
+    model.dispose();
+  });
+
+  test('typed errors name the block: unknown, downsampling, named twice, every block', () => {
+    const fails = (names: string[], block: string | undefined, pattern: RegExp) => {
+      try {
+        withoutBlocks(quant, names);
+      } catch (error) {
+        assert.instance(error, BlockLesionError);
+        assert.is((error as BlockLesionError).block, block);
+        assert.match((error as Error).message, pattern);
+        return;
+      }
+      assert.unreachable(`withoutBlocks(${names.join(', ')}) did not throw`);
+    };
+    fails(['layer9.9'], 'layer9.9', /no residual block has this name; the blocks are layer1\.0, layer1\.1, layer2\.0/);
+    fails(['layer1.1', 'layer2.0'], 'layer2.0', /downsamples through a projection shortcut \(layer2\.0\.downsample\.0\)/);
+    fails(['layer1.1', 'layer1.1'], 'layer1.1', /named twice/);
+    fails(residualBlocks(quant).map((b) => b.name), undefined, /dropping all 8 residual blocks/);
+  });
+}
+
+test('the default ResNet-50: 16 blocks named as Keras names them, 4 with a projection; dropping none writes the same bytes', () => {
+  const bytes = new Uint8Array(readFileSync(DEFAULT_MODEL));
+  const model = decodeModel(bytes);
+  const blocks = residualBlocks(model);
+  assert.equal(blocks.map((b) => b.name), ['res2a', 'res2b', 'res2c', 'res3a', 'res3b', 'res3c', 'res3d', 'res4a', 'res4b', 'res4c', 'res4d', 'res4e', 'res4f', 'res5a', 'res5b', 'res5c']);
+  assert.equal(blocks.filter((b) => b.shortcut.length > 0).map((b) => model.layers[b.shortcut[0]].name), ['res2a_branch1', 'res3a_branch1', 'res4a_branch1', 'res5a_branch1']);
+  assert.ok(withoutBlocks(model, []) === model);
+  assert.equal(writeModel(withoutBlocks(model, []), readModel(bytes).header.producer), bytes);
+});
+
+test('resnet-wasm lesion --drop writes the shortened model whole, or nothing and an error naming the block', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lesion-'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'), 'lesion', ...args], { encoding: 'utf8' });
+  try {
+    const bytes = new Uint8Array(readFileSync(DEFAULT_MODEL));
+    const good = cli('--drop', 'res3b,res4d', '-o', join(dir, 'fast.rnw'));
+    assert.is(good.status, 0, good.stderr);
+    assert.equal(new Uint8Array(readFileSync(join(dir, 'fast.rnw'))), writeModel(withoutBlocks(decodeModel(bytes), ['res3b', 'res4d']), readModel(bytes).header.producer));
+    const bad = cli('--drop', 'res3b,res4a', '-o', join(dir, 'bad.rnw'));
+    assert.is(bad.status, 1);
+    assert.match(bad.stderr, /block "res4a": it downsamples through a projection shortcut \(res4a_branch1\)/);
+    assert.equal(readdirSync(dir), ['fast.rnw']);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test.run();
