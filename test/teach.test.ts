@@ -4,12 +4,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadModel } from '../src/runtime/model.ts';
 import { decodeModel } from '../src/format/reader.ts';
 import { preprocessQuantized } from '../src/image/preprocess.ts';
 import { defaultModelPath } from '../src/cli/paths.ts';
 import type { QuantModel } from '../src/model/types.ts';
+import { embeddingTensor } from '../src/teach/embedding.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
 import { repoPhotos } from './helpers/photos.ts';
 
@@ -31,7 +31,7 @@ function poolReference(quant: QuantModel): QuantModel {
 
 test('embed gives the dequantized global-average-pool tensor of the scalar integer reference', async () => {
   const quant = decodeModel(file);
-  const pool = quant.tensors[quant.layers[quant.layers.length - 1].input];
+  const pool = quant.tensors[embeddingTensor(quant)];
   assert.is(model.embeddingSize, 2048);
   const photo = photos[0];
   const input = preprocessQuantized(photo.image, quant.preprocessing, quant.tensors[0]);
