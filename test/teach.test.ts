@@ -11,7 +11,13 @@ import { defaultModelPath } from '../src/cli/paths.ts';
 import type { QuantModel } from '../src/model/types.ts';
 import { embeddingTensor } from '../src/teach/embedding.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
-import { repoPhotos } from './helpers/photos.ts';
+import { repoPhotos, REPO_PHOTOS } from './helpers/photos.ts';
+import { join } from 'node:path';
+import { tinyModelFile } from './helpers/model-files.ts';
+import { mulberry32 } from './helpers/random.ts';
+import { teach, type Example } from '../src/teach/teach.ts';
+import { fitLogistic } from '../src/teach/regression.ts';
+import { TeachError } from '../src/teach/errors.ts';
 
 const file = readFileSync(defaultModelPath());
 const model = await loadModel(file);
@@ -48,6 +54,116 @@ test('embed gives the same bits for a path, the encoded bytes and decoded pixels
   const fromPath = await model.embed(photo.file);
   assert.equal(await model.embed(readFileSync(photo.file)), fromPath);
   assert.equal(await model.embed(photo.image), fromPath);
+});
+
+
+/**
+ * The oracle: the same objective (standardized features, class-balanced cross-entropy, L2 on the
+ * weights) minimized by plain full-batch gradient descent, written without the library's code.
+ */
+function plainLogistic(x: Float32Array[], y: number[], classes: number, l2: number, steps: number): (e: Float32Array) => number[] {
+  const n = x.length;
+  const d = x[0].length;
+  const mean = Array.from({ length: d }, (_, j) => x.reduce((s, r) => s + r[j], 0) / n);
+  const sd = Array.from({ length: d }, (_, j) => Math.sqrt(x.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / n));
+  const z = x.map((r) => Array.from(r, (v, j) => (v - mean[j]) / sd[j]));
+  const count = Array.from({ length: classes }, (_, c) => y.filter((v) => v === c).length);
+  const W = Array.from({ length: classes }, () => new Array<number>(d).fill(0));
+  const b = new Array<number>(classes).fill(0);
+  const probabilities = (zi: number[]) => {
+    const logits = W.map((row, c) => row.reduce((s, w, j) => s + w * zi[j], b[c]));
+    const max = Math.max(...logits);
+    const e = logits.map((v) => Math.exp(v - max));
+    const sum = e.reduce((s, v) => s + v, 0);
+    return e.map((v) => v / sum);
+  };
+  for (let step = 0; step < steps; step++) {
+    const gW = W.map((row) => row.map((w) => l2 * w));
+    const gb = new Array<number>(classes).fill(0);
+    z.forEach((zi, i) => {
+      const p = probabilities(zi);
+      const weight = 1 / (classes * count[y[i]]);
+      p.forEach((pc, c) => {
+        const r = weight * (pc - (c === y[i] ? 1 : 0));
+        gb[c] += r;
+        zi.forEach((v, j) => (gW[c][j] += r * v));
+      });
+    });
+    W.forEach((row, c) => row.forEach((_, j) => (row[j] -= 0.5 * gW[c][j])));
+    b.forEach((_, c) => (b[c] -= 0.5 * gb[c]));
+  }
+  return (e) => W.map((row, c) => row.reduce((s, w, j) => s + (w * (e[j] - mean[j])) / sd[j], b[c]));
+}
+
+test('teaching finds the minimum of the regression that plain gradient descent finds', () => {
+  const random = mulberry32(13);
+  const classes = 3;
+  const y = Array.from({ length: 40 }, (_, i) => (i < 20 ? 0 : i < 32 ? 1 : 2)); // unbalanced on purpose
+  const x = y.map((c) => Float32Array.from({ length: 6 }, (_, j) => (j === c ? 1.5 : 0) + random() * 2 + j));
+  const oracle = plainLogistic(x, y, classes, 0.05, 4000);
+  const head = fitLogistic({ x, y, classes }, { l2: 0.05, iterations: 200 });
+  for (const e of x) {
+    const expected = oracle(e);
+    expected.forEach((v, c) => {
+      const got = head.bias[c] + e.reduce((s, value, j) => s + head.weight[c * 6 + j] * value, 0);
+      assert.ok(Math.abs(got - v) < 1e-3, `logit ${c}: ${got} against ${v}`);
+    });
+  }
+});
+
+const examples = (): Example[] => [
+  ...['chelsea.png', 'variants/chelsea-gray.jpg', 'variants/chelsea-progressive.jpg'].map((f) => ({ image: join(REPO_PHOTOS, f), label: 'cat' })),
+  ...['coffee.png', 'rocket.jpg'].map((f) => ({ image: join(REPO_PHOTOS, f), label: 'not a cat' })),
+];
+
+test('a taught head answers its own classes, and runs the same from memory and from its saved file', async () => {
+  const head = await teach(model, examples());
+  assert.equal(head.labels, ['cat', 'not a cat']);
+  const taught = model.withHead(head);
+  assert.equal(taught.labels, ['cat', 'not a cat']);
+  const file = taught.toFile();
+  const reloaded = await loadModel(file);
+  assert.equal(reloaded.labels, ['cat', 'not a cat']);
+  for (const photo of [...examples().map((e) => (e as { image: string }).image), join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg')]) {
+    const inMemory = await taught.classify(photo);
+    const saved = await reloaded.classify(photo);
+    assert.equal(saved.logits, inMemory.logits, photo);
+  }
+  assert.is((await taught.classify(join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg'))).top[0].label, 'cat');
+  assert.is((await taught.classify(join(REPO_PHOTOS, 'coffee.png'))).top[0].label, 'not a cat');
+  // The base model still answers ImageNet's classes.
+  assert.is(model.labels.length, 1000);
+  reloaded.dispose();
+});
+
+test('the same photos give a byte-identical model file; embeddings teach the same head as photos', async () => {
+  const first = model.withHead(await teach(model, examples())).toFile();
+  const embedded = await Promise.all(examples().map(async (e) => ({ label: e.label, embedding: await model.embed((e as { image: string }).image) })));
+  const second = model.withHead(await teach(model, embedded)).toFile();
+  assert.ok(Buffer.from(first).equals(Buffer.from(second)), 'two files from the same examples differ');
+});
+
+test('bad examples and a head for another network are TeachErrors', async () => {
+  const cat = { image: join(REPO_PHOTOS, 'chelsea.png'), label: 'cat' };
+  const refused = async (bad: Example[], message: RegExp) => {
+    const error = await teach(model, bad).then(() => null, (e: unknown) => e);
+    assert.instance(error, TeachError);
+    assert.match((error as Error).message, message);
+  };
+  await refused([cat, { ...cat }], /at least two classes/);
+  await refused([cat, { embedding: new Float32Array(512), label: 'dog' }], /example 1: embedding of 512 values, the model's have 2048/);
+  await refused([cat, { ...cat, label: 'Cat ' }], /label "Cat " is used twice \(also as "cat"\)/);
+  const head = await teach(model, examples());
+  const other = await loadModel(tinyModelFile());
+  assert.throws(() => other.withHead(head), (e: unknown) => e instanceof TeachError && /taught on base network/.test((e as Error).message));
+  other.dispose();
+});
+
+test('a taught model keeps its base id, so heads move between it and its base', async () => {
+  const taught = await loadModel(model.withHead(await teach(model, examples())).toFile());
+  assert.is(taught.baseId, model.baseId);
+  assert.is(taught.header.head?.base, model.baseId);
+  taught.dispose();
 });
 
 test.run();
