@@ -3,7 +3,7 @@
 // withHead against the saved and reloaded file.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadModel } from '../src/runtime/model.ts';
 import { decodeModel } from '../src/format/reader.ts';
 import { preprocessQuantized } from '../src/image/preprocess.ts';
@@ -12,7 +12,11 @@ import type { QuantModel } from '../src/model/types.ts';
 import { embeddingTensor } from '../src/teach/embedding.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
 import { repoPhotos, REPO_PHOTOS } from './helpers/photos.ts';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { startServer } from '../src/serve/server.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 import { mulberry32 } from './helpers/random.ts';
 import { teach, type Example } from '../src/teach/teach.ts';
@@ -163,7 +167,91 @@ test('a taught model keeps its base id, so heads move between it and its base', 
   const taught = await loadModel(model.withHead(await teach(model, examples())).toFile());
   assert.is(taught.baseId, model.baseId);
   assert.is(taught.header.head?.base, model.baseId);
+  assert.is(taught.header.head?.unknown, undefined);
+  assert.is((await taught.classify(join(REPO_PHOTOS, 'coffee.png'))).unknown, undefined);
   taught.dispose();
+});
+
+test('unknown: true stores a threshold from the examples, and classify says whether a photo falls below it', async () => {
+  const head = await teach(model, examples(), { unknown: true });
+  assert.ok(head.unknown !== undefined && head.unknown > 0 && head.unknown < 1, `threshold ${head.unknown}`);
+  const saved = await loadModel(model.withHead(head).toFile());
+  assert.is(saved.header.head?.unknown, head.unknown);
+  const answer = await saved.classify(join(REPO_PHOTOS, 'coffee.png'));
+  assert.is(answer.unknown, answer.top[0].score < head.unknown!);
+  saved.dispose();
+});
+
+
+test('POST /v1/embed answers the embedding, and refuses what /v1/classify refuses', async () => {
+  const server = await startServer({ modelPath: defaultModelPath(), workers: 1, port: 0 });
+  try {
+    const cat = readFileSync(join(REPO_PHOTOS, 'chelsea.png'));
+    const post = (body: Uint8Array, type: string) => fetch(`${server.url}/v1/embed`, { method: 'POST', body: new Uint8Array(body) as unknown as BodyInit, headers: { 'content-type': type } });
+    const ok = await post(cat, 'image/png');
+    assert.is(ok.status, 200);
+    const answer = (await ok.json()) as { embedding: number[]; ms: number };
+    assert.equal(Float32Array.from(answer.embedding), await model.embed(cat));
+    const bad = await post(new TextEncoder().encode('not a photo'), 'image/jpeg');
+    assert.is(bad.status, 422);
+    assert.is((await bad.json()).error.kind, 'bad-image');
+    const text = await post(new TextEncoder().encode('hello'), 'text/plain');
+    assert.is(text.status, 415);
+  } finally {
+    await server.close();
+  }
+});
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'resnet-wasm.js');
+const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+/** An ImageFolder in a fresh temporary folder: class name -> photos of test/photos. */
+function imageFolder(classes: Record<string, string[]>, extra: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-teach-'));
+  for (const [label, files] of Object.entries(classes)) {
+    mkdirSync(join(dir, label));
+    for (const file of files) copyFileSync(join(REPO_PHOTOS, file), join(dir, label, basename(file)));
+  }
+  for (const [path, text] of Object.entries(extra)) writeFileSync(join(dir, path), text);
+  return dir;
+}
+
+const CLASSES = { cat: ['chelsea.png', 'variants/chelsea-gray.jpg'], other: ['coffee.png', 'rocket.jpg'] };
+
+test('resnet-wasm teach writes a model that classify runs, byte-identical from the same photos; embed prints JSON lines', () => {
+  const dir = imageFolder(CLASSES, { 'other/notes.txt': 'not a photo' });
+  const [first, second] = [join(dir, 'a.rnw'), join(dir, 'b.rnw')];
+  const r = cli('teach', dir, '-o', first);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, 'cat: 2 photos\nother: 2 photos\n');
+  assert.match(r.stdout, /cross-validated balanced accuracy/);
+  assert.match(r.stderr, /skipped .*notes\.txt: not a photo/);
+  assert.is(cli('teach', dir, '-o', second).status, 0);
+  assert.ok(readFileSync(first).equals(readFileSync(second)), 'the same photos gave different files');
+  const classify = cli('classify', '--json', '--model', first, join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg'));
+  assert.is(JSON.parse(classify.stdout).top[0].label, 'cat', classify.stderr);
+  const embed = cli('embed', '--json', join(REPO_PHOTOS, 'coffee.png'), join(REPO_PHOTOS, 'rocket.jpg'));
+  const lines = embed.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  assert.equal(lines.map((l) => [l.file.endsWith('coffee.png') || l.file.endsWith('rocket.jpg'), l.embedding.length]), [[true, 2048], [true, 2048]]);
+});
+
+test('resnet-wasm teach refuses bad folders with one line and writes nothing', () => {
+  const refused = (dir: string, message: RegExp, ...args: string[]) => {
+    const out = join(dir, 'out.rnw');
+    const r = cli('teach', dir, '-o', out, ...args);
+    assert.is(r.status, 1, r.stdout);
+    assert.match(r.stderr, message);
+    assert.not.ok(existsSync(out), 'a file was written');
+  };
+  refused(imageFolder({ cat: ['chelsea.png'] }), /only one class folder \("cat"\)/);
+  refused(imageFolder({ ...CLASSES, empty: [] }), /empty: no photos/);
+  refused(imageFolder({ ...CLASSES, Cat: ['rocket.jpg'] }), /used twice/);
+  refused(imageFolder(CLASSES, { 'cat/broken.jpg': 'not a jpeg' }), /broken\.jpg: .*nothing was written/);
+  const existing = imageFolder(CLASSES, { 'out.rnw': 'keep me' });
+  const r = cli('teach', existing, '-o', join(existing, 'out.rnw'));
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /exists: pass --force/);
+  assert.is(readFileSync(join(existing, 'out.rnw'), 'utf8'), 'keep me');
 });
 
 test.run();

@@ -32,7 +32,8 @@ export async function classifyCommand(args: string[]): Promise<void> {
   for (const file of positionals) {
     try {
       const result = await model.classify(new Uint8Array(await readFile(file)), { top, decoder });
-      print(values.json, { file, top: result.top, ms: round(result.ms, 1) }, () => formatText(file, result.top, result.ms));
+      const unknown = result.unknown === undefined ? {} : { unknown: result.unknown };
+      print(values.json, { file, top: result.top, ms: round(result.ms, 1), ...unknown }, () => (result.unknown ? `${file}  unknown\n` : '') + formatText(file, result.top, result.ms));
     } catch (error) {
       if (!(error instanceof ResnetWasmError) && !isFileError(error)) throw error;
       process.exitCode = 1;
@@ -60,7 +61,7 @@ export function positiveInteger(text: string | undefined, option: string): numbe
   return n;
 }
 
-function existingDefaultModel(): string {
+export function existingDefaultModel(): string {
   const path = defaultModelPath();
   if (!existsSync(path)) {
     throw new UsageError(`no default model at ${path}: build it with "npm run build:model", or pass --model FILE`);

@@ -3,6 +3,7 @@ import { benchCommand } from './bench.ts';
 import { convertCommand } from './convert.ts';
 import { wasiPlanCommand, preprocessCommand } from './wasi-plan.ts';
 import { serveCommand } from './serve.ts';
+import { teachCommand, embedCommand } from './teach.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { isFileError } from './errors.ts';
 
@@ -20,7 +21,10 @@ Usage:
   resnet-wasm serve [--port 8080] [--host 127.0.0.1] [--model FILE] [--workers N] [--queue N]
               [--timeout MS] [--body-timeout MS] [--max-body BYTES] [--max-pixels N] [--max-batch N]
               [--max-connections N]
-              HTTP: POST /v1/classify, /v1/classify/batch; GET /healthz, /readyz, /metrics
+              HTTP: POST /v1/classify, /v1/classify/batch, /v1/embed; GET /healthz, /readyz, /metrics
+  resnet-wasm teach <DIR> -o <out.rnw> [--model FILE] [--force] [--unknown]
+              DIR holds one sub-folder of photos per class; writes the model with a taught head
+  resnet-wasm embed <image...> [--model FILE] [--json]    each photo's embedding (global average pool)
 
 Options:
   --model FILE   a .rnw model file (default: the embedded ImageNet model)
@@ -43,6 +47,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<void>> = {
   'wasi-plan': wasiPlanCommand,
   preprocess: preprocessCommand,
   serve: serveCommand,
+  teach: teachCommand,
+  embed: embedCommand,
 };
 
 async function main(argv: string[]): Promise<number> {

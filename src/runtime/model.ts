@@ -28,6 +28,8 @@ export interface Classification {
   logits: Float32Array;
   /** Decoding + preprocessing + inference time in milliseconds. */
   ms: number;
+  /** Present for a head taught with `unknown: true`: whether the best score fell below its threshold. */
+  unknown?: boolean;
 }
 
 /** The network a model and the models made from it with withHead share; the loaded one owns it. */
@@ -77,7 +79,10 @@ export class Model {
     // Resized, cropped and quantized in wasm, straight into tensor 0.
     const write = (target: InputTarget) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap);
     const logits = this.head ? this.headLogits(this.live().runWrittenTo(write, this.embeddingId)) : this.live().runWritten(write);
-    return { top: topK(logits, this.labels, options.top ?? 5), logits, ms: performance.now() - start };
+    const top = topK(logits, this.labels, options.top ?? 5);
+    const threshold = this.header.head?.unknown;
+    const unknown = threshold === undefined ? {} : { unknown: top.length > 0 && top[0].score < threshold };
+    return { top, logits, ms: performance.now() - start, ...unknown };
   }
 
   /** Logits for an already quantized NHWC input (tensor 0 of the network). */

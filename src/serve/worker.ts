@@ -8,7 +8,7 @@ import { loadModel, type Model } from '../runtime/model.ts';
 import { ImageDecodeError } from '../errors.ts';
 import { ServeError } from './errors.ts';
 import { checkImageHeader } from './limits.ts';
-import type { Job, JobReply, WorkerConfig, WorkerMessage } from './protocol.ts';
+import type { EmbedResult, Job, JobReply, WorkerConfig, WorkerMessage } from './protocol.ts';
 
 const port = parentPort!;
 const config = workerData as WorkerConfig;
@@ -19,11 +19,18 @@ port.postMessage({ ready: true } satisfies WorkerMessage);
 async function classifyJob(model: Model, job: Job): Promise<JobReply> {
   try {
     checkImageHeader(job.bytes, job.maxPixels);
-    const { top, ms } = await model.classify(job.bytes, { top: job.top });
-    return { id: job.id, result: { top, ms: Number(ms.toFixed(1)) } };
+    if (job.embed) return { id: job.id, result: await embedResult(model, job.bytes) };
+    const { top, ms, unknown } = await model.classify(job.bytes, { top: job.top });
+    return { id: job.id, result: { top, ms: Number(ms.toFixed(1)), ...(unknown === undefined ? {} : { unknown }) } };
   } catch (error) {
     return { id: job.id, error: describe(error) };
   }
+}
+
+async function embedResult(model: Model, bytes: Uint8Array): Promise<EmbedResult> {
+  const start = performance.now();
+  const embedding = Array.from(await model.embed(bytes));
+  return { embedding, ms: Number((performance.now() - start).toFixed(1)) };
 }
 
 /** A refused or undecodable image is the client's fault; anything else is ours, and says so. */
