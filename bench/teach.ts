@@ -8,7 +8,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel } from '../src/runtime/model.ts';
 import { fitHead, floatLogits, argmax, balancedAccuracy, type TeachOptions } from '../src/teach/teach.ts';
-import { fitLogistic } from '../src/teach/regression.ts';
 import { mulberry32 } from '../src/builder/random.ts';
 import { imagenetFiles, IMAGENET_DIR } from '../test/helpers/photos.ts';
 import { fp32Embeddings, int8Embeddings, SOURCE } from './teach/embeddings.ts';
@@ -78,7 +77,7 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
     });
     return (scores[0] + scores[1]) / 2;
   };
-  const methods: [string, TeachOptions][] = (process.env.TEACH_METHODS ?? 'auto,logistic,mean').split(',').map((m) => [m, { method: m as TeachOptions['method'], l2: Number(process.env.TEACH_L2 ?? 1) }]);
+  const methods: [string, TeachOptions][] = (process.env.TEACH_METHODS ?? 'auto,logistic,mean').split(',').map((m) => [m, { method: m as TeachOptions['method'], ...(process.env.TEACH_L2 ? { l2: Number(process.env.TEACH_L2) } : {}) }]);
   console.log(`\nTransfer to unseen classes of ${classes} groups, 2-fold over group halves (${folds[0].length} + ${folds[1].length} photos), balanced accuracy:\n`);
   console.log(`| head | embeddings | all photos | ${SHOTS.map((k) => `${k} a group (mean / min of ${DRAWS})`).join(' | ')} |`);
   console.log(`|---|---|--:|${SHOTS.map(() => '--:').join('|')}|`);
@@ -94,7 +93,7 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
   }
   const timed = folds[0].concat(folds[1]).slice(0, 500);
   const start = performance.now();
-  fitLogistic({ x: timed.map((i) => int8.embeddings[i]), y: timed.map((i) => y[i]), classes }, { l2: 1, iterations: 40 });
+  fitHead({ x: timed.map((i) => int8.embeddings[i]), y: timed.map((i) => y[i]), classes }, { method: 'logistic' });
   console.log(`\nTeaching from ${timed.length} embeddings (${classes} classes, logistic): ${(performance.now() - start).toFixed(0)} ms on one thread.`);
   console.log(`Photos embedded per second (int8, 1 thread, decoding excluded): ${int8.perSecond?.toFixed(1)}.`);
 }

@@ -11,3 +11,6 @@ export { ResnetWasmError, ModelFormatError, ImageDecodeError } from './errors.ts
 export { writeModel } from './format/writer.ts';
 export { readModel, decodeModel, ModelStreamParser } from './format/reader.ts';
 export type * from './model/types.ts';
+export { teach, type Example, type TeachOptions, type HeadMethod } from './teach/teach.ts';
+export type { Head } from './teach/head.ts';
+export { TeachError } from './teach/errors.ts';
