@@ -42,7 +42,7 @@ export async function teachCommand(args: string[]): Promise<void> {
     process.stderr.write('\n');
     const head = await teach(model, examples, { unknown: values.unknown });
     const set = { x: examples.map((e) => e.embedding), ...labelExamples(examples) };
-    for (const { label, photos } of folder.classes) process.stdout.write(`${label}: ${photos.length} photos\n`);
+    for (const { label, photos } of folder.classes) process.stdout.write(`${label}: ${photos.length} photo${photos.length === 1 ? '' : 's'}\n`);
     const { predicted } = crossValidate(set);
     const held = set.y.flatMap((c, i) => (predicted[i] === undefined ? [] : [{ c, p: predicted[i] }]));
     const estimate = held.length ? `${(100 * balancedAccuracy(held.map((h) => h.c), held.map((h) => h.p), set.classes)).toFixed(1)}%` : 'n/a (too few photos)';
