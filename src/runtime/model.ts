@@ -50,8 +50,8 @@ export class Model {
   readonly macs: number;
   /** Pixel value → quantized input, per channel. */
   private readonly inputMap: PixelMap;
-  /** The fc's input, the global-average-pool tensor. */
-  private readonly embeddingId: number;
+  /** The fc's input, the global-average-pool tensor (null for a network that does not end in an fc). */
+  private readonly embeddingId: number | null;
 
   constructor(network: Network, shared: { from: SharedNetwork; head: Head } | null = null) {
     this.shared = shared ? shared.from : { network };
@@ -60,7 +60,7 @@ export class Model {
     this.header = shared ? headHeader(network.header, shared.head) : network.header;
     this.macs = macs(this.header);
     this.inputMap = quantizingMap(network.header.preprocessing, network.header.tensors[0]);
-    this.embeddingId = embeddingTensor(network.header);
+    this.embeddingId = network.header.layers.at(-1)?.kind === 'fc' ? embeddingTensor(network.header) : null;
   }
 
   get labels(): string[] {
@@ -78,7 +78,7 @@ export class Model {
     const rgb = await toRgbImage(image, options);
     // Resized, cropped and quantized in wasm, straight into tensor 0.
     const write = (target: InputTarget) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap);
-    const logits = this.head ? this.headLogits(this.live().runWrittenTo(write, this.embeddingId)) : this.live().runWritten(write);
+    const logits = this.head ? this.headLogits(this.live().runWrittenTo(write, this.embedding())) : this.live().runWritten(write);
     const top = topK(logits, this.labels, options.top ?? 5);
     const threshold = this.header.head?.unknown;
     const unknown = threshold === undefined ? {} : { unknown: top.length > 0 && top[0].score < threshold };
@@ -89,12 +89,12 @@ export class Model {
   run(input: Uint8Array): Float32Array {
     if (!this.head) return this.live().run(input);
     this.live().setInput(input);
-    return this.headLogits(this.live().runWrittenTo(() => {}, this.embeddingId));
+    return this.headLogits(this.live().runWrittenTo(() => {}, this.embedding()));
   }
 
   /** Values in an embedding: the channels of the global average pool (2048 for ResNet-50). */
   get embeddingSize(): number {
-    return this.header.tensors[this.embeddingId].c;
+    return this.header.tensors[this.embedding()].c;
   }
 
   /**
@@ -104,8 +104,8 @@ export class Model {
   async embed(image: ImageSource, options: Pick<ClassifyOptions, 'decoder'> = {}): Promise<Float32Array> {
     this.live();
     const rgb = await toRgbImage(image, options);
-    const pooled = this.live().runWrittenTo((target) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap), this.embeddingId);
-    return dequantize(pooled, this.header.tensors[this.embeddingId]);
+    const pooled = this.live().runWrittenTo((target) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap), this.embedding());
+    return dequantize(pooled, this.header.tensors[this.embedding()]);
   }
 
   /**
@@ -143,7 +143,12 @@ export class Model {
   }
 
   private headLogits(pooled: Uint8Array): Float32Array {
-    return headLogits(this.head!, pooled, this.header.tensors[this.embeddingId].zeroPoint);
+    return headLogits(this.head!, pooled, this.header.tensors[this.embedding()].zeroPoint);
+  }
+
+  private embedding(): number {
+    if (this.embeddingId === null) throw new ResnetWasmError('this model does not end in an fc layer: it has no embedding to teach from');
+    return this.embeddingId;
   }
 
   /** The kernel build that runs: `relaxed` (relaxed SIMD) or `baseline`; both give the same bits. */
