@@ -124,7 +124,10 @@ export function lbfgs(objective: Objective, theta: Float64Array, iterations: num
     if (dotAll(s, c) > 1e-12) {
       steps.push(s);
       changes.push(c);
-      if (steps.length > HISTORY) (steps.shift(), changes.shift());
+      if (steps.length > HISTORY) {
+        steps.shift();
+        changes.shift();
+      }
     }
     theta = next;
     gradient = nextGradient;

@@ -71,7 +71,10 @@ export function labelExamples(examples: readonly { label: string }[]): { labels:
     const key = label.normalize('NFC').trim().toLowerCase();
     const seen = spelled.get(key);
     if (seen !== undefined && seen !== label) throw new TeachError(`example ${index}: label ${JSON.stringify(label)} is used twice (also as ${JSON.stringify(seen)})`);
-    if (seen === undefined) (spelled.set(key, label), labels.push(label));
+    if (seen === undefined) {
+      spelled.set(key, label);
+      labels.push(label);
+    }
     return labels.indexOf(label);
   });
   if (labels.length < 2) throw new TeachError(`a head needs at least two classes, the examples have ${labels.length}${labels.length ? ` (${JSON.stringify(labels[0])})` : ''}`);
