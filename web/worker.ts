@@ -18,6 +18,7 @@ onmessage = async (event: MessageEvent<ToWorker>) => {
     model = load(message.url);
     model.catch((error: Error) => post({ type: 'error', message: `the model did not load: ${error.message}` }));
     teacher = model.then(restoreTeacher);
+    teacher.catch(() => undefined); // a model that did not load is reported above
     return;
   }
   if (message.type !== 'classify') return teachMessage(message).catch((error: Error) => post({ type: 'error', message: error.message }));
@@ -33,7 +34,12 @@ onmessage = async (event: MessageEvent<ToWorker>) => {
 async function restoreTeacher(base: Model): Promise<Teacher> {
   const restored = new Teacher(base);
   const start = performance.now();
-  if (await restored.restore()) post({ type: 'taught', classes: restored.classes(), ms: performance.now() - start });
+  try {
+    if (await restored.restore()) post({ type: 'taught', classes: restored.classes(), ms: performance.now() - start });
+  } catch (error) {
+    // Classification goes on without the kept classes (no Cache API here, or a damaged entry).
+    post({ type: 'error', message: `the taught classes could not be restored: ${(error as Error).message}` });
+  }
   return restored;
 }
 
