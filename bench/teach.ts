@@ -95,7 +95,7 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
   const start = performance.now();
   fitHead({ x: timed.map((i) => int8.embeddings[i]), y: timed.map((i) => y[i]), classes }, { method: 'logistic' });
   console.log(`\nTeaching from ${timed.length} embeddings (${classes} classes, logistic): ${(performance.now() - start).toFixed(0)} ms on one thread.`);
-  console.log(`Photos embedded per second (int8, 1 thread, decoding excluded): ${int8.perSecond?.toFixed(1)}.`);
+  console.log(`Photos embedded per second (int8, 1 thread, JavaScript JPEG decoding included): ${int8.perSecond?.toFixed(1)}.`);
 }
 
 /** `shots` photos of each group drawn from `pool` (all of a group's if it has fewer). */
