@@ -17,3 +17,6 @@ export { readModel, decodeModel, ModelStreamParser } from './format/reader.ts';
 export type * from './model/types.ts';
 export { withoutBlocks, type LesionOptions } from './lesion/without.ts';
 export { residualBlocks, type ResidualBlock } from './lesion/blocks.ts';
+export { teach, type Example, type TeachOptions, type HeadMethod } from './teach/teach.ts';
+export type { Head } from './teach/head.ts';
+export { TeachError } from './teach/errors.ts';

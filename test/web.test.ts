@@ -192,4 +192,29 @@ if (!missing && !hasFfmpeg) console.log('web.test.ts: classifyStream on the fake
   }
 });
 
+it('Teach mode: two classes taught from photos answer, and still do after a reload (kept in the Cache API)', async () => {
+  const photo = (name: string) => join(ROOT, 'test', 'photos', name);
+  const teachPage = await open(plainServer.url);
+  const addExamples = async (label: string, photos: string[], total: number) => {
+    await teachPage.fill('#class-name', label);
+    await teachPage.setInputFiles('#teach-files', photos);
+    await teachPage.waitForFunction(
+      (n) => JSON.parse(document.getElementById('classes')!.dataset.classes ?? '[]').reduce((s: number, c: { count: number }) => s + c.count, 0) === n,
+      total,
+      { timeout: 120_000 },
+    );
+  };
+  await addExamples('cat', [CAT, photo('variants/chelsea-gray.jpg')], 2);
+  await addExamples('not a cat', [photo('coffee.png'), photo('rocket.jpg')], 4);
+  assert.is((await classifyPhoto(teachPage, photo('variants/chelsea-cmyk.jpg')))[0].label, 'cat');
+  await teachPage.reload();
+  await reached(teachPage, 'ready');
+  await teachPage.waitForSelector('#classes[data-classes]', { timeout: 60_000 });
+  assert.equal(JSON.parse((await teachPage.getAttribute('#classes', 'data-classes'))!), [{ label: 'cat', count: 2 }, { label: 'not a cat', count: 2 }]);
+  assert.is((await classifyPhoto(teachPage, photo('variants/chelsea-cmyk.jpg')))[0].label, 'cat');
+  assert.is((await classifyPhoto(teachPage, photo('coffee.png')))[0].label, 'not a cat');
+  await teachPage.screenshot({ path: join(ARTIFACTS, 'web-teach.png') });
+  await teachPage.close();
+});
+
 test.run();

@@ -4,6 +4,7 @@
 // [data-logits] (base64 of the f32 bytes) the last answer.
 import type { Prediction } from '../src/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
+import { setUpTeach, teachAnswer } from './teach-page.ts';
 
 const MODEL_URL = 'default.rnw';
 
@@ -48,6 +49,9 @@ worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
       if (data.id === latest) show(data.top, data.logits, data.ms);
       if (camera) nextFrame();
       return;
+    case 'taught':
+    case 'file':
+      return teachAnswer(data);
     case 'error':
       busy = false;
       $('status').textContent = data.message;
@@ -56,6 +60,7 @@ worker.onmessage = ({ data }: MessageEvent<FromWorker>) => {
 };
 
 send({ type: 'load', url: MODEL_URL });
+setUpTeach(send, video);
 navigator.serviceWorker?.register('sw.js').catch(() => undefined);
 
 fileInput.onchange = () => {

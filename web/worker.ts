@@ -3,27 +3,60 @@
 // cross-origin isolated page the model runs on every core (up to 4): Web Workers share its memory.
 import { loadModel, ImageDecodeError, type Model } from '../src/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
+import { Teacher } from './teacher.ts';
 
 const MODEL_CACHE = 'resnet-wasm-models';
 const MAX_THREADS = 4;
 
 const post = (message: FromWorker) => postMessage(message);
 let model: Promise<Model> | undefined;
+let teacher: Promise<Teacher> | undefined;
 
 onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   if (message.type === 'load') {
     model = load(message.url);
     model.catch((error: Error) => post({ type: 'error', message: `the model did not load: ${error.message}` }));
+    teacher = model.then(restoreTeacher);
+    teacher.catch(() => undefined); // a model that did not load is reported above
     return;
   }
+  if (message.type !== 'classify') return teachMessage(message).catch((error: Error) => post({ type: 'error', message: error.message }));
   try {
-    const result = await classify(await model!, message.image);
+    const current = (await teacher!).taught ?? (await model!);
+    const result = await withImage(message.image, (image) => current.classify(image));
     post({ type: 'result', id: message.id, ...result });
   } catch (error) {
     post({ type: 'error', id: message.id, message: (error as Error).message });
   }
 };
+
+async function restoreTeacher(base: Model): Promise<Teacher> {
+  const restored = new Teacher(base);
+  const start = performance.now();
+  try {
+    if (await restored.restore()) post({ type: 'taught', classes: restored.classes(), ms: performance.now() - start });
+  } catch (error) {
+    // Classification goes on without the kept classes (no Cache API here, or a damaged entry).
+    post({ type: 'error', message: `the taught classes could not be restored: ${(error as Error).message}` });
+  }
+  return restored;
+}
+
+async function teachMessage(message: Exclude<ToWorker, { type: 'load' | 'classify' }>): Promise<void> {
+  const current = await teacher!;
+  const start = performance.now();
+  if (message.type === 'download') {
+    const bytes = (current.taught ?? (await model!)).toFile().buffer as ArrayBuffer;
+    return (postMessage as (message: FromWorker, transfer: Transferable[]) => void)({ type: 'file', bytes }, [bytes]);
+  }
+  if (message.type === 'forget') await current.forget();
+  else {
+    const base = await model!;
+    await current.add(message.label, await withImage(message.image, (image) => base.embed(image)));
+  }
+  post({ type: 'taught', classes: current.classes(), ms: performance.now() - start });
+}
 
 async function load(url: string): Promise<Model> {
   const start = performance.now();
@@ -38,13 +71,13 @@ async function load(url: string): Promise<Model> {
  * JPEG and PNG bytes go through our own JavaScript decoder, so the answer is the same bits as in
  * Node with `decoder: 'js'`; other formats (WebP, GIF, AVIF, ...) are decoded by the browser.
  */
-async function classify(model: Model, image: ArrayBuffer | ImageBitmap) {
+async function withImage<T>(image: ArrayBuffer | ImageBitmap, use: (image: ArrayBuffer | ImageBitmap) => Promise<T>): Promise<T> {
   try {
-    return await model.classify(image);
+    return await use(image);
   } catch (error) {
     if (!(error instanceof ImageDecodeError && image instanceof ArrayBuffer)) throw error;
     const bitmap = await createImageBitmap(new Blob([image]));
-    const result = await model.classify(bitmap);
+    const result = await use(bitmap);
     bitmap.close();
     return result;
   } finally {

@@ -60,7 +60,7 @@ export function quantizeModel(float: FloatModel, tensorQuant: QuantParams[]): Qu
  * Symmetric per output channel: sw[o] = max|w[o]| / 127, so each non-zero channel uses the full
  * ±127; the bias is expressed in units of sx · sw[o], the accumulator's unit.
  */
-function quantizeWeights(
+export function quantizeWeights(
   layer: Extract<FloatLayer, { kind: 'conv' | 'fc' }>,
   sx: number,
 ): { weight: Int8Array; bias: Int32Array; weightScales: Float64Array } {

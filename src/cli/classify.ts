@@ -32,7 +32,8 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
 async function classifyFile(model: Model, file: string, options: Options, json: boolean): Promise<void> {
   try {
     const result = await model.classify(new Uint8Array(await readFile(file)), options);
-    print(json, { file, top: result.top, ms: round(result.ms, 1) }, () => formatText(file, result.top, result.ms));
+    const unknown = result.unknown === undefined ? {} : { unknown: result.unknown };
+    print(json, { file, top: result.top, ms: round(result.ms, 1), ...unknown }, () => (result.unknown ? `${file}  unknown\n` : '') + formatText(file, result.top, result.ms));
   } catch (error) {
     if (!(error instanceof ResnetWasmError) && !isFileError(error)) throw error;
     process.exitCode = 1;
@@ -64,7 +65,7 @@ function noFrames(name: string, summary: StreamSummary): string {
     `convert it with ffmpeg: ffmpeg -i INPUT -f mjpeg - | resnet-wasm classify --stream -`;
 }
 
-function existingDefaultModel(): string {
+export function existingDefaultModel(): string {
   const path = defaultModelPath();
   if (!existsSync(path)) {
     throw new ResnetWasmError(`no default model at ${path}: build it with "npm run build:model", or pass --model FILE`);

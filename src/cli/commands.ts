@@ -38,6 +38,34 @@ export const COMMANDS: Command[] = [
     run: lazy(() => import('./classify.ts')),
   },
   {
+    name: 'teach',
+    summary: 'Teach your own classes from folders of photos: the base model with a new head, as a .rnw',
+    usage: '<DIR> -o <out.rnw> [options]',
+    options: {
+      output: OUTPUT,
+      model: { ...MODEL, help: 'the base model whose embeddings the head learns from (default: the packaged ImageNet ResNet-50)' },
+      force: { type: 'boolean', help: 'replace the output file if it exists' },
+      unknown: { type: 'boolean', help: 'answer "unknown" when the best score is below a threshold chosen from the photos' },
+    },
+    details: [
+      'DIR holds one sub-folder of photos per class (the ImageFolder layout); the sub-folder names are the labels.',
+      'Prints each class\'s photo count and a cross-validated balanced accuracy; files that are not photos are listed and skipped.',
+    ].join('\n'),
+    examples: ['resnet-wasm teach my-photos/ -o mine.rnw', 'resnet-wasm classify --model mine.rnw new-photo.jpg'],
+    run: lazy(() => import('./teach.ts')),
+  },
+  {
+    name: 'embed',
+    summary: "Print each photo's embedding: the network's global-average-pool features",
+    usage: '<image...> [options]',
+    options: {
+      model: MODEL,
+      json: { type: 'boolean', help: 'one JSON object per photo: {file, embedding, ms}' },
+    },
+    examples: ['resnet-wasm embed cat.jpg --json'],
+    run: lazy(() => import('./embed.ts')),
+  },
+  {
     name: 'bench',
     summary: 'Time inference (median, p10, p90, GMAC/s), per layer, or from a cold process start',
     usage: '[options]',
@@ -72,7 +100,7 @@ export const COMMANDS: Command[] = [
   },
   {
     name: 'serve',
-    summary: 'Classify over HTTP: /v1/classify, /v1/classify/batch, the Open Inference Protocol (/v2), /metrics',
+    summary: 'Classify over HTTP: /v1/classify, /v1/classify/batch, /v1/embed, the Open Inference Protocol (/v2), /metrics',
     usage: '[options]',
     options: {
       port: { type: 'string', value: 'N', default: '8080', help: 'TCP port (0: any free port)' },

@@ -5,7 +5,7 @@
  * Bytes are buffered only while one piece (a header, a record) spans chunks.
  */
 import { ModelFormatError, type FormatErrorContext } from '../errors.ts';
-import type { NetworkHeader, QuantLayer, QuantModel } from '../model/types.ts';
+import type { HeadInfo, NetworkHeader, QuantLayer, QuantModel } from '../model/types.ts';
 import { validateAffineParameters, validateGraph, validateLayerParameters } from '../model/validate.ts';
 import { crc32, crc32Combine } from './crc32.ts';
 import {
@@ -269,7 +269,20 @@ function parseMetadata(bytes: Uint8Array): { graph: NetworkHeader; producer?: st
   if (producer !== undefined && typeof producer !== 'string') {
     throw new ModelFormatError('producer must be a string', METADATA_OFFSET, context);
   }
-  return { graph, producer };
+  const head = parseHead((json as Record<string, unknown>).head);
+  return { graph: head === undefined ? graph : { ...graph, head }, producer };
+}
+
+/** The optional `head` field of a taught model (FORMAT.md, "Taught heads"). */
+function parseHead(head: unknown): HeadInfo | undefined {
+  if (head === undefined) return undefined;
+  const fail = (problem: string) => new ModelFormatError(`head: ${problem}`, METADATA_OFFSET, { section: 'metadata' });
+  if (typeof head !== 'object' || head === null) throw fail('must be an object');
+  const { base, unknown } = head as Record<string, unknown>;
+  if (typeof base !== 'string' || !/^[0-9a-f]{8}$/.test(base)) throw fail('base must be 8 lowercase hex digits');
+  if (unknown === undefined) return { base };
+  if (typeof unknown !== 'number' || !(unknown > 0 && unknown < 1)) throw fail('unknown must be a probability between 0 and 1');
+  return { base, unknown };
 }
 
 /** Checks a whole file in memory; the payloads are views of `bytes`. */

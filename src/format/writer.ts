@@ -26,22 +26,29 @@ export const DEFAULT_PRODUCER = 'resnet-wasm';
 /** The whole file. Checks the model first and throws ModelFormatError rather than write a bad file. */
 export function writeModel(model: QuantModel, producer = DEFAULT_PRODUCER): Uint8Array {
   const header = validateGraph(model);
-  const metadata = new TextEncoder().encode(JSON.stringify(metadataJson(header, producer)));
-  if (metadata.length > LIMITS.maxMetadataBytes) {
-    throw new ModelFormatError(
-      `metadata takes ${metadata.length} bytes, more than the ${LIMITS.maxMetadataBytes} allowed`,
-      METADATA_OFFSET,
-      { section: 'metadata' },
-    );
-  }
+  // Payload checks report the offsets the file will have.
+  const layout = fileLayout(encodeMetadata(header, producer).length, header.layers.map(payloadBytes));
+  const payloads = model.layers.map((layer, index) => recordPayload(model, layer, layout.records[index], index));
+  return writePackedModel(header, payloads, producer);
+}
+
+/**
+ * The whole file from a header and payloads already in the kernel layout (a loaded network's
+ * records, a taught head's fc). Checks the graph and each payload's length.
+ */
+export function writePackedModel(network: NetworkHeader, payloads: readonly Uint8Array[], producer = DEFAULT_PRODUCER): Uint8Array {
+  const header = { ...validateGraph(network), ...(network.head ? { head: network.head } : {}) };
+  const metadata = encodeMetadata(header, producer);
   const layout = fileLayout(metadata.length, header.layers.map(payloadBytes));
   const file = new Uint8Array(layout.fileBytes);
   const view = new DataView(file.buffer);
   writeHeader(file, view, metadata, header.layers.length);
-  model.layers.forEach((layer, index) => {
+  header.layers.forEach((layer, index) => {
     const record = layout.records[index];
-    const payload = recordPayload(model, layer, record, index);
-    writeRecord(file, view, record, KIND_CODES[layer.kind], index, payload);
+    if (payloads[index].length !== record.payloadBytes) {
+      throw new ModelFormatError(`payload of ${payloads[index].length} bytes, expected ${record.payloadBytes}`, record.offset, { section: `record ${index}`, layer: layer.name });
+    }
+    writeRecord(file, view, record, KIND_CODES[layer.kind], index, payloads[index]);
   });
   writeTrailer(file, view, layout.trailerOffset);
   return file;
@@ -57,6 +64,18 @@ function recordPayload(model: QuantModel, layer: QuantLayer, record: RecordLayou
   return packWeights(layer, model.tensors[layer.input].zeroPoint);
 }
 
+function encodeMetadata(header: NetworkHeader, producer: string): Uint8Array {
+  const metadata = new TextEncoder().encode(JSON.stringify(metadataJson(header, producer)));
+  if (metadata.length > LIMITS.maxMetadataBytes) {
+    throw new ModelFormatError(
+      `metadata takes ${metadata.length} bytes, more than the ${LIMITS.maxMetadataBytes} allowed`,
+      METADATA_OFFSET,
+      { section: 'metadata' },
+    );
+  }
+  return metadata;
+}
+
 function metadataJson(header: NetworkHeader, producer: string) {
   return {
     architecture: header.architecture,
@@ -65,6 +84,7 @@ function metadataJson(header: NetworkHeader, producer: string) {
     labels: header.labels,
     tensors: header.tensors,
     layers: header.layers.map(withShortMultipliers),
+    ...(header.head ? { head: header.head } : {}),
   };
 }
 

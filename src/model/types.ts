@@ -213,4 +213,14 @@ export type LayerHeader =
 export interface NetworkHeader extends ModelInfo {
   tensors: QuantTensor[];
   layers: LayerHeader[];
+  /** Present when the fc is a head taught on the device (src/teach/, docs/FORMAT.md). */
+  head?: HeadInfo;
+}
+
+/** What the metadata says about a taught head. */
+export interface HeadInfo {
+  /** The base network the head was taught on: 8 hex digits of its feature layers' CRC-32 (src/teach/base-id.ts). */
+  base: string;
+  /** Below this top-1 probability the answer is `unknown` (taught with `unknown: true`). */
+  unknown?: number;
 }

@@ -5,7 +5,7 @@ import { toRgbImage, type ImageSource } from '../image/sources.ts';
 import type { DecoderChoice } from '../image/decoders.ts';
 import { quantizingMap, writeQuantized } from '../image/preprocess.ts';
 import type { PixelMap } from '../image/resample.ts';
-import type { Network, MemoryFootprint } from './network.ts';
+import type { InputTarget, Network, MemoryFootprint } from './network.ts';
 import { topK, type Prediction } from './topk.ts';
 import type { KernelBuild } from './wasm.ts';
 import { checkDecoder, checkTop } from '../options/validate.ts';
@@ -14,6 +14,11 @@ import { loadNetwork } from './load/load-network.ts';
 import type { LoadOptions } from './load/options.ts';
 import type { ModelSource } from './load/sources.ts';
 import { defaultModelUrl } from '../default-model.ts';
+import { writePackedModel } from '../format/writer.ts';
+import { dequantize, embeddingTensor } from '../teach/embedding.ts';
+import { headHeader, headLogits, headPayload, type Head } from '../teach/head.ts';
+import { baseId } from '../teach/base-id.ts';
+import { TeachError } from '../teach/errors.ts';
 
 export type { ModelSource, LoadOptions };
 export type { LoadProgress } from './load/options.ts';
@@ -44,23 +49,40 @@ export interface Classification {
   logits: Float32Array;
   /** Decoding + preprocessing + inference time in milliseconds. */
   ms: number;
+  /** Present for a head taught with `unknown: true`: whether the best score fell below its threshold. */
+  unknown?: boolean;
+}
+
+/** The network a model and the models made from it with withHead share; the loaded one owns it. */
+interface SharedNetwork {
+  network: Network | null;
+  baseId?: string;
 }
 
 /** A loaded int8 network: classify photos, or run preprocessed inputs. */
 export class Model {
-  private network: Network | null;
+  private shared: SharedNetwork | null;
+  /** Whether dispose() releases the network (false for a model made by withHead). */
+  private readonly owner: boolean;
+  /** A taught head run in JavaScript in place of the network's fc (withHead), or null. */
+  private readonly head: Head | null;
   readonly header: NetworkHeader;
   /** Multiply-accumulates per inference. */
   readonly macs: number;
   /** Pixel value → quantized input, per channel. */
   private readonly inputMap: PixelMap;
+  /** The fc's input, the global-average-pool tensor (null for a network that does not end in an fc). */
+  private readonly embeddingId: number | null;
 
   /** @internal */
-  constructor(network: Network) {
-    this.network = network;
-    this.header = network.header;
-    this.macs = macs(network.header);
+  constructor(network: Network, shared: { from: SharedNetwork; head: Head } | null = null) {
+    this.shared = shared ? shared.from : { network };
+    this.owner = shared === null;
+    this.head = shared ? shared.head : null;
+    this.header = shared ? headHeader(network.header, shared.head) : network.header;
+    this.macs = macs(this.header);
     this.inputMap = quantizingMap(network.header.preprocessing, network.header.tensors[0]);
+    this.embeddingId = network.header.layers.at(-1)?.kind === 'fc' ? embeddingTensor(network.header) : null;
   }
 
   get labels(): string[] {
@@ -79,8 +101,12 @@ export class Model {
     this.live();
     const rgb = await toRgbImage(image, { decoder });
     // Resized, cropped and quantized in wasm, straight into tensor 0.
-    const logits = this.live().runWritten((target) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap));
-    return { top: topK(logits, this.labels, top), logits, ms: performance.now() - start };
+    const write = (target: InputTarget) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap);
+    const logits = this.head ? this.headLogits(this.live().runWrittenTo(write, this.embedding())) : this.live().runWritten(write);
+    const best = topK(logits, this.labels, top);
+    const threshold = this.header.head?.unknown;
+    const unknown = threshold === undefined ? {} : { unknown: best.length > 0 && best[0].score < threshold };
+    return { top: best, logits, ms: performance.now() - start, ...unknown };
   }
 
   /**
@@ -96,7 +122,68 @@ export class Model {
 
   /** Logits for an already quantized NHWC input (tensor 0 of the network). */
   run(input: Uint8Array): Float32Array {
-    return this.live().run(input);
+    if (!this.head) return this.live().run(input);
+    this.live().setInput(input);
+    return this.headLogits(this.live().runWrittenTo(() => {}, this.embedding()));
+  }
+
+  /** Values in an embedding: the channels of the global average pool (2048 for ResNet-50). */
+  get embeddingSize(): number {
+    return this.header.tensors[this.embedding()].c;
+  }
+
+  /**
+   * The photo's embedding: the global-average-pool features, dequantized (the same bits on every
+   * platform). One inference without the fc.
+   */
+  async embed(image: ImageSource, options: Pick<ClassifyOptions, 'decoder'> = {}): Promise<Float32Array> {
+    this.live();
+    const rgb = await toRgbImage(image, options);
+    const pooled = this.live().runWrittenTo((target) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap), this.embedding());
+    return dequantize(pooled, this.header.tensors[this.embedding()]);
+  }
+
+  /**
+   * The id of the network that makes the embeddings (src/teach/base-id.ts): heads taught on it
+   * carry it, and withHead refuses a head with another.
+   */
+  get baseId(): string {
+    const shared = this.shared!;
+    this.live();
+    shared.baseId ??= baseId(this.header, (layer) => this.live().parameters(layer));
+    return shared.baseId;
+  }
+
+  /**
+   * A model that answers with a taught head's labels (src/teach/teach.ts) and shares this one's
+   * network: no second copy of the weights, and disposing this model disposes it too. Throws
+   * TeachError for a head taught on another base network.
+   */
+  withHead(head: Head): Model {
+    if (head.base !== this.baseId) {
+      throw new TeachError(`the head was taught on base network ${head.base}, this model's is ${this.baseId}`);
+    }
+    if (head.weight.length !== head.labels.length * this.embeddingSize) {
+      throw new TeachError(`the head has ${head.weight.length / head.labels.length} weights per class, this model's embedding ${this.embeddingSize}`);
+    }
+    return new Model(this.live(), { from: this.shared!, head });
+  }
+
+  /** The model as a complete .rnw file (docs/FORMAT.md): its network's records, its fc or taught head. */
+  toFile(): Uint8Array {
+    const network = this.live();
+    const payloads = network.header.layers.map((_, index) => network.parameters(index));
+    if (this.head) payloads[payloads.length - 1] = headPayload(network.header, this.head);
+    return writePackedModel(this.header, payloads);
+  }
+
+  private headLogits(pooled: Uint8Array): Float32Array {
+    return headLogits(this.head!, pooled, this.header.tensors[this.embedding()].zeroPoint);
+  }
+
+  private embedding(): number {
+    if (this.embeddingId === null) throw new ResnetWasmError('this model does not end in an fc layer: it has no embedding to teach from');
+    return this.embeddingId;
   }
 
   /** The kernel build that runs: `relaxed` (relaxed SIMD) or `baseline`; both give the same bits. */
@@ -120,12 +207,16 @@ export class Model {
    * again does nothing.
    */
   dispose(): void {
-    this.network?.close();
-    this.network = null;
+    if (this.owner && this.shared) {
+      this.shared.network?.close();
+      this.shared.network = null;
+    }
+    this.shared = null;
   }
 
   private live(): Network {
-    if (!this.network) throw new ResnetWasmError('this model has been disposed: its memory is released, load the model again to use it');
-    return this.network;
+    const network = this.shared?.network;
+    if (!network) throw new ResnetWasmError('this model has been disposed: its memory is released, load the model again to use it');
+    return network;
   }
 }

@@ -174,12 +174,34 @@ export class Network {
    * the logits.
    */
   runWritten(write: (target: InputTarget) => void): Float32Array {
+    this.writeInput(write);
+    return this.forward();
+  }
+
+  /**
+   * As runWritten, but runs only the layers up to the one that writes uint8 tensor `tensor` and
+   * returns a copy of it: an embedding stops at the global average pool, before the fc.
+   */
+  runWrittenTo(write: (target: InputTarget) => void, tensor: number): Uint8Array {
+    const last = this.header.layers.findIndex((layer) => layer.output === tensor);
+    if (last < 0 || last === this.header.layers.length - 1) throw new RangeError(`tensor ${tensor} is not a uint8 tensor that a layer writes`);
+    this.writeInput(write);
+    this.header.layers.slice(0, last + 1).forEach((layer, i) => this.runLayer(layer, i));
+    return this.readTensor(tensor);
+  }
+
+  /** A copy of layer `index`'s record payload as it was placed (loading copies payloads unchanged). */
+  parameters(index: number): Uint8Array {
+    const at = this.layout.paramOffsets[index];
+    return new Uint8Array(this.memory.buffer.slice(at, at + this.paramBytes[index]));
+  }
+
+  private writeInput(write: (target: InputTarget) => void): void {
     const t0 = this.header.tensors[0];
     const { tensorOffsets, inputScratch, inputScratchBytes } = this.layout;
     const target = { memory: this.memory, kernels: this.kernels, at: tensorOffsets[0], bytes: t0.h * t0.w * t0.c, scratch: inputScratch, scratchBytes: inputScratchBytes };
     write(target);
     this.trace?.({ op: 'input', at: target.at, bytes: target.bytes });
-    return this.forward();
   }
 
   private forward(): Float32Array {

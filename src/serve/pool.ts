@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { ResnetWasmError } from '../errors.ts';
 import { ServeError } from './errors.ts';
 import { BoundedQueue } from './queue.ts';
-import type { ClassifyResult, Job, JobOptions, JobReply, ModelSummary, WorkerConfig, WorkerMessage } from './protocol.ts';
+import type { ClassifyResult, EmbedResult, Job, JobOptions, JobReply, ModelSummary, WorkerConfig, WorkerMessage } from './protocol.ts';
 
 export interface PoolOptions {
   modelPath: string;
@@ -28,7 +28,7 @@ export interface PoolObserver {
 interface Pending {
   job: Job;
   settled: boolean;
-  resolve(result: ClassifyResult): void;
+  resolve(result: ClassifyResult | EmbedResult): void;
   reject(error: ServeError): void;
 }
 
@@ -108,11 +108,20 @@ export class WorkerPool {
    * worker found wrong with the image. `options` make it a preprocessed tensor, or ask for the logits.
    */
   classify(bytes: Uint8Array, top: number, signal?: AbortSignal, options: JobOptions = {}): Promise<ClassifyResult> {
+    return this.submit({ ...options, bytes, top }, signal) as Promise<ClassifyResult>;
+  }
+
+  /** Queues one image to embed, with classify's queue, timeout and errors. */
+  embed(bytes: Uint8Array, signal?: AbortSignal): Promise<EmbedResult> {
+    return this.submit({ bytes, top: 1, embed: true }, signal) as Promise<EmbedResult>;
+  }
+
+  private submit(work: Omit<Job, 'id' | 'maxPixels'>, signal?: AbortSignal): Promise<ClassifyResult | EmbedResult> {
     return new Promise((resolve, reject) => {
       if (this.closing) throw new ServeError('shutting-down', 'the server is shutting down');
       if (signal?.aborted) throw clientClosed();
       this.checkRoom(1);
-      const job: Job = { ...options, id: this.nextId++, bytes: ownBuffer(bytes), top, maxPixels: this.options.maxPixels };
+      const job: Job = { ...work, id: this.nextId++, bytes: ownBuffer(work.bytes), maxPixels: this.options.maxPixels };
       this.queue.offer(this.track(job, resolve, reject, signal));
       this.dispatch();
     });
@@ -134,7 +143,7 @@ export class WorkerPool {
    * Wraps a job with its timeout and its client's signal; settling it once clears both. A job that
    * is given up while queued leaves the queue, so no worker spends time on it.
    */
-  private track(job: Job, resolve: (r: ClassifyResult) => void, reject: (e: ServeError) => void, signal?: AbortSignal): Pending {
+  private track(job: Job, resolve: (r: ClassifyResult | EmbedResult) => void, reject: (e: ServeError) => void, signal?: AbortSignal): Pending {
     const giveUp = (error: ServeError) => {
       this.queue.remove(pending);
       pending.reject(error);

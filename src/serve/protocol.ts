@@ -8,12 +8,13 @@ export interface WorkerConfig {
   modelPath: string;
 }
 
-/** One image to classify, or one preprocessed tensor to run; `bytes` is transferred, not copied. */
+/** One image to classify or embed (/v1/embed), or one preprocessed tensor to run; `bytes` is transferred, not copied. */
 export interface Job extends JobOptions {
   id: number;
   bytes: Uint8Array;
   top: number;
   maxPixels: number;
+  embed?: true;
 }
 
 export interface JobOptions {
@@ -37,6 +38,8 @@ export interface ClassifyResult {
   top: Prediction[];
   ms: number;
   logits?: Float32Array;
+  /** For a model taught with `unknown: true`: the best score is below its threshold. */
+  unknown?: boolean;
 }
 
 /** What the main thread knows of the model (the workers load it): for /v2's metadata and checks. */
@@ -47,7 +50,13 @@ export interface ModelSummary {
   labels: string[];
 }
 
-export type JobReply = { id: number; result: ClassifyResult } | { id: number; error: { kind: ServeErrorKind; message: string } };
+/** What `embed --json` prints for a file, without the file name. */
+export interface EmbedResult {
+  embedding: number[];
+  ms: number;
+}
+
+export type JobReply = { id: number; result: ClassifyResult | EmbedResult } | { id: number; error: { kind: ServeErrorKind; message: string } };
 
 /** A worker says `ready` once, after its model has loaded, then answers each job. */
 export type WorkerMessage = { ready: true; model: ModelSummary } | JobReply;

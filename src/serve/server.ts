@@ -113,7 +113,7 @@ function addHooks(app: FastifyInstance, metrics: ServeMetrics, state: { draining
     metrics.responded(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime);
   });
   app.setNotFoundHandler(async (request) => {
-    throw new ServeError('not-found', `no route ${request.method} ${request.url}: POST /v1/classify, POST /v1/classify/batch, GET /healthz, /readyz, /metrics`);
+    throw new ServeError('not-found', `no route ${request.method} ${request.url}: POST /v1/classify, POST /v1/classify/batch, POST /v1/embed, GET /healthz, /readyz, /metrics`);
   });
   app.setErrorHandler(async (error, request, reply) => {
     const failure = clientGone(request, reply) ? new ServeError('client-closed', 'the client hung up') : toServeError(error);
@@ -137,6 +137,10 @@ function addRoutes(app: FastifyInstance, pool: WorkerPool, metrics: ServeMetrics
     const signal = whenClientLeaves(reply);
     const results = await Promise.all(images.map((image) => classifyItem(pool, metrics, image, topOf(request), signal)));
     return { results };
+  });
+  app.post('/v1/embed', { preParsing }, async (request, reply) => {
+    const [image] = await readImages(request, limits, 1);
+    return pool.embed(image, whenClientLeaves(reply));
   });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async () => {

@@ -4,11 +4,11 @@
  * Bundled as dist/serve-worker.js (scripts/build.js).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadModel, type Model } from '../runtime/model.ts';
+import { loadModel, type Classification, type Model } from '../runtime/model.ts';
 import { ImageDecodeError } from '../errors.ts';
 import { ServeError } from './errors.ts';
 import { checkImageHeader } from './limits.ts';
-import type { ClassifyResult, Job, JobReply, ModelSummary, WorkerConfig, WorkerMessage } from './protocol.ts';
+import type { ClassifyResult, EmbedResult, Job, JobReply, ModelSummary, WorkerConfig, WorkerMessage } from './protocol.ts';
 import { tensorToInput } from './tensor-input.ts';
 import { quantizingMap } from '../image/preprocess.ts';
 import { topK } from '../runtime/topk.ts';
@@ -24,8 +24,12 @@ port.postMessage({ ready: true, model: summary } satisfies WorkerMessage);
 
 async function classifyJob(model: Model, job: Job): Promise<JobReply> {
   try {
-    const { top, logits, ms } = job.tensor ? runTensor(model, job) : await classifyImage(model, job);
-    const result: ClassifyResult = { top, ms: Number(ms.toFixed(1)) };
+    if (job.embed) {
+      checkImageHeader(job.bytes, job.maxPixels);
+      return { id: job.id, result: await embedResult(model, job.bytes) };
+    }
+    const { top, logits, ms, unknown } = job.tensor ? runTensor(model, job) : await classifyImage(model, job);
+    const result: ClassifyResult = { top, ms: Number(ms.toFixed(1)), ...(unknown === undefined ? {} : { unknown }) };
     if (job.logits) result.logits = logits;
     return { id: job.id, result };
   } catch (error) {
@@ -38,10 +42,16 @@ function classifyImage(model: Model, job: Job) {
   return model.classify(job.bytes, { top: job.top });
 }
 
-function runTensor(model: Model, job: Job) {
+function runTensor(model: Model, job: Job): Classification {
   const start = performance.now();
   const logits = model.run(tensorToInput(job.bytes, job.tensor!, tensors[0], inputMap, tensors[0]));
   return { top: topK(logits, model.labels, job.top), logits, ms: performance.now() - start };
+}
+
+async function embedResult(model: Model, bytes: Uint8Array): Promise<EmbedResult> {
+  const start = performance.now();
+  const embedding = Array.from(await model.embed(bytes));
+  return { embedding, ms: Number((performance.now() - start).toFixed(1)) };
 }
 
 /** A refused or undecodable image is the client's fault; anything else is ours, and says so. */

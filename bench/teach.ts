@@ -1,0 +1,117 @@
+// `npm run bench:teach`: how well a head taught on our embeddings recognises groups of ImageNet
+// classes it never saw (issue 13's transfer benchmark), int8 embeddings against fp32 ones of the
+// same network, and how fast teaching and embedding are. The sample's groups.tsv maps each class
+// to one of 11 groups; within each group the classes are split in two halves (alternately, by
+// class index); a head is taught on one half's photos and tested on the other's, then the halves
+// swap. Balanced accuracy = the mean of per-group recall. Heads learn from embeddings only.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModel } from '../src/runtime/model.ts';
+import { fitHead, floatLogits, argmax, balancedAccuracy, type TeachOptions } from '../src/teach/teach.ts';
+import { mulberry32 } from '../src/builder/random.ts';
+import { imagenetFiles, IMAGENET_DIR } from '../test/helpers/photos.ts';
+import { fp32Embeddings, int8Embeddings, SOURCE } from './teach/embeddings.ts';
+
+const MODEL = 'weights/default.rnw';
+const SHOTS = [1, 5, 20];
+const DRAWS = 20;
+
+interface Photo {
+  file: string;
+  classIndex: number;
+  group: number;
+}
+
+const photos = samplePhotos();
+if (!photos) {
+  console.log(`bench:teach: skipped, the ImageNet sample (with groups.tsv) is not at ${join(IMAGENET_DIR, '..')}`);
+} else if (!existsSync(SOURCE) || !existsSync(MODEL)) {
+  console.log('bench:teach: run `npm run build:model` first (it fetches the Keras ResNet-50 the fp32 reference reads)');
+} else {
+  await report(photos.list, photos.groups);
+}
+
+function samplePhotos(): { list: Photo[]; groups: string[] } | null {
+  const groupsFile = join(IMAGENET_DIR, '..', 'groups.tsv');
+  const files = imagenetFiles();
+  if (files.length === 0 || !existsSync(groupsFile)) return null;
+  const groupOf = new Map<number, string>();
+  for (const line of readFileSync(groupsFile, 'utf8').trim().split('\n').slice(1)) {
+    const [index, group] = line.split('\t');
+    groupOf.set(Number(index), group);
+  }
+  const groups = [...new Set(groupOf.values())].sort();
+  return { list: files.map((f) => ({ ...f, group: groups.indexOf(groupOf.get(f.classIndex)!) })), groups };
+}
+
+/** The two halves of every group's classes: alternate classes by index. */
+function halves(list: Photo[]): [number[], number[]] {
+  const a: number[] = [];
+  const b: number[] = [];
+  const seen = new Map<number, number>();
+  list
+    .map((p, i) => ({ p, i }))
+    .sort((u, v) => u.p.classIndex - v.p.classIndex)
+    .forEach(({ p, i }) => {
+      const position = seen.get(p.group) ?? 0;
+      seen.set(p.group, position + 1);
+      (position % 2 === 0 ? a : b).push(i);
+    });
+  return [a, b];
+}
+
+async function report(list: Photo[], groups: string[]): Promise<void> {
+  const files = list.map((p) => p.file);
+  const model = await loadModel(MODEL);
+  const int8 = await int8Embeddings(model, files, MODEL);
+  const fp32 = await fp32Embeddings(files);
+  const y = list.map((p) => p.group);
+  const folds = halves(list);
+  const classes = groups.length;
+  const evaluate = (x: Float32Array[], options: TeachOptions, shots?: number, seed = 1) => {
+    const scores = folds.map((train, f) => {
+      const test = folds[1 - f];
+      const chosen = shots === undefined ? train : drawShots(train, y, classes, shots, mulberry32(seed * 100 + f));
+      const head = fitHead({ x: chosen.map((i) => x[i]), y: chosen.map((i) => y[i]), classes }, options);
+      return balancedAccuracy(test.map((i) => y[i]), test.map((i) => argmax(floatLogits(head, x[i]))), classes);
+    });
+    return (scores[0] + scores[1]) / 2;
+  };
+  const methods: [string, TeachOptions][] = (process.env.TEACH_METHODS ?? 'auto,logistic,mean').split(',').map((m) => [m, { method: m as TeachOptions['method'], ...(process.env.TEACH_L2 ? { l2: Number(process.env.TEACH_L2) } : {}) }]);
+  console.log(`\nTransfer to unseen classes of ${classes} groups, 2-fold over group halves (${folds[0].length} + ${folds[1].length} photos), balanced accuracy:\n`);
+  console.log(`| head | embeddings | all photos | ${SHOTS.map((k) => `${k} a group (mean / min of ${DRAWS})`).join(' | ')} |`);
+  console.log(`|---|---|--:|${SHOTS.map(() => '--:').join('|')}|`);
+  for (const [name, options] of methods) {
+    for (const [kind, x] of [['int8', int8.embeddings], ['fp32', fp32.embeddings]] as const) {
+      const all = evaluate(x, options);
+      const shots = SHOTS.map((k) => {
+        const draws = Array.from({ length: DRAWS }, (_, d) => evaluate(x, options, k, d + 1));
+        return `${pct(draws.reduce((s, v) => s + v, 0) / DRAWS)} / ${pct(Math.min(...draws))}`;
+      });
+      console.log(`| ${name} | ${kind} | ${pct(all)} | ${shots.join(' | ')} |`);
+    }
+  }
+  const timed = folds[0].concat(folds[1]).slice(0, 500);
+  const start = performance.now();
+  fitHead({ x: timed.map((i) => int8.embeddings[i]), y: timed.map((i) => y[i]), classes }, { method: 'logistic' });
+  console.log(`\nTeaching from ${timed.length} embeddings (${classes} classes, logistic): ${(performance.now() - start).toFixed(0)} ms on one thread.`);
+  console.log(`Photos embedded per second (int8, 1 thread, JavaScript JPEG decoding included): ${int8.perSecond?.toFixed(1)}.`);
+}
+
+/** `shots` photos of each group drawn from `pool` (all of a group's if it has fewer). */
+function drawShots(pool: number[], y: number[], classes: number, shots: number, rng: () => number): number[] {
+  const chosen: number[] = [];
+  for (let c = 0; c < classes; c++) {
+    const members = pool.filter((i) => y[i] === c);
+    for (let k = members.length - 1; k > 0; k--) {
+      const j = Math.floor(rng() * (k + 1));
+      [members[k], members[j]] = [members[j], members[k]];
+    }
+    chosen.push(...members.slice(0, shots));
+  }
+  return chosen;
+}
+
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}

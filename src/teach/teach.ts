@@ -1,0 +1,172 @@
+/**
+ * teach(model, examples): a head taught from labelled photos or embeddings, to run with
+ * model.withHead(head) or to save as a complete model file. Class-balanced logistic regression
+ * (regression.ts), or the nearest class mean (mean.ts) where a class has too few examples for it.
+ */
+import type { ImageSource } from '../image/sources.ts';
+import type { DecoderChoice } from '../image/decoders.ts';
+import type { Model } from '../runtime/model.ts';
+import { embeddingTensor } from './embedding.ts';
+import { quantizeHead, type FloatHead, type Head } from './head.ts';
+import { fitLogistic, type Examples } from './regression.ts';
+import { fitClassMeans } from './mean.ts';
+import { TeachError } from './errors.ts';
+
+/** A photo (anything classify takes) or an embedding of it (model.embed), with its class. */
+export type Example = { label: string } & ({ image: ImageSource } | { embedding: Float32Array });
+
+export type HeadMethod = 'auto' | 'logistic' | 'mean';
+
+export interface TeachOptions {
+  /**
+   * `logistic` regression, nearest class `mean`, or `auto` (default): logistic once the classes have
+   * MIN_LOGISTIC examples on average, else mean (bench/teach.ts: mean is better at 1 and 5 photos a
+   * class, logistic from about 20).
+   */
+  method?: HeadMethod;
+  /** L2 strength of the regression (default 100, on standardized features: bench/teach.ts measured 1 to 300). */
+  l2?: number;
+  /** L-BFGS iterations (default 20: 15 and 40 gave the same accuracy in bench/teach.ts). */
+  iterations?: number;
+  /**
+   * Answer `unknown` for photos whose best probability falls below a threshold chosen from the
+   * examples (the lowest few percent of what cross-validation gives the examples it classifies right).
+   */
+  unknown?: boolean;
+  decoder?: DecoderChoice;
+  /** Called after each photo is embedded. */
+  onProgress?: (embedded: number, total: number) => void;
+}
+
+export const MIN_LOGISTIC = 10;
+const DEFAULTS = { l2: 100, iterations: 20 };
+/** The share of correctly classified held-out examples that the unknown threshold may reject. */
+const UNKNOWN_QUANTILE = 0.05;
+
+/** Labelled embeddings: classes in the order their labels first appear. */
+export interface LabelledSet extends Examples {
+  labels: string[];
+}
+
+export async function teach(model: Model, examples: readonly Example[], options: TeachOptions = {}): Promise<Head> {
+  const labelled = labelExamples(examples);
+  const x: Float32Array[] = [];
+  for (const [index, example] of examples.entries()) {
+    x.push(await exampleEmbedding(model, example, index, options.decoder));
+    options.onProgress?.(index + 1, examples.length);
+  }
+  const set = { ...labelled, x };
+  const float = fitHead(set, options);
+  const unknown = options.unknown ? unknownThreshold(set, options) : undefined;
+  const embedding = model.header.tensors[embeddingTensor(model.header)];
+  return quantizeHead(float, embedding, set.labels, unknown === undefined ? { base: model.baseId } : { base: model.baseId, unknown });
+}
+
+/** The classes of the examples; refuses fewer than two, and one label written two ways. */
+export function labelExamples(examples: readonly { label: string }[]): { labels: string[]; y: number[]; classes: number } {
+  const labels: string[] = [];
+  const spelled = new Map<string, string>();
+  const y = examples.map(({ label }, index) => {
+    if (typeof label !== 'string' || label.trim() === '') throw new TeachError(`example ${index}: the label must be a non-empty string`);
+    const key = label.normalize('NFC').trim().toLowerCase();
+    const seen = spelled.get(key);
+    if (seen !== undefined && seen !== label) throw new TeachError(`example ${index}: label ${JSON.stringify(label)} is used twice (also as ${JSON.stringify(seen)})`);
+    if (seen === undefined) {
+      spelled.set(key, label);
+      labels.push(label);
+    }
+    return labels.indexOf(label);
+  });
+  if (labels.length < 2) throw new TeachError(`a head needs at least two classes, the examples have ${labels.length}${labels.length ? ` (${JSON.stringify(labels[0])})` : ''}`);
+  return { labels, y, classes: labels.length };
+}
+
+async function exampleEmbedding(model: Model, example: Example, index: number, decoder?: DecoderChoice): Promise<Float32Array> {
+  if (!('embedding' in example)) return model.embed(example.image, { decoder });
+  const { embedding } = example;
+  if (!(embedding instanceof Float32Array) || embedding.length !== model.embeddingSize) {
+    const size = embedding instanceof Float32Array ? `${embedding.length} values` : 'not a Float32Array';
+    throw new TeachError(`example ${index}: embedding of ${size}, the model's have ${model.embeddingSize}`);
+  }
+  if (!embedding.every(Number.isFinite)) throw new TeachError(`example ${index}: the embedding holds a value that is not finite`);
+  return embedding;
+}
+
+/** The float head for labelled embeddings, by the method the options choose. */
+export function fitHead(set: Examples, options: TeachOptions = {}): FloatHead {
+  return chooseMethod(set, options.method) === 'mean' ? fitClassMeans(set) : fitLogistic(set, { ...DEFAULTS, ...definedOnly(options) });
+}
+
+export function chooseMethod(set: Examples, method: HeadMethod = 'auto'): 'logistic' | 'mean' {
+  if (method !== 'auto') return method;
+  return set.x.length / set.classes >= MIN_LOGISTIC ? 'logistic' : 'mean';
+}
+
+function definedOnly(options: TeachOptions): { l2?: number; iterations?: number } {
+  return { ...(options.l2 === undefined ? {} : { l2: options.l2 }), ...(options.iterations === undefined ? {} : { iterations: options.iterations }) };
+}
+
+/** Logits of a float head for one embedding. */
+export function floatLogits(head: FloatHead, e: Float32Array): Float64Array {
+  const d = e.length;
+  return head.bias.map((b, c) => {
+    let s = b;
+    for (let j = 0; j < d; j++) s += head.weight[c * d + j] * e[j];
+    return s;
+  });
+}
+
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** The mean of per-class recall: a class's share of the score whatever its count of examples. */
+export function balancedAccuracy(truth: number[], predicted: number[], classes: number): number {
+  const hits = new Array<number>(classes).fill(0);
+  const counts = new Array<number>(classes).fill(0);
+  truth.forEach((c, i) => {
+    counts[c]++;
+    if (predicted[i] === c) hits[c]++;
+  });
+  const present = counts.map((n, c) => (n > 0 ? hits[c] / n : -1)).filter((r) => r >= 0);
+  return present.reduce((s, r) => s + r, 0) / present.length;
+}
+
+/**
+ * Held-out predictions: example i is in fold i mod `folds` (deterministic), and is predicted by
+ * a head taught on the other folds. Returns each example's predicted class and top probability.
+ */
+export function crossValidate(set: Examples, options: TeachOptions = {}, folds = 5): { predicted: number[]; confidence: number[] } {
+  const predicted = new Array<number>(set.x.length);
+  const confidence = new Array<number>(set.x.length);
+  for (let fold = 0; fold < Math.min(folds, set.x.length); fold++) {
+    const train = set.x.map((_, i) => i).filter((i) => i % folds !== fold);
+    if (new Set(train.map((i) => set.y[i])).size < set.classes) continue; // a class missing from training: skip the fold
+    const head = fitHead({ x: train.map((i) => set.x[i]), y: train.map((i) => set.y[i]), classes: set.classes }, options);
+    set.x.forEach((e, i) => {
+      if (i % folds !== fold) return;
+      const probabilities = softmax(floatLogits(head, e));
+      predicted[i] = argmax(probabilities);
+      confidence[i] = probabilities[predicted[i]];
+    });
+  }
+  return { predicted, confidence };
+}
+
+function softmax(logits: Float64Array): Float64Array {
+  const max = Math.max(...logits);
+  const exp = logits.map((v) => Math.exp(v - max));
+  const sum = exp.reduce((s, v) => s + v, 0);
+  return exp.map((v) => v / sum);
+}
+
+/** The top probability below which only UNKNOWN_QUANTILE of the correctly classified held-out examples fall. */
+function unknownThreshold(set: Examples, options: TeachOptions): number {
+  const { predicted, confidence } = crossValidate(set, options);
+  const right = confidence.filter((p, i) => predicted[i] === set.y[i] && p !== undefined).sort((a, b) => a - b);
+  if (right.length === 0) throw new TeachError('unknown: true needs examples that cross-validation classifies right; add more photos');
+  const threshold = right[Math.floor(UNKNOWN_QUANTILE * right.length)];
+  return Math.min(0.99, Math.max(1 / set.classes, threshold));
+}

@@ -1,0 +1,257 @@
+// Embeddings and taught heads (src/teach/) on the default ResNet-50 and test/photos/: embed against
+// the scalar integer reference's pool tensor, head training against a plain float regression,
+// withHead against the saved and reloaded file.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadModel } from '../src/runtime/model.ts';
+import { decodeModel } from '../src/format/reader.ts';
+import { preprocessQuantized } from '../src/image/preprocess.ts';
+import { defaultModelPath } from '../src/cli/paths.ts';
+import type { QuantModel } from '../src/model/types.ts';
+import { embeddingTensor } from '../src/teach/embedding.ts';
+import { runQuantReference } from './oracle/int8-reference.ts';
+import { repoPhotos, REPO_PHOTOS } from './helpers/photos.ts';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { startServer } from '../src/serve/server.ts';
+import { tinyModelFile } from './helpers/model-files.ts';
+import { mulberry32 } from './helpers/random.ts';
+import { teach, type Example } from '../src/teach/teach.ts';
+import { fitLogistic } from '../src/teach/regression.ts';
+import { TeachError } from '../src/teach/errors.ts';
+
+const file = readFileSync(defaultModelPath());
+const model = await loadModel(file);
+const photos = repoPhotos();
+
+/** The reference network with its fc made the identity: its logits are the pool tensor minus its zero point. */
+function poolReference(quant: QuantModel): QuantModel {
+  const fc = quant.layers[quant.layers.length - 1];
+  if (fc.kind !== 'fc') throw new Error('the last layer is not fc');
+  const n = fc.cin;
+  const weight = new Int8Array(n * n);
+  for (let i = 0; i < n; i++) weight[i * n + i] = 1;
+  const layers = [...quant.layers.slice(0, -1), { ...fc, cout: n, weight, bias: new Int32Array(n), multiplier: new Float32Array(n).fill(1) }];
+  const tensors = quant.tensors.map((t, id) => (id === fc.output ? { ...t, c: n } : t));
+  return { ...quant, layers, tensors, labels: Array.from({ length: n }, (_, i) => `${i}`) };
+}
+
+test('embed gives the dequantized global-average-pool tensor of the scalar integer reference', async () => {
+  const quant = decodeModel(file);
+  const pool = quant.tensors[embeddingTensor(quant)];
+  assert.is(model.embeddingSize, 2048);
+  const photo = photos[0];
+  const input = preprocessQuantized(photo.image, quant.preprocessing, quant.tensors[0]);
+  const centred = runQuantReference(poolReference(quant), input);
+  const expected = Float32Array.from(centred, (v) => pool.scale * v);
+  const embedding = await model.embed(photo.image);
+  assert.is(embedding.length, 2048);
+  assert.equal(embedding, expected, photo.file);
+  assert.ok(expected.some((v) => v > 0), 'the pool tensor is not all zero');
+});
+
+test('embed gives the same bits for a path, the encoded bytes and decoded pixels', async () => {
+  const photo = photos[1];
+  const fromPath = await model.embed(photo.file);
+  assert.equal(await model.embed(readFileSync(photo.file)), fromPath);
+  assert.equal(await model.embed(photo.image), fromPath);
+});
+
+
+/**
+ * The oracle: the same objective (standardized features, class-balanced cross-entropy, L2 on the
+ * weights) minimized by plain full-batch gradient descent, written without the library's code.
+ */
+function plainLogistic(x: Float32Array[], y: number[], classes: number, l2: number, steps: number): (e: Float32Array) => number[] {
+  const n = x.length;
+  const d = x[0].length;
+  const mean = Array.from({ length: d }, (_, j) => x.reduce((s, r) => s + r[j], 0) / n);
+  const sd = Array.from({ length: d }, (_, j) => Math.sqrt(x.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / n));
+  const z = x.map((r) => Array.from(r, (v, j) => (v - mean[j]) / sd[j]));
+  const count = Array.from({ length: classes }, (_, c) => y.filter((v) => v === c).length);
+  const W = Array.from({ length: classes }, () => new Array<number>(d).fill(0));
+  const b = new Array<number>(classes).fill(0);
+  const probabilities = (zi: number[]) => {
+    const logits = W.map((row, c) => row.reduce((s, w, j) => s + w * zi[j], b[c]));
+    const max = Math.max(...logits);
+    const e = logits.map((v) => Math.exp(v - max));
+    const sum = e.reduce((s, v) => s + v, 0);
+    return e.map((v) => v / sum);
+  };
+  for (let step = 0; step < steps; step++) {
+    const gW = W.map((row) => row.map((w) => l2 * w));
+    const gb = new Array<number>(classes).fill(0);
+    z.forEach((zi, i) => {
+      const p = probabilities(zi);
+      const weight = 1 / (classes * count[y[i]]);
+      p.forEach((pc, c) => {
+        const r = weight * (pc - (c === y[i] ? 1 : 0));
+        gb[c] += r;
+        zi.forEach((v, j) => (gW[c][j] += r * v));
+      });
+    });
+    W.forEach((row, c) => row.forEach((_, j) => (row[j] -= 0.5 * gW[c][j])));
+    b.forEach((_, c) => (b[c] -= 0.5 * gb[c]));
+  }
+  return (e) => W.map((row, c) => row.reduce((s, w, j) => s + (w * (e[j] - mean[j])) / sd[j], b[c]));
+}
+
+test('teaching finds the minimum of the regression that plain gradient descent finds', () => {
+  const random = mulberry32(13);
+  const classes = 3;
+  const y = Array.from({ length: 40 }, (_, i) => (i < 20 ? 0 : i < 32 ? 1 : 2)); // unbalanced on purpose
+  const x = y.map((c) => Float32Array.from({ length: 6 }, (_, j) => (j === c ? 1.5 : 0) + random() * 2 + j));
+  const oracle = plainLogistic(x, y, classes, 0.05, 4000);
+  const head = fitLogistic({ x, y, classes }, { l2: 0.05, iterations: 200 });
+  for (const e of x) {
+    const expected = oracle(e);
+    expected.forEach((v, c) => {
+      const got = head.bias[c] + e.reduce((s, value, j) => s + head.weight[c * 6 + j] * value, 0);
+      assert.ok(Math.abs(got - v) < 1e-3, `logit ${c}: ${got} against ${v}`);
+    });
+  }
+});
+
+const examples = (): Example[] => [
+  ...['chelsea.png', 'variants/chelsea-gray.jpg', 'variants/chelsea-progressive.jpg'].map((f) => ({ image: join(REPO_PHOTOS, f), label: 'cat' })),
+  ...['coffee.png', 'rocket.jpg'].map((f) => ({ image: join(REPO_PHOTOS, f), label: 'not a cat' })),
+];
+
+test('a taught head answers its own classes, and runs the same from memory and from its saved file', async () => {
+  const head = await teach(model, examples());
+  assert.equal(head.labels, ['cat', 'not a cat']);
+  const taught = model.withHead(head);
+  assert.equal(taught.labels, ['cat', 'not a cat']);
+  const file = taught.toFile();
+  const reloaded = await loadModel(file);
+  assert.equal(reloaded.labels, ['cat', 'not a cat']);
+  for (const photo of [...examples().map((e) => (e as { image: string }).image), join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg')]) {
+    const inMemory = await taught.classify(photo);
+    const saved = await reloaded.classify(photo);
+    assert.equal(saved.logits, inMemory.logits, photo);
+  }
+  assert.is((await taught.classify(join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg'))).top[0].label, 'cat');
+  assert.is((await taught.classify(join(REPO_PHOTOS, 'coffee.png'))).top[0].label, 'not a cat');
+  // The base model still answers ImageNet's classes.
+  assert.is(model.labels.length, 1000);
+  reloaded.dispose();
+});
+
+test('the same photos give a byte-identical model file; embeddings teach the same head as photos', async () => {
+  const first = model.withHead(await teach(model, examples())).toFile();
+  const embedded = await Promise.all(examples().map(async (e) => ({ label: e.label, embedding: await model.embed((e as { image: string }).image) })));
+  const second = model.withHead(await teach(model, embedded)).toFile();
+  assert.ok(Buffer.from(first).equals(Buffer.from(second)), 'two files from the same examples differ');
+});
+
+test('bad examples and a head for another network are TeachErrors', async () => {
+  const cat = { image: join(REPO_PHOTOS, 'chelsea.png'), label: 'cat' };
+  const refused = async (bad: Example[], message: RegExp) => {
+    const error = await teach(model, bad).then(() => null, (e: unknown) => e);
+    assert.instance(error, TeachError);
+    assert.match((error as Error).message, message);
+  };
+  await refused([cat, { ...cat }], /at least two classes/);
+  await refused([cat, { embedding: new Float32Array(512), label: 'dog' }], /example 1: embedding of 512 values, the model's have 2048/);
+  await refused([cat, { ...cat, label: 'Cat ' }], /label "Cat " is used twice \(also as "cat"\)/);
+  const head = await teach(model, examples());
+  const other = await loadModel(tinyModelFile());
+  assert.throws(() => other.withHead(head), (e: unknown) => e instanceof TeachError && /taught on base network/.test((e as Error).message));
+  other.dispose();
+});
+
+test('a taught model keeps its base id, so heads move between it and its base', async () => {
+  const taught = await loadModel(model.withHead(await teach(model, examples())).toFile());
+  assert.is(taught.baseId, model.baseId);
+  assert.is(taught.header.head?.base, model.baseId);
+  assert.is(taught.header.head?.unknown, undefined);
+  assert.is((await taught.classify(join(REPO_PHOTOS, 'coffee.png'))).unknown, undefined);
+  taught.dispose();
+});
+
+test('unknown: true stores a threshold from the examples, and classify says whether a photo falls below it', async () => {
+  const head = await teach(model, examples(), { unknown: true });
+  assert.ok(head.unknown !== undefined && head.unknown > 0 && head.unknown < 1, `threshold ${head.unknown}`);
+  const saved = await loadModel(model.withHead(head).toFile());
+  assert.is(saved.header.head?.unknown, head.unknown);
+  const answer = await saved.classify(join(REPO_PHOTOS, 'coffee.png'));
+  assert.is(answer.unknown, answer.top[0].score < head.unknown!);
+  saved.dispose();
+});
+
+
+test('POST /v1/embed answers the embedding, and refuses what /v1/classify refuses', async () => {
+  const server = await startServer({ modelPath: defaultModelPath(), workers: 1, port: 0 });
+  try {
+    const cat = readFileSync(join(REPO_PHOTOS, 'chelsea.png'));
+    const post = (body: Uint8Array, type: string) => fetch(`${server.url}/v1/embed`, { method: 'POST', body: new Uint8Array(body) as unknown as BodyInit, headers: { 'content-type': type } });
+    const ok = await post(cat, 'image/png');
+    assert.is(ok.status, 200);
+    const answer = (await ok.json()) as { embedding: number[]; ms: number };
+    assert.equal(Float32Array.from(answer.embedding), await model.embed(cat));
+    const bad = await post(new TextEncoder().encode('not a photo'), 'image/jpeg');
+    assert.is(bad.status, 422);
+    assert.is((await bad.json()).error.kind, 'bad-image');
+    const text = await post(new TextEncoder().encode('hello'), 'text/plain');
+    assert.is(text.status, 415);
+  } finally {
+    await server.close();
+  }
+});
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'resnet-wasm.js');
+const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+
+/** An ImageFolder in a fresh temporary folder: class name -> photos of test/photos. */
+function imageFolder(classes: Record<string, string[]>, extra: Record<string, string> = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-teach-'));
+  for (const [label, files] of Object.entries(classes)) {
+    mkdirSync(join(dir, label));
+    for (const file of files) copyFileSync(join(REPO_PHOTOS, file), join(dir, label, basename(file)));
+  }
+  for (const [path, text] of Object.entries(extra)) writeFileSync(join(dir, path), text);
+  return dir;
+}
+
+const CLASSES = { cat: ['chelsea.png', 'variants/chelsea-gray.jpg'], other: ['coffee.png', 'rocket.jpg'] };
+
+test('resnet-wasm teach writes a model that classify runs, byte-identical from the same photos; embed prints JSON lines', () => {
+  const dir = imageFolder(CLASSES, { 'other/notes.txt': 'not a photo' });
+  const [first, second] = [join(dir, 'a.rnw'), join(dir, 'b.rnw')];
+  const r = cli('teach', dir, '-o', first);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, 'cat: 2 photos\nother: 2 photos\n');
+  assert.match(r.stdout, /cross-validated balanced accuracy/);
+  assert.match(r.stderr, /skipped .*notes\.txt: not a photo/);
+  assert.is(cli('teach', dir, '-o', second).status, 0);
+  assert.ok(readFileSync(first).equals(readFileSync(second)), 'the same photos gave different files');
+  const classify = cli('classify', '--json', '--model', first, join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg'));
+  assert.is(JSON.parse(classify.stdout).top[0].label, 'cat', classify.stderr);
+  const embed = cli('embed', '--json', join(REPO_PHOTOS, 'coffee.png'), join(REPO_PHOTOS, 'rocket.jpg'));
+  const lines = embed.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  assert.equal(lines.map((l) => [l.file.endsWith('coffee.png') || l.file.endsWith('rocket.jpg'), l.embedding.length]), [[true, 2048], [true, 2048]]);
+});
+
+test('resnet-wasm teach refuses bad folders with one line and writes nothing', () => {
+  const refused = (dir: string, message: RegExp, ...args: string[]) => {
+    const out = join(dir, 'out.rnw');
+    const r = cli('teach', dir, '-o', out, ...args);
+    assert.is(r.status, 1, r.stdout);
+    assert.match(r.stderr, message);
+    assert.not.ok(existsSync(out), 'a file was written');
+  };
+  refused(imageFolder({ cat: ['chelsea.png'] }), /only one class folder \("cat"\)/);
+  refused(imageFolder({ ...CLASSES, empty: [] }), /empty: no photos/);
+  refused(imageFolder({ ...CLASSES, Cat: ['rocket.jpg'] }), /used twice/);
+  refused(imageFolder(CLASSES, { 'cat/broken.jpg': 'not a jpeg' }), /broken\.jpg: .*nothing was written/);
+  const existing = imageFolder(CLASSES, { 'out.rnw': 'keep me' });
+  const r = cli('teach', existing, '-o', join(existing, 'out.rnw'));
+  assert.is(r.status, 1);
+  assert.match(r.stderr, /exists: pass --force/);
+  assert.is(readFileSync(join(existing, 'out.rnw'), 'utf8'), 'keep me');
+});
+
+test.run();
