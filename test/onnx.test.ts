@@ -7,8 +7,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setBatchNormStats } from '../src/builder/bnstats.ts';
-import { TensorRanges } from '../src/builder/calibrate.ts';
-import { quantizeModel } from '../src/builder/quantize.ts';
+import { TensorRanges } from '../src/quantize/calibrate.ts';
+import { quantizeModel } from '../src/quantize/quantize.ts';
 import { imagenetPreprocessing, resnetFloat, resnetUnfolded } from '../src/builder/resnet.ts';
 import type { ResnetDepth } from '../src/builder/resnet.ts';
 import { IMAGENET_LABELS } from '../src/convert/imagenet.ts';

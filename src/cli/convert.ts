@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { convertModel } from '../convert/convert.ts';
-import type { CalibrationMethod } from '../builder/calibrate.ts';
+import type { CalibrationMethod } from '../quantize/calibrate.ts';
 import type { PreprocessingPreset } from '../convert/imagenet.ts';
 import { UsageError } from './classify.ts';
 
