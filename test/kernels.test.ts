@@ -3,7 +3,7 @@
 // from 1 to 512 that are mostly not multiples of 16.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { QuantLayer } from '../src/model/types.ts';
+import type { QuantLayer, QuantTensor } from '../src/model/types.ts';
 import { outSize, poolOutSize } from '../src/model/types.ts';
 import { convRef, maxpoolRef, addRef, gapRef, fcRef, avgpoolRef, affineRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
@@ -217,8 +217,10 @@ test('add equals the scalar reference on 30 random shapes, with and without ReLU
 const TIES = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5];
 const TIE_MULTIPLIERS = [0.5, 1.5, 2.5];
 
-/** Values that differ from the zero point by -1, 0 or +1 (seeded), so accumulators stay small. */
-const nearZeroPoint = (rng: Rng, n: number, zeroPoint: number) => Uint8Array.from({ length: n }, () => zeroPoint + int(rng, -1, 1));
+/** Values within `spread` of the zero point (seeded), so accumulators stay small. */
+const nearZeroPoint = (rng: Rng, n: number, zeroPoint: number, spread = 1) => Uint8Array.from({ length: n }, () => zeroPoint + int(rng, -spread, spread));
+/** A tensor of scale 1 (the tie tests set multipliers directly). */
+const unitTensor = (h: number, w: number, c: number, zeroPoint: number): QuantTensor => ({ h, w, c, scale: 1, zeroPoint });
 
 function assertTiesCovered(values: number[], where: string): void {
   const missing = TIES.filter((t) => !values.includes(t));
@@ -238,9 +240,9 @@ for (const c of TIE_CONVS) {
   test(`conv, ${c.name}: outputs exactly on .5 round half to even, as the reference does`, async () => {
     const rng = mulberry32(31);
     const cout = 12;
-    const x = { h: c.size, w: c.size, c: c.cin, scale: 1, zeroPoint: 100 };
+    const x = unitTensor(c.size, c.size, c.cin, 100);
     const out = outSize(c.size, c.k, c.stride, c.pad);
-    const y = { h: out, w: out, c: cout, scale: 1, zeroPoint: 128 };
+    const y = unitTensor(out, out, cout, 128);
     const conv: QuantLayer & { kind: 'conv' } = {
       kind: 'conv', name: 'ties', input: 0, output: 1, kh: c.k, kw: c.k, stride: c.stride, pad: c.pad, cin: c.cin, cout, relu: false,
       weight: Int8Array.from({ length: cout * c.k * c.k * c.cin }, () => int(rng, -2, 2)),
@@ -262,19 +264,19 @@ for (const c of TIE_CONVS) {
 test('add: sums exactly on .5 round half to even, as the reference does', async () => {
   const rng = mulberry32(32);
   const c = 20, h = 6, w = 6;
-  const x = { h, w, c, scale: 1, zeroPoint: 90 };
+  const x = unitTensor(h, w, c, 90);
   // The branch is x − zx + bias[c] exactly (identity 1x1 conv, multiplier 1): b − zb has the parity of x − zx + bias[c].
-  const branch = { h, w, c, scale: 1, zeroPoint: 140 };
+  const branch = unitTensor(h, w, c, 140);
   const identity: QuantLayer = {
     kind: 'conv', name: 'identity', input: 0, output: 1, kh: 1, kw: 1, stride: 1, pad: 0, cin: c, cout: c, relu: false,
     weight: Int8Array.from({ length: c * c }, (_, i) => (Math.floor(i / c) === i % c ? 1 : 0)),
     bias: Int32Array.from({ length: c }, (_, o) => (o % 7) - 3),
     multiplier: new Float32Array(c).fill(1),
   };
-  const sum = { h, w, c, scale: 1, zeroPoint: 128 };
+  const sum = unitTensor(h, w, c, 128);
   for (const [multiplierA, multiplierB] of [[0.5, 0.5], [0.5, 1.5], [2.5, 0.5]]) {
     const add: QuantLayer = { kind: 'add', name: 'add', inputs: [0, 1], output: 2, relu: false, multiplierA, multiplierB };
-    const input = Uint8Array.from({ length: h * w * c }, () => x.zeroPoint + int(rng, -2, 2));
+    const input = nearZeroPoint(rng, h * w * c, x.zeroPoint, 2);
     const net = await runNetwork([x, branch, sum], [identity, add], input);
     const b = net.readTensor(1);
     const exact = [...input].map((a, i) => (a - x.zeroPoint) * multiplierA + (b[i] - branch.zeroPoint) * multiplierB);
@@ -287,12 +289,12 @@ test('add: sums exactly on .5 round half to even, as the reference does', async 
 test('affine: offsets of ±0.5 and ±1.5 land every output on .5, rounded half to even as the reference does', async () => {
   const rng = mulberry32(33);
   const c = 24, h = 5, w = 5;
-  const x = { h, w, c, scale: 1, zeroPoint: 77 };
-  const y = { h, w, c, scale: 1, zeroPoint: 128 };
+  const x = unitTensor(h, w, c, 77);
+  const y = unitTensor(h, w, c, 128);
   const multiplier = Float32Array.from({ length: c }, (_, i) => [1, -1, 2][i % 3]);
   const offset = Float32Array.from({ length: c }, (_, i) => [0.5, -0.5, 1.5, -1.5][i % 4]);
   const layer: QuantLayer = { kind: 'affine', name: 'norm', input: 0, output: 1, channels: c, relu: false, multiplier, offset };
-  const input = Uint8Array.from({ length: h * w * c }, () => x.zeroPoint + int(rng, -3, 3));
+  const input = nearZeroPoint(rng, h * w * c, x.zeroPoint, 3);
   assertTiesCovered([...input].map((q, i) => (q - x.zeroPoint) * multiplier[i % c] + offset[i % c]), 'affine');
   const net = await runNetwork([x, y], [layer], input);
   assert.equal(net.readTensor(1), affineRef(input, c, x.zeroPoint, multiplier, offset, y.zeroPoint, false));
@@ -303,8 +305,8 @@ test('gap: sums of 4 mod 8 times 1/8 land on .5 and round half to even, as the r
   // Over a 2x2 map, channel ch holds zx + sums[ch] / 4 at each pixel: its sum is sums[ch].
   const sums = [-20, -12, -4, 4, 12, 20, 28, -28, 0, 8, -8, 36, 44, -36, 16, 24];
   const c = sums.length, zx = 120;
-  const x = { h: 2, w: 2, c, scale: 1, zeroPoint: zx };
-  const y = { h: 1, w: 1, c, scale: 1, zeroPoint: 128 };
+  const x = unitTensor(2, 2, c, zx);
+  const y = unitTensor(1, 1, c, 128);
   const input = Uint8Array.from({ length: 4 * c }, (_, i) => zx + sums[i % c] / 4);
   const multiplier = 0.125;
   assertTiesCovered(sums.map((s) => s * multiplier), 'gap');
