@@ -1,11 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { FloatModel, QuantParams } from '../src/model/types.ts';
-import { calibrate, rangeParams } from '../src/builder/calibrate.ts';
-import type { CalibrationMethod, CalibrationOptions } from '../src/builder/calibrate.ts';
-import { MagnitudeHistogram } from '../src/builder/histogram.ts';
-import type { Range } from '../src/builder/histogram.ts';
-import { quantizeModel } from '../src/builder/quantize.ts';
+import { calibrate, rangeParams } from '../src/quantize/calibrate.ts';
+import type { CalibrationMethod, CalibrationOptions } from '../src/quantize/calibrate.ts';
+import { MagnitudeHistogram } from '../src/quantize/histogram.ts';
+import type { Range } from '../src/quantize/histogram.ts';
+import { quantizeModel } from '../src/quantize/quantize.ts';
 import { seededRandom } from '../src/builder/random.ts';
 import { imagenetPreprocessing, resnetFloat } from '../src/builder/resnet.ts';
 

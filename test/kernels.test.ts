@@ -3,11 +3,13 @@
 // from 1 to 512 that are mostly not multiples of 16.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { QuantLayer } from '../src/model/types.ts';
+import type { QuantLayer, QuantTensor } from '../src/model/types.ts';
 import { outSize, poolOutSize } from '../src/model/types.ts';
 import { convRef, maxpoolRef, addRef, gapRef, fcRef, avgpoolRef, affineRef } from './oracle/int8-reference.ts';
 import { mulberry32 } from './helpers/random.ts';
 import { int, pick, bytes, tensor, channelCount, runNetwork, runOneLayer, randomConv, randomFc } from './helpers/kernel-cases.ts';
+import type { Rng } from './helpers/kernel-cases.ts';
+import type { NetworkOptions } from '../src/runtime/network.ts';
 import { createMemory, instantiateKernels, kernelModule } from '../src/runtime/wasm.ts';
 
 test('conv equals the scalar reference on 120 random shapes', async () => {
@@ -206,6 +208,110 @@ test('add equals the scalar reference on 30 random shapes, with and without ReLU
     const want = addRef(input, x.zeroPoint, b, branch.zeroPoint, add.multiplierA, add.multiplierB, sum.zeroPoint, add.relu);
     assert.equal(net.readTensor(2), want, `case ${i}`);
   }
+});
+
+// Requantization rounds half to even (docs/ARCHITECTURE.md): random cases almost never land on a
+// tie, so these build outputs of exactly …, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5, … (multipliers 0.5, 1.5
+// and 2.5 on odd accumulators; affine offsets of ±0.5, ±1.5; gap sums of 4 mod 8 times 1/8), where
+// rounding half up, or away from zero, gives another byte. fc is left out: its logits are f32.
+const TIES = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5];
+const TIE_MULTIPLIERS = [0.5, 1.5, 2.5];
+
+/** Values within `spread` of the zero point (seeded), so accumulators stay small. */
+const nearZeroPoint = (rng: Rng, n: number, zeroPoint: number, spread = 1) => Uint8Array.from({ length: n }, () => zeroPoint + int(rng, -spread, spread));
+/** A tensor of scale 1 (the tie tests set multipliers directly). */
+const unitTensor = (h: number, w: number, c: number, zeroPoint: number): QuantTensor => ({ h, w, c, scale: 1, zeroPoint });
+
+function assertTiesCovered(values: number[], where: string): void {
+  const missing = TIES.filter((t) => !values.includes(t));
+  assert.is(missing.length, 0, `${where}: no output lands on ${missing}`);
+}
+
+const TIE_CONVS: { name: string; k: number; stride: number; pad: number; cin: number; size: number; options: NetworkOptions; path: string; tile?: number }[] = [
+  { name: 'direct 3x3', k: 3, stride: 1, pad: 1, cin: 16, size: 8, options: { winograd: false }, path: 'direct' },
+  { name: 'direct 3x3 stride 2', k: 3, stride: 2, pad: 1, cin: 24, size: 9, options: {}, path: 'direct' },
+  { name: '1x1', k: 1, stride: 1, pad: 0, cin: 40, size: 6, options: {}, path: 'direct' },
+  { name: '7x7 stem (patches)', k: 7, stride: 2, pad: 3, cin: 3, size: 12, options: {}, path: 'patches' },
+  { name: 'Winograd F(4x4)', k: 3, stride: 1, pad: 1, cin: 16, size: 8, options: {}, path: 'winograd', tile: 4 },
+  { name: 'Winograd F(2x2)', k: 3, stride: 1, pad: 1, cin: 16, size: 5, options: {}, path: 'winograd', tile: 2 },
+];
+
+for (const c of TIE_CONVS) {
+  test(`conv, ${c.name}: outputs exactly on .5 round half to even, as the reference does`, async () => {
+    const rng = mulberry32(31);
+    const cout = 12;
+    const x = unitTensor(c.size, c.size, c.cin, 100);
+    const out = outSize(c.size, c.k, c.stride, c.pad);
+    const y = unitTensor(out, out, cout, 128);
+    const conv: QuantLayer & { kind: 'conv' } = {
+      kind: 'conv', name: 'ties', input: 0, output: 1, kh: c.k, kw: c.k, stride: c.stride, pad: c.pad, cin: c.cin, cout, relu: false,
+      weight: Int8Array.from({ length: cout * c.k * c.k * c.cin }, () => int(rng, -2, 2)),
+      bias: Int32Array.from({ length: cout }, () => int(rng, -3, 3)),
+      multiplier: Float32Array.from({ length: cout }, (_, o) => TIE_MULTIPLIERS[o % 3]),
+    };
+    const input = nearZeroPoint(rng, c.size * c.size * c.cin, x.zeroPoint);
+    // The accumulators themselves, through the reference with multiplier 1 (|acc| stays under 128).
+    const accumulators = [...convRef(input, x, x.zeroPoint, { ...conv, multiplier: new Float32Array(cout).fill(1) }, 128)].map((v) => v - 128);
+    assertTiesCovered(accumulators.map((acc, i) => acc * conv.multiplier[i % cout]), c.name);
+    const net = await runNetwork([x, y], [conv], input, c.options);
+    assert.is(net.convPaths()[0], c.path);
+    if (c.tile) assert.is(net.winogradPlan(0)?.tile, c.tile);
+    assert.equal(net.readTensor(1), convRef(input, x, x.zeroPoint, conv, y.zeroPoint));
+    net.close();
+  });
+}
+
+test('add: sums exactly on .5 round half to even, as the reference does', async () => {
+  const rng = mulberry32(32);
+  const c = 20, h = 6, w = 6;
+  const x = unitTensor(h, w, c, 90);
+  // The branch is x − zx + bias[c] exactly (identity 1x1 conv, multiplier 1): b − zb has the parity of x − zx + bias[c].
+  const branch = unitTensor(h, w, c, 140);
+  const identity: QuantLayer = {
+    kind: 'conv', name: 'identity', input: 0, output: 1, kh: 1, kw: 1, stride: 1, pad: 0, cin: c, cout: c, relu: false,
+    weight: Int8Array.from({ length: c * c }, (_, i) => (Math.floor(i / c) === i % c ? 1 : 0)),
+    bias: Int32Array.from({ length: c }, (_, o) => (o % 7) - 3),
+    multiplier: new Float32Array(c).fill(1),
+  };
+  const sum = unitTensor(h, w, c, 128);
+  for (const [multiplierA, multiplierB] of [[0.5, 0.5], [0.5, 1.5], [2.5, 0.5]]) {
+    const add: QuantLayer = { kind: 'add', name: 'add', inputs: [0, 1], output: 2, relu: false, multiplierA, multiplierB };
+    const input = nearZeroPoint(rng, h * w * c, x.zeroPoint, 2);
+    const net = await runNetwork([x, branch, sum], [identity, add], input);
+    const b = net.readTensor(1);
+    const exact = [...input].map((a, i) => (a - x.zeroPoint) * multiplierA + (b[i] - branch.zeroPoint) * multiplierB);
+    assertTiesCovered(exact, `add ${multiplierA}, ${multiplierB}`);
+    assert.equal(net.readTensor(2), addRef(input, x.zeroPoint, b, branch.zeroPoint, multiplierA, multiplierB, sum.zeroPoint, false));
+    net.close();
+  }
+});
+
+test('affine: offsets of ±0.5 and ±1.5 land every output on .5, rounded half to even as the reference does', async () => {
+  const rng = mulberry32(33);
+  const c = 24, h = 5, w = 5;
+  const x = unitTensor(h, w, c, 77);
+  const y = unitTensor(h, w, c, 128);
+  const multiplier = Float32Array.from({ length: c }, (_, i) => [1, -1, 2][i % 3]);
+  const offset = Float32Array.from({ length: c }, (_, i) => [0.5, -0.5, 1.5, -1.5][i % 4]);
+  const layer: QuantLayer = { kind: 'affine', name: 'norm', input: 0, output: 1, channels: c, relu: false, multiplier, offset };
+  const input = nearZeroPoint(rng, h * w * c, x.zeroPoint, 3);
+  assertTiesCovered([...input].map((q, i) => (q - x.zeroPoint) * multiplier[i % c] + offset[i % c]), 'affine');
+  const net = await runNetwork([x, y], [layer], input);
+  assert.equal(net.readTensor(1), affineRef(input, c, x.zeroPoint, multiplier, offset, y.zeroPoint, false));
+  net.close();
+});
+
+test('gap: sums of 4 mod 8 times 1/8 land on .5 and round half to even, as the reference does', async () => {
+  // Over a 2x2 map, channel ch holds zx + sums[ch] / 4 at each pixel: its sum is sums[ch].
+  const sums = [-20, -12, -4, 4, 12, 20, 28, -28, 0, 8, -8, 36, 44, -36, 16, 24];
+  const c = sums.length, zx = 120;
+  const x = unitTensor(2, 2, c, zx);
+  const y = unitTensor(1, 1, c, 128);
+  const input = Uint8Array.from({ length: 4 * c }, (_, i) => zx + sums[i % c] / 4);
+  const multiplier = 0.125;
+  assertTiesCovered(sums.map((s) => s * multiplier), 'gap');
+  const got = await runOneLayer([x, y], { kind: 'gap', name: 'gap', input: 0, output: 1, multiplier }, input);
+  assert.equal(got, gapRef(input, x, zx, multiplier, y.zeroPoint));
 });
 
 // Threads race wherever a slice writes a byte of another slice's output. Deterministically: each

@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
@@ -89,15 +90,27 @@ interface Line {
   summary?: { bytes: number; frames: number; classified: number; dropped: number; corrupt: number; truncated: number };
 }
 
-/** Runs `classify --stream -`, feeding stdin with `feed`; the JSON lines it printed. */
-async function classifyStream(feed: (stdin: NodeJS.WritableStream) => Promise<void> | void, expectedCode = 0): Promise<Line[] & { stderr?: string }> {
+/**
+ * Runs `classify --stream -`, feeding stdin with `feed`; the JSON lines it printed. `feed` may wait
+ * for the nth line of output (`printed(n)`), to pace its frames by the answers rather than a clock.
+ */
+async function classifyStream(
+  feed: (stdin: NodeJS.WritableStream, printed: (lines: number) => Promise<void>) => Promise<void> | void,
+  expectedCode = 0,
+): Promise<Line[] & { stderr?: string }> {
   const child = spawn(process.execPath, [CLI, 'classify', '--stream', '-', '--top', '1'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((done) => child.on('close', done));
-  await feed(child.stdin);
+  const printed = async (lines: number) => {
+    while (stdout.split('\n').length <= lines) {
+      if (child.exitCode !== null) throw new Error(`the CLI exited after ${stdout.split('\n').length - 1} lines: ${stderr}`);
+      await Promise.race([once(child.stdout, 'data'), exited]);
+    }
+  };
+  await feed(child.stdin, printed);
   assert.is(await exited, expectedCode, stderr);
   return Object.assign(stdout.trim().split('\n').map((l) => JSON.parse(l)), { stderr });
 }
@@ -178,10 +191,10 @@ withFfmpeg('a stream with no JPEG frame (H.264) exits 1 naming the cause; an emp
 
 withFfmpeg('frames slower than classification: each one is classified, none dropped, each with its class', async () => {
   const frames = [ffmpegFrame(photo('chelsea.png'), 448), ffmpegFrame(photo('coffee.png'), 448), ffmpegFrame(photo('chelsea.png'), 448)];
-  const lines = await classifyStream(async (stdin) => {
-    for (const frame of frames) {
+  const lines = await classifyStream(async (stdin, printed) => {
+    for (const [i, frame] of frames.entries()) {
       stdin.write(frame);
-      await new Promise((done) => setTimeout(done, 700));
+      await printed(i + 1);
     }
     stdin.end();
   });

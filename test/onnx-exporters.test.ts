@@ -6,8 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { foldBatchNorms } from '../src/builder/batchnorm.ts';
-import { calibrate } from '../src/builder/calibrate.ts';
-import { quantizeModel } from '../src/builder/quantize.ts';
+import { calibrate } from '../src/quantize/calibrate.ts';
+import { quantizeModel } from '../src/quantize/quantize.ts';
 import { resnetUnfolded } from '../src/builder/resnet.ts';
 import { preprocessingPreset } from '../src/convert/imagenet.ts';
 import { lowerGraph } from '../src/convert/lower.ts';

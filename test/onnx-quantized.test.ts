@@ -18,7 +18,7 @@ import { loadModel } from '../src/runtime/model.ts';
 import { ActivationRanges, exportQdq, exportQOperator, importError, runOnnxRuntime } from './helpers/onnx-export.ts';
 import { argmax } from './helpers/metrics.ts';
 import type { QuantizedExport } from './helpers/onnx-export.ts';
-import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
+import { photoSplit } from './helpers/photos.ts';
 
 /**
  * Units of onnxruntime's output quantization. Measured: at most 0.50 (its rounding of the logits
@@ -29,37 +29,32 @@ const MAX_MEAN_DIFFERENCE = 0.5;
 /** Where onnxruntime's top-1 leads by more than this many units, ours must be the same class. */
 const CLEAR_LEAD = 2;
 
-const photos = imagenetSplit(16, 20);
-
-if (!photos) {
-  console.warn(`onnx-quantized: skipped, the ImageNet sample is not at ${IMAGENET_DIR}`);
-} else {
-  const preprocessing = imagenetPreprocessing(224);
-  const net = resnetUnfolded({ depth: 18, seed: 11 });
-  const ranges = new ActivationRanges(net.model.tensors.length);
-  const float = setBatchNormStats(net, photos.calibration.map((p) => preprocessFloat(p.image, preprocessing)), (t, batch) => ranges.observeBatch(t, batch));
-  const formats: [string, () => QuantizedExport][] = [
-    ['QDQ', () => exportQdq(float, ranges)],
-    ['QDQ with the ReLUs kept', () => exportQdq(float, ranges, { keepRelu: true })],
-    ['QOperator', () => exportQOperator(float, ranges)],
-  ];
-  for (const [format, write] of formats) {
-    test(`ResNet-18 ${format}: our logits follow onnxruntime's on 20 photos`, async () => {
-      const exported = write();
-      const onnx = encodeOnnxModel(exported.model);
-      const imported = importOnnx(onnx, `resnet18-${format}.onnx`);
-      if (imported.kind !== 'quantized') throw new Error(`imported as ${imported.kind}`);
-      assertKeepsParameters(imported.model, exported);
-      const model = await loadModel(writeModel(imported.model));
-      const input = imported.model.tensors[0];
-      const quantized = photos.test.map((p) => preprocessQuantized(p.image, imported.model.preprocessing, input));
-      // The real values our uint8 inputs stand for: onnxruntime's QuantizeLinear gives back exactly those bytes.
-      const real = quantized.map((q) => Float32Array.from(q, (v) => (v - input.zeroPoint) * input.scale));
-      const theirs = await runOnnxRuntime(onnx, real, input);
-      const ours = quantized.map((q) => model.run(q));
-      compareLogits(format, ours, theirs, exported.params[exported.params.length - 1]);
-    });
-  }
+const photos = photoSplit(16, 20);
+const preprocessing = imagenetPreprocessing(224);
+const net = resnetUnfolded({ depth: 18, seed: 11 });
+const ranges = new ActivationRanges(net.model.tensors.length);
+const float = setBatchNormStats(net, photos.calibration.map((p) => preprocessFloat(p.image, preprocessing)), (t, batch) => ranges.observeBatch(t, batch));
+const formats: [string, () => QuantizedExport][] = [
+  ['QDQ', () => exportQdq(float, ranges)],
+  ['QDQ with the ReLUs kept', () => exportQdq(float, ranges, { keepRelu: true })],
+  ['QOperator', () => exportQOperator(float, ranges)],
+];
+for (const [format, write] of formats) {
+  test(`ResNet-18 ${format}: our logits follow onnxruntime's on 20 views of photos`, async () => {
+    const exported = write();
+    const onnx = encodeOnnxModel(exported.model);
+    const imported = importOnnx(onnx, `resnet18-${format}.onnx`);
+    if (imported.kind !== 'quantized') throw new Error(`imported as ${imported.kind}`);
+    assertKeepsParameters(imported.model, exported);
+    const model = await loadModel(writeModel(imported.model));
+    const input = imported.model.tensors[0];
+    const quantized = photos.test.map((p) => preprocessQuantized(p.image, imported.model.preprocessing, input));
+    // The real values our uint8 inputs stand for: onnxruntime's QuantizeLinear gives back exactly those bytes.
+    const real = quantized.map((q) => Float32Array.from(q, (v) => (v - input.zeroPoint) * input.scale));
+    const theirs = await runOnnxRuntime(onnx, real, input);
+    const ours = quantized.map((q) => model.run(q));
+    compareLogits(format, ours, theirs, exported.params[exported.params.length - 1]);
+  });
 }
 
 /** Every activation keeps onnxruntime's scale and zero point (the logits are ours: f32). */

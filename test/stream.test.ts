@@ -109,19 +109,17 @@ test('progress: bytes and layers only grow, and end at the file size and the lay
   }
 });
 
-test('a stream throttled to 8 MB/s: layers are ready before the last byte, the model ≤ 150 ms after it', async () => {
+test('a stream throttled to 8 MB/s: layers are ready before the last byte, all of them once it is checked', async () => {
   await withServer(R18, { bytesPerSecond: 8e6 }, async (server) => {
-    let readyEarly: LoadProgress | undefined;
-    const model = await loadModel(server.url, {
-      onProgress: (p) => {
-        if (p.layersReady > 0 && p.bytesLoaded < p.totalBytes! && readyEarly === undefined) readyEarly = p;
-      },
-    });
-    const readyAt = performance.now();
+    const seen: LoadProgress[] = [];
+    const model = await loadModel(server.url, { onProgress: (p) => seen.push(p) });
+    const readyEarly = seen.find((p) => p.layersReady > 0 && p.bytesLoaded < p.totalBytes!);
     assert.ok(readyEarly, 'no layer was ready before the stream ended');
     assert.ok(readyEarly.bytesLoaded < R18.length / 2, `first layer ready only at byte ${readyEarly.bytesLoaded}`);
-    const afterLastByte = readyAt - server.lastByteAt!;
-    assert.ok(afterLastByte <= 150, `ready ${afterLastByte.toFixed(1)} ms after the last byte`);
+    // Each layer is placed as its bytes arrive: when the last chunk has been checked and placed,
+    // nothing is left to do but build the Model (the time that takes is measured in bench/).
+    const last = seen.find((p) => p.bytesLoaded === p.totalBytes)!;
+    assert.is(last.layersReady, last.layerCount, `${last.layersReady} of ${last.layerCount} layers ready at the last byte`);
     assert.equal((await model.classify(CAT)).logits, r18Logits);
     model.dispose();
   });
@@ -184,7 +182,7 @@ test('a corrupted download fails with ModelFormatError and closes the connection
     const error = await rejection(loadModel(server.url));
     assert.instance(error, ModelFormatError);
     assert.match(String(error), /CRC-32 mismatch/);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await server.requests[0].closed;
     assert.ok(server.requests[0].sent < R18.length, 'the rest of the file should not be sent');
   });
 });
@@ -200,37 +198,38 @@ test('a file whose size disagrees with its header is refused before any allocati
   assert.match(String(await rejection(loadModel(long))), /3 bytes follow/);
 });
 
-test('abort: before the start, mid-download, and while a source hangs: an AbortError, promptly', async () => {
+test('abort: before the start, mid-download, and while a source hangs: an AbortError, at once', async () => {
   const before = new AbortController();
   before.abort();
   assert.is((await rejection(loadModel(TINY, { signal: before.signal })) as Error).name, 'AbortError');
 
   await withServer(R18, { bytesPerSecond: 4e6 }, async (server) => {
     const controller = new AbortController();
-    let abortedAt = 0;
+    let progressAfterAbort = 0;
     const error = await rejection(
       loadModel(server.url, {
         signal: controller.signal,
         onProgress: (p) => {
-          if (p.layersReady > 3 && abortedAt === 0) {
-            abortedAt = performance.now();
-            controller.abort();
-          }
+          if (controller.signal.aborted) progressAfterAbort++;
+          else if (p.layersReady > 3) controller.abort();
         },
       }),
     );
     assert.is((error as Error).name, 'AbortError');
-    assert.ok(performance.now() - abortedAt < 100, 'the load should stop at once');
+    assert.is(progressAfterAbort, 0, 'chunks were placed after the abort');
+    await server.requests[0].closed;
+    assert.ok(server.requests[0].sent < R18.length, 'the download went on after the abort');
   });
 
+  // The source yields a chunk, then hangs on the next read: the abort comes while it waits.
+  const controller = new AbortController();
   const hanging = {
     async *[Symbol.asyncIterator]() {
       yield TINY.subarray(0, 100);
+      controller.abort();
       await new Promise(() => {});
     },
   };
-  const controller = new AbortController();
-  setTimeout(() => controller.abort(), 50);
   assert.is((await rejection(loadModel(hanging, { signal: controller.signal })) as Error).name, 'AbortError');
 });
 

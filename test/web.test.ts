@@ -34,7 +34,9 @@ function fakeCameraClip(): string | null {
 let isolatedServer: DemoServer;
 let plainServer: DemoServer;
 let context: BrowserContext;
-let clip: string | null = null;
+const clip = missing ? null : fakeCameraClip();
+if (!missing && !clip) console.log('web.test.ts: the camera test skipped: no ffmpeg to make a Y4M clip for the fake camera (apt-get install ffmpeg)');
+const withCamera = clip ? it : test.skip;
 
 test.before(async () => {
   if (missing) return;
@@ -42,7 +44,6 @@ test.before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   isolatedServer = await serveDemo({ root: join(ROOT, 'build', 'web'), port: 0 });
   plainServer = await serveDemo({ root: join(ROOT, 'build', 'web'), port: 0, isolated: false });
-  clip = fakeCameraClip();
   const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
   if (clip) args.push(`--use-file-for-fake-video-capture=${clip}`);
   context = await chromium.launchPersistentContext(mkdtempSync(join(work, 'profile-')), {
@@ -117,11 +118,7 @@ it('a chosen photo is classified in the worker: a cat, with the same logits as i
   model.dispose();
 });
 
-it('the camera: frames of the fake capture are classified one after another', async () => {
-  if (!clip) {
-    console.log('  web: camera assertion skipped: no ffmpeg to make a Y4M clip for the fake camera (apt-get install ffmpeg)');
-    return;
-  }
+withCamera('the camera: frames of the fake capture are classified one after another', async () => {
   await page.evaluate(() => document.body.removeAttribute('data-state'));
   await page.click('#camera');
   await page.waitForSelector('#results[data-source="camera"]', { timeout: 60_000 });

@@ -1,6 +1,6 @@
 import { writeModel } from '../format/writer.ts';
-import { quantizeModel } from './quantize.ts';
-import { rangeParams } from './calibrate.ts';
+import { quantizeModel } from '../quantize/quantize.ts';
+import { rangeParams } from '../quantize/calibrate.ts';
 import { resnetFloat } from './resnet.ts';
 import { outputTensor } from '../model/types.ts';
 

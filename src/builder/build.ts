@@ -5,8 +5,8 @@
  */
 import type { FloatModel, QuantModel } from '../model/types.ts';
 import { setBatchNormStats } from './bnstats.ts';
-import { TensorRanges } from './calibrate.ts';
-import { quantizeModel } from './quantize.ts';
+import { TensorRanges } from '../quantize/calibrate.ts';
+import { quantizeModel } from '../quantize/quantize.ts';
 import { resnetUnfolded } from './resnet.ts';
 import type { ResnetOptions } from './resnet.ts';
 

@@ -1,5 +1,5 @@
 import { convertModel } from '../convert/convert.ts';
-import type { CalibrationMethod } from '../builder/calibrate.ts';
+import type { CalibrationMethod } from '../quantize/calibrate.ts';
 import type { PreprocessingPreset } from '../convert/imagenet.ts';
 import { UsageError, type CommandArgs } from './command.ts';
 

@@ -10,7 +10,7 @@
 import type { QuantLayer, QuantModel, QuantTensor } from '../model/types.ts';
 import { writeModel } from '../format/writer.ts';
 import { loadModel } from '../runtime/model.ts';
-import { tensorCalibrator } from '../builder/calibrate.ts';
+import { tensorCalibrator } from '../quantize/calibrate.ts';
 import { requantizeTensor } from './requantize.ts';
 import type { StudyPhoto } from './photos.ts';
 

@@ -12,7 +12,7 @@
  */
 import type { QuantLayer, QuantModel, QuantParams, QuantTensor } from '../model/types.ts';
 import { layerInputs } from '../model/types.ts';
-import { rne } from '../builder/quantize.ts';
+import { rne } from '../quantize/quantize.ts';
 
 const BIAS_LIMIT = 2 ** 30;
 

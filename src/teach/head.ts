@@ -6,7 +6,7 @@
  */
 import type { FloatLayer, HeadInfo, NetworkHeader, QuantTensor } from '../model/types.ts';
 import { packWeights } from '../format/layout.ts';
-import { quantizeWeights } from '../builder/quantize.ts';
+import { quantizeWeights } from '../quantize/quantize.ts';
 import { embeddingTensor } from './embedding.ts';
 import { TeachError } from './errors.ts';
 

@@ -1,7 +1,7 @@
 // Model files for the loader tests, built in memory in well under a second.
 import { resnetFloat } from '../../src/builder/resnet.ts';
-import { quantizeModel } from '../../src/builder/quantize.ts';
-import { rangeParams } from '../../src/builder/calibrate.ts';
+import { quantizeModel } from '../../src/quantize/quantize.ts';
+import { rangeParams } from '../../src/quantize/calibrate.ts';
 import { mulberry32 } from '../../src/builder/random.ts';
 import { writeModel } from '../../src/format/writer.ts';
 import { outputTensor, outSize, type FloatLayer, type FloatModel, type Shape } from '../../src/model/types.ts';

@@ -11,7 +11,7 @@ import type { FloatLayer, FloatModel, QuantParams, Shape } from '../../src/model
 import { layerInputs } from '../../src/model/types.ts';
 import type { BatchNorm, UnfoldedNet } from '../../src/builder/batchnorm.ts';
 import { BN_EPSILON } from '../../src/builder/batchnorm.ts';
-import { rne } from '../../src/builder/quantize.ts';
+import { rne } from '../../src/quantize/quantize.ts';
 import { importOnnx } from '../../src/convert/onnx.ts';
 import { DataType, type OnnxModelInit } from '../../src/convert/onnx-proto.ts';
 import { ModelImportError } from '../../src/errors.ts';

@@ -20,6 +20,8 @@ export interface RequestRecord {
   status: number;
   /** Body bytes written before the response ended or was cut. */
   sent: number;
+  /** Settles when the response's connection has closed (the body ended, was cut, or the client left). */
+  closed: Promise<void>;
 }
 
 export interface FileServer {
@@ -38,7 +40,8 @@ export async function serveFile(file: Uint8Array, options: ServeOptions = {}): P
   const requests: RequestRecord[] = [];
   const state: FileServer = { url: '', requests, lastByteAt: undefined, close: async () => {} };
   const server = createServer((req, res) => {
-    const record: RequestRecord = { range: req.headers.range ?? null, ifRange: (req.headers['if-range'] as string) ?? null, status: 0, sent: 0 };
+    const closed = new Promise<void>((resolve) => res.once('close', resolve));
+    const record: RequestRecord = { range: req.headers.range ?? null, ifRange: (req.headers['if-range'] as string) ?? null, status: 0, sent: 0, closed };
     requests.push(record);
     const cut = options.cutAfter?.[requests.length - 1];
     respond(req, res, file, options, record, cut).then(
