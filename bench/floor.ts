@@ -27,7 +27,11 @@ export async function measureFloor(): Promise<number> {
   let best = Infinity;
   // The best call, not the median: nothing makes the loop faster than the hardware allows, while
   // a shared machine's other work can only make a call slower.
-  for (let i = 0; i < CALLS; i++) best = Math.min(best, time(() => run(reps)));
+  for (let i = 0; i < CALLS; i++)
+    best = Math.min(
+      best,
+      time(() => run(reps)),
+    );
   return (reps * macsPerRep) / best / 1e6;
 }
 

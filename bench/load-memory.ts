@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { loadModel, type LoadOptions } from '../src/runtime/model.ts';
+import { type LoadOptions, loadModel } from '../src/runtime/model.ts';
 
 const CONFIGS: Record<string, LoadOptions> = {
   default: {},
@@ -50,11 +50,15 @@ function report(path: string): void {
   console.log('| options | peak JS | wasm memory (arena, derived) | total | × file | within bound |');
   console.log('|---|---|---|---|---|---|');
   for (const name of Object.keys(CONFIGS)) {
-    const child = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', path, name], { encoding: 'utf8' });
+    const child = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', path, name], {
+      encoding: 'utf8',
+    });
     if (child.status !== 0) throw new Error(`${name}: ${child.stderr}`);
     const m: Measurement = JSON.parse(child.stdout);
     const total = m.peakJsBytes + m.wasmBytes;
     const within = total <= 1.5 * fileBytes + m.arenaBytes;
-    console.log(`| ${name} | ${mib(m.peakJsBytes)} | ${mib(m.wasmBytes)} (${mib(m.arenaBytes)}, ${mib(m.derivedBytes)}) | ${mib(total)} | ${(total / fileBytes).toFixed(2)} | ${within ? 'yes' : 'no'} |`);
+    console.log(
+      `| ${name} | ${mib(m.peakJsBytes)} | ${mib(m.wasmBytes)} (${mib(m.arenaBytes)}, ${mib(m.derivedBytes)}) | ${mib(total)} | ${(total / fileBytes).toFixed(2)} | ${within ? 'yes' : 'no'} |`,
+    );
   }
 }

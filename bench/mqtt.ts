@@ -5,16 +5,16 @@
 // worker thread): above capacity (throughput, drops) and at half of one gateway's capacity
 // (latency). Reports answered frames a second, dropped (the gateways' metrics), lost or answered
 // twice, and publish-to-result latency p50/p95; writes bench/mqtt-results.json (--results PATH).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
-import { loadModel } from '../src/runtime/model.ts';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
-import { startMosquitto, type Broker } from '../test/helpers/mosquitto.ts';
+import { loadModel } from '../src/runtime/model.ts';
+import { type Broker, startMosquitto } from '../test/helpers/mosquitto.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CAMERAS = 4;
@@ -57,7 +57,8 @@ const runs: Run[] = [];
 const singleThread: Record<string, number> = {};
 try {
   for (const name of values.models!.split(',')) {
-    const modelPath = name === 'resnet18' ? writeResnet18() : name === 'default' ? join(ROOT, 'weights', 'default.rnw') : name;
+    const modelPath =
+      name === 'resnet18' ? writeResnet18() : name === 'default' ? join(ROOT, 'weights', 'default.rnw') : name;
     const ms = await singleThreadMs(modelPath);
     singleThread[basename(modelPath, '.rnw')] = Number(ms.toFixed(1));
     process.stderr.write(`${basename(modelPath)}: ${ms.toFixed(1)} ms an image on one thread\n`);
@@ -77,13 +78,15 @@ const report = {
   runs,
 };
 mkdirSync(dirname(values.results!), { recursive: true });
-writeFileSync(values.results!, JSON.stringify(report, null, 2) + '\n');
+writeFileSync(values.results!, `${JSON.stringify(report, null, 2)}\n`);
 process.stdout.write(table(runs));
 
 /** One load: `gateways` gateways in a group, the cameras offering `perSecond` frames a second in all. */
 async function run(modelPath: string, gateways: number, perSecond: number): Promise<Run> {
   const group = `bench-${runs.length}`;
-  const children = await Promise.all(Array.from({ length: gateways }, (_, i) => startGateway(broker, modelPath, group, `${group}-${i}`)));
+  const children = await Promise.all(
+    Array.from({ length: gateways }, (_, i) => startGateway(broker, modelPath, group, `${group}-${i}`)),
+  );
   const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5 });
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
@@ -131,7 +134,10 @@ async function publishFor(client: mqtt.MqttClient, perSecond: number, sentAt: Ma
     const camera = `camera${n % CAMERAS}`;
     const id = `${camera}-${n}`;
     sentAt.set(id, performance.now());
-    void client.publishAsync(`cameras/${camera}/image`, photo, { qos: 1, properties: { userProperties: { frame: id } } });
+    void client.publishAsync(`cameras/${camera}/image`, photo, {
+      qos: 1,
+      properties: { userProperties: { frame: id } },
+    });
   }
 }
 
@@ -139,11 +145,19 @@ async function publishFor(client: mqtt.MqttClient, perSecond: number, sentAt: Ma
  * Waits until every published frame is answered, dropped or failed, as the gateways' metrics count
  * them, and every answer counted has come (polled: a benchmark, not a test).
  */
-async function settle(children: Gateway[], published: number, received: () => number): Promise<{ dropped: number; errors: number }> {
+async function settle(
+  children: Gateway[],
+  published: number,
+  received: () => number,
+): Promise<{ dropped: number; errors: number }> {
   const deadline = performance.now() + SETTLE_MS;
   for (;;) {
     const counts = await Promise.all(children.map(readCounts));
-    const sum = counts.reduce((a, c) => ({ answered: a.answered + c.answered, dropped: a.dropped + c.dropped, errors: a.errors + c.errors }));
+    const sum = counts.reduce((a, c) => ({
+      answered: a.answered + c.answered,
+      dropped: a.dropped + c.dropped,
+      errors: a.errors + c.errors,
+    }));
     const settled = sum.answered + sum.dropped + sum.errors >= published && received() >= sum.answered;
     if (settled || performance.now() > deadline) return sum;
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -156,8 +170,26 @@ interface Gateway {
 }
 
 async function startGateway(target: Broker, modelPath: string, group: string, clientId: string): Promise<Gateway> {
-  const args = ['mqtt', '--broker', target.url, '--model', modelPath, '--threads', '1', '--group', group, '--client-id', clientId, '--result-topic', `${group}/{camera}/result`, '--metrics-port', '0'];
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = [
+    'mqtt',
+    '--broker',
+    target.url,
+    '--model',
+    modelPath,
+    '--threads',
+    '1',
+    '--group',
+    group,
+    '--client-id',
+    clientId,
+    '--result-topic',
+    `${group}/{camera}/result`,
+    '--metrics-port',
+    '0',
+  ];
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let stdout = '';
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (data) => {
@@ -178,8 +210,13 @@ function stopGateway({ child }: Gateway): Promise<void> {
 
 async function readCounts({ metricsUrl }: Gateway): Promise<{ answered: number; dropped: number; errors: number }> {
   const text = await (await fetch(metricsUrl)).text();
-  const value = (pattern: string) => [...text.matchAll(new RegExp(`^${pattern} (\\S+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
-  return { answered: value('resnet_wasm_mqtt_frames_answered_total'), dropped: value('resnet_wasm_mqtt_frames_dropped_total'), errors: value('resnet_wasm_errors_total\\{[^}]*\\}') };
+  const value = (pattern: string) =>
+    [...text.matchAll(new RegExp(`^${pattern} (\\S+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+  return {
+    answered: value('resnet_wasm_mqtt_frames_answered_total'),
+    dropped: value('resnet_wasm_mqtt_frames_dropped_total'),
+    errors: value('resnet_wasm_errors_total\\{[^}]*\\}'),
+  };
 }
 
 /** Median milliseconds of Model.classify on the photo bytes, one thread, after a warm-up. */
@@ -205,9 +242,13 @@ function writeResnet18(): string {
 }
 
 function table(rows: Run[]): string {
-  const head = '| model | gateways | offered/s | answered/s | published | answered | dropped | errors | lost | twice | p50 / p95 ms |';
-  const lines = rows.map((r) => `| ${r.model} | ${r.gateways} | ${r.offered_per_s} | ${r.answered_per_s} | ${r.published} | ${r.answered} | ${r.dropped} | ${r.errors} | ${r.lost} | ${r.answered_twice} | ${r.p50_ms} / ${r.p95_ms} |`);
-  return [head, '|---|---|---|---|---|---|---|---|---|---|---|', ...lines].join('\n') + '\n';
+  const head =
+    '| model | gateways | offered/s | answered/s | published | answered | dropped | errors | lost | twice | p50 / p95 ms |';
+  const lines = rows.map(
+    (r) =>
+      `| ${r.model} | ${r.gateways} | ${r.offered_per_s} | ${r.answered_per_s} | ${r.published} | ${r.answered} | ${r.dropped} | ${r.errors} | ${r.lost} | ${r.answered_twice} | ${r.p50_ms} / ${r.p95_ms} |`,
+  );
+  return `${[head, '|---|---|---|---|---|---|---|---|---|---|---|', ...lines].join('\n')}\n`;
 }
 
 function round(x: number): number {

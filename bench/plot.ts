@@ -30,7 +30,10 @@ export function barChart(bars: Bar[], floorMs: number, title: string): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${LABEL_WIDTH + PLOT_WIDTH + 80}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="20" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
-    ...ticks.map((t) => `<line x1="${x(t)}" y1="${TOP - 6}" x2="${x(t)}" y2="${axisY}" stroke="#ddd"/><text x="${x(t)}" y="${axisY + 16}" text-anchor="middle" fill="#555">${+t.toFixed(3)}</text>`),
+    ...ticks.map(
+      (t) =>
+        `<line x1="${x(t)}" y1="${TOP - 6}" x2="${x(t)}" y2="${axisY}" stroke="#ddd"/><text x="${x(t)}" y="${axisY + 16}" text-anchor="middle" fill="#555">${+t.toFixed(3)}</text>`,
+    ),
     `<text x="${LABEL_WIDTH + PLOT_WIDTH / 2}" y="${axisY + 32}" text-anchor="middle" fill="#555">median latency, ms (lower is better; whiskers p10–p90)</text>`,
     ...bars.map((b, i) => {
       const y = TOP + i * (BAR_HEIGHT + GAP);
@@ -46,7 +49,7 @@ export function barChart(bars: Bar[], floorMs: number, title: string): string {
     `<text x="${x(floorMs) + 4}" y="${TOP - 10}" fill="#1c7ed6">dot_i16x8_s floor, 1 thread: ${round(floorMs)} ms</text>`,
     '</svg>',
   ];
-  return parts.join('\n') + '\n';
+  return `${parts.join('\n')}\n`;
 }
 
 function round(v: number): string {

@@ -16,16 +16,16 @@ import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
 import { resnetFloat } from '../src/builder/resnet.ts';
+import { formatInputTimings, fullHdJpeg, type InputTiming, timeInputPath } from '../src/cli/input-timing.ts';
 import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import { readModel } from '../src/format/reader.ts';
 import { macs, outputTensor } from '../src/model/types.ts';
-import { ActivationRanges, exportFolded, exportQdq } from '../test/helpers/onnx-export.ts';
 import { cosine } from '../test/helpers/metrics.ts';
+import { ActivationRanges, exportFolded, exportQdq } from '../test/helpers/onnx-export.ts';
 import { measureFloor } from './floor.ts';
-import { load as loadOnnxRuntimeNode } from './peers/onnxruntime-node.ts';
 import { benchInput, type Job, type Measurement, type Peer, type PeerInput, type Plan } from './peers/measure.ts';
+import { load as loadOnnxRuntimeNode } from './peers/onnxruntime-node.ts';
 import { barChart } from './plot.ts';
-import { formatInputTimings, fullHdJpeg, timeInputPath, type InputTiming } from '../src/cli/input-timing.ts';
 
 type Precision = 'int8' | 'fp32';
 
@@ -74,7 +74,9 @@ const plan = flags.quick ? QUICK : FULL;
 const require = createRequire(import.meta.url);
 
 const machine = describeMachine();
-console.error(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load average ${machine.loadAverageStart}`);
+console.error(
+  `bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load average ${machine.loadAverageStart}`,
+);
 const floorGmacPerS = await measureFloor();
 const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -96,29 +98,60 @@ const baselineRssMiB = (await child({ ...plan, peer: null, model: '', threads: 1
 machine.loadAverageEnd = loadavg()[0].toFixed(2);
 
 const ok = measured.filter((x): x is { config: Config; m: Measurement } => !(x.m instanceof Error));
-const reference = { fp32: models.fp32Logits, int8: ok.find(({ config: c }) => c.peer === 'onnxruntime-node' && c.threads === 1)?.m.logits };
+const reference = {
+  fp32: models.fp32Logits,
+  int8: ok.find(({ config: c }) => c.peer === 'onnxruntime-node' && c.threads === 1)?.m.logits,
+};
 const rows = ok.map(({ config, m }) => row(config, m, reference[config.precision]));
 for (const r of rows) {
   const ortWeb = rows.find((o) => o.peer === 'onnxruntime-web' && o.precision === 'int8' && o.threads === r.threads);
   r.vsOrtWebInt8 = ortWeb ? r.medianMs / ortWeb.medianMs : null;
 }
-const failed = measured.filter(({ m }) => m instanceof Error).map(({ config, m }) => ({ ...config, error: (m as Error).message }));
+const failed = measured
+  .filter(({ m }) => m instanceof Error)
+  .map(({ config, m }) => ({ ...config, error: (m as Error).message }));
 const sizes = await shippedSizes();
 console.error('bench: input path, a 1920x1080 JPEG');
 const inputPath = await timeInput(rows.find((r) => r.peer === 'resnet-wasm' && r.threads === 1)?.medianMs);
 
 console.log(report(rows, failed, sizes, baselineRssMiB));
 console.log(inputPath.text);
-const results = { date: new Date().toISOString(), quick: flags.quick, machine, plan, resnet18Macs: resnetMacs, floor: { gmacPerS: floorGmacPerS, resnet18Ms: floorMs }, baselineRssMiB, configurations: rows, failed, shippedBytes: sizes, inputPath: inputPath.timings };
+const results = {
+  date: new Date().toISOString(),
+  quick: flags.quick,
+  machine,
+  plan,
+  resnet18Macs: resnetMacs,
+  floor: { gmacPerS: floorGmacPerS, resnet18Ms: floorMs },
+  baselineRssMiB,
+  configurations: rows,
+  failed,
+  shippedBytes: sizes,
+  inputPath: inputPath.timings,
+};
 mkdirSync(dirname(flags.results!), { recursive: true });
-writeFileSync(flags.results!, JSON.stringify(results, null, 1) + '\n');
+writeFileSync(flags.results!, `${JSON.stringify(results, null, 1)}\n`);
 if (flags.plot) {
-  const bars = rows.map((r) => ({ label: `${LABELS[r.peer]} ${r.precision}, ${r.threads} thread${r.threads > 1 ? 's' : ''}`, medianMs: r.medianMs, p10Ms: r.p10Ms, p90Ms: r.p90Ms, ours: r.peer === 'resnet-wasm' }));
-  writeFileSync(flags.results!.replace(/(\.json)?$/, '.svg'), barChart(bars, floorMs, `ResNet-18 224x224, batch 1 — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`));
+  const bars = rows.map((r) => ({
+    label: `${LABELS[r.peer]} ${r.precision}, ${r.threads} thread${r.threads > 1 ? 's' : ''}`,
+    medianMs: r.medianMs,
+    p10Ms: r.p10Ms,
+    p90Ms: r.p90Ms,
+    ours: r.peer === 'resnet-wasm',
+  }));
+  writeFileSync(
+    flags.results!.replace(/(\.json)?$/, '.svg'),
+    barChart(
+      bars,
+      floorMs,
+      `ResNet-18 224x224, batch 1 — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`,
+    ),
+  );
 }
 
 function configs(threads: number[]): Config[] {
-  const each = (peer: Peer, precision: Precision, counts = threads) => counts.map((t) => ({ peer, precision, threads: t }));
+  const each = (peer: Peer, precision: Precision, counts = threads) =>
+    counts.map((t) => ({ peer, precision, threads: t }));
   return [
     ...each('resnet-wasm', 'int8'),
     ...each('onnxruntime-web', 'int8'),
@@ -148,7 +181,11 @@ interface Models {
 }
 
 async function writeModels(dir: string, input: PeerInput): Promise<Models> {
-  const paths = { rnw: join(dir, 'resnet18.rnw'), fp32: join(dir, 'resnet18-fp32.onnx'), int8: join(dir, 'resnet18-int8-qdq.onnx') };
+  const paths = {
+    rnw: join(dir, 'resnet18.rnw'),
+    fp32: join(dir, 'resnet18-fp32.onnx'),
+    int8: join(dir, 'resnet18-int8-qdq.onnx'),
+  };
   const rnw = benchmarkModel();
   writeFileSync(paths.rnw, rnw);
   const float = resnetFloat({ depth: 18, seed: 1 });
@@ -176,9 +213,17 @@ async function writeModels(dir: string, input: PeerInput): Promise<Models> {
 async function timeInput(inferenceMs: number | undefined): Promise<{ timings: InputTiming[]; text: string }> {
   const header = readModel(readFileSync(models.rnw)).header;
   const photo = fileURLToPath(new URL('../test/photos/rocket.jpg', import.meta.url));
-  const timings = await timeInputPath(await fullHdJpeg(photo), header.preprocessing, header.tensors[0], flags.quick ? 3 : 21);
+  const timings = await timeInputPath(
+    await fullHdJpeg(photo),
+    header.preprocessing,
+    header.tensors[0],
+    flags.quick ? 3 : 21,
+  );
   const against = inferenceMs ?? NaN;
-  return { timings, text: `\nInput path (median of ${flags.quick ? 3 : 21}; a 1920x1080 JPEG, quality 90, made from test/photos/rocket.jpg, to the 224x224 int8 input):\n${formatInputTimings(timings, against)}` };
+  return {
+    timings,
+    text: `\nInput path (median of ${flags.quick ? 3 : 21}; a 1920x1080 JPEG, quality 90, made from test/photos/rocket.jpg, to the 224x224 int8 input):\n${formatInputTimings(timings, against)}`,
+  };
 }
 
 function row(config: Config, m: Measurement, reference: number[] | undefined): Row {
@@ -239,11 +284,18 @@ async function shippedSizes(): Promise<Record<string, { bytes: number; gzipBytes
   return {
     'resnet-wasm: src/index.ts, minified browser bundle': size(ours.outputFiles[0].contents),
     'onnxruntime-web: ort-wasm-simd-threaded.wasm': file('onnxruntime-web/ort-wasm-simd-threaded.wasm'),
-    'tfjs-backend-wasm: tfjs-backend-wasm-simd.wasm': file('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm'),
+    'tfjs-backend-wasm: tfjs-backend-wasm-simd.wasm': file(
+      '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm',
+    ),
   };
 }
 
-function report(rows: Row[], failed: (Config & { error: string })[], sizes: Awaited<ReturnType<typeof shippedSizes>>, baselineRssMiB: number): string {
+function report(
+  rows: Row[],
+  failed: (Config & { error: string })[],
+  sizes: Awaited<ReturnType<typeof shippedSizes>>,
+  baselineRssMiB: number,
+): string {
   const f = (v: number | null, digits: number) => (v === null ? '–' : v.toFixed(digits));
   const lines = [
     `ResNet-18 224x224, batch 1, ${(resnetMacs / 1e9).toFixed(3)} GMAC. ${machine.cpu}${machine.simd.length ? ` (${machine.simd.join(', ')})` : ''}, ${machine.cores} cores, Node ${machine.node}; ` +
@@ -252,7 +304,10 @@ function report(rows: Row[], failed: (Config & { error: string })[], sizes: Awai
     '',
     '| runtime | precision | threads | median ms | p10 | p90 | GMAC/s | % floor | × ort-web int8 | peak RSS MiB | load ms | cores busy |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
-    ...rows.map((r) => `| ${[LABELS[r.peer], r.precision, r.threads, f(r.medianMs, 1), f(r.p10Ms, 1), f(r.p90Ms, 1), f(r.gmacPerS, 1), f(r.floorPercent, 0), f(r.vsOrtWebInt8, 2), f(r.peakRssMiB, 0), f(r.loadMs, 0), f(r.cpuPerWall, 2)].join(' | ')} |`),
+    ...rows.map(
+      (r) =>
+        `| ${[LABELS[r.peer], r.precision, r.threads, f(r.medianMs, 1), f(r.p10Ms, 1), f(r.p90Ms, 1), f(r.gmacPerS, 1), f(r.floorPercent, 0), f(r.vsOrtWebInt8, 2), f(r.peakRssMiB, 0), f(r.loadMs, 0), f(r.cpuPerWall, 2)].join(' | ')} |`,
+    ),
     ...failed.map((c) => `| ${LABELS[c.peer]} | ${c.precision} | ${c.threads} | failed: ${c.error} ||||||||`),
     '',
     `× ort-web int8: median latency over onnxruntime-web int8's at the same thread count. Peak RSS: the high-water mark of the configuration's own process; Node + tsx alone peak at ${baselineRssMiB.toFixed(0)} MiB.`,
@@ -261,7 +316,9 @@ function report(rows: Row[], failed: (Config & { error: string })[], sizes: Awai
     '',
     '| shipped to a browser | bytes | gzip |',
     '|---|--:|--:|',
-    ...Object.entries(sizes).map(([name, s]) => `| ${name} | ${s.bytes.toLocaleString('en')} | ${s.gzipBytes.toLocaleString('en')} |`),
+    ...Object.entries(sizes).map(
+      ([name, s]) => `| ${name} | ${s.bytes.toLocaleString('en')} | ${s.gzipBytes.toLocaleString('en')} |`,
+    ),
   ];
   return lines.join('\n');
 }

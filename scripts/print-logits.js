@@ -10,11 +10,16 @@ import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadModel } from '../dist/index.js';
 
-const { values, positionals } = parseArgs({ options: { kernels: { type: 'string', default: 'auto' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { kernels: { type: 'string', default: 'auto' } },
+  allowPositionals: true,
+});
 const model = await loadModel(new URL('../weights/default.rnw', import.meta.url), { kernels: values.kernels });
 console.error(`kernels: ${model.kernelBuild}`);
 for (const file of positionals) {
   const { top, logits } = await model.classify(await readFile(file), { decoder: 'js' });
-  console.log(`${basename(file)}\t${top[0].label}\t${Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength).toString('base64')}`);
+  console.log(
+    `${basename(file)}\t${top[0].label}\t${Buffer.from(logits.buffer, logits.byteOffset, logits.byteLength).toString('base64')}`,
+  );
 }
 model.dispose();

@@ -3,7 +3,7 @@
 // scripts/build.js runs it before compiling wasi/; wasi.test checks that the file is current.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { KERNELS, KERNEL_NAMES, type ArgKind } from '../src/runtime/kernels.ts';
+import { type ArgKind, KERNEL_NAMES, KERNELS } from '../src/runtime/kernels.ts';
 
 export const WASI_CALLS = fileURLToPath(new URL('../wasi/calls.ts', import.meta.url));
 
@@ -16,7 +16,8 @@ const READ: Record<ArgKind, (i: number) => string> = {
 /** The source of wasi/calls.ts. */
 export function wasiCallsSource(): string {
   const modules = new Map<string, string[]>();
-  for (const name of KERNEL_NAMES) modules.set(KERNELS[name].module, [...(modules.get(KERNELS[name].module) ?? []), name]);
+  for (const name of KERNEL_NAMES)
+    modules.set(KERNELS[name].module, [...(modules.get(KERNELS[name].module) ?? []), name]);
   const imports = [...modules].map(([module, names]) => `import { ${names.join(', ')} } from '../assembly/${module}';`);
   const cases = KERNEL_NAMES.map((name, number) => {
     const { args, sliced } = KERNELS[name];

@@ -24,7 +24,7 @@ export class ModelFormatError extends ResnetWasmError {
   readonly layer?: string;
 
   constructor(problem: string, offset: number, context: FormatErrorContext = {}) {
-    super(describeLocation(offset, context) + ': ' + problem);
+    super(`${describeLocation(offset, context)}: ${problem}`);
     this.name = 'ModelFormatError';
     this.offset = offset;
     if (context.layer !== undefined) this.layer = context.layer;
@@ -70,7 +70,8 @@ export class ModelImportError extends ResnetWasmError {
   readonly node?: string;
 
   constructor(problem: string, where: { file?: string; node?: string; op?: string } = {}) {
-    const node = where.node === undefined ? '' : `node ${JSON.stringify(where.node)}${where.op ? ` (${where.op})` : ''}: `;
+    const node =
+      where.node === undefined ? '' : `node ${JSON.stringify(where.node)}${where.op ? ` (${where.op})` : ''}: `;
     super(`${where.file ? `${where.file}: ` : ''}${node}${problem}`);
     this.name = 'ModelImportError';
     if (where.file !== undefined) this.file = where.file;

@@ -1,22 +1,29 @@
 // resnet-wasm: int8 ResNet image classification in WebAssembly SIMD.
-export { loadModel, Model, type ModelSource, type Classification, type ClassifyOptions } from './runtime/model.ts';
-export { MAX_WASM_BYTES } from './runtime/memory-plan.ts';
-export type { LoadOptions, LoadProgress } from './runtime/load/options.ts';
-export { toRgbImage, type ImageSource, type RawImage, type DrawableImage } from './image/sources.ts';
-export { decodeBytes, type DecoderChoice, type DecodeBytesOptions } from './image/decoders.ts';
-export type { Prediction } from './runtime/topk.ts';
-export { FrameStream, type FrameSource, type StreamOptions, type FrameClassification, type StreamSummary } from './stream/frames.ts';
-export type { VideoSource, VideoElementLike, MediaStreamLike } from './stream/video.ts';
-export { OptionError } from './options/validate.ts';
-export type { MemoryFootprint } from './runtime/network.ts';
-export { KernelBuildError, type KernelBuild, type KernelChoice } from './runtime/wasm.ts';
-export { decodeImage, type RgbImage } from './image/decode.ts';
-export { ResnetWasmError, ModelFormatError, ModelLoadError, ImageDecodeError, BlockLesionError } from './errors.ts';
+
+export { BlockLesionError, ImageDecodeError, ModelFormatError, ModelLoadError, ResnetWasmError } from './errors.ts';
+export { decodeModel, ModelStreamParser, readModel } from './format/reader.ts';
 export { writeModel } from './format/writer.ts';
-export { readModel, decodeModel, ModelStreamParser } from './format/reader.ts';
+export { decodeImage, type RgbImage } from './image/decode.ts';
+export { type DecodeBytesOptions, type DecoderChoice, decodeBytes } from './image/decoders.ts';
+export { type DrawableImage, type ImageSource, type RawImage, toRgbImage } from './image/sources.ts';
+export { type ResidualBlock, residualBlocks } from './lesion/blocks.ts';
+export { type LesionOptions, withoutBlocks } from './lesion/without.ts';
 export type * from './model/types.ts';
-export { withoutBlocks, type LesionOptions } from './lesion/without.ts';
-export { residualBlocks, type ResidualBlock } from './lesion/blocks.ts';
-export { teach, type Example, type TeachOptions, type HeadMethod } from './teach/teach.ts';
-export type { Head } from './teach/head.ts';
+export { OptionError } from './options/validate.ts';
+export type { LoadOptions, LoadProgress } from './runtime/load/options.ts';
+export { MAX_WASM_BYTES } from './runtime/memory-plan.ts';
+export { type Classification, type ClassifyOptions, loadModel, Model, type ModelSource } from './runtime/model.ts';
+export type { MemoryFootprint } from './runtime/network.ts';
+export type { Prediction } from './runtime/topk.ts';
+export { type KernelBuild, KernelBuildError, type KernelChoice } from './runtime/wasm.ts';
+export {
+  type FrameClassification,
+  type FrameSource,
+  FrameStream,
+  type StreamOptions,
+  type StreamSummary,
+} from './stream/frames.ts';
+export type { MediaStreamLike, VideoElementLike, VideoSource } from './stream/video.ts';
 export { TeachError } from './teach/errors.ts';
+export type { Head } from './teach/head.ts';
+export { type Example, type HeadMethod, type TeachOptions, teach } from './teach/teach.ts';

@@ -1,17 +1,17 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { layerInputs, macs } from '../src/model/types.ts';
-import type { FloatLayer, FloatModel, QuantModel, QuantParams, Shape } from '../src/model/types.ts';
-import { BN_EPSILON, foldConv } from '../src/builder/batchnorm.ts';
 import type { BatchNorm, FloatConv } from '../src/builder/batchnorm.ts';
+import { BN_EPSILON, foldConv } from '../src/builder/batchnorm.ts';
 import { setBatchNormStats } from '../src/builder/bnstats.ts';
 import { buildTestModel } from '../src/builder/build.ts';
+import type { Random } from '../src/builder/random.ts';
+import { randomArray, seededRandom } from '../src/builder/random.ts';
+import type { ResnetDepth } from '../src/builder/resnet.ts';
+import { imagenetPreprocessing, resnetFloat, resnetUnfolded } from '../src/builder/resnet.ts';
+import type { FloatLayer, FloatModel, QuantModel, QuantParams, Shape } from '../src/model/types.ts';
+import { layerInputs, macs } from '../src/model/types.ts';
 import { calibrate, rangeParams } from '../src/quantize/calibrate.ts';
 import { quantizeModel, rne } from '../src/quantize/quantize.ts';
-import { randomArray, seededRandom } from '../src/builder/random.ts';
-import type { Random } from '../src/builder/random.ts';
-import { imagenetPreprocessing, resnetFloat, resnetUnfolded } from '../src/builder/resnet.ts';
-import type { ResnetDepth } from '../src/builder/resnet.ts';
 import { runFloat, runLayer } from '../src/reference/fp32.ts';
 
 // ---- synthetic photos: smooth colour fields with a few waves, ImageNet-normalised ----
@@ -75,14 +75,26 @@ for (const depth of [18, 34, 50, 101, 152] as const) {
     assert.is(m.layers.length, want.layers);
     assert.is(convs(m).length, want.convs);
     assert.is(m.layers.filter((l) => l.kind === 'add').length, want.adds);
-    const params = m.layers.reduce((n, l) => n + ('weight' in l ? l.weight.length + l.bias.length * (l.kind === 'conv' ? 2 : 1) : 0), 0);
+    const params = m.layers.reduce(
+      (n, l) => n + ('weight' in l ? l.weight.length + l.bias.length * (l.kind === 'conv' ? 2 : 1) : 0),
+      0,
+    );
     assert.is(params, want.params);
     assert.ok(Math.abs(macs(m) / 1e9 - want.gmacs) < 0.001, `${macs(m) / 1e9} GMAC`);
     assert.is(m.architecture, `resnet${depth}`);
     assert.is(m.labels.length, 1000);
     assert.is(m.labels[999], 'class 999');
     const names = m.layers.map((l) => l.name);
-    for (const name of ['conv1', 'maxpool', 'layer1.0.conv1', 'layer1.0.add', 'layer2.0.downsample.0', 'layer4.1.add', 'avgpool', 'fc']) {
+    for (const name of [
+      'conv1',
+      'maxpool',
+      'layer1.0.conv1',
+      'layer1.0.add',
+      'layer2.0.downsample.0',
+      'layer4.1.add',
+      'avgpool',
+      'fc',
+    ]) {
       assert.ok(names.includes(name), name);
     }
     assert.is(names.includes('layer1.0.downsample.0'), depth >= 50);
@@ -145,7 +157,17 @@ test('weights are seeded and kaiming-normal (fan_out, relu)', () => {
 function randomConv(random: Random): { layer: FloatConv; bn: BatchNorm; input: Float32Array; tensors: Shape[] } {
   const [cin, cout, size] = [3, 5, 6];
   const layer: FloatConv = {
-    kind: 'conv', name: 'c', input: 0, output: 1, kh: 3, kw: 3, stride: 2, pad: 1, cin, cout, relu: true,
+    kind: 'conv',
+    name: 'c',
+    input: 0,
+    output: 1,
+    kh: 3,
+    kw: 3,
+    stride: 2,
+    pad: 1,
+    cin,
+    cout,
+    relu: true,
     weight: randomArray(cout * 9 * cin, () => random.normal(0, 1)),
     bias: randomArray(cout, () => random.normal(0, 1)),
   };
@@ -156,7 +178,15 @@ function randomConv(random: Random): { layer: FloatConv; bn: BatchNorm; input: F
     variance: randomArray(cout, () => random.uniform(0.1, 10)),
   };
   const input = randomArray(size * size * cin, () => random.normal(0, 1));
-  return { layer, bn, input, tensors: [{ h: size, w: size, c: cin }, { h: 3, w: 3, c: cout }] };
+  return {
+    layer,
+    bn,
+    input,
+    tensors: [
+      { h: size, w: size, c: cin },
+      { h: 3, w: 3, c: cout },
+    ],
+  };
 }
 
 test('folded conv equals conv followed by BN and ReLU', () => {
@@ -189,7 +219,8 @@ for (const depth of [18, 50] as const) {
       for (let c = 0; c < layer.cout; c++) {
         let [sum, sumSquares] = [0, 0];
         for (const data of outputs) {
-          for (let i = c; i < data.length; i += layer.cout) [sum, sumSquares] = [sum + data[i], sumSquares + data[i] ** 2];
+          for (let i = c; i < data.length; i += layer.cout)
+            [sum, sumSquares] = [sum + data[i], sumSquares + data[i] ** 2];
         }
         const mean = sum / count;
         const std = Math.sqrt(Math.max(0, sumSquares / count - mean ** 2));
@@ -227,7 +258,11 @@ test('calibrate: ranges always include 0; maxpool shares its input parameters; f
   const pooled: FloatModel = {
     ...float,
     tensors: [...float.tensors, { h: 1, w: 1, c: 2 }],
-    layers: [float.layers[0], { kind: 'maxpool', name: 'p', input: 1, output: 5, k: 2, stride: 2, pad: 0 }, ...float.layers.slice(1)],
+    layers: [
+      float.layers[0],
+      { kind: 'maxpool', name: 'p', input: 1, output: 5, k: 2, stride: 2, pad: 0 },
+      ...float.layers.slice(1),
+    ],
   };
   // Input channel 0 in 1..4, channel 1 in 5..8: the conv output is (x0, -x1).
   const params = calibrate(pooled, [Float32Array.of(1, 5, 2, 6, 3, 7, 4, 8)]);
@@ -257,7 +292,10 @@ function checkQuantModel(quant: QuantModel): void {
       for (let o = 0; o < layer.cout; o++) {
         const channel = layer.weight.subarray(o * per, (o + 1) * per);
         const maxAbs = channel.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-        assert.ok(channel.every((v) => v >= -127 && v <= 127), `${layer.name}[${o}] outside ±127`);
+        assert.ok(
+          channel.every((v) => v >= -127 && v <= 127),
+          `${layer.name}[${o}] outside ±127`,
+        );
         assert.is(maxAbs, 127, `${layer.name}[${o}] does not use the full range`);
         assert.ok(Math.abs(layer.bias[o]) <= 2 ** 30);
       }
@@ -274,7 +312,9 @@ function checkQuantModel(quant: QuantModel): void {
     if ((layer.kind === 'conv' || layer.kind === 'add') && layer.relu) assert.is(out.zeroPoint, 0, layer.name);
     if (layer.kind === 'fc') assert.equal([out.scale, out.zeroPoint], [1, 0]);
   }
-  assert.ok(quant.tensors.every((t) => t.scale > 0 && Number.isFinite(t.scale) && t.zeroPoint >= 0 && t.zeroPoint <= 255));
+  assert.ok(
+    quant.tensors.every((t) => t.scale > 0 && Number.isFinite(t.scale) && t.zeroPoint >= 0 && t.zeroPoint <= 255),
+  );
 }
 
 test('built resnet18 and resnet50: weights, multipliers and tensor parameters obey the arithmetic', () => {
@@ -284,36 +324,96 @@ test('built resnet18 and resnet50: weights, multipliers and tensor parameters ob
     assert.is(quant.layers.length, float.layers.length);
     assert.is(quant.tensors[0].h, 32);
     assert.ok(quant.tensors[0].zeroPoint > 0, 'the normalised input has negative values');
-    assert.equal(quant.preprocessing, { resize: 37, crop: 32, colorOrder: 'RGB', pixelScale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+    assert.equal(quant.preprocessing, {
+      resize: 37,
+      crop: 32,
+      colorOrder: 'RGB',
+      pixelScale: 1 / 255,
+      mean: [0.485, 0.456, 0.406],
+      std: [0.229, 0.224, 0.225],
+    });
     assert.equal(quant.labels.slice(0, 2), ['class 0', 'class 1']);
   }
 });
 
 test('preprocessing of a full-size model is torchvision ImageNet', () => {
-  assert.equal(fullModel(18).preprocessing, { resize: 256, crop: 224, colorOrder: 'RGB', pixelScale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+  assert.equal(fullModel(18).preprocessing, {
+    resize: 256,
+    crop: 224,
+    colorOrder: 'RGB',
+    pixelScale: 1 / 255,
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+  });
   assert.is(resnetFloat({ depth: 18, seed: 1, inputSize: 32, numClasses: 10 }).labels.length, 10);
 });
 
 test('rne rounds half to even', () => {
-  const cases: [number, number][] = [[0.5, 0], [1.5, 2], [2.5, 2], [-0.5, 0], [-1.5, -2], [-2.5, -2], [2.4999, 2], [-2.5001, -3], [1e9 + 0.5, 1e9], [7, 7]];
+  const cases: [number, number][] = [
+    [0.5, 0],
+    [1.5, 2],
+    [2.5, 2],
+    [-0.5, 0],
+    [-1.5, -2],
+    [-2.5, -2],
+    [2.4999, 2],
+    [-2.5001, -3],
+    [1e9 + 0.5, 1e9],
+    [7, 7],
+  ];
   for (const [v, want] of cases) assert.is(rne(v) + 0, want, `rne(${v})`);
 });
 
 function oneConvModel(weight: number[], bias: number[], cout: number): FloatModel {
   const cin = weight.length / cout;
   const layers: FloatLayer[] = [
-    { kind: 'conv', name: 'c', input: 0, output: 1, kh: 1, kw: 1, stride: 1, pad: 0, cin, cout, relu: false, weight: Float32Array.from(weight), bias: Float32Array.from(bias) },
+    {
+      kind: 'conv',
+      name: 'c',
+      input: 0,
+      output: 1,
+      kh: 1,
+      kw: 1,
+      stride: 1,
+      pad: 0,
+      cin,
+      cout,
+      relu: false,
+      weight: Float32Array.from(weight),
+      bias: Float32Array.from(bias),
+    },
     { kind: 'gap', name: 'g', input: 1, output: 2 },
     { kind: 'add', name: 'a', inputs: [2, 2], output: 3, relu: false },
-    { kind: 'fc', name: 'fc', input: 3, output: 4, cin: cout, cout: 1, weight: Float32Array.from({ length: cout }, () => 0.5), bias: Float32Array.of(0) },
+    {
+      kind: 'fc',
+      name: 'fc',
+      input: 3,
+      output: 4,
+      cin: cout,
+      cout: 1,
+      weight: Float32Array.from({ length: cout }, () => 0.5),
+      bias: Float32Array.of(0),
+    },
   ];
-  const tensors = [{ h: 2, w: 2, c: cin }, { h: 2, w: 2, c: cout }, { h: 1, w: 1, c: cout }, { h: 1, w: 1, c: cout }, { h: 1, w: 1, c: 1 }];
+  const tensors = [
+    { h: 2, w: 2, c: cin },
+    { h: 2, w: 2, c: cout },
+    { h: 1, w: 1, c: cout },
+    { h: 1, w: 1, c: cout },
+    { h: 1, w: 1, c: 1 },
+  ];
   return { architecture: 'test', preprocessing: imagenetPreprocessing(2), labels: ['only'], tensors, layers };
 }
 
 test('quantizeModel arithmetic by hand', () => {
   const float = oneConvModel([0.5, -0.25, 0, 0], [0.3, -0.2], 2);
-  const params: QuantParams[] = [{ scale: 0.1, zeroPoint: 7 }, { scale: 0.2, zeroPoint: 9 }, { scale: 0.05, zeroPoint: 3 }, { scale: 0.3, zeroPoint: 1 }, { scale: 1, zeroPoint: 0 }];
+  const params: QuantParams[] = [
+    { scale: 0.1, zeroPoint: 7 },
+    { scale: 0.2, zeroPoint: 9 },
+    { scale: 0.05, zeroPoint: 3 },
+    { scale: 0.3, zeroPoint: 1 },
+    { scale: 1, zeroPoint: 0 },
+  ];
   const quant = quantizeModel(float, params);
   const [conv, gap, add, fc] = quant.layers;
   assert.ok(conv.kind === 'conv' && gap.kind === 'gap' && add.kind === 'add' && fc.kind === 'fc');
@@ -333,7 +433,11 @@ test('quantizeModel arithmetic by hand', () => {
 
 test('quantizeModel clamps the bias to ±2^30', () => {
   const float = oneConvModel([1e-6, 1e-6], [1e6, -1e6], 2);
-  const params: QuantParams[] = [{ scale: 1e-3, zeroPoint: 0 }, ...Array.from({ length: 3 }, () => ({ scale: 1, zeroPoint: 0 })), { scale: 1, zeroPoint: 0 }];
+  const params: QuantParams[] = [
+    { scale: 1e-3, zeroPoint: 0 },
+    ...Array.from({ length: 3 }, () => ({ scale: 1, zeroPoint: 0 })),
+    { scale: 1, zeroPoint: 0 },
+  ];
   const conv = quantizeModel(float, params).layers[0];
   assert.ok(conv.kind === 'conv');
   assert.equal([...conv.bias], [2 ** 30, -(2 ** 30)]);

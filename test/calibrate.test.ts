@@ -1,18 +1,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { FloatModel, QuantParams } from '../src/model/types.ts';
-import { calibrate, rangeParams } from '../src/quantize/calibrate.ts';
-import type { CalibrationMethod, CalibrationOptions } from '../src/quantize/calibrate.ts';
-import { MagnitudeHistogram } from '../src/quantize/histogram.ts';
-import type { Range } from '../src/quantize/histogram.ts';
-import { quantizeModel } from '../src/quantize/quantize.ts';
 import { seededRandom } from '../src/builder/random.ts';
 import { imagenetPreprocessing, resnetFloat } from '../src/builder/resnet.ts';
+import type { FloatModel, QuantParams } from '../src/model/types.ts';
+import type { CalibrationMethod, CalibrationOptions } from '../src/quantize/calibrate.ts';
+import { calibrate, rangeParams } from '../src/quantize/calibrate.ts';
+import type { Range } from '../src/quantize/histogram.ts';
+import { MagnitudeHistogram } from '../src/quantize/histogram.ts';
+import { quantizeModel } from '../src/quantize/quantize.ts';
 
 const METHODS: CalibrationMethod[] = ['minmax', 'percentile', 'entropy'];
 
 /** The real range a tensor's uint8 grid covers. */
-const gridRange = ({ scale, zeroPoint }: QuantParams): Range => ({ min: -zeroPoint * scale, max: (255 - zeroPoint) * scale });
+const gridRange = ({ scale, zeroPoint }: QuantParams): Range => ({
+  min: -zeroPoint * scale,
+  max: (255 - zeroPoint) * scale,
+});
 
 function normalImages(seed: number, count: number, values: number): Float32Array[] {
   const random = seededRandom(seed);
@@ -30,13 +33,34 @@ const SIZE = 256;
 function identityModel(): FloatModel {
   const identity = () => Float32Array.of(1, 0, 0, 1);
   const conv = (input: number, relu: boolean) =>
-    ({ kind: 'conv', name: `c${input}`, input, output: input + 1, kh: 1, kw: 1, stride: 1, pad: 0, cin: 2, cout: 2, relu, weight: identity(), bias: new Float32Array(2) }) as const;
+    ({
+      kind: 'conv',
+      name: `c${input}`,
+      input,
+      output: input + 1,
+      kh: 1,
+      kw: 1,
+      stride: 1,
+      pad: 0,
+      cin: 2,
+      cout: 2,
+      relu,
+      weight: identity(),
+      bias: new Float32Array(2),
+    }) as const;
   const half = SIZE / 2;
   return {
     architecture: 'test',
     preprocessing: imagenetPreprocessing(SIZE),
     labels: ['a', 'b'],
-    tensors: [{ h: SIZE, w: SIZE, c: 2 }, { h: SIZE, w: SIZE, c: 2 }, { h: SIZE, w: SIZE, c: 2 }, { h: half, w: half, c: 2 }, { h: 1, w: 1, c: 2 }, { h: 1, w: 1, c: 2 }],
+    tensors: [
+      { h: SIZE, w: SIZE, c: 2 },
+      { h: SIZE, w: SIZE, c: 2 },
+      { h: SIZE, w: SIZE, c: 2 },
+      { h: half, w: half, c: 2 },
+      { h: 1, w: 1, c: 2 },
+      { h: 1, w: 1, c: 2 },
+    ],
     layers: [
       conv(0, false),
       conv(1, true),
@@ -58,7 +82,9 @@ function gaussianWithOutliers(): Float32Array[] {
 }
 
 const synthetic = { model: identityModel(), inputs: gaussianWithOutliers() };
-const syntheticParams = new Map(METHODS.map((method) => [method, calibrate(synthetic.model, synthetic.inputs, { method })]));
+const syntheticParams = new Map(
+  METHODS.map((method) => [method, calibrate(synthetic.model, synthetic.inputs, { method })]),
+);
 
 test('minmax on the synthetic tensors spans the outliers', () => {
   const params = syntheticParams.get('minmax')!;
@@ -118,7 +144,10 @@ test('growing the bins as larger values arrive counts exactly as binning all at 
   const [small, large] = normalImages(4, 2, 50_000);
   large.forEach((v, i) => (large[i] = v * 1000));
   const all = new Float32Array([...small, ...large]);
-  const ranges = ({ histogram, observed }: ReturnType<typeof histogramOf>) => [histogram.percentileRange(observed, 99.9), histogram.entropyRange(observed)];
+  const ranges = ({ histogram, observed }: ReturnType<typeof histogramOf>) => [
+    histogram.percentileRange(observed, 99.9),
+    histogram.entropyRange(observed),
+  ];
   const expected = ranges(histogramOf(all));
   assert.equal(ranges(histogramOf(small, large)), expected);
   assert.equal(ranges(histogramOf(large, small)), expected);
@@ -134,9 +163,20 @@ test('all three methods give valid parameters on a random ResNet-18', () => {
   for (const method of METHODS) {
     // 6 small images hold too few values for the default 99.999th percentile to clip anything.
     const params = calibrate(resnet, resnetInputs, { method, percentile: 99.9 });
-    assert.ok(params.every((p) => p.scale > 0 && Number.isFinite(p.scale) && Number.isInteger(p.zeroPoint) && p.zeroPoint >= 0 && p.zeroPoint <= 255), method);
+    assert.ok(
+      params.every(
+        (p) =>
+          p.scale > 0 &&
+          Number.isFinite(p.scale) &&
+          Number.isInteger(p.zeroPoint) &&
+          p.zeroPoint >= 0 &&
+          p.zeroPoint <= 255,
+      ),
+      method,
+    );
     for (const layer of resnet.layers) {
-      if ((layer.kind === 'conv' || layer.kind === 'add') && layer.relu) assert.is(params[layer.output].zeroPoint, 0, `${method} ${layer.name}`);
+      if ((layer.kind === 'conv' || layer.kind === 'add') && layer.relu)
+        assert.is(params[layer.output].zeroPoint, 0, `${method} ${layer.name}`);
       if (layer.kind === 'maxpool') assert.equal(params[layer.output], params[layer.input]);
       if (layer.kind === 'fc') assert.equal(params[layer.output], { scale: 1, zeroPoint: 0 });
     }
@@ -149,7 +189,10 @@ test('all three methods give valid parameters on a random ResNet-18', () => {
 });
 
 test('a percentile of 100 is minmax', () => {
-  assert.equal(calibrate(resnet, resnetInputs, { method: 'percentile', percentile: 100 }), calibrate(resnet, resnetInputs));
+  assert.equal(
+    calibrate(resnet, resnetInputs, { method: 'percentile', percentile: 100 }),
+    calibrate(resnet, resnetInputs),
+  );
 });
 
 test('deterministic: the same inputs, in any order, give the same parameters', () => {
@@ -165,12 +208,21 @@ test('onProgress reports each image once', () => {
   for (const method of METHODS) {
     const calls: [number, number][] = [];
     calibrate(resnet, inputs, { method, onProgress: (done, total) => calls.push([done, total]) });
-    assert.equal(calls, [[1, 3], [2, 3], [3, 3]], method);
+    assert.equal(
+      calls,
+      [
+        [1, 3],
+        [2, 3],
+        [3, 3],
+      ],
+      method,
+    );
   }
 });
 
 test('bad options are refused', () => {
-  const refuse = (options: CalibrationOptions) => assert.throws(() => calibrate(resnet, resnetInputs, options), /percentile|method/);
+  const refuse = (options: CalibrationOptions) =>
+    assert.throws(() => calibrate(resnet, resnetInputs, options), /percentile|method/);
   for (const percentile of [0, -1, 100.5, NaN]) refuse({ method: 'percentile', percentile });
   refuse({ method: 'kl' as CalibrationMethod });
 });

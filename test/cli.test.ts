@@ -1,18 +1,19 @@
 // The command line as a user meets it: the bundled CLI in a child process, good and bad input.
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { resnetFloat } from '../src/builder/resnet.ts';
-import { quantizeModel } from '../src/quantize/quantize.ts';
-import { rangeParams } from '../src/quantize/calibrate.ts';
+import { ImageDecodeError, ModelFormatError } from '../src/errors.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { outputTensor } from '../src/model/types.ts';
+import { rangeParams } from '../src/quantize/calibrate.ts';
+import { quantizeModel } from '../src/quantize/quantize.ts';
 import { loadModel } from '../src/runtime/model.ts';
-import { ModelFormatError, ImageDecodeError } from '../src/errors.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'bin', 'resnet-wasm.js');
@@ -23,7 +24,10 @@ const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-cli-'));
 function smallModelFile(): Uint8Array {
   const float = resnetFloat({ depth: 18, seed: 3, inputSize: 64, numClasses: 10 });
   const out = outputTensor(float);
-  const quant = quantizeModel(float, float.tensors.map((_, t) => (t === out ? { scale: 1, zeroPoint: 0 } : rangeParams(t === 0 ? -2.2 : 0, 6))));
+  const quant = quantizeModel(
+    float,
+    float.tensors.map((_, t) => (t === out ? { scale: 1, zeroPoint: 0 } : rangeParams(t === 0 ? -2.2 : 0, 6))),
+  );
   return writeModel({ ...quant, labels: quant.labels.map((_, i) => `label ${i}`) });
 }
 
@@ -45,7 +49,10 @@ function badFile(name: string, bytes: Uint8Array): string {
 test('classify --json prints one JSON object per image', () => {
   const r = cli('classify', CAT, CAT, '--model', MODEL, '--json', '--top', '3');
   assert.is(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.is(lines.length, 2);
   for (const line of lines) {
     assert.is(line.file, CAT);
@@ -58,7 +65,7 @@ test('classify --json prints one JSON object per image', () => {
   assert.equal(lines[0].top, lines[1].top, 'same photo, same answer');
 });
 
-test('classify --decoder js: the JavaScript decoder\'s answer, the same as in-process; a bad choice is a usage error', async () => {
+test("classify --decoder js: the JavaScript decoder's answer, the same as in-process; a bad choice is a usage error", async () => {
   const rocket = join(ROOT, 'test', 'photos', 'rocket.jpg');
   const r = cli('classify', rocket, '--model', MODEL, '--json', '--decoder', 'js');
   assert.is(r.code, 0, r.stderr);
@@ -75,7 +82,10 @@ test('classify: a file that is not an image is reported and the others still run
   const notImage = badFile('notes.jpg', new TextEncoder().encode('this is not a photo'));
   const r = cli('classify', notImage, CAT, '--model', MODEL, '--json');
   assert.is(r.code, 1);
-  const [bad, good] = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const [bad, good] = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.is(bad.file, notImage);
   assert.match(bad.error, /not a supported image|JPEG|PNG/i);
   assert.is(good.top.length, 5);
@@ -97,7 +107,10 @@ test('classify: a model with a wrong magic, truncated, or corrupted: one line na
     assert.is(r.code, 1, name);
     assert.match(r.stderr, problem, name);
     assert.match(r.stderr, /byte \d+/, `${name}: ${r.stderr}`);
-    assert.ok(r.stderr.startsWith(`resnet-wasm: ${join(dir, name)}: `), `${name}: the message names the file: ${r.stderr}`);
+    assert.ok(
+      r.stderr.startsWith(`resnet-wasm: ${join(dir, name)}: `),
+      `${name}: the message names the file: ${r.stderr}`,
+    );
     assert.is(r.stderr.trim().split('\n').length, 1, `${name}: one line`);
     assert.is(r.stdout, '');
   }
@@ -133,12 +146,13 @@ test('suggestions: a misspelled command or option names the nearest one', () => 
   assert.not.match(cli('classify', CAT, '--zzzzzz').stderr, /did you mean/, 'nothing near: no suggestion');
 });
 
-test('--version prints package.json\'s version; every command has --help and help <command> with options and an example', () => {
+test("--version prints package.json's version; every command has --help and help <command> with options and an example", () => {
   const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  for (const flag of ['--version', '-v']) assert.equal(cli(flag), { code: 0, stdout: `${manifest.version}\n`, stderr: '' });
+  for (const flag of ['--version', '-v'])
+    assert.equal(cli(flag), { code: 0, stdout: `${manifest.version}\n`, stderr: '' });
   const overview = cli('help');
   assert.is(overview.code, 0);
-  const names = [...overview.stdout.matchAll(/^  ([a-z-]+)  /gm)].map((m) => m[1]);
+  const names = [...overview.stdout.matchAll(/^ {2}([a-z-]+) {2}/gm)].map((m) => m[1]);
   assert.ok(names.includes('classify') && names.includes('serve') && names.includes('convert'), names.join());
   for (const name of names) {
     const help = cli(name, '--help');
@@ -165,11 +179,26 @@ test('bench --json prints the documented fields', () => {
   const r = cli('bench', '--model', MODEL, '--runs', '3', '--json');
   assert.is(r.code, 0, r.stderr);
   const result = JSON.parse(r.stdout);
-  assert.equal(Object.keys(result).sort(), ['gmac_per_s', 'input', 'input_1080p', 'kernels', 'median_ms', 'model', 'p10_ms', 'p90_ms', 'runtime', 'threads'].sort());
+  assert.equal(
+    Object.keys(result).sort(),
+    [
+      'gmac_per_s',
+      'input',
+      'input_1080p',
+      'kernels',
+      'median_ms',
+      'model',
+      'p10_ms',
+      'p90_ms',
+      'runtime',
+      'threads',
+    ].sort(),
+  );
   // On 1 thread, the input path of a 1080p JPEG, with each decoder that loads (sharp first).
   const decoders = result.input_1080p.map((t: { decoder: string }) => t.decoder);
   assert.ok(decoders.join() === 'sharp,js' || decoders.join() === 'js', decoders.join());
-  for (const t of result.input_1080p) assert.ok(t.decode_ms > 0 && t.preprocess_ms > 0 && t.total_ms >= t.preprocess_ms, JSON.stringify(t));
+  for (const t of result.input_1080p)
+    assert.ok(t.decode_ms > 0 && t.preprocess_ms > 0 && t.total_ms >= t.preprocess_ms, JSON.stringify(t));
   assert.is(result.runtime, 'resnet-wasm');
   assert.is(result.input, 64);
   assert.ok(result.p10_ms <= result.median_ms && result.median_ms <= result.p90_ms);
@@ -185,7 +214,11 @@ test('loadModel rejects bad bytes with ModelFormatError; classify rejects non-im
     }
   }
   const model = await loadModel(MODEL_BYTES);
-  const failure = (image: Uint8Array) => model.classify(image).then(() => assert.unreachable('classified'), (e: unknown) => e);
+  const failure = (image: Uint8Array) =>
+    model.classify(image).then(
+      () => assert.unreachable('classified'),
+      (e: unknown) => e,
+    );
   assert.instance(await failure(readFileSync(CLI)), ImageDecodeError);
   assert.instance(await failure(new Uint8Array(0)), ImageDecodeError);
   model.dispose();

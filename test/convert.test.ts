@@ -1,17 +1,27 @@
 // `resnet-wasm convert` as a user runs it: good conversions, and every failure leaves no output
 // behind (nor a temporary file), and never touches an existing file at the output path.
+
+import { spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync, readdirSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { resnetFloat } from '../src/builder/resnet.ts';
 import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
-import { exportFolded } from './helpers/onnx-export.ts';
-import { buildKerasModel, saveTfjsLayers } from './helpers/keras-model.ts';
 import { decodeModel } from '../src/format/reader.ts';
+import { buildKerasModel, saveTfjsLayers } from './helpers/keras-model.ts';
+import { exportFolded } from './helpers/onnx-export.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = join(ROOT, 'bin', 'resnet-wasm.js');
@@ -85,7 +95,16 @@ test('a TF.js model with a missing or short shard: an error naming the shard, no
   mkdirSync(keras);
   const modelJson = await saveTfjsLayers(buildKerasModel(3), keras, 2);
   const manifest = JSON.parse(readFileSync(modelJson, 'utf8')).weightsManifest[0].paths as string[];
-  const converted = cli('convert', modelJson, '-o', join(dir, 'keras.rnw'), '--calibrate', PHOTOS, '--preprocessing', 'torch');
+  const converted = cli(
+    'convert',
+    modelJson,
+    '-o',
+    join(dir, 'keras.rnw'),
+    '--calibrate',
+    PHOTOS,
+    '--preprocessing',
+    'torch',
+  );
   assert.is(converted.code, 0, converted.stderr);
   const shard = join(keras, manifest[1]);
   const bytes = readFileSync(shard);

@@ -5,15 +5,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildTestModel } from '../src/builder/build.ts';
-import { writeModel } from '../src/format/writer.ts';
-import { decodeModel } from '../src/format/reader.ts';
-import { loadModel } from '../src/runtime/model.ts';
-import { runFloat } from '../src/reference/fp32.ts';
-import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 import { imagenetPreprocessing } from '../src/builder/resnet.ts';
-import { runQuantReference } from './oracle/int8-reference.ts';
-import { photoSplit } from './helpers/photos.ts';
+import { decodeModel } from '../src/format/reader.ts';
+import { writeModel } from '../src/format/writer.ts';
+import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { runFloat } from '../src/reference/fp32.ts';
+import { loadModel } from '../src/runtime/model.ts';
 import { argmax, centredCosine } from './helpers/metrics.ts';
+import { photoSplit } from './helpers/photos.ts';
+import { runQuantReference } from './oracle/int8-reference.ts';
 
 const photos = photoSplit(16, 20);
 const preprocessing = imagenetPreprocessing(224);
@@ -40,7 +40,9 @@ test('int8 follows fp32 on a network whose answer depends on the photo', () => {
   assert.ok(classes.size >= 5, `fp32 top-1 takes only ${classes.size} distinct classes over 20 views`);
   const cosine = centredCosine(int8, fp32);
   const agreement = fp32.filter((f, i) => argmax(f) === argmax(int8[i])).length;
-  console.log(`end-to-end: ${classes.size} distinct fp32 classes, centred cosine ${cosine.toFixed(4)}, top-1 agreement ${agreement}/20`);
+  console.log(
+    `end-to-end: ${classes.size} distinct fp32 classes, centred cosine ${cosine.toFixed(4)}, top-1 agreement ${agreement}/20`,
+  );
   assert.ok(cosine >= 0.97, `mean centred cosine ${cosine}`);
   assert.ok(agreement >= 17, `top-1 agreement ${agreement}/20`);
 });

@@ -12,27 +12,27 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { foldBatchNorms } from '../src/builder/batchnorm.ts';
 import { setBatchNormStats } from '../src/builder/bnstats.ts';
-import { TensorRanges } from '../src/quantize/calibrate.ts';
-import { quantizeModel } from '../src/quantize/quantize.ts';
-import { imagenetPreprocessing, resnetName, resnetUnfolded } from '../src/builder/resnet.ts';
 import type { ResnetDepth, ResnetVariant } from '../src/builder/resnet.ts';
+import { imagenetPreprocessing, resnetName, resnetUnfolded } from '../src/builder/resnet.ts';
 import { lowerGraph } from '../src/convert/lower.ts';
 import { importOnnx } from '../src/convert/onnx.ts';
-import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import type { OnnxModelInit } from '../src/convert/onnx-proto.ts';
+import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import { ModelImportError } from '../src/errors.ts';
-import { foldBatchNorms } from '../src/builder/batchnorm.ts';
-import { runFloat } from '../src/reference/fp32.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { TensorRanges } from '../src/quantize/calibrate.ts';
+import { quantizeModel } from '../src/quantize/quantize.ts';
+import { runFloat } from '../src/reference/fp32.ts';
 import { loadModel } from '../src/runtime/model.ts';
-import { runQuantReference } from './oracle/int8-reference.ts';
-import { affineNorms, attributes, exportFolded, exportUnfolded, runOnnxRuntime } from './helpers/onnx-export.ts';
-import type { ExportOptions } from './helpers/onnx-export.ts';
 import { argmax, centredCosine } from './helpers/metrics.ts';
+import type { ExportOptions } from './helpers/onnx-export.ts';
+import { affineNorms, attributes, exportFolded, exportUnfolded, runOnnxRuntime } from './helpers/onnx-export.ts';
 import { IMAGENET_DIR, imagenetSplit, photoSplit } from './helpers/photos.ts';
 import { skipBecause } from './helpers/skip.ts';
+import { runQuantReference } from './oracle/int8-reference.ts';
 
 interface Case {
   depth: ResnetDepth;
@@ -50,9 +50,27 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { depth: 18, variant: 'c', exports: [{ batchNormNodes: false, options: { opset: 11 } }], bitExact: 0, photos: 'repository' },
-  { depth: 18, variant: 'd', exports: [{ batchNormNodes: true, options: { opset: 17 } }], bitExact: 2, photos: 'repository' },
-  { depth: 50, variant: 'd', exports: [{ batchNormNodes: false, options: { opset: 13 } }], bitExact: 0, photos: 'repository' },
+  {
+    depth: 18,
+    variant: 'c',
+    exports: [{ batchNormNodes: false, options: { opset: 11 } }],
+    bitExact: 0,
+    photos: 'repository',
+  },
+  {
+    depth: 18,
+    variant: 'd',
+    exports: [{ batchNormNodes: true, options: { opset: 17 } }],
+    bitExact: 2,
+    photos: 'repository',
+  },
+  {
+    depth: 50,
+    variant: 'd',
+    exports: [{ batchNormNodes: false, options: { opset: 13 } }],
+    bitExact: 0,
+    photos: 'repository',
+  },
   {
     depth: 50,
     variant: 'v2',
@@ -81,12 +99,17 @@ const FOCUS = { components: 3 };
 const CLASSES = 20;
 const FAMILY_DIR = join(import.meta.dirname, '..', '.cache', 'family');
 
-const SPLITS = { repository: photoSplit(CALIBRATION_PHOTOS, TEST_PHOTOS), imagenet: imagenetSplit(CALIBRATION_PHOTOS, TEST_PHOTOS) };
+const SPLITS = {
+  repository: photoSplit(CALIBRATION_PHOTOS, TEST_PHOTOS),
+  imagenet: imagenetSplit(CALIBRATION_PHOTOS, TEST_PHOTOS),
+};
 const preprocessing = imagenetPreprocessing(224);
 
 for (const c of CASES) {
   const name = resnetName(c.depth, c.variant);
-  const variants = c.exports.map((e) => `${e.batchNormNodes ? 'BatchNormalization nodes' : 'BN folded'}, opset ${e.options.opset}`);
+  const variants = c.exports.map(
+    (e) => `${e.batchNormNodes ? 'BatchNormalization nodes' : 'BN folded'}, opset ${e.options.opset}`,
+  );
   const title = `${name} (${variants.join('; ')}): converts from ONNX and runs in int8 close to onnxruntime's fp32`;
   const photos = SPLITS[c.photos];
   if (!photos) {
@@ -101,14 +124,19 @@ for (const c of CASES) {
     const ranges = new TensorRanges(net.model.tensors.length);
     const float = setBatchNormStats(net, calibration, (t, batch) => ranges.observeBatch(t, batch), FOCUS);
     for (const [e, { batchNormNodes, options }] of c.exports.entries()) {
-      const onnx = encodeOnnxModel(batchNormNodes ? exportUnfolded(net, float, options) : exportFolded(float, options, affineNorms(net)));
+      const onnx = encodeOnnxModel(
+        batchNormNodes ? exportUnfolded(net, float, options) : exportFolded(float, options, affineNorms(net)),
+      );
       const imported = importOnnx(onnx, `${name}.onnx`);
       if (imported.kind !== 'float') throw new Error(`${name}.onnx imported as ${imported.kind}`);
       assert.is(imported.graph.architecture, name);
       const lowered = lowerGraph(imported.graph, `${name}.onnx`);
       // The same network, tensor for tensor, so the ranges measured on the builder's network apply.
       assert.equal(lowered.tensors, float.tensors);
-      assert.equal(lowered.layers.map((l) => l.kind), float.layers.map((l) => l.kind));
+      assert.equal(
+        lowered.layers.map((l) => l.kind),
+        float.layers.map((l) => l.kind),
+      );
       const quant = quantizeModel(lowered, ranges.quantParams(lowered));
       const file = writeModel(quant);
       if (e === 0) {
@@ -121,7 +149,11 @@ for (const c of CASES) {
       const int8 = quantized.map((q) => model.run(q));
       model.dispose();
       for (let i = 0; i < (e === 0 ? c.bitExact : 0); i++) {
-        assert.equal(int8[i], runQuantReference(quant, quantized[i]), `photo ${i}: bit for bit against the integer reference`);
+        assert.equal(
+          int8[i],
+          runQuantReference(quant, quantized[i]),
+          `photo ${i}: bit for bit against the integer reference`,
+        );
       }
       const classes = new Set(fp32.map(argmax)).size;
       const centred = centredCosine(int8, fp32);
@@ -148,7 +180,13 @@ function tiny(variant: ResnetVariant) {
   const float = foldBatchNorms(net);
   const model = exportFolded(float, { opset: 14 }, affineNorms(net));
   // Each test edits its own copy of the nodes; the weights are shared.
-  const nodes = () => model.graph!.node!.map((n) => ({ ...n, input: [...n.input!], output: [...n.output!], attribute: [...n.attribute!] }));
+  const nodes = () =>
+    model.graph!.node!.map((n) => ({
+      ...n,
+      input: [...n.input!],
+      output: [...n.output!],
+      attribute: [...n.attribute!],
+    }));
   return { float, onnx: (): OnnxModelInit => ({ ...model, graph: { ...model.graph, node: nodes() } }) };
 }
 
@@ -172,22 +210,37 @@ function insertAfter(graph: Graph, name: string, opType: string): void {
   const n = node(graph, name);
   const output = n.output![0];
   n.output = [`${output}_before`];
-  graph.node!.splice(graph.node!.indexOf(n) + 1, 0, { op_type: opType, name: `${name}/${opType}`, input: [`${output}_before`], output: [output] });
+  graph.node!.splice(graph.node!.indexOf(n) + 1, 0, {
+    op_type: opType,
+    name: `${name}/${opType}`,
+    input: [`${output}_before`],
+    output: [output],
+  });
 }
 
-test('the tiny ResNet-C, -D and V2 import to exactly the builder\'s networks (the control for the refusals below)', () => {
+test("the tiny ResNet-C, -D and V2 import to exactly the builder's networks (the control for the refusals below)", () => {
   const input = Float32Array.from({ length: 32 * 32 * 3 }, (_, i) => Math.sin(i * 0.37));
   for (const [variant, { float, onnx }] of Object.entries(TINY)) {
     const imported = importOnnx(encodeOnnxModel(onnx()), 'model.onnx');
     if (imported.kind !== 'float') throw new Error(`imported as ${imported.kind}`);
     const lowered = lowerGraph(imported.graph, 'model.onnx');
-    assert.equal(lowered.layers.map((l) => l.kind), float.layers.map((l) => l.kind), variant);
+    assert.equal(
+      lowered.layers.map((l) => l.kind),
+      float.layers.map((l) => l.kind),
+      variant,
+    );
     const [ours, theirs] = [runFloat(lowered, input), runFloat(float, input)];
     assert.ok(Math.max(...ours.map((v, i) => Math.abs(v - theirs[i]))) < 1e-4, variant);
   }
 });
 
-const REFUSALS: { what: string; variant: keyof typeof TINY; edit: (graph: Graph) => void; node: string; message: RegExp }[] = [
+const REFUSALS: {
+  what: string;
+  variant: keyof typeof TINY;
+  edit: (graph: Graph) => void;
+  node: string;
+  message: RegExp;
+}[] = [
   {
     what: 'an average pool that counts its padding',
     variant: 'd',
@@ -291,7 +344,13 @@ function importOrLowerError(bytes: Uint8Array): ModelImportError {
     assert.instance(error, ModelImportError);
     return error as ModelImportError;
   }
-  throw new assert.Assertion({ message: 'the graph was accepted', generated: false, operator: 'throws', expects: 'ModelImportError', actual: 'nothing' });
+  throw new assert.Assertion({
+    message: 'the graph was accepted',
+    generated: false,
+    operator: 'throws',
+    expects: 'ModelImportError',
+    actual: 'nothing',
+  });
 }
 
 test.run();

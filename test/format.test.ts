@@ -1,30 +1,31 @@
 // The model file format (docs/FORMAT.md): CRC-32, the kernel payload layout, write → read
 // roundtrips, streaming in arbitrary chunks, and every way a file can be broken.
+
+import zlib from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import zlib from 'node:zlib';
 import { ModelFormatError } from '../src/errors.ts';
 import { crc32, crc32Combine } from '../src/format/crc32.ts';
 import {
   findNonzeroPadding,
+  type ParamQuantLayer,
   packWeights,
   payloadBytes,
   unpackWeights,
-  type ParamQuantLayer,
 } from '../src/format/layout.ts';
-import { decodeModel, ModelStreamParser, readModel, type ModelEvent } from '../src/format/reader.ts';
+import { decodeModel, type ModelEvent, ModelStreamParser, readModel } from '../src/format/reader.ts';
 import { shortestF32, writeModel } from '../src/format/writer.ts';
-import { validateGraph } from '../src/model/validate.ts';
 import { outSize, type QuantLayer, type QuantModel, type QuantTensor, type Shape } from '../src/model/types.ts';
+import { validateGraph } from '../src/model/validate.ts';
 import {
   mulberry32,
   pick,
+  type Rng,
   randInt,
   randomFloat32Array,
-  randomInt32Array,
   randomInt8Array,
+  randomInt32Array,
   randomUint8Array,
-  type Rng,
 } from './helpers/random.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -64,7 +65,15 @@ function randomModel(seed: number): QuantModel {
   const tensor = (shape: Shape, quant = { scale: 0.001 + rng() * 0.1, zeroPoint: randInt(rng, 0, 255) }) =>
     tensors.push({ ...shape, ...quant }) - 1;
   const x = tensor({ h: crop, w: crop, c: 3 });
-  const conv = (name: string, input: number, k: [number, number], stride: number, pad: number, cout: number, relu: boolean) => {
+  const conv = (
+    name: string,
+    input: number,
+    k: [number, number],
+    stride: number,
+    pad: number,
+    cout: number,
+    relu: boolean,
+  ) => {
     const t = tensors[input];
     const output = tensor({ h: outSize(t.h, k[0], stride, pad), w: outSize(t.w, k[1], stride, pad), c: cout });
     layers.push(convLayer(rng, name, input, output, { kh: k[0], kw: k[1], stride, pad, cin: t.c, cout, relu }));
@@ -72,13 +81,24 @@ function randomModel(seed: number): QuantModel {
   };
   const add = (name: string, a: number, b: number) => {
     const output = tensor(tensors[a]);
-    layers.push({ kind: 'add', name, inputs: [a, b], output, relu: true, multiplierA: Math.fround(rng() * 2), multiplierB: Math.fround(0.73) });
+    layers.push({
+      kind: 'add',
+      name,
+      inputs: [a, b],
+      output,
+      relu: true,
+      multiplierA: Math.fround(rng() * 2),
+      multiplierB: Math.fround(0.73),
+    });
     return output;
   };
   const layers: QuantLayer[] = [];
   const stem = conv('conv1', x, [3, 5], 2, 1, c1, true);
   const s = tensors[stem];
-  const pooled = tensor({ h: outSize(s.h, 3, 2, 1), w: outSize(s.w, 3, 2, 1), c: c1 }, { scale: s.scale, zeroPoint: s.zeroPoint });
+  const pooled = tensor(
+    { h: outSize(s.h, 3, 2, 1), w: outSize(s.w, 3, 2, 1), c: c1 },
+    { scale: s.scale, zeroPoint: s.zeroPoint },
+  );
   layers.push({ kind: 'maxpool', name: 'maxpool', input: stem, output: pooled, k: 3, stride: 2, pad: 1 });
   const a1 = conv('layer1.0.conv1', pooled, [3, 3], 1, 1, c1, true);
   const a2 = conv('layer1.0.conv2', a1, [3, 3], 1, 1, c1, false);
@@ -90,7 +110,15 @@ function randomModel(seed: number): QuantModel {
   const gap = tensor({ h: 1, w: 1, c: c2 });
   layers.push({ kind: 'gap', name: 'avgpool', input: block2, output: gap, multiplier: Math.fround(rng()) });
   const logits = tensor({ h: 1, w: 1, c: classes }, { scale: 1, zeroPoint: 0 });
-  layers.push({ kind: 'fc', name: 'fc', input: gap, output: logits, cin: c2, cout: classes, ...parameters(rng, classes, classes * c2) });
+  layers.push({
+    kind: 'fc',
+    name: 'fc',
+    input: gap,
+    output: logits,
+    cin: c2,
+    cout: classes,
+    ...parameters(rng, classes, classes * c2),
+  });
   return {
     architecture: 'tiny-resnet',
     preprocessing: {
@@ -275,9 +303,13 @@ test('findNonzeroPadding finds any nonzero padding byte and nothing else', () =>
   const layer = randomParamLayer(rng, 3, 5, false);
   const payload = packWeights(layer, 7);
   assert.is(findNonzeroPadding(layer, payload), -1);
-  const realWeights = specPayload({ ...layer, weight: layer.weight.map(() => 1), bias: layer.bias.fill(0), multiplier: layer.multiplier.fill(0) }, 0);
+  const realWeights = specPayload(
+    { ...layer, weight: layer.weight.map(() => 1), bias: layer.bias.fill(0), multiplier: layer.multiplier.fill(0) },
+    0,
+  );
   const ocp = Math.ceil(layer.cout / 4) * 4;
-  const isReal = (i: number) => i < 4 * layer.cout || (i >= 4 * ocp && i < 4 * (ocp + layer.cout)) || realWeights[i] === 1;
+  const isReal = (i: number) =>
+    i < 4 * layer.cout || (i >= 4 * ocp && i < 4 * (ocp + layer.cout)) || realWeights[i] === 1;
   const padding = payload.map((_, i) => (isReal(i) ? 0 : 1));
   let paddingBytes = 0;
   for (let i = 0; i < payload.length; i++) {
@@ -347,7 +379,10 @@ test('readModel gives payloads as views of the file, without copying', () => {
 
 test('the stream parser gives the same events for chunks of 1 byte, 7 bytes, random sizes', () => {
   const whole = parseInChunks(FILE, () => FILE.length);
-  assert.equal(whole.map((e) => e.type), ['header', ...MODEL.layers.map(() => 'record'), 'end']);
+  assert.equal(
+    whole.map((e) => e.type),
+    ['header', ...MODEL.layers.map(() => 'record'), 'end'],
+  );
   const rng = mulberry32(15);
   for (const nextSize of [() => 1, () => 7, () => randInt(rng, 1, 100), () => randInt(rng, 1, 2000)]) {
     assert.equal(parseInChunks(FILE, nextSize), whole);
@@ -400,7 +435,19 @@ test('truncation at every record boundary', () => {
 
 test('truncation inside the header, the metadata, records and the trailer', () => {
   const conv = HEADER.records[2];
-  const points = [0, 1, 10, 23, 30, 24 + u32(FILE, 12) - 1, conv.offset + 5, conv.payloadOffset + 1, conv.payloadOffset + conv.payloadBytes - 1, FILE.length - 5, FILE.length - 1];
+  const points = [
+    0,
+    1,
+    10,
+    23,
+    30,
+    24 + u32(FILE, 12) - 1,
+    conv.offset + 5,
+    conv.payloadOffset + 1,
+    conv.payloadOffset + conv.payloadBytes - 1,
+    FILE.length - 5,
+    FILE.length - 1,
+  ];
   for (const at of points) {
     throwsFormatError(() => readModel(FILE.subarray(0, at)), { offset: at, message: /truncated/ });
   }
@@ -435,7 +482,11 @@ test('record with the wrong index', () => {
   const record = HEADER.records[4];
   const file = FILE.slice();
   setU32(file, record.offset + 8, 5);
-  throwsFormatError(() => readModel(file), { offset: record.offset + 8, layer: MODEL.layers[4].name, message: /number 5/ });
+  throwsFormatError(() => readModel(file), {
+    offset: record.offset + 8,
+    layer: MODEL.layers[4].name,
+    message: /number 5/,
+  });
 });
 
 test('record with the wrong length', () => {
@@ -453,8 +504,16 @@ test('record with a nonzero padding channel, even with a correct CRC', () => {
   const weightsAt = record.payloadOffset + 8 * Math.ceil(layer.cout / 4) * 4;
   const firstPadding = weightsAt + 5 * 32 + 5; // group 5 of output channel 0, byte 45 - 40
   file[firstPadding] = 1;
-  setU32(file, record.offset + 12, zlib.crc32(file.subarray(record.payloadOffset, record.payloadOffset + record.payloadBytes)));
-  throwsFormatError(() => readModel(reseal(file)), { offset: firstPadding, layer: 'conv1', message: /padding channel/ });
+  setU32(
+    file,
+    record.offset + 12,
+    zlib.crc32(file.subarray(record.payloadOffset, record.payloadOffset + record.payloadBytes)),
+  );
+  throwsFormatError(() => readModel(reseal(file)), {
+    offset: firstPadding,
+    layer: 'conv1',
+    message: /padding channel/,
+  });
 });
 
 test('nonzero padding after the metadata', () => {
@@ -463,7 +522,10 @@ test('nonzero padding after the metadata', () => {
   const paddingEnd = roundUp16(24 + u32(file, 12));
   assert.equal(readModel(file).header.layers, HEADER.layers);
   file[paddingEnd - 1] = 1;
-  throwsFormatError(() => readModel(file), { offset: paddingEnd - 1, message: /^metadata at byte \d+: nonzero padding byte$/ });
+  throwsFormatError(() => readModel(file), {
+    offset: paddingEnd - 1,
+    message: /^metadata at byte \d+: nonzero padding byte$/,
+  });
 });
 
 test('trailer with the wrong file length, the wrong CRC, the wrong magic', () => {
@@ -525,7 +587,10 @@ test('metadata length and record count out of bounds, or disagreeing with the me
 });
 
 test('metadata that is not JSON, or not UTF-8', () => {
-  throwsFormatError(() => readModel(withMetadata(FILE, '{"architecture": "resnet18",')), { offset: 24, message: /JSON/ });
+  throwsFormatError(() => readModel(withMetadata(FILE, '{"architecture": "resnet18",')), {
+    offset: 24,
+    message: /JSON/,
+  });
   const bad = withMetadata(FILE, '"xx"');
   bad[25] = 0xff;
   throwsFormatError(() => readModel(reseal(bad)), { offset: 24, message: /UTF-8/ });
@@ -551,11 +616,24 @@ test('metadata describing an inconsistent graph: the error names the layer', () 
     ['layer1.0.add', (m) => (m.layers[4].multiplierA = 1e39), /overflows f32/],
     ['layer1.0.add', (m) => (m.layers[4].relu = 1), /relu must be true or false/],
     ['avgpool', (m) => (m.layers[9].kind = 'lppool'), /unknown layer kind "lppool"/],
-    ['avgpool', (m) => Object.assign(m.layers[9], { kind: 'avgpool', k: 2, stride: 2, pad: 0, ceil: 1 }), /ceil must be true or false, got 1/],
-    ['avgpool', (m) => Object.assign(m.layers[9], { kind: 'avgpool', k: 2, stride: 2, pad: 0, ceil: true }), /output tensor 10 must keep the input's scale and zero point/],
-    ['avgpool', (m) => Object.assign(m.layers[9], { kind: 'affine', channels: 3, relu: false }), /input tensor \d+ has \d+ channels, the layer has 3/],
+    [
+      'avgpool',
+      (m) => Object.assign(m.layers[9], { kind: 'avgpool', k: 2, stride: 2, pad: 0, ceil: 1 }),
+      /ceil must be true or false, got 1/,
+    ],
+    [
+      'avgpool',
+      (m) => Object.assign(m.layers[9], { kind: 'avgpool', k: 2, stride: 2, pad: 0, ceil: true }),
+      /output tensor 10 must keep the input's scale and zero point/,
+    ],
+    [
+      'avgpool',
+      (m) => Object.assign(m.layers[9], { kind: 'affine', channels: 3, relu: false }),
+      /input tensor \d+ has \d+ channels, the layer has 3/,
+    ],
   ];
-  for (const [layer, edit, message] of cases) throwsFormatError(() => readModel(editMetadata(edit)), { offset: 24, layer, message });
+  for (const [layer, edit, message] of cases)
+    throwsFormatError(() => readModel(editMetadata(edit)), { offset: 24, layer, message });
 });
 
 test('metadata with bad tensors, preprocessing, labels', () => {
@@ -583,21 +661,57 @@ test('metadata with bad tensors, preprocessing, labels', () => {
 test('a model needing more than 512 MiB of parameters is refused before anything is allocated', () => {
   const metadata = metadataOf(FILE);
   const convs = Array.from({ length: 10 }, (_, i) => ({
-    kind: 'conv', name: `big${i}`, input: i, output: i + 1, kh: 1, kw: 1, stride: 1, pad: 0, cin: i === 0 ? 3 : 8192, cout: 8192, relu: false,
+    kind: 'conv',
+    name: `big${i}`,
+    input: i,
+    output: i + 1,
+    kh: 1,
+    kw: 1,
+    stride: 1,
+    pad: 0,
+    cin: i === 0 ? 3 : 8192,
+    cout: 8192,
+    relu: false,
   }));
-  const tensors = [metadata.tensors[0], ...convs.map(() => ({ h: metadata.tensors[0].h, w: metadata.tensors[0].w, c: 8192, scale: 1, zeroPoint: 0 }))];
+  const tensors = [
+    metadata.tensors[0],
+    ...convs.map(() => ({ h: metadata.tensors[0].h, w: metadata.tensors[0].w, c: 8192, scale: 1, zeroPoint: 0 })),
+  ];
   const huge = { ...metadata, tensors, layers: convs, labels: Array(8192).fill('x') };
   throwsFormatError(() => validateGraph(huge), { offset: 24, message: /parameters take \d+ bytes/ });
 });
 
 test('validateGraph turns garbage of any shape into ModelFormatError, never a TypeError', () => {
-  const garbage = [undefined, null, 0, -1, 1.5, 1e308, Infinity, NaN, '', 'x', '7', true, [], [1, 2, 3], {}, { h: 1 }, [null]];
+  const garbage = [
+    undefined,
+    null,
+    0,
+    -1,
+    1.5,
+    1e308,
+    Infinity,
+    NaN,
+    '',
+    'x',
+    '7',
+    true,
+    [],
+    [1, 2, 3],
+    {},
+    { h: 1 },
+    [null],
+  ];
   for (const value of garbage) throwsFormatError(() => validateGraph(value), { offset: 24 });
   const rng = mulberry32(16);
   const paths = (value: any, prefix: (string | number)[] = []): (string | number)[][] =>
     typeof value !== 'object' || value === null
       ? [prefix]
-      : [prefix, ...Object.keys(value).flatMap((key) => paths(value[key], [...prefix, Array.isArray(value) ? Number(key) : key]))];
+      : [
+          prefix,
+          ...Object.keys(value).flatMap((key) =>
+            paths(value[key], [...prefix, Array.isArray(value) ? Number(key) : key]),
+          ),
+        ];
   const metadata = metadataOf(FILE);
   const allPaths = paths(metadata).filter((p) => p.length > 0);
   let accepted = 0;
@@ -635,7 +749,11 @@ test('writeModel refuses bad parameters and bad graphs, naming the layer', () =>
   for (const [edit, message] of cases) {
     const model = randomModel(1);
     edit(model);
-    throwsFormatError(() => writeModel(model), { layer: 'layer1.0.conv1', message, offset: HEADER.records[2].payloadOffset });
+    throwsFormatError(() => writeModel(model), {
+      layer: 'layer1.0.conv1',
+      message,
+      offset: HEADER.records[2].payloadOffset,
+    });
   }
   const model = randomModel(1);
   (model.layers[3] as any).cin += 1;

@@ -3,12 +3,12 @@
 // a time limit, and no load grows a wasm memory past the bound docs/FORMAT.md states.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadModel } from '../src/runtime/model.ts';
-import { MAX_WASM_BYTES } from '../src/runtime/memory-plan.ts';
-import { readModel } from '../src/format/reader.ts';
-import { crc32 } from '../src/format/crc32.ts';
 import { mulberry32 } from '../src/builder/random.ts';
 import { ModelFormatError } from '../src/errors.ts';
+import { crc32 } from '../src/format/crc32.ts';
+import { readModel } from '../src/format/reader.ts';
+import { MAX_WASM_BYTES } from '../src/runtime/memory-plan.ts';
+import { loadModel } from '../src/runtime/model.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 
 const BASE = tinyModelFile();
@@ -57,7 +57,12 @@ async function check({ name, bytes, streamed }: Case): Promise<void> {
     model.dispose();
   } catch (error) {
     if (!(error instanceof ModelFormatError)) {
-      throw new assert.Assertion({ message: `${name}: ${error instanceof Error ? error.stack : String(error)}`, operator: 'instance', expects: 'ModelFormatError', actual: error });
+      throw new assert.Assertion({
+        message: `${name}: ${error instanceof Error ? error.stack : String(error)}`,
+        operator: 'instance',
+        expects: 'ModelFormatError',
+        actual: error,
+      });
     }
     outcome.refused++;
   } finally {
@@ -103,7 +108,11 @@ function pick<T>(items: readonly T[]): T {
  * A file with valid header and trailer CRCs around the given metadata and record section, so that
  * the damage inside reaches the checks past the CRCs.
  */
-function sealed({ metadata = METADATA as unknown, recordCount = header.layers.length, records = BASE.subarray(RECORDS_START, TRAILER_START) } = {}): Uint8Array {
+function sealed({
+  metadata = METADATA as unknown,
+  recordCount = header.layers.length,
+  records = BASE.subarray(RECORDS_START, TRAILER_START),
+} = {}): Uint8Array {
   const json = new TextEncoder().encode(typeof metadata === 'string' ? metadata : JSON.stringify(metadata));
   const recordsStart = Math.ceil((24 + json.length) / 16) * 16;
   const file = new Uint8Array(recordsStart + records.length + 16);
@@ -136,22 +145,62 @@ function withRecordCrcs(file: Uint8Array): Uint8Array {
   return withTrailer(file);
 }
 
-const HOSTILE_VALUES: unknown[] = [0, -1, 1, 2, 3, 1.5, 7, 8, 15, 16, 255, 256, 4095, 4096, 4097, 8192, 8193, 65535, 1e9, 2 ** 31, 2 ** 32 + 1, 2 ** 53, -(2 ** 31), 1e308, null, true, '8', [], {}, [8]];
+const HOSTILE_VALUES: unknown[] = [
+  0,
+  -1,
+  1,
+  2,
+  3,
+  1.5,
+  7,
+  8,
+  15,
+  16,
+  255,
+  256,
+  4095,
+  4096,
+  4097,
+  8192,
+  8193,
+  65535,
+  1e9,
+  2 ** 31,
+  2 ** 32 + 1,
+  2 ** 53,
+  -(2 ** 31),
+  1e308,
+  null,
+  true,
+  '8',
+  [],
+  {},
+  [8],
+];
 
 /** Every [path, value] of the metadata's leaves under tensors, layers and preprocessing. */
 function leaves(value: unknown, path: (string | number)[] = []): (string | number)[][] {
   if (typeof value !== 'object' || value === null) return [path];
-  return Object.entries(value).flatMap(([key, child]) => leaves(child, [...path, Array.isArray(value) ? Number(key) : key]));
+  return Object.entries(value).flatMap(([key, child]) =>
+    leaves(child, [...path, Array.isArray(value) ? Number(key) : key]),
+  );
 }
 
 const FIELDS = leaves({ tensors: METADATA.tensors, layers: METADATA.layers, preprocessing: METADATA.preprocessing });
 
 function setPath(target: Record<string | number, unknown>, path: (string | number)[], value: unknown): void {
-  const parent = path.slice(0, -1).reduce<Record<string | number, unknown>>((node, key) => node[key] as Record<string | number, unknown>, target);
+  const parent = path
+    .slice(0, -1)
+    .reduce<Record<string | number, unknown>>((node, key) => node[key] as Record<string | number, unknown>, target);
   parent[path[path.length - 1]] = value;
 }
 
-function metadataCopy(): { tensors: Record<string, unknown>[]; layers: Record<string, unknown>[]; labels: string[]; preprocessing: Record<string, unknown> } {
+function metadataCopy(): {
+  tensors: Record<string, unknown>[];
+  layers: Record<string, unknown>[];
+  labels: string[];
+  preprocessing: Record<string, unknown>;
+} {
   return structuredClone(METADATA);
 }
 
@@ -166,12 +215,22 @@ function scaledMetadata(size: number, channels: number) {
     const k = (layer.kh ?? layer.k ?? 1) as number;
     const stride = (layer.stride ?? 1) as number;
     const pad = (layer.pad ?? 0) as number;
-    const spatial = (n: number) => (layer.kind === 'gap' || layer.kind === 'fc' ? 1 : layer.kind === 'add' ? n : Math.floor((n + 2 * pad - k) / stride) + 1);
+    const spatial = (n: number) =>
+      layer.kind === 'gap' || layer.kind === 'fc'
+        ? 1
+        : layer.kind === 'add'
+          ? n
+          : Math.floor((n + 2 * pad - k) / stride) + 1;
     if (layer.kind === 'conv' && layer.name !== 'conv1') layer.cin = channels;
     if (layer.kind === 'conv' && layer.name !== 'down') layer.cout = channels;
     if (layer.kind === 'fc') layer.cin = (layer.cin as number) === 16 ? 16 : channels;
     const c = layer.kind === 'conv' || layer.kind === 'fc' ? (layer.cout as number) : (x.c as number);
-    m.tensors[layer.output as number] = { ...m.tensors[layer.output as number], h: spatial(x.h as number), w: spatial(x.w as number), c };
+    m.tensors[layer.output as number] = {
+      ...m.tensors[layer.output as number],
+      h: spatial(x.h as number),
+      w: spatial(x.w as number),
+      c,
+    };
   }
   return m;
 }
@@ -230,7 +289,11 @@ function* metadataValues(count: number): Generator<Case> {
     const path = pick(FIELDS);
     const value = pick(HOSTILE_VALUES);
     setPath(m as unknown as Record<string, unknown>, path, value);
-    yield { name: `metadata ${path.join('.')} = ${JSON.stringify(value)}`, bytes: sealed({ metadata: m }), streamed: i % 4 === 0 };
+    yield {
+      name: `metadata ${path.join('.')} = ${JSON.stringify(value)}`,
+      bytes: sealed({ metadata: m }),
+      streamed: i % 4 === 0,
+    };
   }
 }
 
@@ -239,19 +302,25 @@ function* metadataStructure(count: number): Generator<Case> {
   const edits: [string, (m: ReturnType<typeof metadataCopy>) => unknown][] = [
     ['drop a layer', (m) => m.layers.splice(randomInt(m.layers.length), 1)],
     ['duplicate a layer', (m) => m.layers.splice(randomInt(m.layers.length), 0, structuredClone(pick(m.layers)))],
-    ['swap two layers', (m) => {
-      const [a, b] = [randomInt(m.layers.length), randomInt(m.layers.length)];
-      [m.layers[a], m.layers[b]] = [m.layers[b], m.layers[a]];
-    }],
+    [
+      'swap two layers',
+      (m) => {
+        const [a, b] = [randomInt(m.layers.length), randomInt(m.layers.length)];
+        [m.layers[a], m.layers[b]] = [m.layers[b], m.layers[a]];
+      },
+    ],
     ['drop a tensor', (m) => m.tensors.splice(randomInt(m.tensors.length), 1)],
     ['add a tensor', (m) => m.tensors.push(structuredClone(pick(m.tensors)))],
     ['drop a label', (m) => m.labels.pop()],
     ['100,000 labels', (m) => (m.labels = Array.from({ length: 100_000 }, String))],
     ['change a layer kind', (m) => (pick(m.layers).kind = pick(['conv', 'maxpool', 'add', 'gap', 'fc', 'relu', 7]))],
-    ['delete a field', (m) => {
-      const layer = pick(m.layers);
-      delete layer[pick(Object.keys(layer))];
-    }],
+    [
+      'delete a field',
+      (m) => {
+        const layer = pick(m.layers);
+        delete layer[pick(Object.keys(layer))];
+      },
+    ],
   ];
   for (let i = 0; i < count; i++) {
     const [name, edit] = pick(edits);
@@ -259,8 +328,20 @@ function* metadataStructure(count: number): Generator<Case> {
     edit(m);
     yield { name: `metadata: ${name} #${i}`, bytes: sealed({ metadata: m }), streamed: i % 4 === 0 };
   }
-  for (const text of ['', '{', 'null', '[]', '"resnet"', '{"layers": 5}', '\u00ff\u00fe', JSON.stringify(METADATA).replace('"conv"', '"conv\\u0000"')]) {
-    yield { name: `metadata text ${JSON.stringify(text.slice(0, 20))}`, bytes: sealed({ metadata: text.length === 0 ? ' ' : text }) };
+  for (const text of [
+    '',
+    '{',
+    'null',
+    '[]',
+    '"resnet"',
+    '{"layers": 5}',
+    '\u00ff\u00fe',
+    JSON.stringify(METADATA).replace('"conv"', '"conv\\u0000"'),
+  ]) {
+    yield {
+      name: `metadata text ${JSON.stringify(text.slice(0, 20))}`,
+      bytes: sealed({ metadata: text.length === 0 ? ' ' : text }),
+    };
   }
 }
 
@@ -269,7 +350,8 @@ function* hugeModels(): Generator<Case> {
   for (const size of [64, 1024, 4096]) {
     for (const channels of [8, 64, 512, 900, 2048]) {
       const bytes = sealed({ metadata: scaledMetadata(size, channels) });
-      for (const streamed of [false, true, 'header first'] as const) yield { name: `scaled to ${size}x${size}, ${channels} channels`, bytes, streamed };
+      for (const streamed of [false, true, 'header first'] as const)
+        yield { name: `scaled to ${size}x${size}, ${channels} channels`, bytes, streamed };
     }
   }
 }
@@ -292,9 +374,11 @@ function* splices(count: number): Generator<Case> {
     const span = 1 + randomInt(64);
     const kind = randomInt(3);
     const bytes =
-      kind === 0 ? BASE.slice().fill(randomInt(256), at, at + span)
-      : kind === 1 ? concat(BASE.subarray(0, at), BASE.subarray(at + span))
-      : concat(BASE.subarray(0, at + span), BASE.subarray(at));
+      kind === 0
+        ? BASE.slice().fill(randomInt(256), at, at + span)
+        : kind === 1
+          ? concat(BASE.subarray(0, at), BASE.subarray(at + span))
+          : concat(BASE.subarray(0, at + span), BASE.subarray(at));
     yield { name: `splice ${kind} at ${at}+${span}`, bytes, streamed: i % 4 === 0 };
   }
 }
@@ -316,11 +400,23 @@ test('the undamaged file loads, and the sealing helper reproduces it byte for by
 
 test('10,000+ damaged files: ModelFormatError or a working model; no trap, hang or oversized memory', async () => {
   const start = performance.now();
-  const families = [bitFlips(5000, 3), truncations(), wrongLengthsAndCounts(), metadataValues(3000), metadataStructure(1000), hugeModels(), forgedPayloads(800), splices(800)];
+  const families = [
+    bitFlips(5000, 3),
+    truncations(),
+    wrongLengthsAndCounts(),
+    metadataValues(3000),
+    metadataStructure(1000),
+    hugeModels(),
+    forgedPayloads(800),
+    splices(800),
+  ];
   for (const family of families) for (const c of family) await check(c);
   assert.ok(outcome.cases >= 10_000, `only ${outcome.cases} cases`);
   assert.ok(outcome.loaded > 0 && outcome.refused > 9000, JSON.stringify(outcome));
-  assert.ok(outcome.largestMemory > 200e6 && outcome.largestMemory <= MAX_WASM_BYTES, `largest wasm memory ${outcome.largestMemory}`);
+  assert.ok(
+    outcome.largestMemory > 200e6 && outcome.largestMemory <= MAX_WASM_BYTES,
+    `largest wasm memory ${outcome.largestMemory}`,
+  );
   console.log(`fuzz: ${outcome.cases} cases in ${((performance.now() - start) / 1000).toFixed(1)} s`);
 });
 

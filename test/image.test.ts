@@ -2,15 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
 import { encode as encodePng, type ImageData as PngImageData } from 'fast-png';
 import jpeg from 'jpeg-js';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { ImageDecodeError } from '../src/errors.ts';
-import type { Preprocessing, QuantParams } from '../src/model/types.ts';
 import { decodeImage, type RgbImage } from '../src/image/decode.ts';
 import { activeDecoder, decodeBytes } from '../src/image/decoders.ts';
-import { imagenetFiles } from './helpers/photos.ts';
+import { inputLookupTable, preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { resampleScratchBytes, worstCaseScratchBytes } from '../src/image/resample.ts';
 import {
   centerCrop,
   centerCropRect,
@@ -20,8 +20,8 @@ import {
   resizeShorterSide,
   shorterSideSize,
 } from '../src/image/resize.ts';
-import { resampleScratchBytes, worstCaseScratchBytes } from '../src/image/resample.ts';
-import { inputLookupTable, preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import type { Preprocessing, QuantParams } from '../src/model/types.ts';
+import { imagenetFiles } from './helpers/photos.ts';
 
 const PHOTOS = join(dirname(fileURLToPath(import.meta.url)), 'photos');
 
@@ -174,17 +174,29 @@ function sharpPilTest(name: string, body: (python: string) => Promise<void>): vo
 
 const sharpDecode = (bytes: Uint8Array) => decodeBytes(bytes, { decoder: 'sharp' });
 
-sharpPilTest('sharp decodes JPEG (baseline, progressive, grey, CMYK) and PNG exactly as PIL convert("RGB")', async (python) => {
-  const names = ['rocket.jpg', 'chelsea.png', 'coffee.png', 'variants/chelsea-cmyk.jpg', 'variants/chelsea-gray.jpg', 'variants/chelsea-progressive.jpg'];
-  // Every 40th ImageNet sample photo, where the sample is there: some carry ICC profiles or EXIF.
-  const sample = imagenetFiles().filter((_, i) => i % 40 === 0).map((p) => p.file);
-  const files = [...names.map((name) => join(PHOTOS, name)), ...sample];
-  for (const file of files) {
-    const bytes = new Uint8Array(readFileSync(file));
-    assert.ok(maxAbsDiff((await sharpDecode(bytes)).data, runPython(python, PIL_DECODE, [], bytes)) === 0, file);
-  }
-  for (const { name, bytes, rgb } of syntheticPngs()) assert.equal([...(await sharpDecode(bytes)).data], rgb, name);
-});
+sharpPilTest(
+  'sharp decodes JPEG (baseline, progressive, grey, CMYK) and PNG exactly as PIL convert("RGB")',
+  async (python) => {
+    const names = [
+      'rocket.jpg',
+      'chelsea.png',
+      'coffee.png',
+      'variants/chelsea-cmyk.jpg',
+      'variants/chelsea-gray.jpg',
+      'variants/chelsea-progressive.jpg',
+    ];
+    // Every 40th ImageNet sample photo, where the sample is there: some carry ICC profiles or EXIF.
+    const sample = imagenetFiles()
+      .filter((_, i) => i % 40 === 0)
+      .map((p) => p.file);
+    const files = [...names.map((name) => join(PHOTOS, name)), ...sample];
+    for (const file of files) {
+      const bytes = new Uint8Array(readFileSync(file));
+      assert.ok(maxAbsDiff((await sharpDecode(bytes)).data, runPython(python, PIL_DECODE, [], bytes)) === 0, file);
+    }
+    for (const { name, bytes, rgb } of syntheticPngs()) assert.equal([...(await sharpDecode(bytes)).data], rgb, name);
+  },
+);
 
 sharpPilTest('sharp ignores embedded ICC profiles, as PIL does', async (python) => {
   const image = syntheticImage(48, 32, 11);
@@ -242,12 +254,24 @@ function syntheticPngs(): { name: string; bytes: Uint8Array; rgb: number[] }[] {
     },
     {
       name: 'RGBA (alpha dropped, not composited)',
-      bytes: png({ width: 2, height: 1, channels: 4, depth: 8, data: Uint8Array.from([200, 100, 50, 0, 1, 2, 3, 128]) }),
+      bytes: png({
+        width: 2,
+        height: 1,
+        channels: 4,
+        depth: 8,
+        data: Uint8Array.from([200, 100, 50, 0, 1, 2, 3, 128]),
+      }),
       rgb: [200, 100, 50, 1, 2, 3],
     },
     {
       name: '16-bit RGB (high byte)',
-      bytes: png({ width: 2, height: 1, channels: 3, depth: 16, data: Uint16Array.from([0x1234, 0xffff, 0x00ff, 0x8000, 0x7fff, 0x0100]) }),
+      bytes: png({
+        width: 2,
+        height: 1,
+        channels: 3,
+        depth: 16,
+        data: Uint16Array.from([0x1234, 0xffff, 0x00ff, 0x8000, 0x7fff, 0x0100]),
+      }),
       rgb: [0x12, 0xff, 0x00, 0x80, 0x7f, 0x01],
     },
     {
@@ -257,7 +281,18 @@ function syntheticPngs(): { name: string; bytes: Uint8Array; rgb: number[] }[] {
     },
     {
       name: 'palette, 8-bit indices',
-      bytes: png({ width: 3, height: 1, channels: 1, depth: 8, palette: [[255, 0, 0], [0, 255, 0], [0, 0, 255]], data: Uint8Array.from([2, 0, 1]) }),
+      bytes: png({
+        width: 3,
+        height: 1,
+        channels: 1,
+        depth: 8,
+        palette: [
+          [255, 0, 0],
+          [0, 255, 0],
+          [0, 0, 255],
+        ],
+        data: Uint8Array.from([2, 0, 1]),
+      }),
       rgb: [0, 0, 255, 255, 0, 0, 0, 255, 0],
     },
     {
@@ -267,7 +302,11 @@ function syntheticPngs(): { name: string; bytes: Uint8Array; rgb: number[] }[] {
         height: 2,
         channels: 1,
         depth: 2,
-        palette: [[1, 2, 3, 0], [40, 50, 60, 128], [70, 80, 90, 255]],
+        palette: [
+          [1, 2, 3, 0],
+          [40, 50, 60, 128],
+          [70, 80, 90, 255],
+        ],
         data: packBits([2, 1, 0, 0, 2, 1], 3, 2),
       }),
       rgb: [70, 80, 90, 40, 50, 60, 1, 2, 3, 1, 2, 3, 70, 80, 90, 40, 50, 60],
@@ -286,7 +325,11 @@ test('PNG colour types and bit depths become 8-bit RGB like PIL convert("RGB")',
 
 pilTest('synthetic PNGs decode exactly as PIL does', (python) => {
   for (const { name, bytes, rgb } of syntheticPngs()) {
-    assert.equal([...runPython(python, PIL_DECODE, [], bytes)], rgb, `PIL disagrees with the test's expectation: ${name}`);
+    assert.equal(
+      [...runPython(python, PIL_DECODE, [], bytes)],
+      rgb,
+      `PIL disagrees with the test's expectation: ${name}`,
+    );
   }
 });
 
@@ -331,7 +374,9 @@ function pngHeader(width: number, height: number): Uint8Array {
 
 /** SOI, a JFIF APP0 segment and a baseline SOF0 frame header; no tables, no scan. */
 function jpegHeader(width: number, height: number): Uint8Array {
-  const app0 = [0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00];
+  const app0 = [
+    0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00,
+  ];
   const sof0 = [0xff, 0xc0, 0x00, 0x11, 0x08, height >> 8, height & 0xff, width >> 8, width & 0xff, 0x03];
   const components = [0x01, 0x22, 0x00, 0x02, 0x11, 0x01, 0x03, 0x11, 0x01];
   return Uint8Array.from([0xff, 0xd8, ...app0, ...sof0, ...components]);
@@ -380,20 +425,27 @@ test('a PNG with a damaged byte fails its CRC and is refused', () => {
 
 test('non-image bytes and empty input are refused, naming the supported formats', () => {
   assertDecodeError(new Uint8Array(0), /empty input: expected an encoded image \(JPEG, PNG/);
-  assertDecodeError(new TextEncoder().encode('GIF89a\x01\x00\x01\x00'), /unsupported image format \(first bytes 47 49 46 38 39 61 01 00\): only JPEG and PNG/);
+  assertDecodeError(
+    new TextEncoder().encode('GIF89a\x01\x00\x01\x00'),
+    /unsupported image format \(first bytes 47 49 46 38 39 61 01 00\): only JPEG and PNG/,
+  );
   assertDecodeError(new TextEncoder().encode('hello, world'), /only JPEG and PNG are supported/);
   assertDecodeError(Uint8Array.from([0x42, 0x4d]), /only JPEG and PNG are supported/);
 });
 
 test('randomly damaged files decode or throw ImageDecodeError, never anything else', () => {
-  const bases = [png({ ...syntheticImage(24, 16, 9), channels: 3, depth: 8 }), photoBytes('variants/chelsea-progressive.jpg'), photoBytes('variants/chelsea-cmyk.jpg')];
+  const bases = [
+    png({ ...syntheticImage(24, 16, 9), channels: 3, depth: 8 }),
+    photoBytes('variants/chelsea-progressive.jpg'),
+    photoBytes('variants/chelsea-cmyk.jpg'),
+  ];
   const noise = pseudoRandomBytes(bases.length * 200 * 8, 77);
   let n = 0;
   for (const base of bases) {
     for (let trial = 0; trial < 200; trial++) {
       const bytes = base.slice();
       for (let k = 0; k < 4; k++) {
-        const at = (noise[n++] << 8 | noise[n++]) % bytes.length;
+        const at = ((noise[n++] << 8) | noise[n++]) % bytes.length;
         bytes[at] = noise[n++];
       }
       n++;
@@ -401,7 +453,8 @@ test('randomly damaged files decode or throw ImageDecodeError, never anything el
         const img = decodeImage(bytes);
         assert.is(img.data.length, img.width * img.height * 3);
       } catch (error) {
-        if (!(error instanceof ImageDecodeError)) assert.unreachable(`raw ${(error as Error).name}: ${(error as Error).message}`);
+        if (!(error instanceof ImageDecodeError))
+          assert.unreachable(`raw ${(error as Error).name}: ${(error as Error).message}`);
       }
     }
   }
@@ -441,9 +494,20 @@ test('centerCrop copies the window and zero-pads outside the image', () => {
 });
 
 test('resizeAndCenterCrop equals centerCrop(resizeShorterSide(...)) bit for bit', () => {
-  const images = [photo('chelsea.png'), photo('rocket.jpg'), syntheticImage(500, 375, 1), syntheticImage(123, 301, 2), syntheticImage(7, 3, 3)];
+  const images = [
+    photo('chelsea.png'),
+    photo('rocket.jpg'),
+    syntheticImage(500, 375, 1),
+    syntheticImage(123, 301, 2),
+    syntheticImage(7, 3, 3),
+  ];
   for (const img of images) {
-    for (const [size, crop] of [[256, 224], [232, 224], [100, 99], [64, 80]]) {
+    for (const [size, crop] of [
+      [256, 224],
+      [232, 224],
+      [100, 99],
+      [64, 80],
+    ]) {
       const expected = centerCrop(resizeShorterSide(img, size), crop);
       assert.equal(resizeAndCenterCrop(img, size, crop), expected, `${img.width}x${img.height} ${size}/${crop}`);
     }
@@ -521,10 +585,16 @@ test('resize to the same size is the identity', () => {
 pilTest('resize equals PIL Image.resize(BILINEAR) bit for bit', (python) => {
   const images = [photo('chelsea.png'), syntheticImage(1920, 1080, 7), syntheticImage(31, 517, 4)];
   for (const img of images) {
-    const targets = [...RESIZE_TARGETS, [shorterSideSize(img.width, img.height, 256).width, shorterSideSize(img.width, img.height, 256).height]];
+    const targets = [
+      ...RESIZE_TARGETS,
+      [shorterSideSize(img.width, img.height, 256).width, shorterSideSize(img.width, img.height, 256).height],
+    ];
     for (const [width, height] of targets) {
       const expected = runPython(python, PIL_RESIZE, [img.width, img.height, width, height].map(String), img.data);
-      assert.ok(maxAbsDiff(resize(img, width, height).data, expected) === 0, `${img.width}x${img.height} -> ${width}x${height}`);
+      assert.ok(
+        maxAbsDiff(resize(img, width, height).data, expected) === 0,
+        `${img.width}x${img.height} -> ${width}x${height}`,
+      );
     }
   }
 });
@@ -545,14 +615,22 @@ pilTest('resizeAndCenterCrop equals PIL resize + torchvision CenterCrop at rando
   for (let i = 0; i < 40; i++) {
     const [a, b, c, d] = random.subarray(4 * i, 4 * i + 4);
     // Sizes from 1 to ~1500 (some far below the crop, some far above), crops up to a little past the resize.
-    const width = 1 + ((a << 3) ^ (b >> 2)) % 1500;
-    const height = 1 + ((b << 3) ^ (c >> 1)) % 1100;
+    const width = 1 + (((a << 3) ^ (b >> 2)) % 1500);
+    const height = 1 + (((b << 3) ^ (c >> 1)) % 1100);
     const size = 8 + (c % 250);
     const crop = Math.max(1, size - 40 + (d % 60));
     const img = syntheticImage(width, height, i);
     const out = shorterSideSize(width, height, size);
-    const expected = runPython(python, PIL_RESIZE_CROP, [width, height, out.width, out.height, crop].map(String), img.data);
-    assert.ok(maxAbsDiff(resizeAndCenterCrop(img, size, crop).data, expected) === 0, `${width}x${height} resize ${size} crop ${crop}`);
+    const expected = runPython(
+      python,
+      PIL_RESIZE_CROP,
+      [width, height, out.width, out.height, crop].map(String),
+      img.data,
+    );
+    assert.ok(
+      maxAbsDiff(resizeAndCenterCrop(img, size, crop).data, expected) === 0,
+      `${width}x${height} resize ${size} crop ${crop}`,
+    );
   }
 });
 
@@ -565,7 +643,10 @@ test('the scratch bound covers every image up to the pixel limit: extreme shapes
     // Long sides from square to 1-pixel-thin, at or just under the limit.
     const short = 1 + Math.floor(Math.sqrt(maxPixels) * (random[3 * i + 1] / 255) ** 3);
     const long = Math.max(short, Math.floor(maxPixels / short) - (random[3 * i + 2] % 3));
-    for (const [width, height] of [[long, short], [short, long]]) {
+    for (const [width, height] of [
+      [long, short],
+      [short, long],
+    ]) {
       const { out, rect } = resizeCropWindow({ width, height }, size, crop);
       const need = resampleScratchBytes({ width, height }, out, rect);
       assert.ok(need <= worstCaseScratchBytes(size, crop, maxPixels), `${width}x${height} resize ${size} crop ${crop}`);
@@ -615,7 +696,11 @@ const plain = (over: Partial<Preprocessing>): Preprocessing => ({
 });
 
 test('input lookup table follows the ARCHITECTURE.md formula for ImageNet parameters', () => {
-  for (const quant of [{ scale: 0.0186, zeroPoint: 114 }, { scale: 0.017124754, zeroPoint: 120 }, { scale: 0.03, zeroPoint: 0 }]) {
+  for (const quant of [
+    { scale: 0.0186, zeroPoint: 114 },
+    { scale: 0.017124754, zeroPoint: 120 },
+    { scale: 0.03, zeroPoint: 0 },
+  ]) {
     assert.equal([...inputLookupTable(IMAGENET, quant)], expectedTable(IMAGENET, quant), JSON.stringify(quant));
   }
 });

@@ -1,20 +1,21 @@
 // Odd and bad images through the public API, Model.classify, with each decoder (sharp and the
 // JavaScript fallback): each gives a correct answer (the same logits as the equivalent plain RGB
 // pixels) or a clear ImageDecodeError. Browser image sources are checked against stand-in DOM classes.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encode as encodePng } from 'fast-png';
 import jpeg from 'jpeg-js';
-import { loadModel, type Model } from '../src/runtime/model.ts';
-import { ImageDecodeError } from '../src/errors.ts';
-import { toRgbImage, type ImageSource } from '../src/image/sources.ts';
-import { decodeImage } from '../src/image/decode.ts';
-import { decodeBytes, type DecoderChoice } from '../src/image/decoders.ts';
-import { resize } from '../src/image/resize.ts';
-import { preprocessQuantized } from '../src/image/preprocess.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { mulberry32 } from '../src/builder/random.ts';
+import { ImageDecodeError } from '../src/errors.ts';
+import { decodeImage } from '../src/image/decode.ts';
+import { type DecoderChoice, decodeBytes } from '../src/image/decoders.ts';
+import { preprocessQuantized } from '../src/image/preprocess.ts';
+import { resize } from '../src/image/resize.ts';
+import { type ImageSource, toRgbImage } from '../src/image/sources.ts';
+import { loadModel, type Model } from '../src/runtime/model.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 
 const PHOTOS = join(import.meta.dirname, 'photos');
@@ -26,10 +27,14 @@ const sharp = (await import('sharp').catch(() => null))?.default;
 const DECODERS: DecoderChoice[] = sharp ? ['sharp', 'js'] : ['js'];
 if (!sharp) console.log('    sharp does not load here: only the JavaScript decoder is tested');
 
-const logits = async (source: ImageSource, decoder?: DecoderChoice) => (await model.classify(source, { decoder })).logits;
+const logits = async (source: ImageSource, decoder?: DecoderChoice) =>
+  (await model.classify(source, { decoder })).logits;
 
 async function refused(source: unknown, message: RegExp, decoder?: DecoderChoice): Promise<void> {
-  const error = await model.classify(source as ImageSource, { decoder }).then(() => null, (e: unknown) => e);
+  const error = await model.classify(source as ImageSource, { decoder }).then(
+    () => null,
+    (e: unknown) => e,
+  );
   assert.instance(error, ImageDecodeError, `${decoder ?? 'auto'}: ${String(error)}`);
   assert.match((error as Error).message, message, decoder);
 }
@@ -44,7 +49,14 @@ function meanAbsDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** A WebP's RIFF header and nothing else. */
-const RIFF_WEBP = Uint8Array.from([...'RIFF'].map((c) => c.charCodeAt(0)).concat([36, 0, 0, 0], [...'WEBPVP8 '].map((c) => c.charCodeAt(0))));
+const RIFF_WEBP = Uint8Array.from(
+  [...'RIFF']
+    .map((c) => c.charCodeAt(0))
+    .concat(
+      [36, 0, 0, 0],
+      [...'WEBPVP8 '].map((c) => c.charCodeAt(0)),
+    ),
+);
 
 function toRgba(rgb: Uint8Array, alpha: (pixel: number) => number): Uint8Array {
   const rgba = new Uint8Array((rgb.length / 3) * 4);
@@ -83,13 +95,17 @@ test('classify writes tensor 0 in place exactly as preprocessQuantized computes 
 });
 
 test('a raw frame over 40 megapixels is refused, as an encoded image would be', async () => {
-  await refused({ data: new Uint8Array(3 * 40_001 * 1000), width: 40_001, height: 1000 }, /40001x1000 .*over the limit of 40000000 pixels/);
+  await refused(
+    { data: new Uint8Array(3 * 40_001 * 1000), width: 40_001, height: 1000 },
+    /40001x1000 .*over the limit of 40000000 pixels/,
+  );
 });
 
 for (const decoder of DECODERS) {
   test(`${decoder}: truncated JPEG refused at every cut`, async () => {
     const bytes = photo('rocket.jpg');
-    for (const length of [2, 3, 100, 600, bytes.length >> 1, bytes.length - 2]) await refused(bytes.subarray(0, length), /truncated|corrupt/, decoder);
+    for (const length of [2, 3, 100, 600, bytes.length >> 1, bytes.length - 2])
+      await refused(bytes.subarray(0, length), /truncated|corrupt/, decoder);
   });
 
   test(`${decoder}: 0x0 images are refused; a 1x1 image gives the answer its one pixel gives`, async () => {
@@ -118,7 +134,8 @@ for (const decoder of DECODERS) {
     for (const name of ['variants/chelsea-cmyk.jpg', 'variants/chelsea-gray.jpg', 'variants/chelsea-progressive.jpg']) {
       const pixels = await decodeBytes(photo(name), { decoder });
       assert.equal(await logits(photo(name), decoder), await logits(pixels), name);
-      if (name !== 'variants/chelsea-gray.jpg') assert.ok(meanAbsDiff(pixels.data, source) < 4, `${name}: mean |diff| ${meanAbsDiff(pixels.data, source)}`);
+      if (name !== 'variants/chelsea-gray.jpg')
+        assert.ok(meanAbsDiff(pixels.data, source) < 4, `${name}: mean |diff| ${meanAbsDiff(pixels.data, source)}`);
     }
     const gray = Uint8Array.from({ length: 20 * 10 }, (_, i) => (i * 13) & 255);
     const png = encodePng({ width: 20, height: 10, channels: 1, depth: 8, data: gray });
@@ -130,16 +147,26 @@ for (const decoder of DECODERS) {
     const rgb = pattern(40, 30);
     const rgba = toRgba(rgb, (p) => (p * 7) & 255);
     const expected = await logits({ data: rgb, width: 40, height: 30 });
-    assert.equal(await logits(encodePng({ width: 40, height: 30, channels: 4, depth: 8, data: rgba }), decoder), expected);
+    assert.equal(
+      await logits(encodePng({ width: 40, height: 30, channels: 4, depth: 8, data: rgba }), decoder),
+      expected,
+    );
     assert.equal(await logits({ data: rgba, width: 40, height: 30 }), expected);
-    assert.equal(await logits({ data: new Uint8ClampedArray(rgba), width: 40, height: 30 }), expected, 'ImageData-like');
+    assert.equal(
+      await logits({ data: new Uint8ClampedArray(rgba), width: 40, height: 30 }),
+      expected,
+      'ImageData-like',
+    );
   });
 
   test(`${decoder}: 16-bit PNG classifies like the 8-bit PNG of its high bytes`, async () => {
     const rgb = pattern(16, 16);
     const deep = Uint16Array.from(rgb, (v, i) => (v << 8) | ((i * 91) & 255));
     const expected = await logits(encodePng({ width: 16, height: 16, channels: 3, depth: 8, data: rgb }), decoder);
-    assert.equal(await logits(encodePng({ width: 16, height: 16, channels: 3, depth: 16, data: deep }), decoder), expected);
+    assert.equal(
+      await logits(encodePng({ width: 16, height: 16, channels: 3, depth: 16, data: deep }), decoder),
+      expected,
+    );
   });
 
   test(`${decoder}: non-image bytes: a clear error`, async () => {
@@ -171,12 +198,19 @@ test('WebP: decoded by sharp (lossless WebP = the PNG it was made from); a clear
     assert.instance(error, ImageDecodeError);
     assert.match((error as Error).message, /WEBP image is 451x300 .*over the limit of 135299 pixels/);
   }
-  await refused(lossless, /WebP: only JPEG and PNG are supported by the JavaScript decoder.*\{ data, width, height \}/, 'js');
+  await refused(
+    lossless,
+    /WebP: only JPEG and PNG are supported by the JavaScript decoder.*\{ data, width, height \}/,
+    'js',
+  );
 });
 
 test('malformed frames and unknown objects: clear errors', async () => {
   await refused({ data: new Uint8Array(0), width: 0, height: 0 }, /0x0 pixels is empty/);
-  await refused({ data: new Uint8Array(30), width: 50000, height: 50000 }, /needs 7500000000 \(RGB\) or 10000000000 \(RGBA\) bytes, got 30/);
+  await refused(
+    { data: new Uint8Array(30), width: 50000, height: 50000 },
+    /needs 7500000000 \(RGB\) or 10000000000 \(RGBA\) bytes, got 30/,
+  );
   await refused({ data: new Uint8Array(10), width: 2, height: 2 }, /needs 12 \(RGB\) or 16 \(RGBA\) bytes, got 10/);
   await refused({ data: new Uint8Array(12), width: 2.5, height: 2 }, /empty or malformed/);
   await refused({ width: 2, height: 2 }, /cannot read an image from Object/);
@@ -244,14 +278,21 @@ test('browser sources (ImageBitmap, VideoFrame, HTMLImageElement) are drawn on a
   const rgb = pattern(24, 18);
   const rgba = toRgba(rgb, () => 255);
   const expected = await logits({ data: rgb, width: 24, height: 18 });
-  const dom = { ImageBitmap: FakeImageBitmap, VideoFrame: FakeVideoFrame, HTMLImageElement: FakeImageElement, OffscreenCanvas: FakeOffscreenCanvas };
+  const dom = {
+    ImageBitmap: FakeImageBitmap,
+    VideoFrame: FakeVideoFrame,
+    HTMLImageElement: FakeImageElement,
+    OffscreenCanvas: FakeOffscreenCanvas,
+  };
   await withDom(dom, async () => {
     assert.equal(await logits(new FakeImageBitmap(24, 18, rgba) as unknown as ImageBitmap), expected);
     assert.equal(await logits(new FakeVideoFrame(24, 18, rgba) as unknown as VideoFrame), expected);
     assert.equal(await logits(new FakeImageElement(24, 18, rgba) as unknown as HTMLImageElement), expected);
     await refused(new FakeImageElement(0, 0, rgba), /has no pixels yet \(0x0\): wait until it has loaded/);
   });
-  await withDom({ ImageBitmap: FakeImageBitmap }, () => refused(new FakeImageBitmap(24, 18, rgba), /no 2D canvas is available/));
+  await withDom({ ImageBitmap: FakeImageBitmap }, () =>
+    refused(new FakeImageBitmap(24, 18, rgba), /no 2D canvas is available/),
+  );
   await refused(new FakeImageBitmap(24, 18, rgba), /cannot read an image from FakeImageBitmap/);
 });
 

@@ -1,11 +1,12 @@
 // No import cycles: the folders form layers that only look down, and within a folder no two files
 // need each other. The graph is every relative import and re-export (type-only ones too) of the
 // TypeScript in src/ and the AssemblyScript in assembly/ and wasi/.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FOLDERS = ['src', 'assembly', 'wasi'];
@@ -21,7 +22,9 @@ function sourceFiles(folder: string): string[] {
 /** The files a file imports from, by relative specifier (`./x.ts`, or AssemblyScript's `./x`). */
 function importsOf(file: string): string[] {
   const source = readFileSync(file, 'utf8');
-  const specifiers = [...source.matchAll(/^\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]/gm)].map((m) => m[1]);
+  const specifiers = [...source.matchAll(/^\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]/gm)].map(
+    (m) => m[1],
+  );
   return specifiers
     .filter((s) => s.startsWith('.'))
     .map((s) => resolve(dirname(file), s.endsWith('.ts') || s.endsWith('.js') || s.endsWith('.json') ? s : `${s}.ts`));
@@ -47,9 +50,25 @@ function findCycles(graph: Map<string, string[]>): string[][] {
 }
 
 test('the cycle finder finds a cycle, and none in a chain (its control)', () => {
-  const cycle = findCycles(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]]));
+  const cycle = findCycles(
+    new Map([
+      ['a', ['b']],
+      ['b', ['c']],
+      ['c', ['a']],
+      ['d', ['a']],
+    ]),
+  );
   assert.equal(cycle, [['a', 'b', 'c', 'a']]);
-  assert.equal(findCycles(new Map([['a', ['b']], ['b', ['c']], ['d', ['b', 'c']]])), []);
+  assert.equal(
+    findCycles(
+      new Map([
+        ['a', ['b']],
+        ['b', ['c']],
+        ['d', ['b', 'c']],
+      ]),
+    ),
+    [],
+  );
 });
 
 test('no import cycle in src/, assembly/ or wasi/', () => {

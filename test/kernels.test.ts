@@ -5,12 +5,22 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { QuantLayer, QuantTensor } from '../src/model/types.ts';
 import { outSize, poolOutSize } from '../src/model/types.ts';
-import { convRef, maxpoolRef, addRef, gapRef, fcRef, avgpoolRef, affineRef } from './oracle/int8-reference.ts';
-import { mulberry32 } from './helpers/random.ts';
-import { int, pick, bytes, tensor, channelCount, runNetwork, runOneLayer, randomConv, randomFc } from './helpers/kernel-cases.ts';
-import type { Rng } from './helpers/kernel-cases.ts';
 import type { NetworkOptions } from '../src/runtime/network.ts';
 import { createMemory, instantiateKernels, kernelModule } from '../src/runtime/wasm.ts';
+import type { Rng } from './helpers/kernel-cases.ts';
+import {
+  bytes,
+  channelCount,
+  int,
+  pick,
+  randomConv,
+  randomFc,
+  runNetwork,
+  runOneLayer,
+  tensor,
+} from './helpers/kernel-cases.ts';
+import { mulberry32 } from './helpers/random.ts';
+import { addRef, affineRef, avgpoolRef, convRef, fcRef, gapRef, maxpoolRef } from './oracle/int8-reference.ts';
 
 test('conv equals the scalar reference on 120 random shapes', async () => {
   const rng = mulberry32(2);
@@ -20,18 +30,38 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
     const input = bytes(rng, x.h * x.w * x.c);
     const got = await runOneLayer([x, y], layer, input);
     const want = convRef(input, x, x.zeroPoint, layer, y.zeroPoint);
-    assert.equal(got, want, `case ${i}: ${layer.kh}x${layer.kw}/${layer.stride} pad ${layer.pad} ${x.h}x${x.w}x${x.c} -> ${layer.cout}`);
+    assert.equal(
+      got,
+      want,
+      `case ${i}: ${layer.kh}x${layer.kw}/${layer.stride} pad ${layer.pad} ${x.h}x${x.w}x${x.c} -> ${layer.cout}`,
+    );
   }
 });
 
 test('requantization saturates at both ends for any accumulator: multipliers up to 3e38 (overflowing to infinity), biases ±2^30', async () => {
   const rng = mulberry32(11);
   for (const multiplier of [3e38, 1e30, 1e4, 1, 1e-30]) {
-    for (const [zo, relu] of [[0, false], [128, false], [128, true], [255, false]] as const) {
-      const cin = 8, cout = 8;
+    for (const [zo, relu] of [
+      [0, false],
+      [128, false],
+      [128, true],
+      [255, false],
+    ] as const) {
+      const cin = 8,
+        cout = 8;
       const x = { h: 3, w: 3, c: cin, scale: 1, zeroPoint: 7 };
       const conv: QuantLayer & { kind: 'conv' } = {
-        kind: 'conv', name: 'saturate', input: 0, output: 1, kh: 1, kw: 1, stride: 1, pad: 0, cin, cout, relu,
+        kind: 'conv',
+        name: 'saturate',
+        input: 0,
+        output: 1,
+        kh: 1,
+        kw: 1,
+        stride: 1,
+        pad: 0,
+        cin,
+        cout,
+        relu,
         weight: Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127)),
         bias: Int32Array.from({ length: cout }, (_, o) => [2 ** 30, -(2 ** 30), 0, 1, -1, 1000, -1000, 2 ** 29][o]),
         multiplier: new Float32Array(cout).fill(multiplier),
@@ -60,7 +90,10 @@ test('Winograd, F(2x2) or F(4x4), whole or in channel chunks, gives the same bit
     const input = bytes(rng, x.h * x.w * conv.cin);
     // A mid-range output zero point without ReLU, so that outputs spread and neither clamp hides a difference.
     conv.relu = false;
-    const tensors = [{ ...x, c: conv.cin }, { ...y, h: x.h, w: x.w, zeroPoint: 128 }];
+    const tensors = [
+      { ...x, c: conv.cin },
+      { ...y, h: x.h, w: x.w, zeroPoint: 128 },
+    ];
     const threads = i % 5 === 0 ? 2 : 1;
     const direct = await runNetwork(tensors, [conv], input, { winograd: false });
     const winograd = await runNetwork(tensors, [conv], input, { threads });
@@ -73,25 +106,51 @@ test('Winograd, F(2x2) or F(4x4), whole or in channel chunks, gives the same bit
     const out = winograd.readTensor(1);
     const where = `case ${i}: ${x.h}x${x.w}x${conv.cin} -> ${conv.cout}, weights ±${magnitude}, ${name}, ${threads} thread(s)`;
     assert.equal(out, direct.readTensor(1), where);
-    assert.ok(new Set(out).size >= Math.min(8, out.length / 4), `${where}: outputs spread over the uint8 range: ${[...new Set(out)].slice(0, 9)} of ${out.length}`);
+    assert.ok(
+      new Set(out).size >= Math.min(8, out.length / 4),
+      `${where}: outputs spread over the uint8 range: ${[...new Set(out)].slice(0, 9)} of ${out.length}`,
+    );
     winograd.close();
   }
-  for (const name of ['F(2x2)', 'F(4x4)', 'F(4x4) in chunks']) assert.ok((plans.get(name) ?? 0) >= 5, `${name} ran ${plans.get(name) ?? 0} times: ${[...plans]}`);
+  for (const name of ['F(2x2)', 'F(4x4)', 'F(4x4) in chunks'])
+    assert.ok((plans.get(name) ?? 0) >= 5, `${name} ran ${plans.get(name) ?? 0} times: ${[...plans]}`);
 });
 
 test('F(4x4) is exact up to its bound: accumulators of ±255·9·512·28 (just under 2^25) run whole, ±255·9·512·29 in two chunks', async () => {
-  const cin = 512, cout = 8, h = 9, w = 9;
-  for (const [k, chunks] of [[28, 1], [29, 2]]) {
+  const cin = 512,
+    cout = 8,
+    h = 9,
+    w = 9;
+  for (const [k, chunks] of [
+    [28, 1],
+    [29, 2],
+  ]) {
     // Input d − zx = +255 everywhere (zx 0) or −255 (zx 255); filters all +k or all −k: every tap adds the same sign.
-    for (const [value, zeroPoint] of [[255, 0], [0, 255]]) {
+    for (const [value, zeroPoint] of [
+      [255, 0],
+      [0, 255],
+    ]) {
       const conv: QuantLayer & { kind: 'conv' } = {
-        kind: 'conv', name: 'edge', input: 0, output: 1, kh: 3, kw: 3, stride: 1, pad: 1, cin, cout, relu: false,
+        kind: 'conv',
+        name: 'edge',
+        input: 0,
+        output: 1,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: 1,
+        cin,
+        cout,
+        relu: false,
         weight: Int8Array.from({ length: cout * 9 * cin }, (_, i) => (Math.floor(i / (9 * cin)) % 2 ? -k : k)),
         bias: new Int32Array(cout),
         // Interior outputs (9 taps) ±100 from the zero point, edges (6 taps) ±67, corners (4 taps) ±44.
         multiplier: new Float32Array(cout).fill(100 / (255 * 9 * cin * k)),
       };
-      const tensors = [{ h, w, c: cin, scale: 1, zeroPoint }, { h, w, c: cout, scale: 1, zeroPoint: 128 }];
+      const tensors = [
+        { h, w, c: cin, scale: 1, zeroPoint },
+        { h, w, c: cout, scale: 1, zeroPoint: 128 },
+      ];
       const input = new Uint8Array(h * w * cin).fill(value);
       const net = await runNetwork(tensors, [conv], input);
       const want = convRef(input, tensors[0], zeroPoint, conv, 128);
@@ -106,12 +165,24 @@ test('F(4x4) is exact up to its bound: accumulators of ±255·9·512·28 (just u
 test('maxpool equals the scalar reference on 40 random shapes', async () => {
   const rng = mulberry32(3);
   for (let i = 0; i < 40; i++) {
-    const [k, stride, pad] = pick(rng, [[3, 2, 1], [3, 1, 1], [2, 2, 0], [3, 2, 0], [5, 3, 2]]);
-    const c = channelCount(rng), h = int(rng, k, 20), w = int(rng, k, 20);
+    const [k, stride, pad] = pick(rng, [
+      [3, 2, 1],
+      [3, 1, 1],
+      [2, 2, 0],
+      [3, 2, 0],
+      [5, 3, 2],
+    ]);
+    const c = channelCount(rng),
+      h = int(rng, k, 20),
+      w = int(rng, k, 20);
     const x = tensor(h, w, c, rng);
     const y = { ...x, h: outSize(h, k, stride, pad), w: outSize(w, k, stride, pad) };
     const input = bytes(rng, h * w * c);
-    const got = await runOneLayer([x, y], { kind: 'maxpool', name: 'pool', input: 0, output: 1, k, stride, pad }, input);
+    const got = await runOneLayer(
+      [x, y],
+      { kind: 'maxpool', name: 'pool', input: 0, output: 1, k, stride, pad },
+      input,
+    );
     assert.equal(got, maxpoolRef(input, x, { k, stride, pad }), `case ${i}`);
   }
 });
@@ -119,9 +190,18 @@ test('maxpool equals the scalar reference on 40 random shapes', async () => {
 test('avgpool equals the scalar reference on 60 random shapes: odd sizes, ceil mode, padding, 1 and 2 threads', async () => {
   const rng = mulberry32(8);
   for (let i = 0; i < 60; i++) {
-    const [k, stride, pad] = pick(rng, [[2, 2, 0], [2, 2, 0], [3, 2, 1], [3, 1, 1], [3, 3, 0], [5, 2, 2]]);
+    const [k, stride, pad] = pick(rng, [
+      [2, 2, 0],
+      [2, 2, 0],
+      [3, 2, 1],
+      [3, 1, 1],
+      [3, 3, 0],
+      [5, 2, 2],
+    ]);
     const ceil = rng() < 0.7;
-    const c = channelCount(rng), h = int(rng, k, 15), w = int(rng, k, 15);
+    const c = channelCount(rng),
+      h = int(rng, k, 15),
+      w = int(rng, k, 15);
     const x = tensor(h, w, c, rng);
     const layer: QuantLayer = { kind: 'avgpool', name: 'pool', input: 0, output: 1, k, stride, pad, ceil };
     const y = { ...x, h: poolOutSize(h, layer), w: poolOutSize(w, layer) };
@@ -148,11 +228,21 @@ test('avgpool 2x2/2 in ceil mode on 7x7 gives 4x4, the edge windows averaging th
 test('affine equals the scalar reference on 60 random shapes, with and without ReLU, 1 and 2 threads', async () => {
   const rng = mulberry32(9);
   for (let i = 0; i < 60; i++) {
-    const c = channelCount(rng), x = tensor(int(rng, 1, 12), int(rng, 1, 12), c, rng);
+    const c = channelCount(rng),
+      x = tensor(int(rng, 1, 12), int(rng, 1, 12), c, rng);
     const y = tensor(x.h, x.w, c, rng);
     const multiplier = Float32Array.from({ length: c }, () => (rng() < 0.2 ? -1 : 1) * (0.05 + 2 * rng()));
     const offset = Float32Array.from({ length: c }, () => 200 * (rng() - 0.5));
-    const layer: QuantLayer = { kind: 'affine', name: 'norm', input: 0, output: 1, channels: c, relu: rng() < 0.5, multiplier, offset };
+    const layer: QuantLayer = {
+      kind: 'affine',
+      name: 'norm',
+      input: 0,
+      output: 1,
+      channels: c,
+      relu: rng() < 0.5,
+      multiplier,
+      offset,
+    };
     const input = bytes(rng, x.h * x.w * c);
     const net = await runNetwork([x, y], [layer], input, { threads: i % 4 === 0 ? 2 : 1 });
     const want = affineRef(input, c, x.zeroPoint, multiplier, offset, y.zeroPoint, layer.relu);
@@ -165,7 +255,9 @@ test('affine equals the scalar reference on 60 random shapes, with and without R
 test('gap equals the scalar reference on 30 random shapes', async () => {
   const rng = mulberry32(4);
   for (let i = 0; i < 30; i++) {
-    const c = channelCount(rng), h = int(rng, 1, 9), w = int(rng, 1, 9);
+    const c = channelCount(rng),
+      h = int(rng, 1, 9),
+      w = int(rng, 1, 9);
     const x = tensor(h, w, c, rng);
     const y = tensor(1, 1, c, rng);
     const multiplier = Math.fround((0.5 + 3 * rng()) / (h * w));
@@ -189,9 +281,20 @@ test('add equals the scalar reference on 30 random shapes, with and without ReLU
   const rng = mulberry32(6);
   for (let i = 0; i < 30; i++) {
     // The second operand comes from a 1x1 conv of the first, as a residual branch would.
-    const c = channelCount(rng), x = tensor(int(rng, 1, 12), int(rng, 1, 12), c, rng);
+    const c = channelCount(rng),
+      x = tensor(int(rng, 1, 12), int(rng, 1, 12), c, rng);
     const conv: QuantLayer = {
-      kind: 'conv', name: 'branch', input: 0, output: 1, kh: 1, kw: 1, stride: 1, pad: 0, cin: c, cout: c, relu: false,
+      kind: 'conv',
+      name: 'branch',
+      input: 0,
+      output: 1,
+      kh: 1,
+      kw: 1,
+      stride: 1,
+      pad: 0,
+      cin: c,
+      cout: c,
+      relu: false,
       weight: Int8Array.from({ length: c * c }, () => int(rng, -127, 127)),
       bias: new Int32Array(c),
       multiplier: Float32Array.from({ length: c }, () => (40 + 200 * rng()) / (74 * 73 * Math.sqrt(c))),
@@ -199,13 +302,27 @@ test('add equals the scalar reference on 30 random shapes, with and without ReLU
     const branch = tensor(x.h, x.w, c, rng);
     const sum = tensor(x.h, x.w, x.c, rng);
     const add: QuantLayer = {
-      kind: 'add', name: 'add', inputs: [0, 1], output: 2, relu: rng() < 0.5,
-      multiplierA: Math.fround(x.scale / sum.scale), multiplierB: Math.fround(branch.scale / sum.scale),
+      kind: 'add',
+      name: 'add',
+      inputs: [0, 1],
+      output: 2,
+      relu: rng() < 0.5,
+      multiplierA: Math.fround(x.scale / sum.scale),
+      multiplierB: Math.fround(branch.scale / sum.scale),
     };
     const input = bytes(rng, x.h * x.w * x.c);
     const net = await runNetwork([x, branch, sum], [conv, add], input);
     const b = net.readTensor(1);
-    const want = addRef(input, x.zeroPoint, b, branch.zeroPoint, add.multiplierA, add.multiplierB, sum.zeroPoint, add.relu);
+    const want = addRef(
+      input,
+      x.zeroPoint,
+      b,
+      branch.zeroPoint,
+      add.multiplierA,
+      add.multiplierB,
+      sum.zeroPoint,
+      add.relu,
+    );
     assert.equal(net.readTensor(2), want, `case ${i}`);
   }
 });
@@ -218,16 +335,33 @@ const TIES = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5];
 const TIE_MULTIPLIERS = [0.5, 1.5, 2.5];
 
 /** Values within `spread` of the zero point (seeded), so accumulators stay small. */
-const nearZeroPoint = (rng: Rng, n: number, zeroPoint: number, spread = 1) => Uint8Array.from({ length: n }, () => zeroPoint + int(rng, -spread, spread));
+const nearZeroPoint = (rng: Rng, n: number, zeroPoint: number, spread = 1) =>
+  Uint8Array.from({ length: n }, () => zeroPoint + int(rng, -spread, spread));
 /** A tensor of scale 1 (the tie tests set multipliers directly). */
-const unitTensor = (h: number, w: number, c: number, zeroPoint: number): QuantTensor => ({ h, w, c, scale: 1, zeroPoint });
+const unitTensor = (h: number, w: number, c: number, zeroPoint: number): QuantTensor => ({
+  h,
+  w,
+  c,
+  scale: 1,
+  zeroPoint,
+});
 
 function assertTiesCovered(values: number[], where: string): void {
   const missing = TIES.filter((t) => !values.includes(t));
   assert.is(missing.length, 0, `${where}: no output lands on ${missing}`);
 }
 
-const TIE_CONVS: { name: string; k: number; stride: number; pad: number; cin: number; size: number; options: NetworkOptions; path: string; tile?: number }[] = [
+const TIE_CONVS: {
+  name: string;
+  k: number;
+  stride: number;
+  pad: number;
+  cin: number;
+  size: number;
+  options: NetworkOptions;
+  path: string;
+  tile?: number;
+}[] = [
   { name: 'direct 3x3', k: 3, stride: 1, pad: 1, cin: 16, size: 8, options: { winograd: false }, path: 'direct' },
   { name: 'direct 3x3 stride 2', k: 3, stride: 2, pad: 1, cin: 24, size: 9, options: {}, path: 'direct' },
   { name: '1x1', k: 1, stride: 1, pad: 0, cin: 40, size: 6, options: {}, path: 'direct' },
@@ -244,15 +378,30 @@ for (const c of TIE_CONVS) {
     const out = outSize(c.size, c.k, c.stride, c.pad);
     const y = unitTensor(out, out, cout, 128);
     const conv: QuantLayer & { kind: 'conv' } = {
-      kind: 'conv', name: 'ties', input: 0, output: 1, kh: c.k, kw: c.k, stride: c.stride, pad: c.pad, cin: c.cin, cout, relu: false,
+      kind: 'conv',
+      name: 'ties',
+      input: 0,
+      output: 1,
+      kh: c.k,
+      kw: c.k,
+      stride: c.stride,
+      pad: c.pad,
+      cin: c.cin,
+      cout,
+      relu: false,
       weight: Int8Array.from({ length: cout * c.k * c.k * c.cin }, () => int(rng, -2, 2)),
       bias: Int32Array.from({ length: cout }, () => int(rng, -3, 3)),
       multiplier: Float32Array.from({ length: cout }, (_, o) => TIE_MULTIPLIERS[o % 3]),
     };
     const input = nearZeroPoint(rng, c.size * c.size * c.cin, x.zeroPoint);
     // The accumulators themselves, through the reference with multiplier 1 (|acc| stays under 128).
-    const accumulators = [...convRef(input, x, x.zeroPoint, { ...conv, multiplier: new Float32Array(cout).fill(1) }, 128)].map((v) => v - 128);
-    assertTiesCovered(accumulators.map((acc, i) => acc * conv.multiplier[i % cout]), c.name);
+    const accumulators = [
+      ...convRef(input, x, x.zeroPoint, { ...conv, multiplier: new Float32Array(cout).fill(1) }, 128),
+    ].map((v) => v - 128);
+    assertTiesCovered(
+      accumulators.map((acc, i) => acc * conv.multiplier[i % cout]),
+      c.name,
+    );
     const net = await runNetwork([x, y], [conv], input, c.options);
     assert.is(net.convPaths()[0], c.path);
     if (c.tile) assert.is(net.winogradPlan(0)?.tile, c.tile);
@@ -263,39 +412,80 @@ for (const c of TIE_CONVS) {
 
 test('add: sums exactly on .5 round half to even, as the reference does', async () => {
   const rng = mulberry32(32);
-  const c = 20, h = 6, w = 6;
+  const c = 20,
+    h = 6,
+    w = 6;
   const x = unitTensor(h, w, c, 90);
   // The branch is x − zx + bias[c] exactly (identity 1x1 conv, multiplier 1): b − zb has the parity of x − zx + bias[c].
   const branch = unitTensor(h, w, c, 140);
   const identity: QuantLayer = {
-    kind: 'conv', name: 'identity', input: 0, output: 1, kh: 1, kw: 1, stride: 1, pad: 0, cin: c, cout: c, relu: false,
+    kind: 'conv',
+    name: 'identity',
+    input: 0,
+    output: 1,
+    kh: 1,
+    kw: 1,
+    stride: 1,
+    pad: 0,
+    cin: c,
+    cout: c,
+    relu: false,
     weight: Int8Array.from({ length: c * c }, (_, i) => (Math.floor(i / c) === i % c ? 1 : 0)),
     bias: Int32Array.from({ length: c }, (_, o) => (o % 7) - 3),
     multiplier: new Float32Array(c).fill(1),
   };
   const sum = unitTensor(h, w, c, 128);
-  for (const [multiplierA, multiplierB] of [[0.5, 0.5], [0.5, 1.5], [2.5, 0.5]]) {
-    const add: QuantLayer = { kind: 'add', name: 'add', inputs: [0, 1], output: 2, relu: false, multiplierA, multiplierB };
+  for (const [multiplierA, multiplierB] of [
+    [0.5, 0.5],
+    [0.5, 1.5],
+    [2.5, 0.5],
+  ]) {
+    const add: QuantLayer = {
+      kind: 'add',
+      name: 'add',
+      inputs: [0, 1],
+      output: 2,
+      relu: false,
+      multiplierA,
+      multiplierB,
+    };
     const input = nearZeroPoint(rng, h * w * c, x.zeroPoint, 2);
     const net = await runNetwork([x, branch, sum], [identity, add], input);
     const b = net.readTensor(1);
     const exact = [...input].map((a, i) => (a - x.zeroPoint) * multiplierA + (b[i] - branch.zeroPoint) * multiplierB);
     assertTiesCovered(exact, `add ${multiplierA}, ${multiplierB}`);
-    assert.equal(net.readTensor(2), addRef(input, x.zeroPoint, b, branch.zeroPoint, multiplierA, multiplierB, sum.zeroPoint, false));
+    assert.equal(
+      net.readTensor(2),
+      addRef(input, x.zeroPoint, b, branch.zeroPoint, multiplierA, multiplierB, sum.zeroPoint, false),
+    );
     net.close();
   }
 });
 
 test('affine: offsets of ±0.5 and ±1.5 land every output on .5, rounded half to even as the reference does', async () => {
   const rng = mulberry32(33);
-  const c = 24, h = 5, w = 5;
+  const c = 24,
+    h = 5,
+    w = 5;
   const x = unitTensor(h, w, c, 77);
   const y = unitTensor(h, w, c, 128);
   const multiplier = Float32Array.from({ length: c }, (_, i) => [1, -1, 2][i % 3]);
   const offset = Float32Array.from({ length: c }, (_, i) => [0.5, -0.5, 1.5, -1.5][i % 4]);
-  const layer: QuantLayer = { kind: 'affine', name: 'norm', input: 0, output: 1, channels: c, relu: false, multiplier, offset };
+  const layer: QuantLayer = {
+    kind: 'affine',
+    name: 'norm',
+    input: 0,
+    output: 1,
+    channels: c,
+    relu: false,
+    multiplier,
+    offset,
+  };
   const input = nearZeroPoint(rng, h * w * c, x.zeroPoint, 3);
-  assertTiesCovered([...input].map((q, i) => (q - x.zeroPoint) * multiplier[i % c] + offset[i % c]), 'affine');
+  assertTiesCovered(
+    [...input].map((q, i) => (q - x.zeroPoint) * multiplier[i % c] + offset[i % c]),
+    'affine',
+  );
   const net = await runNetwork([x, y], [layer], input);
   assert.equal(net.readTensor(1), affineRef(input, c, x.zeroPoint, multiplier, offset, y.zeroPoint, false));
   net.close();
@@ -304,12 +494,16 @@ test('affine: offsets of ±0.5 and ±1.5 land every output on .5, rounded half t
 test('gap: sums of 4 mod 8 times 1/8 land on .5 and round half to even, as the reference does', async () => {
   // Over a 2x2 map, channel ch holds zx + sums[ch] / 4 at each pixel: its sum is sums[ch].
   const sums = [-20, -12, -4, 4, 12, 20, 28, -28, 0, 8, -8, 36, 44, -36, 16, 24];
-  const c = sums.length, zx = 120;
+  const c = sums.length,
+    zx = 120;
   const x = unitTensor(2, 2, c, zx);
   const y = unitTensor(1, 1, c, 128);
   const input = Uint8Array.from({ length: 4 * c }, (_, i) => zx + sums[i % c] / 4);
   const multiplier = 0.125;
-  assertTiesCovered(sums.map((s) => s * multiplier), 'gap');
+  assertTiesCovered(
+    sums.map((s) => s * multiplier),
+    'gap',
+  );
   const got = await runOneLayer([x, y], { kind: 'gap', name: 'gap', input: 0, output: 1, multiplier }, input);
   assert.equal(got, gapRef(input, x, zx, multiplier, y.zeroPoint));
 });
@@ -322,9 +516,12 @@ test('max and average pool: each of 3 parts writes only its own pixels, at chann
   const rng = mulberry32(23);
   for (const kernel of ['maxpool', 'avgpool'] as const) {
     for (const c of [1, 5, 17, 24, 40]) {
-      const h = int(rng, 6, 11), w = int(rng, 6, 11);
+      const h = int(rng, 6, 11),
+        w = int(rng, 6, 11);
       const [outH, outW] = [Math.ceil(h / 2), Math.ceil(w / 2)];
-      const input = kernels.heapBase(), output = input + 65536, span = outH * outW * c + 16;
+      const input = kernels.heapBase(),
+        output = input + 65536,
+        span = outH * outW * c + 16;
       const view = new Uint8Array(heap.buffer);
       view.set(bytes(rng, h * w * c + 16), input);
       // A byte counts as written by a part if it differs from either of two sentinels after it runs.

@@ -3,27 +3,28 @@
 // omitBlocks, its layers taken by name from the full one) quantized from scratch: the files are
 // equal byte for byte, so every layer is; the runtime runs the result bit for bit as the scalar
 // integer reference does. Bad requests get typed errors naming the block.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { resnetUnfolded, imagenetPreprocessing, type ResnetOptions } from '../src/builder/resnet.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { setBatchNormStats } from '../src/builder/bnstats.ts';
+import { imagenetPreprocessing, type ResnetOptions, resnetUnfolded } from '../src/builder/resnet.ts';
+import { BlockLesionError } from '../src/errors.ts';
+import { decodeModel, readModel } from '../src/format/reader.ts';
+import { writeModel } from '../src/format/writer.ts';
+import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { residualBlocks } from '../src/lesion/blocks.ts';
+import { recalibrate } from '../src/lesion/recalibrate.ts';
+import { withoutBlocks } from '../src/lesion/without.ts';
+import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts';
 import { calibrate, TensorRanges } from '../src/quantize/calibrate.ts';
 import { quantizeModel } from '../src/quantize/quantize.ts';
-import { writeModel } from '../src/format/writer.ts';
-import { decodeModel, readModel } from '../src/format/reader.ts';
 import { loadModel } from '../src/runtime/model.ts';
-import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
-import { BlockLesionError } from '../src/errors.ts';
-import { residualBlocks } from '../src/lesion/blocks.ts';
-import { withoutBlocks } from '../src/lesion/without.ts';
-import { recalibrate } from '../src/lesion/recalibrate.ts';
-import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts';
+import { IMAGENET_DIR, imagenetSplit } from './helpers/photos.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
-import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
 
 const DEFAULT_MODEL = join(import.meta.dirname, '..', 'weights', 'default.rnw');
 const photos = imagenetSplit(8, 4);
@@ -42,7 +43,11 @@ function fullNetwork(calibration: Float32Array[]): { float: FloatModel; params: 
  * tensor's range taken by name from the full network; the tensor before a dropped block holds
  * what the block's output held (`feeds` maps that tensor's writer to the block's add).
  */
-function builtWithout(full: { float: FloatModel; params: QuantParams[] }, omit: string[], feeds: Record<string, string>): QuantModel {
+function builtWithout(
+  full: { float: FloatModel; params: QuantParams[] },
+  omit: string[],
+  feeds: Record<string, string>,
+): QuantModel {
   const float = floatWithout(full.float, omit);
   const byName = new Map(full.float.layers.map((layer) => [layer.name, layer]));
   const rangeOf = (name: string) => full.params[byName.get(name)!.output];
@@ -63,7 +68,9 @@ function floatWithout(full: FloatModel, omit: string[]): FloatModel {
 }
 
 function geometry(layer: FloatModel['layers'][number]) {
-  return layer.kind === 'add' ? { inputs: layer.inputs, output: layer.output } : { input: layer.input, output: layer.output };
+  return layer.kind === 'add'
+    ? { inputs: layer.inputs, output: layer.output }
+    : { input: layer.input, output: layer.output };
 }
 
 if (!photos) {
@@ -77,7 +84,10 @@ if (!photos) {
 
   const cases: [string[], Record<string, string>][] = [
     [['layer4.1'], { 'layer4.0.add': 'layer4.1.add' }],
-    [['layer1.1', 'layer2.1', 'layer3.1'], { 'layer1.0.add': 'layer1.1.add', 'layer2.0.add': 'layer2.1.add', 'layer3.0.add': 'layer3.1.add' }],
+    [
+      ['layer1.1', 'layer2.1', 'layer3.1'],
+      { 'layer1.0.add': 'layer1.1.add', 'layer2.0.add': 'layer2.1.add', 'layer3.0.add': 'layer3.1.add' },
+    ],
   ];
   for (const [omit, feeds] of cases) {
     test(`without ${omit.join(', ')}: byte for byte the network built without them, run as the integer reference runs it`, async () => {
@@ -86,14 +96,19 @@ if (!photos) {
       assert.equal(file, writeModel(built), 'the shortened file differs from the built one');
       assert.is(built.layers.length, quant.layers.length - 3 * omit.length);
       const model = await loadModel(file);
-      inputs.forEach((input, i) => assert.equal(model.run(input), runQuantReference(built, input), photos.test[i].file));
+      inputs.forEach((input, i) =>
+        assert.equal(model.run(input), runQuantReference(built, input), photos.test[i].file),
+      );
       model.dispose();
     });
   }
 
   test('a downsampling block replaced by its shortcut runs as the integer reference runs it, and differs', async () => {
     const shortened = withoutBlocks(quant, ['layer3.0'], { downsampling: 'shortcut' });
-    assert.equal(shortened.layers.map((l) => l.name).filter((n) => n.startsWith('layer3.0')), ['layer3.0.downsample.0']);
+    assert.equal(
+      shortened.layers.map((l) => l.name).filter((n) => n.startsWith('layer3.0')),
+      ['layer3.0.downsample.0'],
+    );
     const model = await loadModel(writeModel(shortened));
     const logits = inputs.map((input) => model.run(input));
     inputs.forEach((input, i) => assert.equal(logits[i], runQuantReference(shortened, input)));
@@ -106,11 +121,18 @@ if (!photos) {
     const expected = calibrate(floatWithout(full.float, ['layer3.1']), calibration, { method: 'percentile' });
     const shortened = withoutBlocks(quant, ['layer3.1']);
     const from = shortened.layers.findIndex((l) => l.name === 'layer3.0.add');
-    const studyPhotos = photos.calibration.map((p) => ({ file: p.file, input: preprocessQuantized(p.image, pre, quant.tensors[0]) }));
+    const studyPhotos = photos.calibration.map((p) => ({
+      file: p.file,
+      input: preprocessQuantized(p.image, pre, quant.tensors[0]),
+    }));
     const recalibrated = await recalibrate(shortened, from, studyPhotos);
     const after = shortened.layers.slice(from).filter((l) => l.kind === 'conv' || l.kind === 'add' || l.kind === 'gap');
-    const error = (model: QuantModel) => after.reduce((sum, l) => sum + Math.abs(Math.log(model.tensors[l.output].scale / expected[l.output].scale)), 0) / after.length;
-    console.log(`    mean |log(scale / fp32 scale)| after layer3.0: kept ${error(shortened).toFixed(3)}, recalibrated ${error(recalibrated).toFixed(3)}`);
+    const error = (model: QuantModel) =>
+      after.reduce((sum, l) => sum + Math.abs(Math.log(model.tensors[l.output].scale / expected[l.output].scale)), 0) /
+      after.length;
+    console.log(
+      `    mean |log(scale / fp32 scale)| after layer3.0: kept ${error(shortened).toFixed(3)}, recalibrated ${error(recalibrated).toFixed(3)}`,
+    );
     assert.ok(error(recalibrated) < error(shortened));
     for (const l of after) {
       const ratio = recalibrated.tensors[l.output].scale / expected[l.output].scale;
@@ -134,9 +156,17 @@ if (!photos) {
       assert.unreachable(`withoutBlocks(${names.join(', ')}) did not throw`);
     };
     fails(['layer9.9'], 'layer9.9', /no residual block has this name; the blocks are layer1\.0, layer1\.1, layer2\.0/);
-    fails(['layer1.1', 'layer2.0'], 'layer2.0', /downsamples through a projection shortcut \(layer2\.0\.downsample\.0\)/);
+    fails(
+      ['layer1.1', 'layer2.0'],
+      'layer2.0',
+      /downsamples through a projection shortcut \(layer2\.0\.downsample\.0\)/,
+    );
     fails(['layer1.1', 'layer1.1'], 'layer1.1', /named twice/);
-    fails(residualBlocks(quant).map((b) => b.name), undefined, /dropping all 8 residual blocks/);
+    fails(
+      residualBlocks(quant).map((b) => b.name),
+      undefined,
+      /dropping all 8 residual blocks/,
+    );
   });
 }
 
@@ -144,20 +174,51 @@ test('the default ResNet-50: 16 blocks named as Keras names them, 4 with a proje
   const bytes = new Uint8Array(readFileSync(DEFAULT_MODEL));
   const model = decodeModel(bytes);
   const blocks = residualBlocks(model);
-  assert.equal(blocks.map((b) => b.name), ['res2a', 'res2b', 'res2c', 'res3a', 'res3b', 'res3c', 'res3d', 'res4a', 'res4b', 'res4c', 'res4d', 'res4e', 'res4f', 'res5a', 'res5b', 'res5c']);
-  assert.equal(blocks.filter((b) => b.shortcut.length > 0).map((b) => model.layers[b.shortcut[0]].name), ['res2a_branch1', 'res3a_branch1', 'res4a_branch1', 'res5a_branch1']);
+  assert.equal(
+    blocks.map((b) => b.name),
+    [
+      'res2a',
+      'res2b',
+      'res2c',
+      'res3a',
+      'res3b',
+      'res3c',
+      'res3d',
+      'res4a',
+      'res4b',
+      'res4c',
+      'res4d',
+      'res4e',
+      'res4f',
+      'res5a',
+      'res5b',
+      'res5c',
+    ],
+  );
+  assert.equal(
+    blocks.filter((b) => b.shortcut.length > 0).map((b) => model.layers[b.shortcut[0]].name),
+    ['res2a_branch1', 'res3a_branch1', 'res4a_branch1', 'res5a_branch1'],
+  );
   assert.ok(withoutBlocks(model, []) === model);
   assert.equal(writeModel(withoutBlocks(model, []), readModel(bytes).header.producer), bytes);
 });
 
 test('resnet-wasm lesion --drop writes the shortened model whole, or nothing and an error naming the block', () => {
   const dir = mkdtempSync(join(tmpdir(), 'lesion-'));
-  const cli = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'), 'lesion', ...args], { encoding: 'utf8' });
+  const cli = (...args: string[]) =>
+    spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'cli', 'main.ts'), 'lesion', ...args],
+      { encoding: 'utf8' },
+    );
   try {
     const bytes = new Uint8Array(readFileSync(DEFAULT_MODEL));
     const good = cli('--drop', 'res3b,res4d', '-o', join(dir, 'fast.rnw'));
     assert.is(good.status, 0, good.stderr);
-    assert.equal(new Uint8Array(readFileSync(join(dir, 'fast.rnw'))), writeModel(withoutBlocks(decodeModel(bytes), ['res3b', 'res4d']), readModel(bytes).header.producer));
+    assert.equal(
+      new Uint8Array(readFileSync(join(dir, 'fast.rnw'))),
+      writeModel(withoutBlocks(decodeModel(bytes), ['res3b', 'res4d']), readModel(bytes).header.producer),
+    );
     const bad = cli('--drop', 'res3b,res4a', '-o', join(dir, 'bad.rnw'));
     assert.is(bad.status, 1);
     assert.match(bad.stderr, /block "res4a": it downsamples through a projection shortcut \(res4a_branch1\)/);

@@ -3,22 +3,23 @@
 // allocates exactly the plan it checked (fuzz.test: a plan over MAX_WASM_BYTES is refused); the
 // plan's regions are disjoint and inside the memory; and the kernels (assembly/) stay inside the
 // scratch sizes the planner gives them, run on every conv shape with guard bytes after each region.
+
+import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { resnetFloat, type ResnetDepth, type ResnetVariant } from '../src/builder/resnet.ts';
+import { mulberry32 } from '../src/builder/random.ts';
+import { type ResnetDepth, type ResnetVariant, resnetFloat } from '../src/builder/resnet.ts';
+import { CIN_BLOCK, payloadBytes, roundUp } from '../src/format/layout.ts';
 import { readModel } from '../src/format/reader.ts';
 import { writeModel } from '../src/format/writer.ts';
-import { payloadBytes, roundUp, CIN_BLOCK } from '../src/format/layout.ts';
 import type { FloatModel, NetworkHeader, QuantLayer, QuantModel } from '../src/model/types.ts';
+import { SLACK } from '../src/runtime/arena.ts';
+import { type ConvLayer, convPath, patchRowBytes, type WinogradTile, winogradTiles } from '../src/runtime/conv-path.ts';
+import { argumentList, type KernelArgs, type SlicedKernel } from '../src/runtime/kernels.ts';
+import { MAX_WASM_BYTES, threadScratchBytes, winogradTileBytes } from '../src/runtime/memory-plan.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { Network, type NetworkOptions } from '../src/runtime/network.ts';
-import { MAX_WASM_BYTES, threadScratchBytes, winogradTileBytes } from '../src/runtime/memory-plan.ts';
-import { SLACK } from '../src/runtime/arena.ts';
-import { convPath, patchRowBytes, winogradTiles, type ConvLayer, type WinogradTile } from '../src/runtime/conv-path.ts';
-import { argumentList, type KernelArgs, type SlicedKernel } from '../src/runtime/kernels.ts';
-import { createMemory, instantiateKernels, kernelModule, type KernelExports } from '../src/runtime/wasm.ts';
-import { mulberry32 } from '../src/builder/random.ts';
+import { createMemory, instantiateKernels, type KernelExports, kernelModule } from '../src/runtime/wasm.ts';
 
 const DEFAULT_MODEL = new URL('../weights/default.rnw', import.meta.url);
 
@@ -30,11 +31,20 @@ function quantized(float: FloatModel): QuantModel {
       case 'fc': {
         const { weight, bias: _b, ...geometry } = layer;
         const cout = layer.cout;
-        return { ...geometry, weight: new Int8Array(weight.length).fill(1), bias: new Int32Array(cout), multiplier: new Float32Array(cout).fill(1e-3) } as QuantLayer;
+        return {
+          ...geometry,
+          weight: new Int8Array(weight.length).fill(1),
+          bias: new Int32Array(cout),
+          multiplier: new Float32Array(cout).fill(1e-3),
+        } as QuantLayer;
       }
       case 'affine': {
         const { scale, shift: _s, ...geometry } = layer;
-        return { ...geometry, multiplier: new Float32Array(scale.length).fill(1), offset: new Float32Array(scale.length) };
+        return {
+          ...geometry,
+          multiplier: new Float32Array(scale.length).fill(1),
+          offset: new Float32Array(scale.length),
+        };
       }
       case 'add':
         return { ...layer, multiplierA: 0.5, multiplierB: 0.5 };
@@ -45,7 +55,9 @@ function quantized(float: FloatModel): QuantModel {
     }
   });
   const logits = float.layers.at(-1)!.output;
-  const tensors = float.tensors.map((t, i) => (i === logits ? { ...t, scale: 1, zeroPoint: 0 } : { ...t, scale: 0.05, zeroPoint: 3 }));
+  const tensors = float.tensors.map((t, i) =>
+    i === logits ? { ...t, scale: 1, zeroPoint: 0 } : { ...t, scale: 0.05, zeroPoint: 3 },
+  );
   return { ...float, tensors, layers };
 }
 
@@ -63,8 +75,18 @@ function builderModel(depth: ResnetDepth, variant: ResnetVariant, inputSize: num
 function testModels(): TestModel[] {
   const tiny = (['v1', 'c', 'd', 'v2'] as const).map((variant) => builderModel(18, variant, 32));
   const imagenet = ([18, 34, 50] as const).map((depth) => builderModel(depth, 'v1', 224));
-  const family = [builderModel(18, 'c', 224), builderModel(18, 'd', 224), builderModel(50, 'd', 224), builderModel(50, 'v2', 224)];
-  return [...tiny, ...imagenet, ...family, { name: 'the default model', file: new Uint8Array(readFileSync(DEFAULT_MODEL)) }];
+  const family = [
+    builderModel(18, 'c', 224),
+    builderModel(18, 'd', 224),
+    builderModel(50, 'd', 224),
+    builderModel(50, 'v2', 224),
+  ];
+  return [
+    ...tiny,
+    ...imagenet,
+    ...family,
+    { name: 'the default model', file: new Uint8Array(readFileSync(DEFAULT_MODEL)) },
+  ];
 }
 
 const MODELS = testModels();
@@ -76,10 +98,18 @@ async function planned(header: NetworkHeader, options: NetworkOptions) {
 test('the loader allocates exactly the memory the planner measured from the header, on every model', async () => {
   for (const { name, file } of MODELS) {
     const { header } = readModel(file);
-    const optionSets: NetworkOptions[] = [{}, { winograd: false }, ...(header.tensors[0].h <= 32 ? [{ threads: 2 }] : [])];
+    const optionSets: NetworkOptions[] = [
+      {},
+      { winograd: false },
+      ...(header.tensors[0].h <= 32 ? [{ threads: 2 }] : []),
+    ];
     for (const options of optionSets) {
       const model = await loadModel(file, options);
-      assert.is(model.footprint().wasmBytes, (await planned(header, options)).wasmBytes, `${name} ${JSON.stringify(options)}`);
+      assert.is(
+        model.footprint().wasmBytes,
+        (await planned(header, options)).wasmBytes,
+        `${name} ${JSON.stringify(options)}`,
+      );
       model.dispose();
     }
   }
@@ -93,13 +123,25 @@ test('every plan keeps its regions apart and inside the memory', async () => {
       const arenaStart = Math.min(...layout.tensorOffsets);
       const arenaEnd = arenaStart + layout.arenaBytes;
       const params = header.layers.map((layer, i) => [layout.paramOffsets[i], payloadBytes(layer)]);
-      const derived = [...layout.derivedOffsets].map(([i, at]) => [at, 8 * roundUp((header.layers[i] as ConvLayer).cout, 4)]);
-      for (const [at, bytes] of [...params, ...derived]) assert.ok(at + bytes <= arenaStart, `${name}: parameters below the arena`);
-      const tensorBytes = (id: number) => (id === header.layers.at(-1)!.output ? 4 * roundUp(header.tensors[id].c, 4) : header.tensors[id].h * header.tensors[id].w * header.tensors[id].c);
-      layout.tensorOffsets.forEach((at, id) => assert.ok(at + tensorBytes(id) + SLACK <= arenaEnd, `${name}: tensor ${id} in the arena`));
+      const derived = [...layout.derivedOffsets].map(([i, at]) => [
+        at,
+        8 * roundUp((header.layers[i] as ConvLayer).cout, 4),
+      ]);
+      for (const [at, bytes] of [...params, ...derived])
+        assert.ok(at + bytes <= arenaStart, `${name}: parameters below the arena`);
+      const tensorBytes = (id: number) =>
+        id === header.layers.at(-1)!.output
+          ? 4 * roundUp(header.tensors[id].c, 4)
+          : header.tensors[id].h * header.tensors[id].w * header.tensors[id].c;
+      layout.tensorOffsets.forEach((at, id) =>
+        assert.ok(at + tensorBytes(id) + SLACK <= arenaEnd, `${name}: tensor ${id} in the arena`),
+      );
       assert.ok(layout.inputScratch + layout.inputScratchBytes <= arenaEnd, `${name}: input scratch in the arena`);
       assert.ok(arenaEnd <= layout.padRow && layout.padRow < layout.products, `${name}: pad row after the arena`);
-      assert.ok(layout.products + threads * layout.productStride <= layout.totalBytes && layout.totalBytes <= layout.wasmBytes, `${name}: thread scratch last`);
+      assert.ok(
+        layout.products + threads * layout.productStride <= layout.totalBytes && layout.totalBytes <= layout.wasmBytes,
+        `${name}: thread scratch last`,
+      );
       assert.ok(layout.wasmBytes <= MAX_WASM_BYTES, name);
     }
   }
@@ -114,7 +156,10 @@ const GUARD_BYTE = 0xa5;
 class GuardedMemory {
   private cursor = 1024;
   private readonly guards: [number, string][] = [];
-  constructor(readonly kernels: KernelExports, private readonly memory: WebAssembly.Memory) {}
+  constructor(
+    readonly kernels: KernelExports,
+    private readonly memory: WebAssembly.Memory,
+  ) {}
 
   /** A region of `bytes` (plus `slack` the arena would give it), filled with `fill`, then a guard. */
   region(bytes: number, what: string, slack = 0, fill?: Uint8Array): number {
@@ -133,7 +178,9 @@ class GuardedMemory {
 
   touchedGuards(): string[] {
     const view = new Uint8Array(this.memory.buffer);
-    return this.guards.filter(([at]) => view.subarray(at, at + GUARD).some((b) => b !== GUARD_BYTE)).map(([, what]) => what);
+    return this.guards
+      .filter(([at]) => view.subarray(at, at + GUARD).some((b) => b !== GUARD_BYTE))
+      .map(([, what]) => what);
   }
 }
 
@@ -151,7 +198,8 @@ function convShapes(): ConvShape[] {
     const { header } = readModel(file);
     for (const layer of header.layers) {
       if (layer.kind !== 'conv') continue;
-      const x = header.tensors[layer.input], y = header.tensors[layer.output];
+      const x = header.tensors[layer.input],
+        y = header.tensors[layer.output];
       const key = JSON.stringify([layer.kh, layer.kw, layer.stride, layer.pad, layer.cin, layer.cout, x.h, x.w]);
       shapes.set(key, { layer, inH: x.h, inW: x.w, outH: y.h, outW: y.w });
     }
@@ -161,12 +209,21 @@ function convShapes(): ConvShape[] {
 
 /** Runs one conv shape on `path` (and tile) in exactly the planned scratch; returns the guards it touched. */
 async function guardedConv(
-  { layer, inH, inW, outH, outW }: ConvShape, path: 'direct' | 'patches' | 'winograd', tile: WinogradTile = 4, stride = threadScratchBytes(layer, path),
+  { layer, inH, inW, outH, outW }: ConvShape,
+  path: 'direct' | 'patches' | 'winograd',
+  tile: WinogradTile = 4,
+  stride = threadScratchBytes(layer, path),
 ): Promise<string[]> {
   const random = mulberry32(layer.cin * 7919 + layer.cout);
   const bytes = (n: number) => Uint8Array.from({ length: n }, () => Math.floor(random() * 256));
-  const inC = layer.cin, outC = layer.cout, zx = 7;
-  const needed = 4 * (inH * inW * inC + payloadBytes(layer) + outH * outW * outC) + 2 * winogradTileBytes(layer, { h: outH, w: outW }) + outH * outW * patchRowBytes(layer) + (1 << 20);
+  const inC = layer.cin,
+    outC = layer.cout,
+    zx = 7;
+  const needed =
+    4 * (inH * inW * inC + payloadBytes(layer) + outH * outW * outC) +
+    2 * winogradTileBytes(layer, { h: outH, w: outW }) +
+    outH * outW * patchRowBytes(layer) +
+    (1 << 20);
   const memory = createMemory(needed, false);
   const m = new GuardedMemory(await instantiateKernels(await kernelModule(false, 'baseline'), memory), memory);
   const input = m.region(inH * inW * inC, 'input', SLACK, bytes(inH * inW * inC));
@@ -188,7 +245,22 @@ async function guardedConv(
     const padRow = m.region(kp, 'pad row', 16, new Uint8Array(kp).fill(zx));
     const { kh, kw, stride: s, pad } = layer;
     m.run('patches', { input, inH, inW, inC, zx, kh, kw, stride: s, pad, output: rows, outH, outW, kp });
-    m.run('conv', { input: rows, inH: outH, inW: outW, inC: kp, zx, params, outC, kh: 1, kw: 1, stride: 1, pad: 0, ...requant, padRow, ...scratch });
+    m.run('conv', {
+      input: rows,
+      inH: outH,
+      inW: outW,
+      inC: kp,
+      zx,
+      params,
+      outC,
+      kh: 1,
+      kw: 1,
+      stride: 1,
+      pad: 0,
+      ...requant,
+      padRow,
+      ...scratch,
+    });
   } else {
     const cp = roundUp(inC, CIN_BLOCK);
     const padRow = m.region(cp, 'pad row', 16, new Uint8Array(cp).fill(zx));
@@ -203,7 +275,11 @@ async function guardedConv(
 test('the guards catch a kernel that writes past its region (the control)', async () => {
   const shape = convShapes().find((s) => convPath(s.layer, true) === 'winograd')!;
   assert.ok((await guardedConv(shape, 'direct', 4, 64)).includes('direct thread scratch'));
-  assert.ok((await guardedConv(shape, 'winograd', 4, threadScratchBytes(shape.layer, 'winograd') - 65)).includes('winograd thread scratch'));
+  assert.ok(
+    (await guardedConv(shape, 'winograd', 4, threadScratchBytes(shape.layer, 'winograd') - 65)).includes(
+      'winograd thread scratch',
+    ),
+  );
 });
 
 test('every conv shape of the test models runs inside the scratch the planner gives it, on every path', async () => {
@@ -211,7 +287,10 @@ test('every conv shape of the test models runs inside the scratch the planner gi
   assert.ok(shapes.length > 40, `${shapes.length} distinct conv shapes`);
   let runs = 0;
   for (const shape of shapes) {
-    const paths = convPath(shape.layer, true) === 'winograd' ? (['direct', 'winograd'] as const) : ([convPath(shape.layer, true)] as const);
+    const paths =
+      convPath(shape.layer, true) === 'winograd'
+        ? (['direct', 'winograd'] as const)
+        : ([convPath(shape.layer, true)] as const);
     for (const path of paths) {
       for (const tile of path === 'winograd' ? ([2, 4] as const) : ([4] as const)) {
         const { kh, stride, pad, cin, cout } = shape.layer;

@@ -3,25 +3,33 @@
 // requests, two gateways sharing a group, newest-frame-wins, a broker restart, kill -9, SIGTERM,
 // TLS with a password. Every wait is for an event (a message, an exit); the deadlines only turn a
 // hang into a failure that says what did not come.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createHash } from 'node:crypto';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MqttOptionError } from '../src/mqtt/errors.ts';
+import type { MqttServiceOptions } from '../src/mqtt/options.ts';
+import { FrameScheduler } from '../src/mqtt/scheduler.ts';
+import { type MqttService, mqttService } from '../src/mqtt/service.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import type { Prediction } from '../src/runtime/topk.ts';
-import { mqttService, type MqttService } from '../src/mqtt/service.ts';
-import type { MqttServiceOptions } from '../src/mqtt/options.ts';
-import { MqttOptionError } from '../src/mqtt/errors.ts';
-import { FrameScheduler } from '../src/mqtt/scheduler.ts';
-import { makeCertificates, makePasswordFile, MOSQUITTO, MOSQUITTO_PASSWD, startMosquitto, type Broker } from './helpers/mosquitto.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
-import { startProxy } from './helpers/tcp-proxy.ts';
+import {
+  type Broker,
+  MOSQUITTO,
+  MOSQUITTO_PASSWD,
+  makeCertificates,
+  makePasswordFile,
+  startMosquitto,
+} from './helpers/mosquitto.ts';
 import { mulberry32 } from './helpers/random.ts';
+import { startProxy } from './helpers/tcp-proxy.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const MODEL = join(ROOT, 'weights', 'default.rnw');
@@ -33,7 +41,10 @@ const MAX_BYTES = 300_000;
 /** Long enough for a loaded 2-core machine; reaching it fails the test, naming what did not come. */
 const DEADLINE_MS = 90_000;
 
-const skipReason = MOSQUITTO === null || MOSQUITTO_PASSWD === null ? 'mosquitto and mosquitto_passwd are not installed (apt-get install mosquitto mosquitto-clients)' : null;
+const skipReason =
+  MOSQUITTO === null || MOSQUITTO_PASSWD === null
+    ? 'mosquitto and mosquitto_passwd are not installed (apt-get install mosquitto mosquitto-clients)'
+    : null;
 
 /** Registered either way: skipped, and said so, where there is no Mosquitto. */
 function brokerTest(name: string, body: () => Promise<void>): void {
@@ -90,7 +101,11 @@ class Listener {
     );
   }
 
-  publish(topic: string, payload: Uint8Array | string, properties: IPublishPacket['properties'] = {}): Promise<unknown> {
+  publish(
+    topic: string,
+    payload: Uint8Array | string,
+    properties: IPublishPacket['properties'] = {},
+  ): Promise<unknown> {
     return this.client.publishAsync(topic, Buffer.from(payload), { qos: 1, properties });
   }
 
@@ -109,7 +124,9 @@ function parseJson(text: string): any {
 
 function deadline<T>(promise: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  const expired = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${DEADLINE_MS} ms`)), DEADLINE_MS)));
+  const expired = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`no ${what} within ${DEADLINE_MS} ms`)), DEADLINE_MS)),
+  );
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
@@ -119,13 +136,16 @@ const isStatus = (statusTopic: string, text: string) => (m: Received) => m.topic
 
 /** A counter's value from a gateway's metrics (text format, as Prometheus reads it). */
 async function counter(service: MqttService, name: string): Promise<number> {
-  const line = (await service.metrics.text()).split('\n').find((l) => l.startsWith(name + ' '));
+  const line = (await service.metrics.text()).split('\n').find((l) => l.startsWith(`${name} `));
   assert.ok(line !== undefined, `no metric ${name}`);
   return Number(line.split(' ')[1]);
 }
 
 async function frameCounts(service: MqttService): Promise<{ answered: number; dropped: number }> {
-  return { answered: await counter(service, 'resnet_wasm_mqtt_frames_answered_total'), dropped: await counter(service, 'resnet_wasm_mqtt_frames_dropped_total') };
+  return {
+    answered: await counter(service, 'resnet_wasm_mqtt_frames_answered_total'),
+    dropped: await counter(service, 'resnet_wasm_mqtt_frames_dropped_total'),
+  };
 }
 
 function gateway(broker: Broker, options: Partial<MqttServiceOptions> & { clientId: string }): Promise<MqttService> {
@@ -206,63 +226,82 @@ test('resnet-wasm/mqtt resolves through the exports; classifying with resnet-was
   assert.equal(JSON.parse(run.stdout), { label: 'Egyptian cat', service: 'function' });
 });
 
-brokerTest('the cat photo as bytes is answered with Model.classify\'s top-5; Home Assistant discovery names its sensor', async () => {
-  await listener.publish('cameras/porch/image', CAT, frame('cat-1'));
-  const { topic, json } = await listener.next(isResult('cat-1'), 'result for cat-1');
-  assert.is(topic, 'resnet-wasm/porch/result');
-  assert.equal(json.top, oracle);
-  assert.is(json.top[0].label, 'Egyptian cat');
-  assert.is(json.camera, 'porch');
-  assert.is(json.model, 'default');
-  assert.is(json.gateway, 'gw-main');
-  assert.ok(json.ms >= json.inferenceMs && json.inferenceMs > 0, JSON.stringify(json));
-  assert.ok(Date.parse(json.receivedAt) > 0);
-  // Without a frame property or correlation data, a frame is named by its bytes' hash.
-  await listener.publish('cameras/porch/image', CAT);
-  const hash = createHash('sha256').update(CAT).digest('hex').slice(0, 12);
-  assert.equal((await listener.next(isResult(hash), 'result for the unnamed frame')).json.top, oracle);
-  const late = await Listener.open(broker.url, ['homeassistant/sensor/gw-main_porch/config']);
-  const discovery = await late.next((m) => m.packet.retain, 'the retained discovery config');
-  await late.close();
-  assert.is(discovery.json.state_topic, 'resnet-wasm/porch/result');
-  assert.is(discovery.json.availability_topic, main.statusTopic);
-  assert.is(discovery.json.value_template, '{{ value_json.top[0].label }}');
-  // The metrics port serves the same registry.
-  const text = await (await fetch(main.metricsUrl!)).text();
-  assert.match(text, /resnet_wasm_mqtt_frames_answered_total \d+/);
-});
-
-brokerTest('a model file other than the default (a built ResNet, its own labels) answers as Model.classify does; --retain keeps the last result', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-mqtt-'));
-  const path = join(dir, 'tiny.rnw');
-  writeFileSync(path, tinyModelFile());
-  const tiny = await gateway(broker, { clientId: 'gw-tiny', modelPath: path, top: 3, images: 'tiny/+/image', result: 'resnet-wasm/tiny/{camera}', retain: true });
-  try {
-    const expected = (await (await loadModel(path, { threads: 1 })).classify(CAT, { top: 3 })).top;
-    await listener.publish('tiny/door/image', CAT, frame('tiny-1'));
-    const { topic, json } = await listener.next(isResult('tiny-1'), 'result of the tiny model');
-    assert.is(topic, 'resnet-wasm/tiny/door');
-    assert.is(json.model, 'tiny');
-    assert.equal(json.top, expected);
-    assert.match(json.top[0].label, /^label \d$/);
-    const late = await Listener.open(broker.url, ['resnet-wasm/tiny/door']);
-    const retained = await late.next((m) => m.packet.retain, 'the retained last result');
+brokerTest(
+  "the cat photo as bytes is answered with Model.classify's top-5; Home Assistant discovery names its sensor",
+  async () => {
+    await listener.publish('cameras/porch/image', CAT, frame('cat-1'));
+    const { topic, json } = await listener.next(isResult('cat-1'), 'result for cat-1');
+    assert.is(topic, 'resnet-wasm/porch/result');
+    assert.equal(json.top, oracle);
+    assert.is(json.top[0].label, 'Egyptian cat');
+    assert.is(json.camera, 'porch');
+    assert.is(json.model, 'default');
+    assert.is(json.gateway, 'gw-main');
+    assert.ok(json.ms >= json.inferenceMs && json.inferenceMs > 0, JSON.stringify(json));
+    assert.ok(Date.parse(json.receivedAt) > 0);
+    // Without a frame property or correlation data, a frame is named by its bytes' hash.
+    await listener.publish('cameras/porch/image', CAT);
+    const hash = createHash('sha256').update(CAT).digest('hex').slice(0, 12);
+    assert.equal((await listener.next(isResult(hash), 'result for the unnamed frame')).json.top, oracle);
+    const late = await Listener.open(broker.url, ['homeassistant/sensor/gw-main_porch/config']);
+    const discovery = await late.next((m) => m.packet.retain, 'the retained discovery config');
     await late.close();
-    assert.is(retained.json.frame, 'tiny-1');
-  } finally {
-    await tiny.stop();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+    assert.is(discovery.json.state_topic, 'resnet-wasm/porch/result');
+    assert.is(discovery.json.availability_topic, main.statusTopic);
+    assert.is(discovery.json.value_template, '{{ value_json.top[0].label }}');
+    // The metrics port serves the same registry.
+    const text = await (await fetch(main.metricsUrl!)).text();
+    assert.match(text, /resnet_wasm_mqtt_frames_answered_total \d+/);
+  },
+);
+
+brokerTest(
+  'a model file other than the default (a built ResNet, its own labels) answers as Model.classify does; --retain keeps the last result',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-mqtt-'));
+    const path = join(dir, 'tiny.rnw');
+    writeFileSync(path, tinyModelFile());
+    const tiny = await gateway(broker, {
+      clientId: 'gw-tiny',
+      modelPath: path,
+      top: 3,
+      images: 'tiny/+/image',
+      result: 'resnet-wasm/tiny/{camera}',
+      retain: true,
+    });
+    try {
+      const expected = (await (await loadModel(path, { threads: 1 })).classify(CAT, { top: 3 })).top;
+      await listener.publish('tiny/door/image', CAT, frame('tiny-1'));
+      const { topic, json } = await listener.next(isResult('tiny-1'), 'result of the tiny model');
+      assert.is(topic, 'resnet-wasm/tiny/door');
+      assert.is(json.model, 'tiny');
+      assert.equal(json.top, expected);
+      assert.match(json.top[0].label, /^label \d$/);
+      const late = await Listener.open(broker.url, ['resnet-wasm/tiny/door']);
+      const retained = await late.next((m) => m.packet.retain, 'the retained last result');
+      await late.close();
+      assert.is(retained.json.frame, 'tiny-1');
+    } finally {
+      await tiny.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 brokerTest('an MQTT 5 request is answered on its Response Topic with its Correlation Data', async () => {
   const correlation = Buffer.from([0xde, 0xad, 0xbe, 0xef, 0x00]);
-  await listener.publish('cameras/kitchen/image', CAT, { responseTopic: 'replies/client-7', correlationData: correlation });
+  await listener.publish('cameras/kitchen/image', CAT, {
+    responseTopic: 'replies/client-7',
+    correlationData: correlation,
+  });
   const reply = await listener.next((m) => m.topic === 'replies/client-7', 'reply on the response topic');
   assert.equal(reply.packet.properties?.correlationData, correlation);
   assert.is(reply.json.frame, 'deadbeef00');
   assert.equal(reply.json.top, oracle);
-  assert.ok(!listener.messages.some((m) => m.topic === 'resnet-wasm/kitchen/result'), 'a request is answered only on its response topic');
+  assert.ok(
+    !listener.messages.some((m) => m.topic === 'resnet-wasm/kitchen/result'),
+    'a request is answered only on its response topic',
+  );
 });
 
 brokerTest('bad payloads each get a typed error on the error topic, and the next good frame is answered', async () => {
@@ -279,7 +318,10 @@ brokerTest('bad payloads each get a typed error on the error topic, and the next
   ];
   for (const [camera, bytes] of cases) await listener.publish(`cameras/${camera}/image`, bytes, frame(`bad-${camera}`));
   for (const [camera, , kind] of cases) {
-    const { topic, json } = await listener.next((m) => m.json?.frame === `bad-${camera}`, `error for the ${camera} payload`);
+    const { topic, json } = await listener.next(
+      (m) => m.json?.frame === `bad-${camera}`,
+      `error for the ${camera} payload`,
+    );
     assert.is(topic, `resnet-wasm/${camera}/error`);
     assert.is(json.error.kind, kind, JSON.stringify(json));
     assert.ok(json.error.message.length > 10, json.error.message);
@@ -289,65 +331,96 @@ brokerTest('bad payloads each get a typed error on the error topic, and the next
   assert.is(await counter(main, 'resnet_wasm_errors_total{kind="too-many-pixels"}'), 1);
 });
 
-brokerTest('newest frame wins: a burst of 50 frames from one camera does not hold up another camera\'s frame; the drops are counted', async () => {
-  const before = await frameCounts(main);
-  const start = listener.messages.length;
-  await Promise.all(Array.from({ length: 50 }, (_, i) => listener.publish('cameras/busy/image', CAT, frame(`busy-${i}`))));
-  const quietSent = listener.messages.length;
-  await listener.publish('cameras/quiet/image', CAT, frame('quiet-0'));
-  await listener.next(isResult('quiet-0'), 'the quiet camera\'s frame');
-  // In the order of arrival the quiet frame would wait for the 50 busy ones. Ahead of it here: the
-  // busy frame running when it arrives, the busy camera's one waiting frame, and those answered
-  // while the gateway was still taking in the burst (12 MB; 2 at most, at 100+ ms a frame) whose
-  // answers reach this listener after the quiet frame was sent.
-  const quietAt = listener.messages.findIndex((m, i) => i >= start && isResult('quiet-0')(m));
-  const busyAhead = listener.messages.slice(quietSent, quietAt).filter((m) => m.json?.camera === 'busy').length;
-  assert.ok(busyAhead <= 4, `${busyAhead} busy frames answered between the quiet frame's arrival and its answer`);
-  await listener.next(isResult('busy-49'), 'the busy camera\'s newest frame', start);
-  const after = await frameCounts(main);
-  const busyAnswered = listener.messages.slice(start).filter((m) => m.json?.camera === 'busy' && m.json.top !== undefined).length;
-  assert.is(after.answered - before.answered, busyAnswered + 1);
-  assert.is(after.dropped - before.dropped, 50 - busyAnswered);
-  assert.ok(after.dropped - before.dropped > 0);
-});
+brokerTest(
+  "newest frame wins: a burst of 50 frames from one camera does not hold up another camera's frame; the drops are counted",
+  async () => {
+    const before = await frameCounts(main);
+    const start = listener.messages.length;
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => listener.publish('cameras/busy/image', CAT, frame(`busy-${i}`))),
+    );
+    const quietSent = listener.messages.length;
+    await listener.publish('cameras/quiet/image', CAT, frame('quiet-0'));
+    await listener.next(isResult('quiet-0'), "the quiet camera's frame");
+    // In the order of arrival the quiet frame would wait for the 50 busy ones. Ahead of it here: the
+    // busy frame running when it arrives, the busy camera's one waiting frame, and those answered
+    // while the gateway was still taking in the burst (12 MB; 2 at most, at 100+ ms a frame) whose
+    // answers reach this listener after the quiet frame was sent.
+    const quietAt = listener.messages.findIndex((m, i) => i >= start && isResult('quiet-0')(m));
+    const busyAhead = listener.messages.slice(quietSent, quietAt).filter((m) => m.json?.camera === 'busy').length;
+    assert.ok(busyAhead <= 4, `${busyAhead} busy frames answered between the quiet frame's arrival and its answer`);
+    await listener.next(isResult('busy-49'), "the busy camera's newest frame", start);
+    const after = await frameCounts(main);
+    const busyAnswered = listener.messages
+      .slice(start)
+      .filter((m) => m.json?.camera === 'busy' && m.json.top !== undefined).length;
+    assert.is(after.answered - before.answered, busyAnswered + 1);
+    assert.is(after.dropped - before.dropped, 50 - busyAnswered);
+    assert.ok(after.dropped - before.dropped > 0);
+  },
+);
 
-brokerTest('two gateways in one --group: each frame answered once, answered + dropped = all, the load split; paced, none dropped', async () => {
-  const options = { group: 'classifiers', images: 'group/+/image', result: 'group-results/{camera}' };
-  const gateways = await Promise.all(['gw-a', 'gw-b'].map((clientId) => gateway(broker, { ...options, clientId })));
-  const results = await Listener.open(broker.url, ['group-results/#']);
-  try {
-    const cameras = ['c0', 'c1', 'c2', 'c3'];
-    const totals = async () => (await Promise.all(gateways.map(frameCounts))).reduce((sum, c) => ({ answered: sum.answered + c.answered, dropped: sum.dropped + c.dropped }));
-    // 200 QoS 1 frames at once: far above capacity.
-    await Promise.all(Array.from({ length: 200 }, (_, i) => results.publish(`group/${cameras[i % 4]}/image`, CAT, frame(`burst-${i}`))));
-    await results.until(async () => { const t = await totals(); return t.answered + t.dropped === 200; }, 'answered + dropped = 200');
-    const { answered } = await totals();
-    await results.until(() => results.messages.length >= answered, 'every answer of the burst');
-    const burst = results.messages.map((m) => m.json);
-    assert.is(new Set(burst.map((r) => r.frame)).size, burst.length, 'a frame answered twice');
-    assert.is(burst.length, answered);
-    for (const id of ['gw-a', 'gw-b']) assert.ok(burst.some((r) => r.gateway === id), `${id} answered none of the burst`);
-    // Paced below capacity: each camera sends its next frame once its last one is answered.
-    const before = await totals();
-    const PER_CAMERA = 10;
-    await Promise.all(cameras.map(async (camera) => {
-      for (let i = 0; i < PER_CAMERA; i++) {
-        await results.publish(`group/${camera}/image`, CAT, frame(`paced-${camera}-${i}`));
-        await results.next(isResult(`paced-${camera}-${i}`), `paced-${camera}-${i}`);
-      }
-    }));
-    const paced = results.messages.slice(burst.length).map((m) => m.json);
-    assert.is(paced.length, cameras.length * PER_CAMERA);
-    assert.is(new Set(paced.map((r) => r.frame)).size, paced.length, 'a paced frame answered twice');
-    for (const r of paced) assert.equal(r.top, oracle);
-    const after = await totals();
-    assert.is(after.dropped, before.dropped, 'frames dropped below capacity');
-    for (const id of ['gw-a', 'gw-b']) assert.ok(paced.some((r) => r.gateway === id), `${id} answered none of the paced frames`);
-  } finally {
-    await Promise.all(gateways.map((g) => g.stop()));
-    await results.close();
-  }
-});
+brokerTest(
+  'two gateways in one --group: each frame answered once, answered + dropped = all, the load split; paced, none dropped',
+  async () => {
+    const options = { group: 'classifiers', images: 'group/+/image', result: 'group-results/{camera}' };
+    const gateways = await Promise.all(['gw-a', 'gw-b'].map((clientId) => gateway(broker, { ...options, clientId })));
+    const results = await Listener.open(broker.url, ['group-results/#']);
+    try {
+      const cameras = ['c0', 'c1', 'c2', 'c3'];
+      const totals = async () =>
+        (await Promise.all(gateways.map(frameCounts))).reduce((sum, c) => ({
+          answered: sum.answered + c.answered,
+          dropped: sum.dropped + c.dropped,
+        }));
+      // 200 QoS 1 frames at once: far above capacity.
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          results.publish(`group/${cameras[i % 4]}/image`, CAT, frame(`burst-${i}`)),
+        ),
+      );
+      await results.until(async () => {
+        const t = await totals();
+        return t.answered + t.dropped === 200;
+      }, 'answered + dropped = 200');
+      const { answered } = await totals();
+      await results.until(() => results.messages.length >= answered, 'every answer of the burst');
+      const burst = results.messages.map((m) => m.json);
+      assert.is(new Set(burst.map((r) => r.frame)).size, burst.length, 'a frame answered twice');
+      assert.is(burst.length, answered);
+      for (const id of ['gw-a', 'gw-b'])
+        assert.ok(
+          burst.some((r) => r.gateway === id),
+          `${id} answered none of the burst`,
+        );
+      // Paced below capacity: each camera sends its next frame once its last one is answered.
+      const before = await totals();
+      const PER_CAMERA = 10;
+      await Promise.all(
+        cameras.map(async (camera) => {
+          for (let i = 0; i < PER_CAMERA; i++) {
+            await results.publish(`group/${camera}/image`, CAT, frame(`paced-${camera}-${i}`));
+            await results.next(isResult(`paced-${camera}-${i}`), `paced-${camera}-${i}`);
+          }
+        }),
+      );
+      const paced = results.messages.slice(burst.length).map((m) => m.json);
+      assert.is(paced.length, cameras.length * PER_CAMERA);
+      assert.is(new Set(paced.map((r) => r.frame)).size, paced.length, 'a paced frame answered twice');
+      for (const r of paced) assert.equal(r.top, oracle);
+      const after = await totals();
+      assert.is(after.dropped, before.dropped, 'frames dropped below capacity');
+      for (const id of ['gw-a', 'gw-b'])
+        assert.ok(
+          paced.some((r) => r.gateway === id),
+          `${id} answered none of the paced frames`,
+        );
+    } finally {
+      await Promise.all(gateways.map((g) => g.stop()));
+      await results.close();
+    }
+  },
+);
 
 brokerTest('the broker stops and starts again: the gateway reconnects, reads online again and answers', async () => {
   const own = await startMosquitto();
@@ -368,36 +441,56 @@ brokerTest('the broker stops and starts again: the gateway reconnects, reads onl
   }
 });
 
-brokerTest('the network drops: the Last Will reads offline, QoS 1 frames published meanwhile are kept by the session and answered after the reconnection', async () => {
-  const proxy = await startProxy(broker.port);
-  const service = await mqttService({ broker: `mqtt://127.0.0.1:${proxy.port}`, modelPath: MODEL, clientId: 'gw-away', images: 'away/+/image' });
-  try {
-    await listener.next(isStatus(service.statusTopic, 'online'), 'online through the proxy');
-    const from = listener.messages.length;
-    await proxy.cut();
-    await listener.next(isStatus(service.statusTopic, 'offline'), 'offline (Last Will) after the drop', from);
-    for (const camera of ['a0', 'a1']) await listener.publish(`away/${camera}/image`, CAT, frame(`away-${camera}`));
-    await proxy.open();
-    for (const camera of ['a0', 'a1']) assert.equal((await listener.next(isResult(`away-${camera}`), `away-${camera}, published while away`, from)).json.top, oracle);
-    await listener.next(isStatus(service.statusTopic, 'online'), 'online after the reconnection', from);
-    // Stopped without its broker, the gateway does not wait for it.
-    const cutAgain = listener.messages.length;
-    await proxy.cut();
-    await listener.next(isStatus(service.statusTopic, 'offline'), 'offline after the second drop', cutAgain);
-    await deadline(service.stop(), 'a stop without the broker');
-  } finally {
-    await service.stop();
-    await proxy.close();
-  }
-});
+brokerTest(
+  'the network drops: the Last Will reads offline, QoS 1 frames published meanwhile are kept by the session and answered after the reconnection',
+  async () => {
+    const proxy = await startProxy(broker.port);
+    const service = await mqttService({
+      broker: `mqtt://127.0.0.1:${proxy.port}`,
+      modelPath: MODEL,
+      clientId: 'gw-away',
+      images: 'away/+/image',
+    });
+    try {
+      await listener.next(isStatus(service.statusTopic, 'online'), 'online through the proxy');
+      const from = listener.messages.length;
+      await proxy.cut();
+      await listener.next(isStatus(service.statusTopic, 'offline'), 'offline (Last Will) after the drop', from);
+      for (const camera of ['a0', 'a1']) await listener.publish(`away/${camera}/image`, CAT, frame(`away-${camera}`));
+      await proxy.open();
+      for (const camera of ['a0', 'a1'])
+        assert.equal(
+          (await listener.next(isResult(`away-${camera}`), `away-${camera}, published while away`, from)).json.top,
+          oracle,
+        );
+      await listener.next(isStatus(service.statusTopic, 'online'), 'online after the reconnection', from);
+      // Stopped without its broker, the gateway does not wait for it.
+      const cutAgain = listener.messages.length;
+      await proxy.cut();
+      await listener.next(isStatus(service.statusTopic, 'offline'), 'offline after the second drop', cutAgain);
+      await deadline(service.stop(), 'a stop without the broker');
+    } finally {
+      await service.stop();
+      await proxy.close();
+    }
+  },
+);
 
 /** The built CLI (npm run build), as a gateway in its own process. */
-function cli(args: string[], env: Record<string, string> = {}): { child: ChildProcess; exit: Promise<{ code: number | null; stderr: string }> } {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'resnet-wasm.js'), 'mqtt', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; exit: Promise<{ code: number | null; stderr: string }> } {
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'resnet-wasm.js'), 'mqtt', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdout!.resume();
-  const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })));
+  const exit = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+    child.once('exit', (code) => resolve({ code, stderr })),
+  );
   return { child, exit };
 }
 
@@ -420,7 +513,7 @@ brokerTest('SIGTERM with frames in flight: they are answered, then offline, exit
   await listener.next(isStatus(status, 'online'), 'online of the CLI gateway');
   const from = listener.messages.length;
   for (const camera of ['t0', 't1', 't2']) await listener.publish(`term/${camera}/image`, CAT, frame(`term-${camera}`));
-  await listener.next(isResult('term-t0'), 'the first frame\'s answer', from);
+  await listener.next(isResult('term-t0'), "the first frame's answer", from);
   child.kill('SIGTERM');
   const { code, stderr } = await deadline(exit, 'exit after SIGTERM');
   assert.is(code, 0, stderr);
@@ -432,39 +525,70 @@ brokerTest('SIGTERM with frames in flight: they are answered, then offline, exit
   }
 });
 
-brokerTest('TLS with a client certificate and a password: answers; a wrong password and an unknown CA end with a message and exit 1', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-mqtt-tls-'));
-  const tls = makeCertificates(dir);
-  const other = makeCertificates(dir, 'other-ca');
-  const passwords = makePasswordFile(dir, 'gateway', 'correct horse');
-  const passwordPath = join(dir, 'password.txt');
-  writeFileSync(passwordPath, 'correct horse\n');
-  const secure = await startMosquitto({ tls, passwordFile: passwords });
-  const client = { ca: readFileSync(tls.ca), cert: readFileSync(tls.clientCert), key: readFileSync(tls.clientKey), username: 'gateway', password: 'correct horse' };
-  const watcher = await Listener.open(secure.url, ['resnet-wasm/#'], client);
-  const certificates = ['--cert', tls.clientCert, '--key', tls.clientKey, '--username', 'gateway'];
-  try {
-    const good = cli(['--broker', secure.url, '--client-id', 'gw-tls', '--ca', tls.ca, ...certificates, '--password-file', passwordPath]);
-    await watcher.next(isStatus('resnet-wasm/gw-tls/status', 'online'), 'online over TLS');
-    await watcher.publish('cameras/vault/image', CAT, frame('tls-1'));
-    assert.equal((await watcher.next(isResult('tls-1'), 'a result over TLS')).json.top, oracle);
-    good.child.kill('SIGTERM');
-    assert.is((await deadline(good.exit, 'exit of the TLS gateway')).code, 0);
+brokerTest(
+  'TLS with a client certificate and a password: answers; a wrong password and an unknown CA end with a message and exit 1',
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-mqtt-tls-'));
+    const tls = makeCertificates(dir);
+    const other = makeCertificates(dir, 'other-ca');
+    const passwords = makePasswordFile(dir, 'gateway', 'correct horse');
+    const passwordPath = join(dir, 'password.txt');
+    writeFileSync(passwordPath, 'correct horse\n');
+    const secure = await startMosquitto({ tls, passwordFile: passwords });
+    const client = {
+      ca: readFileSync(tls.ca),
+      cert: readFileSync(tls.clientCert),
+      key: readFileSync(tls.clientKey),
+      username: 'gateway',
+      password: 'correct horse',
+    };
+    const watcher = await Listener.open(secure.url, ['resnet-wasm/#'], client);
+    const certificates = ['--cert', tls.clientCert, '--key', tls.clientKey, '--username', 'gateway'];
+    try {
+      const good = cli([
+        '--broker',
+        secure.url,
+        '--client-id',
+        'gw-tls',
+        '--ca',
+        tls.ca,
+        ...certificates,
+        '--password-file',
+        passwordPath,
+      ]);
+      await watcher.next(isStatus('resnet-wasm/gw-tls/status', 'online'), 'online over TLS');
+      await watcher.publish('cameras/vault/image', CAT, frame('tls-1'));
+      assert.equal((await watcher.next(isResult('tls-1'), 'a result over TLS')).json.top, oracle);
+      good.child.kill('SIGTERM');
+      assert.is((await deadline(good.exit, 'exit of the TLS gateway')).code, 0);
 
-    const wrong = cli(['--broker', secure.url, '--client-id', 'gw-wrong', '--ca', tls.ca, ...certificates], { RESNET_WASM_MQTT_PASSWORD: 'wrong' });
-    const refused = await deadline(wrong.exit, 'exit on a wrong password');
-    assert.is(refused.code, 1, refused.stderr);
-    assert.match(refused.stderr, /refused the connection: .*(user name or password|not authorized)/i);
+      const wrong = cli(['--broker', secure.url, '--client-id', 'gw-wrong', '--ca', tls.ca, ...certificates], {
+        RESNET_WASM_MQTT_PASSWORD: 'wrong',
+      });
+      const refused = await deadline(wrong.exit, 'exit on a wrong password');
+      assert.is(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /refused the connection: .*(user name or password|not authorized)/i);
 
-    const unknown = cli(['--broker', secure.url, '--client-id', 'gw-unknown-ca', '--ca', other.ca, ...certificates, '--password-file', passwordPath]);
-    const failed = await deadline(unknown.exit, 'exit on an unknown CA');
-    assert.is(failed.code, 1, failed.stderr);
-    assert.match(failed.stderr, /TLS connection to mqtts:\/\/127\.0\.0\.1:\d+ failed: .*certificate/i);
-  } finally {
-    await watcher.close();
-    await secure.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+      const unknown = cli([
+        '--broker',
+        secure.url,
+        '--client-id',
+        'gw-unknown-ca',
+        '--ca',
+        other.ca,
+        ...certificates,
+        '--password-file',
+        passwordPath,
+      ]);
+      const failed = await deadline(unknown.exit, 'exit on an unknown CA');
+      assert.is(failed.code, 1, failed.stderr);
+      assert.match(failed.stderr, /TLS connection to mqtts:\/\/127\.0\.0\.1:\d+ failed: .*certificate/i);
+    } finally {
+      await watcher.close();
+      await secure.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test.run();

@@ -3,18 +3,19 @@
 // type, Inference-Header-Content-Length; its classification parameter), kserve's REST client (JSON
 // with an id). Oracles: `resnet-wasm classify --json` and Model.classify for the same photos, and
 // tensors preprocessed by the library (src/image) for the tensor inputs.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { decodeImage } from '../src/image/decode.ts';
 import { preprocessFloat } from '../src/image/preprocess.ts';
 import { resizeAndCenterCrop } from '../src/image/resize.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
-import { startServer, type ServeHandle } from '../src/serve/server.ts';
 import type { ClassifyResult } from '../src/serve/protocol.ts';
+import { type ServeHandle, startServer } from '../src/serve/server.ts';
 import { cosine } from './helpers/metrics.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -22,7 +23,8 @@ const MODEL = join(ROOT, 'weights', 'default.rnw');
 const PHOTOS = join(ROOT, 'test', 'photos');
 const CAT = readFileSync(join(PHOTOS, 'chelsea.png'));
 const COFFEE = readFileSync(join(PHOTOS, 'coffee.png'));
-const EGYPTIAN_CAT = 285, ESPRESSO = 967;
+const EGYPTIAN_CAT = 285,
+  ESPRESSO = 967;
 
 let server: ServeHandle;
 let model: Model;
@@ -44,9 +46,16 @@ test.after(async () => {
 
 /** What `resnet-wasm classify --json` prints for these photos. */
 function classifyCli(...files: string[]): ClassifyResult[] {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'classify', '--json', ...files.map((f) => join(PHOTOS, f))], { encoding: 'utf8' });
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'classify', '--json', ...files.map((f) => join(PHOTOS, f))],
+    { encoding: 'utf8' },
+  );
   assert.is(run.status, 0, run.stderr);
-  return run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  return run.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 }
 
 // ---- requests as the clients build them ----
@@ -64,20 +73,31 @@ interface Tensor {
  * tritonclient.http's InferenceServerClient.infer: the JSON header, then each binary input in order;
  * Inference-Header-Content-Length when anything is binary; no content type.
  */
-function tritonRequest(inputs: Tensor[], outputs: { name: string; parameters?: Record<string, unknown> }[]): { body: Buffer; headers: Record<string, string> } {
+function tritonRequest(
+  inputs: Tensor[],
+  outputs: { name: string; parameters?: Record<string, unknown> }[],
+): { body: Buffer; headers: Record<string, string> } {
   const json = {
-    inputs: inputs.map(({ name, datatype, shape, binary, data }) => (binary ? { name, shape, datatype, parameters: { binary_data_size: binary.length } } : { name, shape, datatype, data })),
+    inputs: inputs.map(({ name, datatype, shape, binary, data }) =>
+      binary
+        ? { name, shape, datatype, parameters: { binary_data_size: binary.length } }
+        : { name, shape, datatype, data },
+    ),
     outputs,
   };
   const head = Buffer.from(JSON.stringify(json));
   const binaries = inputs.flatMap((t) => (t.binary ? [t.binary] : []));
-  const headers: Record<string, string> = binaries.length > 0 ? { 'Inference-Header-Content-Length': String(head.length) } : {};
+  const headers: Record<string, string> =
+    binaries.length > 0 ? { 'Inference-Header-Content-Length': String(head.length) } : {};
   return { body: Buffer.concat([head, ...binaries]), headers };
 }
 
 /** kserve's InferenceRESTClient: JSON with the request's id, application/json. */
 function kserveRequest(inputs: Tensor[]): { body: Buffer; headers: Record<string, string> } {
-  const json = { id: 'kserve-7f3c', inputs: inputs.map(({ name, datatype, shape, data }) => ({ name, shape, datatype, data })) };
+  const json = {
+    id: 'kserve-7f3c',
+    inputs: inputs.map(({ name, datatype, shape, data }) => ({ name, shape, datatype, data })),
+  };
   return { body: Buffer.from(JSON.stringify(json)), headers: { 'content-type': 'application/json' } };
 }
 
@@ -95,7 +115,11 @@ interface Output {
 
 /** POSTs and reads the answer as tritonclient's InferResult does: the JSON, then each binary output. */
 async function infer(request: { body: Buffer; headers: Record<string, string> }, path = '/v2/models/default/infer') {
-  const response = await fetch(server.url + path, { method: 'POST', body: new Uint8Array(request.body), headers: request.headers });
+  const response = await fetch(server.url + path, {
+    method: 'POST',
+    body: new Uint8Array(request.body),
+    headers: request.headers,
+  });
   const bytes = Buffer.from(await response.arrayBuffer());
   const headerLength = Number(response.headers.get('inference-header-content-length') ?? bytes.length);
   const json = JSON.parse(bytes.subarray(0, headerLength).toString('utf8'));
@@ -117,7 +141,8 @@ async function infer(request: { body: Buffer; headers: Record<string, string> },
 
 function splitByteTensor(bytes: Buffer): string[] {
   const strings: string[] = [];
-  for (let at = 0; at < bytes.length; at += 4 + bytes.readUInt32LE(at)) strings.push(bytes.subarray(at + 4, at + 4 + bytes.readUInt32LE(at)).toString('utf8'));
+  for (let at = 0; at < bytes.length; at += 4 + bytes.readUInt32LE(at))
+    strings.push(bytes.subarray(at + 4, at + 4 + bytes.readUInt32LE(at)).toString('utf8'));
   return strings;
 }
 
@@ -144,8 +169,14 @@ test('health, server metadata, model metadata and readiness as the protocol name
     name: 'default',
     versions: ['1'],
     platform: 'resnet-wasm',
-    inputs: [{ name: 'image', datatype: 'BYTES', shape: [-1] }, { name: 'input', datatype: 'FP32', shape: [-1, 3, 224, 224] }],
-    outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 1000] }, { name: 'top', datatype: 'BYTES', shape: [-1, -1] }],
+    inputs: [
+      { name: 'image', datatype: 'BYTES', shape: [-1] },
+      { name: 'input', datatype: 'FP32', shape: [-1, 3, 224, 224] },
+    ],
+    outputs: [
+      { name: 'logits', datatype: 'FP32', shape: [-1, 1000] },
+      { name: 'top', datatype: 'BYTES', shape: [-1, -1] },
+    ],
   };
   assert.equal(await get('/v2/models/default'), { status: 200, json: modelMeta });
   assert.equal(await get('/v2/models/default/versions/1'), { status: 200, json: modelMeta });
@@ -163,7 +194,10 @@ test('health, server metadata, model metadata and readiness as the protocol name
 test('tritonclient, binary BYTES (the ensemble image client): two photos in one request, binary logits and classification', async () => {
   const request = tritonRequest(
     [{ name: 'INPUT', datatype: 'BYTES', shape: [2, 1], binary: byteTensor(CAT, COFFEE) }],
-    [{ name: 'logits', parameters: { binary_data: true } }, { name: 'top', parameters: { binary_data: true, classification: 3 } }],
+    [
+      { name: 'logits', parameters: { binary_data: true } },
+      { name: 'top', parameters: { binary_data: true, classification: 3 } },
+    ],
   );
   const { status, json, outputs } = await infer(request);
   assert.is(status, 200, JSON.stringify(json));
@@ -176,7 +210,9 @@ test('tritonclient, binary BYTES (the ensemble image client): two photos in one 
 });
 
 test('kserve REST client, JSON: a base64 image, every output by default, the id echoed', async () => {
-  const { status, json, outputs } = await infer(kserveRequest([{ name: 'image', datatype: 'BYTES', shape: [1], data: [COFFEE.toString('base64')] }]));
+  const { status, json, outputs } = await infer(
+    kserveRequest([{ name: 'image', datatype: 'BYTES', shape: [1], data: [COFFEE.toString('base64')] }]),
+  );
   assert.is(status, 200, JSON.stringify(json));
   assert.is(json.id, 'kserve-7f3c');
   assert.equal(outputs.logits.data, logits.coffee);
@@ -185,11 +221,17 @@ test('kserve REST client, JSON: a base64 image, every output by default, the id 
 });
 
 test("tritonclient's classification extension on the FP32 output: logit:index:label, best first", async () => {
-  const request = tritonRequest([{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }], [{ name: 'logits', parameters: { classification: 2 } }]);
+  const request = tritonRequest(
+    [{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }],
+    [{ name: 'logits', parameters: { classification: 2 } }],
+  );
   const { status, outputs } = await infer(request);
   assert.is(status, 200);
   assert.equal(outputs.logits.shape, [1, 2]);
-  assert.equal(outputs.logits.data, expected.cat.top.slice(0, 2).map(({ index, label }) => `${logits.cat[index].toFixed(6)}:${index}:${label}`));
+  assert.equal(
+    outputs.logits.data,
+    expected.cat.top.slice(0, 2).map(({ index, label }) => `${logits.cat[index].toFixed(6)}:${index}:${label}`),
+  );
   assert.is(expected.cat.top[0].index, EGYPTIAN_CAT);
 });
 
@@ -197,7 +239,8 @@ test("tritonclient's classification extension on the FP32 output: logit:index:la
 
 const preprocessing = () => model.header.preprocessing;
 /** The crop's RGB pixels, as the library resizes and crops (src/image/resize.ts). */
-const pixels = (bytes: Uint8Array) => resizeAndCenterCrop(decodeImage(bytes), preprocessing().resize, preprocessing().crop).data;
+const pixels = (bytes: Uint8Array) =>
+  resizeAndCenterCrop(decodeImage(bytes), preprocessing().resize, preprocessing().crop).data;
 
 function toNchw<T extends Float32Array | Uint8Array>(hwc: T, size: number): T {
   const out = new (hwc.constructor as new (n: number) => T)(hwc.length);
@@ -206,48 +249,82 @@ function toNchw<T extends Float32Array | Uint8Array>(hwc: T, size: number): T {
 }
 
 test('UINT8 pixels the library resized and cropped, NHWC binary and NCHW JSON (tritonclient): the same logits as the photo, bit for bit', async () => {
-  const nhwc = tritonRequest([{ name: 'input', datatype: 'UINT8', shape: [1, 224, 224, 3], binary: pixels(CAT) }], [{ name: 'logits', parameters: { binary_data: true } }]);
+  const nhwc = tritonRequest(
+    [{ name: 'input', datatype: 'UINT8', shape: [1, 224, 224, 3], binary: pixels(CAT) }],
+    [{ name: 'logits', parameters: { binary_data: true } }],
+  );
   const cat = await infer(nhwc);
   assert.is(cat.status, 200, JSON.stringify(cat.json));
   assert.equal(cat.outputs.logits.data, logits.cat);
   // tritonclient with binary_data=False on the input and the output: all JSON, no header length.
-  const nchw = tritonRequest([{ name: 'input', datatype: 'UINT8', shape: [1, 3, 224, 224], data: Array.from(toNchw(pixels(COFFEE), 224)) }], [{ name: 'logits', parameters: { binary_data: false } }]);
+  const nchw = tritonRequest(
+    [{ name: 'input', datatype: 'UINT8', shape: [1, 3, 224, 224], data: Array.from(toNchw(pixels(COFFEE), 224)) }],
+    [{ name: 'logits', parameters: { binary_data: false } }],
+  );
   assert.is(nchw.headers['Inference-Header-Content-Length'], undefined);
   const coffee = await infer(nchw);
   assert.is(coffee.status, 200, JSON.stringify(coffee.json));
   assert.equal(coffee.outputs.logits.data, logits.coffee);
 });
 
-test('FP32 values the library normalized (preprocessFloat), NCHW binary (image_client.py) and NHWC JSON: the photo\'s classes', async () => {
+test("FP32 values the library normalized (preprocessFloat), NCHW binary (image_client.py) and NHWC JSON: the photo's classes", async () => {
   const cat = preprocessFloat(decodeImage(CAT), preprocessing());
   const coffee = preprocessFloat(decodeImage(COFFEE), preprocessing());
   const batch = new Float32Array(2 * cat.length);
   batch.set(toNchw(cat, 224));
   batch.set(toNchw(coffee, 224), cat.length);
-  const binary = tritonRequest([{ name: 'input', datatype: 'FP32', shape: [2, 3, 224, 224], binary: new Uint8Array(batch.buffer) }], [{ name: 'logits', parameters: { binary_data: true } }, { name: 'top' }]);
+  const binary = tritonRequest(
+    [{ name: 'input', datatype: 'FP32', shape: [2, 3, 224, 224], binary: new Uint8Array(batch.buffer) }],
+    [{ name: 'logits', parameters: { binary_data: true } }, { name: 'top' }],
+  );
   const both = await infer(binary);
   assert.is(both.status, 200, JSON.stringify(both.json));
-  const json = await infer(kserveRequest([{ name: 'input', datatype: 'FP32', shape: [1, 224, 224, 3], data: Array.from(cat) }]));
+  const json = await infer(
+    kserveRequest([{ name: 'input', datatype: 'FP32', shape: [1, 224, 224, 3], data: Array.from(cat) }]),
+  );
   assert.is(json.status, 200);
   // The float path quantizes f32-rounded values where the photo's lookup table quantizes doubles:
   // an input level may differ where a value falls on a rounding boundary.
-  const answers = [[row(both.outputs.logits.data as Float32Array, 0), logits.cat, expected.cat], [row(both.outputs.logits.data as Float32Array, 1), logits.coffee, expected.coffee], [json.outputs.logits.data as Float32Array, logits.cat, expected.cat]] as const;
+  const answers = [
+    [row(both.outputs.logits.data as Float32Array, 0), logits.cat, expected.cat],
+    [row(both.outputs.logits.data as Float32Array, 1), logits.coffee, expected.coffee],
+    [json.outputs.logits.data as Float32Array, logits.cat, expected.cat],
+  ] as const;
   for (const [actual, photo, classes] of answers) {
     assert.ok(cosine(actual, photo) > 0.9999, `cosine ${cosine(actual, photo)}`);
-    const top = Array.from(actual.keys()).sort((a, b) => actual[b] - actual[a]).slice(0, 3);
-    assert.equal(top, classes.top.slice(0, 3).map((p) => p.index));
+    const top = Array.from(actual.keys())
+      .sort((a, b) => actual[b] - actual[a])
+      .slice(0, 3);
+    assert.equal(
+      top,
+      classes.top.slice(0, 3).map((p) => p.index),
+    );
   }
-  assert.equal((both.outputs.top.data as string[]).filter((_, i) => i % 5 === 0).map((s) => Number(s.split(':')[1])), [EGYPTIAN_CAT, ESPRESSO]);
+  assert.equal(
+    (both.outputs.top.data as string[]).filter((_, i) => i % 5 === 0).map((s) => Number(s.split(':')[1])),
+    [EGYPTIAN_CAT, ESPRESSO],
+  );
 });
 
 // ---- errors, as the clients read them ----
 
-const BAD: { what: string; request: () => { body: Buffer; headers: Record<string, string> }; path?: string; status: number; message: RegExp }[] = [
+const BAD: {
+  what: string;
+  request: () => { body: Buffer; headers: Record<string, string> };
+  path?: string;
+  status: number;
+  message: RegExp;
+}[] = [
   {
     what: 'a tensor of the wrong shape',
-    request: () => tritonRequest([{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], binary: new Uint8Array(4 * 3 * 32 * 32) }], []),
+    request: () =>
+      tritonRequest(
+        [{ name: 'input', datatype: 'FP32', shape: [1, 3, 32, 32], binary: new Uint8Array(4 * 3 * 32 * 32) }],
+        [],
+      ),
     status: 400,
-    message: /input "input" has shape \[1,3,32,32\]; expected \[N, 3, 224, 224\] \(NCHW\) or \[N, 224, 224, 3\] \(NHWC\)/,
+    message:
+      /input "input" has shape \[1,3,32,32\]; expected \[N, 3, 224, 224\] \(NCHW\) or \[N, 224, 224, 3\] \(NHWC\)/,
   },
   {
     what: 'data that does not fill its shape',
@@ -255,29 +332,74 @@ const BAD: { what: string; request: () => { body: Buffer; headers: Record<string
     status: 400,
     message: /input "input" has 3 elements; its shape \[1,224,224,3\] has 150528/,
   },
-  { what: 'an unknown model', request: () => kserveRequest([{ name: 'image', datatype: 'BYTES', shape: [1], data: [CAT.toString('base64')] }]), path: '/v2/models/resnet152/infer', status: 404, message: /unknown model "resnet152"/ },
-  { what: 'an unsupported datatype', request: () => kserveRequest([{ name: 'input', datatype: 'INT64', shape: [1], data: [1] }]), status: 400, message: /input "input" is INT64: send BYTES/ },
-  { what: 'an unknown output', request: () => tritonRequest([{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }], [{ name: 'probabilities' }]), status: 400, message: /unknown output "probabilities"/ },
+  {
+    what: 'an unknown model',
+    request: () => kserveRequest([{ name: 'image', datatype: 'BYTES', shape: [1], data: [CAT.toString('base64')] }]),
+    path: '/v2/models/resnet152/infer',
+    status: 404,
+    message: /unknown model "resnet152"/,
+  },
+  {
+    what: 'an unsupported datatype',
+    request: () => kserveRequest([{ name: 'input', datatype: 'INT64', shape: [1], data: [1] }]),
+    status: 400,
+    message: /input "input" is INT64: send BYTES/,
+  },
+  {
+    what: 'an unknown output',
+    request: () =>
+      tritonRequest(
+        [{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }],
+        [{ name: 'probabilities' }],
+      ),
+    status: 400,
+    message: /unknown output "probabilities"/,
+  },
   {
     what: 'a classification count of 0',
-    request: () => tritonRequest([{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }], [{ name: 'top', parameters: { classification: 0 } }]),
+    request: () =>
+      tritonRequest(
+        [{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }],
+        [{ name: 'top', parameters: { classification: 0 } }],
+      ),
     status: 400,
     message: /parameters.classification must be an integer from 1 to 1000, got 0/,
   },
   {
     what: 'binary data shorter than binary_data_size',
     request: () => {
-      const { body, headers } = tritonRequest([{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }], []);
+      const { body, headers } = tritonRequest(
+        [{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }],
+        [],
+      );
       return { body: body.subarray(0, body.length - 10), headers };
     },
     status: 400,
     message: /binary_data_size \d+ runs past the end of the body/,
   },
-  { what: 'a body that is not JSON', request: () => ({ body: Buffer.from('{"inputs": ['), headers: { 'content-type': 'application/json' } }), status: 400, message: /not JSON/ },
-  { what: 'bytes that are no image', request: () => tritonRequest([{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(Buffer.from('not an image at all')) }], []), status: 422, message: /./ },
+  {
+    what: 'a body that is not JSON',
+    request: () => ({ body: Buffer.from('{"inputs": ['), headers: { 'content-type': 'application/json' } }),
+    status: 400,
+    message: /not JSON/,
+  },
+  {
+    what: 'bytes that are no image',
+    request: () =>
+      tritonRequest(
+        [{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(Buffer.from('not an image at all')) }],
+        [],
+      ),
+    status: 422,
+    message: /./,
+  },
   {
     what: 'more images than --max-batch',
-    request: () => tritonRequest([{ name: 'image', datatype: 'BYTES', shape: [5], binary: byteTensor(CAT, CAT, CAT, CAT, CAT) }], []),
+    request: () =>
+      tritonRequest(
+        [{ name: 'image', datatype: 'BYTES', shape: [5], binary: byteTensor(CAT, CAT, CAT, CAT, CAT) }],
+        [],
+      ),
     status: 413,
     message: /at most 4 at once \(--max-batch\)/,
   },
@@ -293,14 +415,27 @@ for (const { what, request, path, status, message } of BAD) {
 }
 
 test('after every refusal the server answers a photo correctly; /v1 is unchanged', async () => {
-  const { status, outputs } = await infer(tritonRequest([{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }], [{ name: 'logits', parameters: { binary_data: true } }]));
+  const { status, outputs } = await infer(
+    tritonRequest(
+      [{ name: 'image', datatype: 'BYTES', shape: [1], binary: byteTensor(CAT) }],
+      [{ name: 'logits', parameters: { binary_data: true } }],
+    ),
+  );
   assert.is(status, 200);
   assert.equal(outputs.logits.data, logits.cat);
-  const v1 = await fetch(`${server.url}/v1/classify`, { method: 'POST', body: new Uint8Array(CAT), headers: { 'content-type': 'image/png' } });
+  const v1 = await fetch(`${server.url}/v1/classify`, {
+    method: 'POST',
+    body: new Uint8Array(CAT),
+    headers: { 'content-type': 'image/png' },
+  });
   const body = await v1.json();
   assert.equal(Object.keys(body), ['top', 'ms']);
   assert.equal(body.top, expected.cat.top);
-  const notJson = await fetch(`${server.url}/v1/classify`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+  const notJson = await fetch(`${server.url}/v1/classify`, {
+    method: 'POST',
+    body: '{}',
+    headers: { 'content-type': 'application/json' },
+  });
   assert.is(notJson.status, 415);
   assert.is((await notJson.json()).error.kind, 'unsupported-media-type');
 });

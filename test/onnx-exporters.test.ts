@@ -6,22 +6,22 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { foldBatchNorms } from '../src/builder/batchnorm.ts';
-import { calibrate } from '../src/quantize/calibrate.ts';
-import { quantizeModel } from '../src/quantize/quantize.ts';
 import { resnetUnfolded } from '../src/builder/resnet.ts';
 import { preprocessingPreset } from '../src/convert/imagenet.ts';
 import { lowerGraph } from '../src/convert/lower.ts';
 import { importOnnx } from '../src/convert/onnx.ts';
-import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import type { OnnxModelInit } from '../src/convert/onnx-proto.ts';
+import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { calibrate } from '../src/quantize/calibrate.ts';
+import { quantizeModel } from '../src/quantize/quantize.ts';
 import { runFloat } from '../src/reference/fp32.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { argmax, centredCosine, cosine } from './helpers/metrics.ts';
 import { ActivationRanges, exportQdq, runOnnxRuntime } from './helpers/onnx-export.ts';
-import { imagenetSplit, IMAGENET_DIR } from './helpers/photos.ts';
 import type { Photo } from './helpers/photos.ts';
+import { IMAGENET_DIR, imagenetSplit } from './helpers/photos.ts';
 import { aliasDuplicates, EXPORTERS, exportAs, untrained } from './helpers/torch-exports.ts';
 
 const DEPTHS = [18, 50, 101, 152] as const;
@@ -32,7 +32,10 @@ const REFERENCE_PHOTOS = 2;
 const JUDGED_INT8_DEPTH = 50;
 
 test('torch 1.13 and 2.x alias equal initializers through Identity nodes; dynamo (BN as nodes or fused) shares them', () => {
-  const model = exportAs('torch-1.13', untrained(resnetUnfolded({ depth: 18, seed: 1, width: WIDTH, inputSize: SIZE })));
+  const model = exportAs(
+    'torch-1.13',
+    untrained(resnetUnfolded({ depth: 18, seed: 1, width: WIDTH, inputSize: SIZE })),
+  );
   const graph = model.graph!;
   const initializers = new Set(graph.initializer!.map((t) => t.name));
   const aliases = graph.node!.filter((n) => n.op_type === 'Identity');
@@ -42,8 +45,15 @@ test('torch 1.13 and 2.x alias equal initializers through Identity nodes; dynamo
   for (const exporter of ['dynamo', 'dynamo-fused'] as const) {
     const dynamo = exportAs(exporter, untrained(resnetUnfolded({ depth: 18, seed: 1, width: WIDTH, inputSize: SIZE })));
     assert.ok(sharedInitializers(dynamo) > 0, exporter);
-    assert.not.ok(dynamo.graph!.node!.some((n) => n.op_type === 'Identity' || n.op_type === 'Constant'), exporter);
-    assert.is(dynamo.graph!.node!.some((n) => n.op_type === 'BatchNormalization'), exporter === 'dynamo', exporter);
+    assert.not.ok(
+      dynamo.graph!.node!.some((n) => n.op_type === 'Identity' || n.op_type === 'Constant'),
+      exporter,
+    );
+    assert.is(
+      dynamo.graph!.node!.some((n) => n.op_type === 'BatchNormalization'),
+      exporter === 'dynamo',
+      exporter,
+    );
   }
 });
 
@@ -66,9 +76,16 @@ test('a chain of Identities of an initializer, and one initializer read by sever
 });
 
 test('a quantized (QDQ) file whose equal initializers are Identity aliases imports as the file without them', () => {
-  const float = foldBatchNorms(untrained(resnetUnfolded({ depth: 18, seed: 3, numClasses: 10, width: WIDTH, inputSize: 32 })));
+  const float = foldBatchNorms(
+    untrained(resnetUnfolded({ depth: 18, seed: 3, numClasses: 10, width: WIDTH, inputSize: 32 })),
+  );
   const ranges = new ActivationRanges(float.tensors.length);
-  for (let k = 0; k < 4; k++) runFloat(float, Float32Array.from({ length: 32 * 32 * 3 }, (_, i) => Math.sin(i * 0.37 + k)), (t, data) => ranges.observeBatch(t, [data]));
+  for (let k = 0; k < 4; k++)
+    runFloat(
+      float,
+      Float32Array.from({ length: 32 * 32 * 3 }, (_, i) => Math.sin(i * 0.37 + k)),
+      (t, data) => ranges.observeBatch(t, [data]),
+    );
   const { model } = exportQdq(float, ranges);
   const aliased = aliasDuplicates(model);
   assert.ok(aliased.graph!.node!.filter((n) => n.op_type === 'Identity').length > 0);
@@ -86,7 +103,13 @@ if (!photos) {
     for (const exporter of EXPORTERS) {
       test(`ResNet-${depth}, untrained (Identity aliases or shared initializers), exported by ${exporter}: the import equals onnxruntime's fp32`, async () => {
         const net = untrained(resnetUnfolded({ depth, seed: depth, width: WIDTH, inputSize: SIZE }), calibration);
-        await compareWithOnnxRuntime(`ResNet-${depth} by ${exporter}`, exportAs(exporter, net), calibration, photos.test, depth <= JUDGED_INT8_DEPTH);
+        await compareWithOnnxRuntime(
+          `ResNet-${depth} by ${exporter}`,
+          exportAs(exporter, net),
+          calibration,
+          photos.test,
+          depth <= JUDGED_INT8_DEPTH,
+        );
       });
     }
   }
@@ -99,7 +122,13 @@ if (!photos) {
  * cosine 0.96 for ResNet-101, 0.87 for ResNet-152). Quantizing an untrained network is not a use;
  * importing the file exactly is.
  */
-async function compareWithOnnxRuntime(what: string, exported: OnnxModelInit, calibration: Float32Array[], testPhotos: Photo[], judgeInt8: boolean): Promise<void> {
+async function compareWithOnnxRuntime(
+  what: string,
+  exported: OnnxModelInit,
+  calibration: Float32Array[],
+  testPhotos: Photo[],
+  judgeInt8: boolean,
+): Promise<void> {
   const start = performance.now();
   const file = 'resnet.onnx';
   const onnx = encodeOnnxModel(exported);
@@ -114,7 +143,9 @@ async function compareWithOnnxRuntime(what: string, exported: OnnxModelInit, cal
   const model = await loadModel(writeModel(quant));
 
   const onnxruntime = await runOnnxRuntime(onnx, inputs, lowered.tensors[0]);
-  const referenceCosine = Math.min(...inputs.slice(0, REFERENCE_PHOTOS).map((x, i) => cosine(runFloat(lowered, x), onnxruntime[i])));
+  const referenceCosine = Math.min(
+    ...inputs.slice(0, REFERENCE_PHOTOS).map((x, i) => cosine(runFloat(lowered, x), onnxruntime[i])),
+  );
   const int8 = testPhotos.map((p) => model.run(preprocessQuantized(p.image, quant.preprocessing, quant.tensors[0])));
   const classes = new Set(onnxruntime.map(argmax)).size;
   const centred = centredCosine(int8, onnxruntime);

@@ -9,15 +9,15 @@ import * as assert from 'uvu/assert';
 import { setBatchNormStats } from '../src/builder/bnstats.ts';
 import { imagenetPreprocessing, resnetFloat, resnetUnfolded } from '../src/builder/resnet.ts';
 import { importOnnx } from '../src/convert/onnx.ts';
-import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import type { OnnxModelInit } from '../src/convert/onnx-proto.ts';
+import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 import type { QuantModel } from '../src/model/types.ts';
 import { loadModel } from '../src/runtime/model.ts';
-import { ActivationRanges, exportQdq, exportQOperator, importError, runOnnxRuntime } from './helpers/onnx-export.ts';
 import { argmax } from './helpers/metrics.ts';
 import type { QuantizedExport } from './helpers/onnx-export.ts';
+import { ActivationRanges, exportQdq, exportQOperator, importError, runOnnxRuntime } from './helpers/onnx-export.ts';
 import { photoSplit } from './helpers/photos.ts';
 
 /**
@@ -33,7 +33,11 @@ const photos = photoSplit(16, 20);
 const preprocessing = imagenetPreprocessing(224);
 const net = resnetUnfolded({ depth: 18, seed: 11 });
 const ranges = new ActivationRanges(net.model.tensors.length);
-const float = setBatchNormStats(net, photos.calibration.map((p) => preprocessFloat(p.image, preprocessing)), (t, batch) => ranges.observeBatch(t, batch));
+const float = setBatchNormStats(
+  net,
+  photos.calibration.map((p) => preprocessFloat(p.image, preprocessing)),
+  (t, batch) => ranges.observeBatch(t, batch),
+);
 const formats: [string, () => QuantizedExport][] = [
   ['QDQ', () => exportQdq(float, ranges)],
   ['QDQ with the ReLUs kept', () => exportQdq(float, ranges, { keepRelu: true })],
@@ -59,7 +63,9 @@ for (const [format, write] of formats) {
 
 /** Every activation keeps onnxruntime's scale and zero point (the logits are ours: f32). */
 function assertKeepsParameters(model: QuantModel, exported: QuantizedExport): void {
-  model.tensors.slice(0, -1).forEach((t, i) => assert.equal({ scale: t.scale, zeroPoint: t.zeroPoint }, exported.params[i], `tensor ${i}`));
+  model.tensors
+    .slice(0, -1)
+    .forEach((t, i) => assert.equal({ scale: t.scale, zeroPoint: t.zeroPoint }, exported.params[i], `tensor ${i}`));
 }
 
 /**
@@ -67,13 +73,20 @@ function assertKeepsParameters(model: QuantModel, exported: QuantizedExport): vo
  * or 255 it was clipped (a photo outside the calibration range), so only unclipped logits are
  * compared value by value.
  */
-function compareLogits(format: string, ours: Float32Array[], theirs: Float32Array[], output: { scale: number; zeroPoint: number }): void {
+function compareLogits(
+  format: string,
+  ours: Float32Array[],
+  theirs: Float32Array[],
+  output: { scale: number; zeroPoint: number },
+): void {
   const unit = output.scale;
   const clipped = (x: number) => {
     const q = Math.round(x / unit) + output.zeroPoint;
     return q <= 0 || q >= 255;
   };
-  const differences = ours.flatMap((v, n) => Array.from(v, (x, i) => (clipped(theirs[n][i]) ? 0 : Math.abs(x - theirs[n][i]) / unit)));
+  const differences = ours.flatMap((v, n) =>
+    Array.from(v, (x, i) => (clipped(theirs[n][i]) ? 0 : Math.abs(x - theirs[n][i]) / unit)),
+  );
   const max = Math.max(...differences);
   const mean = differences.reduce((s, d) => s + d, 0) / differences.length;
   const clear = theirs.filter((v) => lead(v) > CLEAR_LEAD * unit);
@@ -131,7 +144,11 @@ const REFUSALS: { what: string; edit: (graph: Graph) => void; node: string; mess
     what: 'a DequantizeLinear with other parameters than its QuantizeLinear (requantization)',
     edit: (graph) => {
       const dq = graph.node!.find((n) => n.name === '/conv1/Conv_output_0_DequantizeLinear')!;
-      graph.initializer!.push({ ...initializer(graph, '/conv1/Conv_output_0_scale'), name: 'other_scale', float_data: [0.5] });
+      graph.initializer!.push({
+        ...initializer(graph, '/conv1/Conv_output_0_scale'),
+        name: 'other_scale',
+        float_data: [0.5],
+      });
       dq.input![1] = 'other_scale';
     },
     node: '/conv1/Conv_output_0_DequantizeLinear',

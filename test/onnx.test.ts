@@ -7,25 +7,25 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { setBatchNormStats } from '../src/builder/bnstats.ts';
-import { TensorRanges } from '../src/quantize/calibrate.ts';
-import { quantizeModel } from '../src/quantize/quantize.ts';
-import { imagenetPreprocessing, resnetFloat, resnetUnfolded } from '../src/builder/resnet.ts';
 import type { ResnetDepth } from '../src/builder/resnet.ts';
+import { imagenetPreprocessing, resnetFloat, resnetUnfolded } from '../src/builder/resnet.ts';
 import { IMAGENET_LABELS } from '../src/convert/imagenet.ts';
 import { lowerGraph } from '../src/convert/lower.ts';
 import { importOnnx } from '../src/convert/onnx.ts';
-import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import type { OnnxModelInit } from '../src/convert/onnx-proto.ts';
+import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
+import { TensorRanges } from '../src/quantize/calibrate.ts';
+import { quantizeModel } from '../src/quantize/quantize.ts';
 import { runFloat } from '../src/reference/fp32.ts';
 import { loadModel } from '../src/runtime/model.ts';
-import { attributes, exportFolded, exportUnfolded, importError, runOnnxRuntime } from './helpers/onnx-export.ts';
 import { argmax, centredCosine, cosine } from './helpers/metrics.ts';
 import type { ExportOptions } from './helpers/onnx-export.ts';
+import { attributes, exportFolded, exportUnfolded, importError, runOnnxRuntime } from './helpers/onnx-export.ts';
+import type { Photo } from './helpers/photos.ts';
 import { IMAGENET_DIR, imagenetSplit, photoSplit } from './helpers/photos.ts';
 import { skipBecause } from './helpers/skip.ts';
-import type { Photo } from './helpers/photos.ts';
 
 interface Case {
   depth: ResnetDepth;
@@ -53,9 +53,33 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { depth: 18, batchNormNodes: true, options: { opset: 11 }, calibration: 16, reference: 4, checkAgreement: true, photos: 'repository' },
-  { depth: 34, batchNormNodes: false, options: { opset: 18, pool: 'ReduceMean' }, calibration: 8, reference: 1, checkAgreement: false, photos: 'imagenet' },
-  { depth: 50, batchNormNodes: true, options: { opset: 14, flatten: 'Reshape', head: 'MatMul' }, calibration: 8, reference: 1, checkAgreement: false, photos: 'imagenet' },
+  {
+    depth: 18,
+    batchNormNodes: true,
+    options: { opset: 11 },
+    calibration: 16,
+    reference: 4,
+    checkAgreement: true,
+    photos: 'repository',
+  },
+  {
+    depth: 34,
+    batchNormNodes: false,
+    options: { opset: 18, pool: 'ReduceMean' },
+    calibration: 8,
+    reference: 1,
+    checkAgreement: false,
+    photos: 'imagenet',
+  },
+  {
+    depth: 50,
+    batchNormNodes: true,
+    options: { opset: 14, flatten: 'Reshape', head: 'MatMul' },
+    calibration: 8,
+    reference: 1,
+    checkAgreement: false,
+    photos: 'imagenet',
+  },
 ];
 const TEST_PHOTOS = 20;
 const SPLITS = { repository: photoSplit(16, TEST_PHOTOS), imagenet: imagenetSplit(16, TEST_PHOTOS) };
@@ -75,14 +99,21 @@ for (const c of CASES) {
   });
 }
 
-async function compareWithOnnxRuntime(c: Case, calibrationPhotos: Photo[], inputs: Float32Array[], testPhotos: Photo[]): Promise<void> {
+async function compareWithOnnxRuntime(
+  c: Case,
+  calibrationPhotos: Photo[],
+  inputs: Float32Array[],
+  testPhotos: Photo[],
+): Promise<void> {
   const start = performance.now();
   const file = `resnet${c.depth}.onnx`;
   const net = resnetUnfolded({ depth: c.depth, seed: c.depth });
   const ranges = new TensorRanges(net.model.tensors.length);
   const calibration = calibrationPhotos.map((p) => preprocessFloat(p.image, preprocessing));
   const float = setBatchNormStats(net, calibration, (t, batch) => ranges.observeBatch(t, batch));
-  const onnx = encodeOnnxModel(c.batchNormNodes ? exportUnfolded(net, float, c.options) : exportFolded(float, c.options));
+  const onnx = encodeOnnxModel(
+    c.batchNormNodes ? exportUnfolded(net, float, c.options) : exportFolded(float, c.options),
+  );
 
   const imported = importOnnx(onnx, file);
   if (imported.kind !== 'float') throw new Error(`${file} imported as ${imported.kind}`);
@@ -147,7 +178,11 @@ test('every way of writing the same network imports to the same network (also th
   const expected = runFloat(TINY, input);
   const variants: [string, ExportOptions, (graph: Graph) => void][] = [
     ['torchvision, opset 13', { opset: 13 }, () => {}],
-    ['ReduceMean (axes attribute), Reshape, MatMul + Add, batch 1', { opset: 13, pool: 'ReduceMean', flatten: 'Reshape', head: 'MatMul', batch: 1 }, () => {}],
+    [
+      'ReduceMean (axes attribute), Reshape, MatMul + Add, batch 1',
+      { opset: 13, pool: 'ReduceMean', flatten: 'Reshape', head: 'MatMul', batch: 1 },
+      () => {},
+    ],
     ['ReduceMean (axes input), opset 18', { opset: 18, pool: 'ReduceMean' }, () => {}],
     [
       'auto_pad SAME_UPPER that pads evenly, Dropout, Identity and a final Softmax',
@@ -159,11 +194,21 @@ test('every way of writing the same network imports to the same network (also th
         flatten.input = ['/dropout/Dropout_output_0'];
         const gemm = node(graph, '/fc/Gemm');
         gemm.output = ['logits'];
-        graph.node!.splice(graph.node!.indexOf(flatten), 0,
-          { op_type: 'Dropout', name: '/dropout/Dropout', input: ['/avgpool/GlobalAveragePool_output_0'], output: ['/dropout/Dropout_output_0'] });
+        graph.node!.splice(graph.node!.indexOf(flatten), 0, {
+          op_type: 'Dropout',
+          name: '/dropout/Dropout',
+          input: ['/avgpool/GlobalAveragePool_output_0'],
+          output: ['/dropout/Dropout_output_0'],
+        });
         graph.node!.push(
           { op_type: 'Identity', name: '/Identity', input: ['logits'], output: ['/Identity_output_0'] },
-          { op_type: 'Softmax', name: '/Softmax', input: ['/Identity_output_0'], output: ['output'], attribute: [attributes.int('axis', 1)] },
+          {
+            op_type: 'Softmax',
+            name: '/Softmax',
+            input: ['/Identity_output_0'],
+            output: ['output'],
+            attribute: [attributes.int('axis', 1)],
+          },
         );
       },
     ],
@@ -185,13 +230,28 @@ const REFUSALS: { what: string; edit: (graph: Graph) => void; node?: string; mes
       const relu = node(graph, '/relu/Relu');
       const output = relu.output![0];
       relu.output = ['/sigmoid/input'];
-      graph.node!.splice(graph.node!.indexOf(relu) + 1, 0, { op_type: 'Sigmoid', name: '/sigmoid/Sigmoid', input: ['/sigmoid/input'], output: [output] });
+      graph.node!.splice(graph.node!.indexOf(relu) + 1, 0, {
+        op_type: 'Sigmoid',
+        name: '/sigmoid/Sigmoid',
+        input: ['/sigmoid/input'],
+        output: [output],
+      });
     },
     node: '/sigmoid/Sigmoid',
     message: /node "\/sigmoid\/Sigmoid" \(Sigmoid\): unsupported operator/,
   },
-  { what: 'a grouped convolution', edit: (graph) => setAttribute(graph, BLOCK_CONV, attributes.int('group', 2)), node: BLOCK_CONV, message: /\(Conv\): grouped convolution \(group = 2\)/ },
-  { what: 'a dilated convolution', edit: (graph) => setAttribute(graph, BLOCK_CONV, attributes.ints('dilations', [2, 2])), node: BLOCK_CONV, message: /\(Conv\): dilated windows/ },
+  {
+    what: 'a grouped convolution',
+    edit: (graph) => setAttribute(graph, BLOCK_CONV, attributes.int('group', 2)),
+    node: BLOCK_CONV,
+    message: /\(Conv\): grouped convolution \(group = 2\)/,
+  },
+  {
+    what: 'a dilated convolution',
+    edit: (graph) => setAttribute(graph, BLOCK_CONV, attributes.ints('dilations', [2, 2])),
+    node: BLOCK_CONV,
+    message: /\(Conv\): dilated windows/,
+  },
   {
     what: 'auto_pad SAME_UPPER that pads asymmetrically',
     edit: (graph) => {
@@ -201,8 +261,18 @@ const REFUSALS: { what: string; edit: (graph: Graph) => void; node?: string; mes
     node: STEM,
     message: /\(Conv\): auto_pad SAME_UPPER pads 5x5 in total/,
   },
-  { what: 'max pool with ceil_mode', edit: (graph) => setAttribute(graph, '/maxpool/MaxPool', attributes.int('ceil_mode', 1)), node: '/maxpool/MaxPool', message: /\(MaxPool\): ceil_mode = 1/ },
-  { what: 'Gemm with alpha ≠ 1', edit: (graph) => setAttribute(graph, '/fc/Gemm', attributes.float('alpha', 0.5)), node: '/fc/Gemm', message: /\(Gemm\): alpha = 0.5/ },
+  {
+    what: 'max pool with ceil_mode',
+    edit: (graph) => setAttribute(graph, '/maxpool/MaxPool', attributes.int('ceil_mode', 1)),
+    node: '/maxpool/MaxPool',
+    message: /\(MaxPool\): ceil_mode = 1/,
+  },
+  {
+    what: 'Gemm with alpha ≠ 1',
+    edit: (graph) => setAttribute(graph, '/fc/Gemm', attributes.float('alpha', 0.5)),
+    node: '/fc/Gemm',
+    message: /\(Gemm\): alpha = 0.5/,
+  },
   {
     what: 'float16 weights',
     edit: (graph) => (graph.initializer!.find((t) => t.name === node(graph, STEM).input![1])!.data_type = 10),
@@ -213,7 +283,11 @@ const REFUSALS: { what: string; edit: (graph: Graph) => void; node?: string; mes
     what: 'weights in external data',
     edit: (graph) => {
       const weights = graph.initializer!.find((t) => t.name === node(graph, BLOCK_CONV).input![1])!;
-      Object.assign(weights, { raw_data: new Uint8Array(0), data_location: 1, external_data: [{ key: 'location', value: 'weights.bin' }] });
+      Object.assign(weights, {
+        raw_data: new Uint8Array(0),
+        data_location: 1,
+        external_data: [{ key: 'location', value: 'weights.bin' }],
+      });
     },
     node: BLOCK_CONV,
     message: /\(Conv\): its weights "onnx::Conv_\d+" is stored outside the file \(external data\)/,
@@ -236,7 +310,10 @@ for (const { what, edit, node: nodeName, message } of REFUSALS) {
 
 test('refused: corrupt bytes (truncated, or not a protobuf at all), naming the file', () => {
   const bytes = tinyOnnx(() => {});
-  for (const corrupt of [bytes.subarray(0, bytes.length >> 1), Uint8Array.from({ length: 4096 }, (_, i) => (i * 193 + 71) & 0xff)]) {
+  for (const corrupt of [
+    bytes.subarray(0, bytes.length >> 1),
+    Uint8Array.from({ length: 4096 }, (_, i) => (i * 193 + 71) & 0xff),
+  ]) {
     const error = importError(corrupt, 'model.onnx');
     assert.is(error.file, 'model.onnx');
     assert.match(error.message, /^model\.onnx: not (a valid ONNX model|an ONNX model)/);

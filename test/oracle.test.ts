@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import type { QuantModel } from '../src/model/types.ts';
 import {
   addRef,
+  type ConvParams,
   convRef,
   fcRef,
   gapRef,
@@ -15,14 +16,26 @@ import {
   requantize,
   rne,
   runQuantReference,
-  type ConvParams,
 } from './oracle/int8-reference.ts';
 
 const f32 = Math.fround;
 
-function conv1x1(cin: number, cout: number, weight: number[], bias: number[], multiplier: number[], relu = false): ConvParams {
+function conv1x1(
+  cin: number,
+  cout: number,
+  weight: number[],
+  bias: number[],
+  multiplier: number[],
+  relu = false,
+): ConvParams {
   return {
-    kh: 1, kw: 1, stride: 1, pad: 0, cin, cout, relu,
+    kh: 1,
+    kw: 1,
+    stride: 1,
+    pad: 0,
+    cin,
+    cout,
+    relu,
     weight: Int8Array.from(weight),
     bias: Int32Array.from(bias),
     multiplier: Float32Array.from(multiplier),
@@ -62,7 +75,13 @@ test('conv weight layout is [cout][kh][kw][cin]', () => {
   // 1x2 kernel over a 1x2x2 input: taps (kx=0, i=0), (0,1), (1,0), (1,1) in that order.
   // acc = 100 + 3·1 + 4·10 + 5·100 + 6·(−100) = 100 + 3 + 40 + 500 − 600 = 43
   const layer: ConvParams = {
-    kh: 1, kw: 2, stride: 1, pad: 0, cin: 2, cout: 1, relu: false,
+    kh: 1,
+    kw: 2,
+    stride: 1,
+    pad: 0,
+    cin: 2,
+    cout: 1,
+    relu: false,
     weight: Int8Array.of(1, 10, 100, -100),
     bias: Int32Array.of(100),
     multiplier: Float32Array.of(1),
@@ -78,7 +97,13 @@ test('conv 3x3 with padding: padded taps read zx and contribute nothing', () => 
   //   (1,0): −1·2 + 0·3 + 1·5 + 2·6 = 15     (1,1): −1·1 + 0·2 + 1·4 + 2·5 = 13
   // Had padding been read as 0 instead of zx, each of the 5 padded taps would add −2·w.
   const layer: ConvParams = {
-    kh: 3, kw: 3, stride: 1, pad: 1, cin: 1, cout: 1, relu: false,
+    kh: 3,
+    kw: 3,
+    stride: 1,
+    pad: 1,
+    cin: 1,
+    cout: 1,
+    relu: false,
     weight: Int8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9),
     bias: Int32Array.of(0),
     multiplier: Float32Array.of(1),
@@ -96,7 +121,13 @@ test('conv 3x3 stride 2 pad 1: output size and window origin', () => {
   //   (0,1): rows 0..1 × cols 1..3 = 1+2+3+6+7+8 = 27
   const x = Uint8Array.from({ length: 25 }, (_, i) => i);
   const layer: ConvParams = {
-    kh: 3, kw: 3, stride: 2, pad: 1, cin: 1, cout: 1, relu: false,
+    kh: 3,
+    kw: 3,
+    stride: 2,
+    pad: 1,
+    cin: 1,
+    cout: 1,
+    relu: false,
     weight: new Int8Array(9).fill(1),
     bias: Int32Array.of(0),
     multiplier: Float32Array.of(1),
@@ -187,7 +218,8 @@ test('fc logits are f32(f32(acc)·M)', () => {
   // (f32(0.1) = 0.10000000149; the product −1.30000001937 rounds to the f32 above, which is
   // not the f32 nearest to −1.3, −1.2999999523.)
   const logits = fcRef(Uint8Array.of(12, 8, 10), 10, {
-    cin: 3, cout: 2,
+    cin: 3,
+    cout: 2,
     weight: Int8Array.of(3, 1, 5, -4, 2, 7),
     bias: Int32Array.of(10, -1),
     multiplier: Float32Array.of(0.5, 0.1),
@@ -233,8 +265,15 @@ function tinyModel(): QuantModel {
       { kind: 'add', name: 'add', inputs: [1, 2], output: 3, relu: false, multiplierA: 0.5, multiplierB: 0.25 },
       { kind: 'gap', name: 'gap', input: 3, output: 4, multiplier: 0.5 },
       {
-        kind: 'fc', name: 'fc', input: 4, output: 5, cin: 2, cout: 2,
-        weight: Int8Array.of(1, 2, 3, -1), bias: Int32Array.of(1, 0), multiplier: Float32Array.of(0.25, 1),
+        kind: 'fc',
+        name: 'fc',
+        input: 4,
+        output: 5,
+        cin: 2,
+        cout: 2,
+        weight: Int8Array.of(1, 2, 3, -1),
+        bias: Int32Array.of(1, 0),
+        multiplier: Float32Array.of(0.25, 1),
       },
     ],
   };

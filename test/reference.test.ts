@@ -1,20 +1,45 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { outSize } from '../src/model/types.ts';
-import type { FloatLayer, FloatModel, Shape } from '../src/model/types.ts';
 import { randomArray, seededRandom } from '../src/builder/random.ts';
+import type { FloatLayer, FloatModel, Shape } from '../src/model/types.ts';
+import { outSize } from '../src/model/types.ts';
 import { runFloat } from '../src/reference/fp32.ts';
 
 /** A model whose layers are all given; tensor shapes are listed explicitly. */
 function model(tensors: Shape[], layers: FloatLayer[]): FloatModel {
-  const preprocessing = { resize: 1, crop: 1, colorOrder: 'RGB' as const, pixelScale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] };
+  const preprocessing = {
+    resize: 1,
+    crop: 1,
+    colorOrder: 'RGB' as const,
+    pixelScale: 1,
+    mean: [0, 0, 0] as [number, number, number],
+    std: [1, 1, 1] as [number, number, number],
+  };
   return { architecture: 'test', preprocessing, labels: [], tensors, layers };
 }
 
 const f32 = (values: number[]) => Float32Array.from(values);
 
-function conv(geometry: Partial<Extract<FloatLayer, { kind: 'conv' }>> & { weight: Float32Array; bias: Float32Array; cin: number; cout: number; kh: number }): FloatLayer {
-  return { kind: 'conv', name: 'conv', input: 0, output: 1, kw: geometry.kh, stride: 1, pad: 0, relu: false, ...geometry };
+function conv(
+  geometry: Partial<Extract<FloatLayer, { kind: 'conv' }>> & {
+    weight: Float32Array;
+    bias: Float32Array;
+    cin: number;
+    cout: number;
+    kh: number;
+  },
+): FloatLayer {
+  return {
+    kind: 'conv',
+    name: 'conv',
+    input: 0,
+    output: 1,
+    kw: geometry.kh,
+    stride: 1,
+    pad: 0,
+    relu: false,
+    ...geometry,
+  };
 }
 
 function closeTo(actual: Float32Array, expected: ArrayLike<number>, tolerance = 1e-5): void {
@@ -28,7 +53,13 @@ function closeTo(actual: Float32Array, expected: ArrayLike<number>, tolerance = 
 test('1x1 conv mixes channels per pixel, adds bias', () => {
   // 1x2 image, 2 channels: pixel0 = (1, 2), pixel1 = (3, -4).
   const layer = conv({ kh: 1, cin: 2, cout: 2, weight: f32([1, 10, -1, 0.5]), bias: f32([0.5, 0]) });
-  const m = model([{ h: 1, w: 2, c: 2 }, { h: 1, w: 2, c: 2 }], [layer]);
+  const m = model(
+    [
+      { h: 1, w: 2, c: 2 },
+      { h: 1, w: 2, c: 2 },
+    ],
+    [layer],
+  );
   // o0 = x0 + 10 x1 + 0.5, o1 = -x0 + 0.5 x1
   assert.equal([...runFloat(m, f32([1, 2, 3, -4]))], [21.5, 0, -36.5, -5]);
 });
@@ -36,7 +67,13 @@ test('1x1 conv mixes channels per pixel, adds bias', () => {
 test('3x3 conv, pad 1, stride 1: zero padding at the border', () => {
   const weight = f32([1, 1, 1, 1, 1, 1, 1, 1, 1]);
   const layer = conv({ kh: 3, pad: 1, cin: 1, cout: 1, weight, bias: f32([0]) });
-  const m = model([{ h: 3, w: 3, c: 1 }, { h: 3, w: 3, c: 1 }], [layer]);
+  const m = model(
+    [
+      { h: 3, w: 3, c: 1 },
+      { h: 3, w: 3, c: 1 },
+    ],
+    [layer],
+  );
   // Input 1..9 row-major; each output is the sum of the in-bounds 3x3 neighbourhood.
   const out = runFloat(m, f32([1, 2, 3, 4, 5, 6, 7, 8, 9]));
   assert.equal([...out], [12, 21, 16, 27, 45, 33, 24, 39, 28]);
@@ -46,7 +83,13 @@ test('3x3 conv, pad 1, stride 2, asymmetric kernel, bias and ReLU', () => {
   // Kernel picks (top-left) - (bottom-right): out = x[y-1][x-1] - x[y+1][x+1] - 5, then ReLU.
   const weight = f32([1, 0, 0, 0, 0, 0, 0, 0, -1]);
   const layer = conv({ kh: 3, pad: 1, stride: 2, cin: 1, cout: 1, weight, bias: f32([-5]), relu: true });
-  const m = model([{ h: 3, w: 3, c: 1 }, { h: 2, w: 2, c: 1 }], [layer]);
+  const m = model(
+    [
+      { h: 3, w: 3, c: 1 },
+      { h: 2, w: 2, c: 1 },
+    ],
+    [layer],
+  );
   const x = [1, 2, 3, 4, 5, 6, 7, 8, 90];
   // (0,0): 0 - x[1][1] - 5 = -10 -> 0; (0,2): 0 - 0 - 5 -> 0; (2,0): 0 - 0 - 5 -> 0; (2,2): x[1][1] - 0 - 5 = 0.
   assert.equal([...runFloat(m, f32(x))], [0, 0, 0, 0]);
@@ -56,7 +99,13 @@ test('3x3 conv, pad 1, stride 2, asymmetric kernel, bias and ReLU', () => {
 
 test('maxpool: padding never wins, even over negative values', () => {
   const layer: FloatLayer = { kind: 'maxpool', name: 'pool', input: 0, output: 1, k: 3, stride: 2, pad: 1 };
-  const m = model([{ h: 3, w: 3, c: 2 }, { h: 2, w: 2, c: 2 }], [layer]);
+  const m = model(
+    [
+      { h: 3, w: 3, c: 2 },
+      { h: 2, w: 2, c: 2 },
+    ],
+    [layer],
+  );
   // channel 0: -1..-9 row-major; channel 1: 1..9.
   const x = new Float32Array(18);
   for (let i = 0; i < 9; i++) [x[2 * i], x[2 * i + 1]] = [-(i + 1), i + 1];
@@ -66,7 +115,13 @@ test('maxpool: padding never wins, even over negative values', () => {
 
 test('add with and without ReLU', () => {
   const shape = { h: 1, w: 1, c: 3 };
-  const split: FloatLayer = conv({ kh: 1, cin: 3, cout: 3, weight: f32([-2, 0, 0, 0, -2, 0, 0, 0, -2]), bias: f32([0, 0, 0]) });
+  const split: FloatLayer = conv({
+    kh: 1,
+    cin: 3,
+    cout: 3,
+    weight: f32([-2, 0, 0, 0, -2, 0, 0, 0, -2]),
+    bias: f32([0, 0, 0]),
+  });
   for (const relu of [false, true]) {
     const add: FloatLayer = { kind: 'add', name: 'add', inputs: [0, 1], output: 2, relu };
     const m = model([shape, shape, shape], [split, add]);
@@ -77,13 +132,34 @@ test('add with and without ReLU', () => {
 
 test('gap averages each channel over all pixels', () => {
   const layer: FloatLayer = { kind: 'gap', name: 'gap', input: 0, output: 1 };
-  const m = model([{ h: 2, w: 2, c: 2 }, { h: 1, w: 1, c: 2 }], [layer]);
+  const m = model(
+    [
+      { h: 2, w: 2, c: 2 },
+      { h: 1, w: 1, c: 2 },
+    ],
+    [layer],
+  );
   assert.equal([...runFloat(m, f32([1, 10, 2, 20, 3, 30, 6, 40]))], [3, 25]);
 });
 
 test('fc: weights [cout][cin] plus bias, no ReLU', () => {
-  const layer: FloatLayer = { kind: 'fc', name: 'fc', input: 0, output: 1, cin: 3, cout: 2, weight: f32([1, 2, 3, -1, 0, 0]), bias: f32([0.5, -1]) };
-  const m = model([{ h: 1, w: 1, c: 3 }, { h: 1, w: 1, c: 2 }], [layer]);
+  const layer: FloatLayer = {
+    kind: 'fc',
+    name: 'fc',
+    input: 0,
+    output: 1,
+    cin: 3,
+    cout: 2,
+    weight: f32([1, 2, 3, -1, 0, 0]),
+    bias: f32([0.5, -1]),
+  };
+  const m = model(
+    [
+      { h: 1, w: 1, c: 3 },
+      { h: 1, w: 1, c: 2 },
+    ],
+    [layer],
+  );
   assert.equal([...runFloat(m, f32([1, 1, 2]))], [9.5, -2]);
 });
 
@@ -92,15 +168,32 @@ test('observe sees every tensor once, in execution order, with final values', ()
     { kind: 'gap', name: 'gap', input: 0, output: 1 },
     { kind: 'fc', name: 'fc', input: 1, output: 2, cin: 1, cout: 1, weight: f32([2]), bias: f32([1]) },
   ];
-  const m = model([{ h: 1, w: 2, c: 1 }, { h: 1, w: 1, c: 1 }, { h: 1, w: 1, c: 1 }], layers);
+  const m = model(
+    [
+      { h: 1, w: 2, c: 1 },
+      { h: 1, w: 1, c: 1 },
+      { h: 1, w: 1, c: 1 },
+    ],
+    layers,
+  );
   const seen: [number, number[]][] = [];
   const logits = runFloat(m, f32([1, 3]), (t, data) => seen.push([t, [...data]]));
-  assert.equal(seen, [[0, [1, 3]], [1, [2]], [2, [5]]]);
+  assert.equal(seen, [
+    [0, [1, 3]],
+    [1, [2]],
+    [2, [5]],
+  ]);
   assert.equal([...logits], [5]);
 });
 
 test('a wrong-sized input is refused', () => {
-  const m = model([{ h: 1, w: 2, c: 1 }, { h: 1, w: 1, c: 1 }], [{ kind: 'gap', name: 'gap', input: 0, output: 1 }]);
+  const m = model(
+    [
+      { h: 1, w: 2, c: 1 },
+      { h: 1, w: 1, c: 1 },
+    ],
+    [{ kind: 'gap', name: 'gap', input: 0, output: 1 }],
+  );
   assert.throws(() => runFloat(m, f32([1, 2, 3])), /expected 1x2x1/);
 });
 
@@ -186,12 +279,49 @@ function randomGraph(seed: number): FloatModel {
   const classes = int(1, 7);
   const tensors = [s(size, cin), s(h1, c), s(h2, c), s(h2, c), s(h2, c), s(1, c), s(1, classes)];
   const layers: FloatLayer[] = [
-    { kind: 'conv', name: 'c1', input: 0, output: 1, kh: k, kw: k, stride, pad, cin, cout: c, relu: random.uniform(0, 1) < 0.5, weight: weights(c * k * k * cin), bias: weights(c) },
+    {
+      kind: 'conv',
+      name: 'c1',
+      input: 0,
+      output: 1,
+      kh: k,
+      kw: k,
+      stride,
+      pad,
+      cin,
+      cout: c,
+      relu: random.uniform(0, 1) < 0.5,
+      weight: weights(c * k * k * cin),
+      bias: weights(c),
+    },
     { kind: 'maxpool', name: 'p', input: 1, output: 2, k: 3, stride: 2, pad: 1 },
-    { kind: 'conv', name: 'c2', input: 2, output: 3, kh: 3, kw: 3, stride: 1, pad: 1, cin: c, cout: c, relu: false, weight: weights(c * 9 * c), bias: weights(c) },
+    {
+      kind: 'conv',
+      name: 'c2',
+      input: 2,
+      output: 3,
+      kh: 3,
+      kw: 3,
+      stride: 1,
+      pad: 1,
+      cin: c,
+      cout: c,
+      relu: false,
+      weight: weights(c * 9 * c),
+      bias: weights(c),
+    },
     { kind: 'add', name: 'a', inputs: [2, 3], output: 4, relu: true },
     { kind: 'gap', name: 'g', input: 4, output: 5 },
-    { kind: 'fc', name: 'fc', input: 5, output: 6, cin: c, cout: classes, weight: weights(classes * c), bias: weights(classes) },
+    {
+      kind: 'fc',
+      name: 'fc',
+      input: 5,
+      output: 6,
+      cin: c,
+      cout: classes,
+      weight: weights(classes * c),
+      bias: weights(classes),
+    },
   ];
   return model(tensors, layers);
 }

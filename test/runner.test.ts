@@ -20,8 +20,14 @@ function runner(pattern: string): { status: number | null; lines: string[] } {
 test('a before hook that throws fails the run, and its error is printed', () => {
   const { status, lines } = runner('before-throws');
   assert.is(status, 1);
-  assert.ok(lines.some((l) => l.includes('FAIL') && l.includes('2 of 2 tests did not run')), lines.join('\n'));
-  assert.ok(lines.some((l) => l.includes('the fixture before hook broke')), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => l.includes('FAIL') && l.includes('2 of 2 tests did not run')),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some((l) => l.includes('the fixture before hook broke')),
+    lines.join('\n'),
+  );
   assert.is(lines.at(-1), '0 passed, 2 failed, 0 skipped');
 });
 

@@ -6,8 +6,8 @@
 // - The last line is `N passed, N failed, N skipped`; the exit code is 1 when any test failed.
 // Usage: node --import tsx test/runner.ts [dir] [pattern]   (default: test \.test\.ts$)
 import { pathToFileURL } from 'node:url';
-import { parse } from 'uvu/parse';
 import type { Callback } from 'uvu';
+import { parse } from 'uvu/parse';
 
 type Result = [errors: string | true, passed: number, skipped: number, total: number];
 type Runner = () => Promise<Result>;
@@ -15,7 +15,11 @@ type Runner = () => Promise<Result>;
 const [dir = 'test', pattern = '\\.test\\.ts$'] = process.argv.slice(2);
 const { suites } = await parse(dir, pattern);
 
-const uvuGlobals = globalThis as unknown as { UVU_DEFER: number; UVU_INDEX: number; UVU_QUEUE: [string, ...Runner[]][] };
+const uvuGlobals = globalThis as unknown as {
+  UVU_DEFER: number;
+  UVU_INDEX: number;
+  UVU_QUEUE: [string, ...Runner[]][];
+};
 uvuGlobals.UVU_DEFER = 1;
 const uvu = await import('uvu');
 
@@ -75,6 +79,11 @@ function countAndFailSwallowedHooks(run: Runner, file: string): Runner {
     counts.skipped += skipped;
     if (errors !== true || passed === total) return [errors, passed, skipped, total];
     const causes = hookErrors.map((e) => (e instanceof Error ? (e.stack ?? e.message) : String(e))).join('\n');
-    return [`  FAIL  ${file}: ${total - passed} of ${total} tests did not run: a before hook threw\n    ${causes || '(no error recorded)'}\n`, passed, skipped, total];
+    return [
+      `  FAIL  ${file}: ${total - passed} of ${total} tests did not run: a before hook threw\n    ${causes || '(no error recorded)'}\n`,
+      passed,
+      skipped,
+      total,
+    ];
   };
 }

@@ -1,18 +1,19 @@
 // resnet-wasm serve under bad input and abuse: the server in-process on a free port (a child process
 // for SIGTERM), the default ResNet-50 and the test photos. Every bad request must get a 4xx JSON
 // error with its kind, and the server must answer a photo correctly afterwards, with every worker.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type Socket } from 'node:net';
-import { startServer, type ServeHandle } from '../src/serve/server.ts';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { crc32 } from '../src/format/crc32.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import type { ClassifyResult } from '../src/serve/protocol.ts';
-import { crc32 } from '../src/format/crc32.ts';
+import { type ServeHandle, startServer } from '../src/serve/server.ts';
 import { hangUpAfter, rawExchange, sendUntilAnswered, stallAfter } from './helpers/serve-requests.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -21,7 +22,9 @@ const PHOTOS = join(ROOT, 'test', 'photos');
 const CAT = readFileSync(join(PHOTOS, 'chelsea.png'));
 const COFFEE = readFileSync(join(PHOTOS, 'coffee.png'));
 const ROCKET = readFileSync(join(PHOTOS, 'rocket.jpg'));
-const TABBY = 281, EGYPTIAN_CAT = 285, ESPRESSO = 967;
+const TABBY = 281,
+  EGYPTIAN_CAT = 285,
+  ESPRESSO = 967;
 const WORKERS = 2;
 const LIMITS = { queueSize: 2, bodyTimeoutMs: 1500, maxBodyBytes: 2 * 2 ** 20, maxBatch: 3 };
 
@@ -40,7 +43,8 @@ async function post(path: string, body: BodyInit | undefined, headers: Record<st
   return { status: response.status, headers: response.headers, json: (await response.json()) as any };
 }
 
-const postImage = (bytes: Uint8Array, type = 'image/png', query = '') => post(`/v1/classify${query}`, new Uint8Array(bytes), { 'content-type': type });
+const postImage = (bytes: Uint8Array, type = 'image/png', query = '') =>
+  post(`/v1/classify${query}`, new Uint8Array(bytes), { 'content-type': type });
 
 function form(...files: [string, Uint8Array][]): FormData {
   const data = new FormData();
@@ -50,9 +54,16 @@ function form(...files: [string, Uint8Array][]): FormData {
 
 /** What `resnet-wasm classify --json` prints for these photos: the oracle for the server's answers. */
 function classifyCli(...files: string[]): ClassifyResult[] {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'classify', '--json', ...files.map((f) => join(PHOTOS, f))], { encoding: 'utf8' });
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'classify', '--json', ...files.map((f) => join(PHOTOS, f))],
+    { encoding: 'utf8' },
+  );
   assert.is(run.status, 0, run.stderr);
-  return run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+  return run.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 }
 
 function sameClasses(actual: ClassifyResult, expected: ClassifyResult): void {
@@ -72,19 +83,19 @@ async function assertHealthy(): Promise<void> {
   const { status, json } = await postImage(CAT);
   assert.is(status, 200, JSON.stringify(json));
   assert.ok([TABBY, EGYPTIAN_CAT].includes(json.top[0].index), json.top[0].label);
-  const ready = await (await fetch(server.url + '/readyz')).json();
+  const ready = await (await fetch(`${server.url}/readyz`)).json();
   assert.is(ready.workers, WORKERS);
 }
 
 async function metric(name: string): Promise<number> {
-  const text = await (await fetch(server.url + '/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(name + ' '));
+  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line === undefined ? NaN : Number(line.split(' ')[1]);
 }
 
 test('health, readiness and the same answers as classify --json: raw body, multipart, batch', async () => {
-  assert.equal(await (await fetch(server.url + '/healthz')).json(), { status: 'ok' });
-  assert.equal(await (await fetch(server.url + '/readyz')).json(), { status: 'ready', workers: WORKERS, queue: 0 });
+  assert.equal(await (await fetch(`${server.url}/healthz`)).json(), { status: 'ok' });
+  assert.equal(await (await fetch(`${server.url}/readyz`)).json(), { status: 'ready', workers: WORKERS, queue: 0 });
   const [cat, coffee] = classifyCli('chelsea.png', 'coffee.png');
   assert.ok([TABBY, EGYPTIAN_CAT].includes(cat.top[0].index));
   assert.is(coffee.top[0].index, ESPRESSO);
@@ -92,7 +103,10 @@ test('health, readiness and the same answers as classify --json: raw body, multi
   sameClasses((await post('/v1/classify', form(['coffee.png', COFFEE]))).json, coffee);
   const top2 = (await postImage(CAT, 'application/octet-stream', '?top=2')).json;
   assert.equal(top2.top, cat.top.slice(0, 2));
-  const batch = await post('/v1/classify/batch', form(['chelsea.png', CAT], ['coffee.png', COFFEE], ['cut.jpg', ROCKET.subarray(0, 5000)]));
+  const batch = await post(
+    '/v1/classify/batch',
+    form(['chelsea.png', CAT], ['coffee.png', COFFEE], ['cut.jpg', ROCKET.subarray(0, 5000)]),
+  );
   assert.is(batch.status, 200);
   sameClasses(batch.json.results[0], cat);
   sameClasses(batch.json.results[1], coffee);
@@ -100,9 +114,12 @@ test('health, readiness and the same answers as classify --json: raw body, multi
 });
 
 test('a truncated JPEG, bytes that are no image, an SVG are a 422 bad-image', async () => {
-  for (const cut of [ROCKET.length >> 1, 600, 3]) assertError(await postImage(ROCKET.subarray(0, cut), 'image/jpeg'), 422, 'bad-image');
+  for (const cut of [ROCKET.length >> 1, 600, 3])
+    assertError(await postImage(ROCKET.subarray(0, cut), 'image/jpeg'), 422, 'bad-image');
   assertError(await postImage(new TextEncoder().encode('GIF? no, a text file'), 'image/jpeg'), 422, 'bad-image');
-  const svg = new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>');
+  const svg = new TextEncoder().encode(
+    '<svg xmlns="http://www.w3.org/2000/svg" width="64" height="64"><rect width="64" height="64"/></svg>',
+  );
   const refused = await postImage(svg, 'image/svg+xml');
   assertError(refused, 422, 'bad-image');
   assert.match(refused.json.error.message, /SVG/);
@@ -121,8 +138,12 @@ test('decompression bombs (headers announcing 50000x50000) are refused before de
 
 test('a wrong content type is a 415; GET on a POST route and unknown paths are 404s', async () => {
   assertError(await post('/v1/classify', 'hello', { 'content-type': 'text/plain' }), 415, 'unsupported-media-type');
-  assertError(await post('/v1/classify', JSON.stringify({ image: 'x' }), { 'content-type': 'application/json' }), 415, 'unsupported-media-type');
-  const get = await fetch(server.url + '/v1/classify');
+  assertError(
+    await post('/v1/classify', JSON.stringify({ image: 'x' }), { 'content-type': 'application/json' }),
+    415,
+    'unsupported-media-type',
+  );
+  const get = await fetch(`${server.url}/v1/classify`);
   assert.is(get.status, 404);
   assert.is((await get.json()).error.kind, 'not-found');
   assertError(await postImage(CAT, 'image/png', '?top=0'), 400, 'bad-request');
@@ -131,12 +152,23 @@ test('a wrong content type is a 415; GET on a POST route and unknown paths are 4
 
 test('a bad top gets the same message from serve, the library and the command line', async () => {
   const library = await loadModel(MODEL);
-  for (const [query, value, cliText] of [['0', 0, '0'], ['x', 'x', 'x'], ['2.5', 2.5, '2.5']] as const) {
-    const api = await library.classify(CAT, { top: value as number }).then(() => 'accepted', (e: Error) => e.message);
+  for (const [query, value, cliText] of [
+    ['0', 0, '0'],
+    ['x', 'x', 'x'],
+    ['2.5', 2.5, '2.5'],
+  ] as const) {
+    const api = await library.classify(CAT, { top: value as number }).then(
+      () => 'accepted',
+      (e: Error) => e.message,
+    );
     const served = await postImage(CAT, 'image/png', `?top=${query}`);
     assertError(served, 400, 'bad-request');
     assert.is(served.json.error.message, api);
-    const cli = spawnSync(process.execPath, [join(ROOT, 'bin', 'resnet-wasm.js'), 'classify', join(ROOT, 'test', 'photos', 'chelsea.png'), '--top', cliText], { encoding: 'utf8' });
+    const cli = spawnSync(
+      process.execPath,
+      [join(ROOT, 'bin', 'resnet-wasm.js'), 'classify', join(ROOT, 'test', 'photos', 'chelsea.png'), '--top', cliText],
+      { encoding: 'utf8' },
+    );
     assert.is(cli.status, 2);
     assert.is(cli.stderr, `resnet-wasm: ${api}\n`);
   }
@@ -147,7 +179,10 @@ test('a malformed HTTP request, or headers over the limit, is answered with a JS
   const garbage = await rawExchange(server.url, 'NOT HTTP AT ALL\r\n\r\n');
   assert.match(garbage, /^HTTP\/1.1 400 /);
   assert.is(JSON.parse(garbage.slice(garbage.indexOf('\r\n\r\n') + 4)).error.kind, 'bad-request');
-  const huge = await rawExchange(server.url, `GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: ${'a'.repeat(20000)}\r\n\r\n`);
+  const huge = await rawExchange(
+    server.url,
+    `GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: ${'a'.repeat(20000)}\r\n\r\n`,
+  );
   assert.match(huge, /^HTTP\/1.1 431 /);
   assert.match(huge, /"kind":"headers-too-large"/);
   await assertHealthy();
@@ -163,32 +198,52 @@ test('an empty body, or a form without a file, is a 400 empty-body', async () =>
 
 test('a 100 MB body is a 413 before the server has read it, with or without content-length', async () => {
   const total = 100 * 2 ** 20;
-  const announced = await sendUntilAnswered(server.url + '/v1/classify', { 'content-type': 'image/jpeg', 'content-length': total }, total);
+  const announced = await sendUntilAnswered(
+    `${server.url}/v1/classify`,
+    { 'content-type': 'image/jpeg', 'content-length': total },
+    total,
+  );
   assertError(announced, 413, 'body-too-large');
   assert.ok(announced.written < total, `the client wrote all ${announced.written} bytes before the answer`);
-  const chunked = await sendUntilAnswered(server.url + '/v1/classify', { 'content-type': 'image/jpeg' }, total);
+  const chunked = await sendUntilAnswered(`${server.url}/v1/classify`, { 'content-type': 'image/jpeg' }, total);
   assertError(chunked, 413, 'body-too-large');
   assert.ok(chunked.written < total);
   const boundary = 'big';
-  const multipart = await sendUntilAnswered(server.url + '/v1/classify', { 'content-type': `multipart/form-data; boundary=${boundary}` }, total);
+  const multipart = await sendUntilAnswered(
+    `${server.url}/v1/classify`,
+    { 'content-type': `multipart/form-data; boundary=${boundary}` },
+    total,
+  );
   assertError(multipart, 413, 'body-too-large');
   assert.ok(multipart.written < total);
   await assertHealthy();
 });
 
 test('a slow upload that never finishes is a 408 after the body timeout, raw or multipart', async () => {
-  const raw = await stallAfter(server.url + '/v1/classify', { 'content-type': 'image/png', 'content-length': CAT.length }, CAT.subarray(0, 1000));
+  const raw = await stallAfter(
+    `${server.url}/v1/classify`,
+    { 'content-type': 'image/png', 'content-length': CAT.length },
+    CAT.subarray(0, 1000),
+  );
   assertError(raw, 408, 'body-timeout');
   const head = `--b\r\ncontent-disposition: form-data; name="image"; filename="cat.png"\r\ncontent-type: image/png\r\n\r\n`;
   const partial = Buffer.concat([Buffer.from(head), CAT.subarray(0, 1000)]);
-  const multipart = await stallAfter(server.url + '/v1/classify', { 'content-type': 'multipart/form-data; boundary=b', 'content-length': partial.length + CAT.length }, partial);
+  const multipart = await stallAfter(
+    `${server.url}/v1/classify`,
+    { 'content-type': 'multipart/form-data; boundary=b', 'content-length': partial.length + CAT.length },
+    partial,
+  );
   assertError(multipart, 408, 'body-timeout');
   await assertHealthy();
 });
 
 test('malformed multipart is a 400 bad-multipart', async () => {
   const type = { 'content-type': 'multipart/form-data; boundary=b' };
-  assertError(await post('/v1/classify', 'no boundary here', { 'content-type': 'multipart/form-data' }), 400, 'bad-multipart');
+  assertError(
+    await post('/v1/classify', 'no boundary here', { 'content-type': 'multipart/form-data' }),
+    400,
+    'bad-multipart',
+  );
   const cut = `--b\r\ncontent-disposition: form-data; name="image"; filename="cat.png"\r\n\r\n${'x'.repeat(100)}`;
   assertError(await post('/v1/classify', cut, type), 400, 'bad-multipart');
   assertError(await post('/v1/classify', 'garbage without any boundary', type), 400, 'bad-multipart');
@@ -201,9 +256,13 @@ test('malformed multipart is a 400 bad-multipart', async () => {
 
 test('clients that hang up mid-body or while their image waits cost nothing lasting', async () => {
   const before = await metric('resnet_wasm_errors_total{kind="client-closed"}');
-  await hangUpAfter(server.url + '/v1/classify', { 'content-type': 'image/png', 'content-length': CAT.length }, CAT.subarray(0, 5000));
+  await hangUpAfter(
+    `${server.url}/v1/classify`,
+    { 'content-type': 'image/png', 'content-length': CAT.length },
+    CAT.subarray(0, 5000),
+  );
   const whole = { 'content-type': 'image/png', 'content-length': CAT.length };
-  await Promise.all(Array.from({ length: 4 }, () => hangUpAfter(server.url + '/v1/classify', whole, CAT, 20)));
+  await Promise.all(Array.from({ length: 4 }, () => hangUpAfter(`${server.url}/v1/classify`, whole, CAT, 20)));
   // The server counts a hang-up when it notices it: wait for the count to move.
   while ((await metric('resnet_wasm_errors_total{kind="client-closed"}')) <= before) await sleep(20);
   await assertHealthy();
@@ -239,12 +298,21 @@ test('a worker that dies fails only its own request and is replaced', async () =
 });
 
 test('metrics: requests by route and status, latency histogram, queue depth, errors by kind', async () => {
-  const text = await (await fetch(server.url + '/metrics')).text();
+  const text = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(text, /resnet_wasm_http_requests_total\{route="\/v1\/classify",status="200"\} \d+/);
   assert.match(text, /resnet_wasm_http_request_duration_seconds_bucket\{le="0.5",route="\/v1\/classify"\} \d+/);
   assert.match(text, /resnet_wasm_inference_duration_seconds_count \d+/);
   assert.match(text, /resnet_wasm_queue_depth 0/);
-  for (const kind of ['unsupported-media-type', 'empty-body', 'body-too-large', 'body-timeout', 'bad-multipart', 'bad-image', 'too-many-pixels', 'worker-crashed']) {
+  for (const kind of [
+    'unsupported-media-type',
+    'empty-body',
+    'body-too-large',
+    'body-timeout',
+    'bad-multipart',
+    'bad-image',
+    'too-many-pixels',
+    'worker-crashed',
+  ]) {
     assert.ok((await metric(`resnet_wasm_errors_total{kind="${kind}"}`)) >= 1, kind);
   }
   assert.match(text, /process_resident_memory_bytes \d+/);
@@ -253,7 +321,11 @@ test('metrics: requests by route and status, latency histogram, queue depth, err
 test('a request that cannot be answered within --timeout is a 504', async () => {
   const hasty = await startServer({ modelPath: MODEL, workers: 1, port: 0, timeoutMs: 1 });
   try {
-    const answer = await fetch(hasty.url + '/v1/classify', { method: 'POST', body: CAT, headers: { 'content-type': 'image/png' } });
+    const answer = await fetch(`${hasty.url}/v1/classify`, {
+      method: 'POST',
+      body: CAT,
+      headers: { 'content-type': 'image/png' },
+    });
     assert.is(answer.status, 504);
     assert.is((await answer.json()).error.kind, 'timeout');
   } finally {
@@ -265,36 +337,46 @@ test('--max-connections: a connection past it is closed at once; idle ones are c
   const limits = { maxConnections: 3, timeoutMs: 1000, bodyTimeoutMs: 400 };
   const small = await startServer({ modelPath: MODEL, workers: 1, port: 0, ...limits });
   const { port } = new URL(small.url);
-  const open = () => new Promise<{ socket: Socket; closed: Promise<number> }>((resolve, reject) => {
-    const socket = connect(Number(port), '127.0.0.1');
-    const start = Date.now();
-    const closed = new Promise<number>((done) => socket.on('close', () => done(Date.now() - start)));
-    socket.on('error', () => {});
-    socket.once('connect', () => resolve({ socket, closed }));
-    socket.once('error', reject);
-  });
+  const open = () =>
+    new Promise<{ socket: Socket; closed: Promise<number> }>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1');
+      const start = Date.now();
+      const closed = new Promise<number>((done) => socket.on('close', () => done(Date.now() - start)));
+      socket.on('error', () => {});
+      socket.once('connect', () => resolve({ socket, closed }));
+      socket.once('error', reject);
+    });
   try {
     const idle = await Promise.all([open(), open(), open()]);
-    const fourth = await fetch(small.url + '/healthz').then((r) => `served: ${r.status}`, (error: Error) => `refused: ${error.message}`);
+    const fourth = await fetch(`${small.url}/healthz`).then(
+      (r) => `served: ${r.status}`,
+      (error: Error) => `refused: ${error.message}`,
+    );
     assert.match(fourth, /^refused/);
     // Idle for 2 x 400 + 1000 ms, then closed by the server (not before; how much later depends on the machine's load).
-    for (const ms of await Promise.all(idle.map((c) => c.closed))) assert.ok(ms >= 1500, `an idle connection closed after ${ms} ms`);
-    const text = await (await fetch(small.url + '/metrics')).text();
+    for (const ms of await Promise.all(idle.map((c) => c.closed)))
+      assert.ok(ms >= 1500, `an idle connection closed after ${ms} ms`);
+    const text = await (await fetch(`${small.url}/metrics`)).text();
     assert.match(text, /resnet_wasm_errors_total\{kind="too-many-connections"\} 1/);
     // Headers that never end count as silence too.
     const stalled = await open();
     stalled.socket.write('POST /v1/classify HTTP/1.1\r\nhost: x\r\n');
     await stalled.closed;
     // The slots serve again (a classification here could outlast this server's 1 s timeout on a busy machine).
-    assert.equal(await (await fetch(small.url + '/healthz')).json(), { status: 'ok' });
+    assert.equal(await (await fetch(`${small.url}/healthz`)).json(), { status: 'ok' });
   } finally {
     await small.close();
   }
 });
 
 test('SIGTERM: the request in flight is answered, new ones are refused, the process exits 0', async () => {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'resnet-wasm.js'), 'serve', '--port', '0', '--workers', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '', stderr = '';
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'resnet-wasm.js'), 'serve', '--port', '0', '--workers', '1'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '',
+    stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   let code: number | null | undefined;
@@ -304,8 +386,16 @@ test('SIGTERM: the request in flight is answered, new ones are refused, the proc
     await sleep(20);
   }
   const url = /listening on (\S+)/.exec(stdout)![1];
-  const inFlight = fetch(url + '/v1/classify/batch', { method: 'POST', body: form(['a.png', CAT], ['b.png', COFFEE], ['c.png', CAT]) });
-  const busy = async () => / 1$/m.test((await (await fetch(url + '/metrics')).text()).split('\n').find((l) => l.startsWith('resnet_wasm_workers_busy ')) ?? '');
+  const inFlight = fetch(`${url}/v1/classify/batch`, {
+    method: 'POST',
+    body: form(['a.png', CAT], ['b.png', COFFEE], ['c.png', CAT]),
+  });
+  const busy = async () =>
+    / 1$/m.test(
+      (await (await fetch(`${url}/metrics`)).text())
+        .split('\n')
+        .find((l) => l.startsWith('resnet_wasm_workers_busy ')) ?? '',
+    );
   while (!(await busy())) await sleep(10);
   child.kill('SIGTERM');
   const answer = await inFlight;
@@ -315,7 +405,7 @@ test('SIGTERM: the request in flight is answered, new ones are refused, the proc
   assert.is(results[1].top[0].index, ESPRESSO);
   assert.equal(results[2].top, results[0].top);
   assert.is(await exited, 0, stderr);
-  await fetch(url + '/healthz').then(
+  await fetch(`${url}/healthz`).then(
     () => assert.unreachable('a stopped server answered'),
     (error) => assert.ok(error instanceof TypeError),
   );

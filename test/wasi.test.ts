@@ -1,12 +1,13 @@
 // The standalone WASI build (build/resnet-wasi.wasm) under Node's WASI: it replays the plan that
 // `resnet-wasm wasi-plan` recorded and must print the JS runtime's top-5, logits to the bit.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { loadModel } from '../src/runtime/model.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,17 +36,24 @@ WebAssembly.instantiate(require('node:fs').readFileSync(wasm), wasi.getImportObj
 `;
 
 function runWasi(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--no-turbo-fast-api-calls', '--no-warnings', '-e', RUNNER, WASM, dir, ...args], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    ['--no-turbo-fast-api-calls', '--no-warnings', '-e', RUNNER, WASM, dir, ...args],
+    { encoding: 'utf8' },
+  );
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** "77.4%  Egyptian cat (285)  logit 16.66411 0x41855019" → index and f32 bits. */
 function parseTop(stdout: string): { index: number; bits: string }[] {
-  return stdout.trim().split('\n').map((line) => {
-    const m = /\((\d+)\)  logit \S+ 0x([0-9a-f]{8})$/.exec(line);
-    assert.ok(m, `unexpected line: ${line}`);
-    return { index: Number(m![1]), bits: m![2] };
-  });
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => {
+      const m = /\((\d+)\) {2}logit \S+ 0x([0-9a-f]{8})$/.exec(line);
+      assert.ok(m, `unexpected line: ${line}`);
+      return { index: Number(m![1]), bits: m![2] };
+    });
 }
 
 const bits = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0].toString(16).padStart(8, '0');
@@ -64,7 +72,11 @@ test('the WASI command prints the top-5 of the JS runtime, logits to the bit, fo
     console.log(`  wasi: ${photo} in ${(performance.now() - t).toFixed(0)} ms (instantiate, read the model, run)`);
     assert.is(r.code, 0, r.stderr);
     const { top, logits } = await model.classify(readFileSync(join(ROOT, 'test', 'photos', photo)));
-    assert.equal(parseTop(r.stdout), top.map((p) => ({ index: p.index, bits: bits(logits[p.index]) })), photo);
+    assert.equal(
+      parseTop(r.stdout),
+      top.map((p) => ({ index: p.index, bits: bits(logits[p.index]) })),
+      photo,
+    );
     assert.match(r.stdout, top[0].label);
   }
   model.dispose();

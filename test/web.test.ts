@@ -2,16 +2,17 @@
 // on 127.0.0.1: the model streams with a moving progress bar, a photo and the (fake) camera are
 // classified in the worker, threads on an isolated page and one thread without the headers, and
 // the app opens and classifies offline once visited. Screenshots go to test/artifacts/.
-import { test } from 'uvu';
-import * as assert from 'uvu/assert';
+
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { serveDemo, type DemoServer } from '../web/serve.ts';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
 import { loadModel } from '../src/runtime/model.ts';
+import { type DemoServer, serveDemo } from '../web/serve.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -20,14 +21,32 @@ const CAT_CLASSES = ['tabby', 'tiger cat', 'Egyptian cat'];
 const ARTIFACTS = join(ROOT, 'test', 'artifacts');
 const work = mkdtempSync(join(tmpdir(), 'resnet-wasm-web-'));
 
-const missing = !existsSync(CHROMIUM) ? `${CHROMIUM} is missing (apt-get install chromium)` : !existsSync(join(ROOT, 'weights', 'default.rnw')) ? 'weights/default.rnw is missing' : null;
+const missing = !existsSync(CHROMIUM)
+  ? `${CHROMIUM} is missing (apt-get install chromium)`
+  : !existsSync(join(ROOT, 'weights', 'default.rnw'))
+    ? 'weights/default.rnw is missing'
+    : null;
 if (missing) console.log(`web.test.ts: skipped: ${missing}`);
 const it = missing ? test.skip : test;
 
 /** A Y4M clip of the cat photo for Chromium's fake camera, when Debian's ffmpeg is there. */
 function fakeCameraClip(): string | null {
   const clip = join(work, 'chelsea.y4m');
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-loop', '1', '-i', CAT, '-frames:v', '10', '-vf', 'scale=450:300', '-pix_fmt', 'yuv420p', clip]);
+  const r = spawnSync('ffmpeg', [
+    '-v',
+    'error',
+    '-loop',
+    '1',
+    '-i',
+    CAT,
+    '-frames:v',
+    '10',
+    '-vf',
+    'scale=450:300',
+    '-pix_fmt',
+    'yuv420p',
+    clip,
+  ]);
   return r.status === 0 ? clip : null;
 }
 
@@ -35,7 +54,10 @@ let isolatedServer: DemoServer;
 let plainServer: DemoServer;
 let context: BrowserContext;
 const clip = missing ? null : fakeCameraClip();
-if (!missing && !clip) console.log('web.test.ts: the camera test skipped: no ffmpeg to make a Y4M clip for the fake camera (apt-get install ffmpeg)');
+if (!missing && !clip)
+  console.log(
+    'web.test.ts: the camera test skipped: no ffmpeg to make a Y4M clip for the fake camera (apt-get install ffmpeg)',
+  );
 const withCamera = clip ? it : test.skip;
 
 test.before(async () => {
@@ -44,7 +66,14 @@ test.before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   isolatedServer = await serveDemo({ root: join(ROOT, 'build', 'web'), port: 0 });
   plainServer = await serveDemo({ root: join(ROOT, 'build', 'web'), port: 0, isolated: false });
-  const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
+  const args = [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--use-fake-device-for-media-stream',
+    '--use-fake-ui-for-media-stream',
+  ];
   if (clip) args.push(`--use-file-for-fake-video-capture=${clip}`);
   context = await chromium.launchPersistentContext(mkdtempSync(join(work, 'profile-')), {
     executablePath: CHROMIUM,
@@ -99,22 +128,34 @@ it('cross-origin isolated: the model streams with a moving progress bar and runs
   const start = performance.now();
   page = await open(isolatedServer.url);
   console.log(`  web: model ready ${((performance.now() - start) / 1000).toFixed(1)} s after the page was opened`);
-  const values: number[] = await page.evaluate(() => (window as unknown as { progressValues: number[] }).progressValues);
+  const values: number[] = await page.evaluate(
+    () => (window as unknown as { progressValues: number[] }).progressValues,
+  );
   assert.ok(values.length >= 10, `the bar moved ${values.length} times`);
-  assert.ok(values.every((v, i) => i === 0 || v >= values[i - 1]), 'the bar never goes back');
+  assert.ok(
+    values.every((v, i) => i === 0 || v >= values[i - 1]),
+    'the bar never goes back',
+  );
   assert.ok(values[0] < 0.5 && values[values.length - 1] === 1, `from ${values[0]} to ${values[values.length - 1]}`);
   assert.is(await page.evaluate(() => crossOriginIsolated), true);
-  assert.is(await page.getAttribute('#status', 'data-threads'), String(Math.min(4, await page.evaluate(() => navigator.hardwareConcurrency))));
+  assert.is(
+    await page.getAttribute('#status', 'data-threads'),
+    String(Math.min(4, await page.evaluate(() => navigator.hardwareConcurrency))),
+  );
 });
 
 it('a chosen photo is classified in the worker: a cat, with the same logits as in Node', async () => {
   const top = await classifyPhoto(page, CAT);
   assert.ok(CAT_CLASSES.includes(top[0].label), `top-1 is ${top[0].label}`);
-  assert.match(await page.textContent('#latency') ?? '', /^\d+ ms on this device/);
+  assert.match((await page.textContent('#latency')) ?? '', /^\d+ ms on this device/);
   await page.screenshot({ path: join(ARTIFACTS, 'web-photo.png') });
   const model = await loadModel(join(ROOT, 'weights', 'default.rnw'));
   const { logits } = await model.classify(readFileSync(CAT));
-  assert.is(await page.getAttribute('#results', 'data-logits'), Buffer.from(logits.buffer).toString('base64'), 'the same bits in Chromium as in Node');
+  assert.is(
+    await page.getAttribute('#results', 'data-logits'),
+    Buffer.from(logits.buffer).toString('base64'),
+    'the same bits in Chromium as in Node',
+  );
   model.dispose();
 });
 
@@ -152,42 +193,58 @@ it('served without COOP/COEP: not isolated, one thread, still a cat', async () =
 });
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
-if (!missing && !hasFfmpeg) console.log('web.test.ts: classifyStream on the fake camera skipped: no ffmpeg to make its clip (apt-get install ffmpeg)');
+if (!missing && !hasFfmpeg)
+  console.log(
+    'web.test.ts: classifyStream on the fake camera skipped: no ffmpeg to make its clip (apt-get install ffmpeg)',
+  );
 
-(missing || !hasFfmpeg ? test.skip : test)('model.classifyStream(getUserMedia\'s stream) in a page, the packaged model from loadModel(): the fake camera\'s cat, frames and times increasing', async () => {
-  const streamPage = await context.newPage();
-  // A page of its own that imports the library (dist/browser.js), the package's files laid out as
-  // installed and served from disk by the route, on a loopback origin (a secure context, for
-  // getUserMedia) with no service worker. loadModel() finds weights/default.rnw next to dist/.
-  const origin = 'http://127.0.0.1:59999';
-  const files: Record<string, string> = { '/pkg/dist/browser.js': join(ROOT, 'dist', 'browser.js'), '/pkg/weights/default.rnw': join(ROOT, 'weights', 'default.rnw') };
-  await streamPage.route(`${origin}/**`, (route) => {
-    const file = files[new URL(route.request().url()).pathname];
-    if (file === undefined) return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>classifyStream</title>' });
-    return route.fulfill({ contentType: file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream', body: readFileSync(file) });
-  });
-  await streamPage.goto(origin);
-  const results = await streamPage.evaluate(async () => {
-    const runtime = '/pkg/dist/browser.js';
-    const { loadModel } = await import(runtime);
-    const model = await loadModel();
-    const camera = await navigator.mediaDevices.getUserMedia({ video: true });
-    const seen: { frame: number; t: number; dropped: number; label: string }[] = [];
-    for await (const { frame, t, dropped, top } of model.classifyStream(camera, { top: 1 })) {
-      seen.push({ frame, t, dropped, label: top[0].label });
-      if (seen.length === 3) break;
+(missing || !hasFfmpeg ? test.skip : test)(
+  "model.classifyStream(getUserMedia's stream) in a page, the packaged model from loadModel(): the fake camera's cat, frames and times increasing",
+  async () => {
+    const streamPage = await context.newPage();
+    // A page of its own that imports the library (dist/browser.js), the package's files laid out as
+    // installed and served from disk by the route, on a loopback origin (a secure context, for
+    // getUserMedia) with no service worker. loadModel() finds weights/default.rnw next to dist/.
+    const origin = 'http://127.0.0.1:59999';
+    const files: Record<string, string> = {
+      '/pkg/dist/browser.js': join(ROOT, 'dist', 'browser.js'),
+      '/pkg/weights/default.rnw': join(ROOT, 'weights', 'default.rnw'),
+    };
+    await streamPage.route(`${origin}/**`, (route) => {
+      const file = files[new URL(route.request().url()).pathname];
+      if (file === undefined)
+        return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>classifyStream</title>' });
+      return route.fulfill({
+        contentType: file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream',
+        body: readFileSync(file),
+      });
+    });
+    await streamPage.goto(origin);
+    const results = await streamPage.evaluate(async () => {
+      const runtime = '/pkg/dist/browser.js';
+      const { loadModel } = await import(runtime);
+      const model = await loadModel();
+      const camera = await navigator.mediaDevices.getUserMedia({ video: true });
+      const seen: { frame: number; t: number; dropped: number; label: string }[] = [];
+      for await (const { frame, t, dropped, top } of model.classifyStream(camera, { top: 1 })) {
+        seen.push({ frame, t, dropped, label: top[0].label });
+        if (seen.length === 3) break;
+      }
+      camera.getTracks().forEach((track: MediaStreamTrack) => track.stop());
+      model.dispose();
+      return seen;
+    });
+    await streamPage.close();
+    assert.is(results.length, 3);
+    for (const r of results) assert.ok(CAT_CLASSES.includes(r.label), `frame ${r.frame}: ${r.label}`);
+    for (let i = 1; i < results.length; i++) {
+      assert.ok(
+        results[i].frame > results[i - 1].frame && results[i].t > results[i - 1].t,
+        `frames and times increase: ${JSON.stringify(results)}`,
+      );
     }
-    camera.getTracks().forEach((track: MediaStreamTrack) => track.stop());
-    model.dispose();
-    return seen;
-  });
-  await streamPage.close();
-  assert.is(results.length, 3);
-  for (const r of results) assert.ok(CAT_CLASSES.includes(r.label), `frame ${r.frame}: ${r.label}`);
-  for (let i = 1; i < results.length; i++) {
-    assert.ok(results[i].frame > results[i - 1].frame && results[i].t > results[i - 1].t, `frames and times increase: ${JSON.stringify(results)}`);
-  }
-});
+  },
+);
 
 it('Teach mode: two classes taught from photos answer, and still do after a reload (kept in the Cache API)', async () => {
   const photo = (name: string) => join(ROOT, 'test', 'photos', name);
@@ -196,7 +253,11 @@ it('Teach mode: two classes taught from photos answer, and still do after a relo
     await teachPage.fill('#class-name', label);
     await teachPage.setInputFiles('#teach-files', photos);
     await teachPage.waitForFunction(
-      (n) => JSON.parse(document.getElementById('classes')!.dataset.classes ?? '[]').reduce((s: number, c: { count: number }) => s + c.count, 0) === n,
+      (n) =>
+        JSON.parse(document.getElementById('classes')!.dataset.classes ?? '[]').reduce(
+          (s: number, c: { count: number }) => s + c.count,
+          0,
+        ) === n,
       total,
       { timeout: 120_000 },
     );
@@ -207,7 +268,10 @@ it('Teach mode: two classes taught from photos answer, and still do after a relo
   await teachPage.reload();
   await reached(teachPage, 'ready');
   await teachPage.waitForSelector('#classes[data-classes]', { timeout: 60_000 });
-  assert.equal(JSON.parse((await teachPage.getAttribute('#classes', 'data-classes'))!), [{ label: 'cat', count: 2 }, { label: 'not a cat', count: 2 }]);
+  assert.equal(JSON.parse((await teachPage.getAttribute('#classes', 'data-classes'))!), [
+    { label: 'cat', count: 2 },
+    { label: 'not a cat', count: 2 },
+  ]);
   assert.is((await classifyPhoto(teachPage, photo('variants/chelsea-cmyk.jpg')))[0].label, 'cat');
   assert.is((await classifyPhoto(teachPage, photo('coffee.png')))[0].label, 'not a cat');
   await teachPage.screenshot({ path: join(ARTIFACTS, 'web-teach.png') });

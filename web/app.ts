@@ -132,7 +132,10 @@ function show(top: Prediction[], logits: Float32Array, ms: number): void {
     const row = document.createElement('div');
     row.className = 'row';
     const name = Object.assign(document.createElement('span'), { className: 'label', textContent: label });
-    const percent = Object.assign(document.createElement('span'), { className: 'score', textContent: `${(100 * score).toFixed(1)}%` });
+    const percent = Object.assign(document.createElement('span'), {
+      className: 'score',
+      textContent: `${(100 * score).toFixed(1)}%`,
+    });
     const bar = Object.assign(document.createElement('div'), { className: 'bar' });
     bar.append(Object.assign(document.createElement('div'), { style: `width: ${(100 * score).toFixed(1)}%` }));
     row.append(name, percent, bar);

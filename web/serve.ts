@@ -3,13 +3,14 @@
 // --no-isolation serves it without them, as a plain static host would (one thread).
 //
 //   node --import tsx web/serve.ts [--port 8080] [--host 127.0.0.1] [--no-isolation] [--root build/web]
-import { createServer } from 'node:http';
+
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { extname, join, resolve, sep } from 'node:path';
-import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { extname, join, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export interface DemoOptions {
   root?: string;
@@ -33,10 +34,19 @@ const TYPES: Record<string, string> = {
 
 export async function serveDemo(options: DemoOptions = {}): Promise<DemoServer> {
   const root = resolve(options.root ?? 'build/web');
-  const isolation = options.isolated === false ? {} : { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+  const isolation =
+    options.isolated === false
+      ? {}
+      : { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
   const server = createServer(async (req, res) => {
     const file = requestedFile(root, req.url ?? '/');
-    const size = file === null ? -1 : await stat(file).then((s) => (s.isFile() ? s.size : -1), () => -1);
+    const size =
+      file === null
+        ? -1
+        : await stat(file).then(
+            (s) => (s.isFile() ? s.size : -1),
+            () => -1,
+          );
     if (file === null || size < 0 || (req.method !== 'GET' && req.method !== 'HEAD')) {
       res.writeHead(404, isolation).end('not found');
       return;
@@ -86,5 +96,9 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const isolated = !values['no-isolation'];
   const server = await serveDemo({ root: values.root, port: Number(values.port), host: values.host, isolated });
   console.log(`resnet-wasm demo: ${server.url}`);
-  console.log(isolated ? '  cross-origin isolated (COOP/COEP): the model runs on several threads' : '  not isolated (--no-isolation): the model runs on one thread');
+  console.log(
+    isolated
+      ? '  cross-origin isolated (COOP/COEP): the model runs on several threads'
+      : '  not isolated (--no-isolation): the model runs on one thread',
+  );
 }

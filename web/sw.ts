@@ -4,7 +4,6 @@
 /** A hash of the built files (web/build.js): a new build gets a new cache and drops the old one. */
 declare const VERSION: string;
 
-
 // The little of the service worker scope used here (TypeScript's WebWorker library cannot be
 // combined with the DOM one that the rest of the project type-checks against).
 interface ExtendableEvent extends Event {
@@ -27,12 +26,21 @@ const CACHE = `resnet-wasm-app-${VERSION}`;
 const FILES = ['./', 'index.html', 'app.js', 'worker.js'];
 
 sw.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(FILES)).then(() => sw.skipWaiting()));
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then((cache) => cache.addAll(FILES))
+      .then(() => sw.skipWaiting()),
+  );
 });
 
 sw.addEventListener('activate', (event) => {
   const stale = async () => (await caches.keys()).filter((key) => key.startsWith('resnet-wasm-app-') && key !== CACHE);
-  event.waitUntil(stale().then((keys) => Promise.all(keys.map((key) => caches.delete(key)))).then(() => sw.clients.claim()));
+  event.waitUntil(
+    stale()
+      .then((keys) => Promise.all(keys.map((key) => caches.delete(key))))
+      .then(() => sw.clients.claim()),
+  );
 });
 
 /** The network first, so that a deployed update shows at once; the cached copy when offline. */
@@ -40,7 +48,9 @@ sw.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== 'GET' || url.origin !== sw.location.origin || url.pathname.endsWith('.rnw')) return;
   event.respondWith(
-    fetch(event.request).catch(async () => (await caches.match(event.request, { cacheName: CACHE })) ?? Response.error()),
+    fetch(event.request).catch(
+      async () => (await caches.match(event.request, { cacheName: CACHE })) ?? Response.error(),
+    ),
   );
 });
 

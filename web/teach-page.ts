@@ -7,7 +7,10 @@ const CAPTURE_MS = 250;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
-export function setUpTeach(send: (message: ToWorker, transfer?: Transferable[]) => void, video: HTMLVideoElement): void {
+export function setUpTeach(
+  send: (message: ToWorker, transfer?: Transferable[]) => void,
+  video: HTMLVideoElement,
+): void {
   const name = $<HTMLInputElement>('class-name');
   const label = () => name.value.trim();
   const addFiles = async (files: FileList | null | undefined) => {
@@ -43,15 +46,28 @@ export function setUpTeach(send: (message: ToWorker, transfer?: Transferable[]) 
 /** The worker's Teach mode answers. */
 export function teachAnswer(data: Extract<FromWorker, { type: 'taught' | 'file' }>): void {
   if (data.type === 'file') {
-    const link = Object.assign(document.createElement('a'), { href: URL.createObjectURL(new Blob([data.bytes])), download: 'taught.rnw' });
+    const link = Object.assign(document.createElement('a'), {
+      href: URL.createObjectURL(new Blob([data.bytes])),
+      download: 'taught.rnw',
+    });
     link.click();
     return URL.revokeObjectURL(link.href);
   }
   const list = $('classes');
-  list.replaceChildren(...data.classes.map(({ label, count }) => Object.assign(document.createElement('div'), { textContent: `${label}: ${count} example${count === 1 ? '' : 's'}` })));
+  list.replaceChildren(
+    ...data.classes.map(({ label, count }) =>
+      Object.assign(document.createElement('div'), {
+        textContent: `${label}: ${count} example${count === 1 ? '' : 's'}`,
+      }),
+    ),
+  );
   list.dataset.classes = JSON.stringify(data.classes);
   const taught = data.classes.length >= 2;
-  status(taught ? `Taught ${data.classes.length} classes in ${data.ms.toFixed(0)} ms: photos and the camera now answer with them` : 'Add examples of a second class to teach');
+  status(
+    taught
+      ? `Taught ${data.classes.length} classes in ${data.ms.toFixed(0)} ms: photos and the camera now answer with them`
+      : 'Add examples of a second class to teach',
+  );
   ($('download') as HTMLButtonElement).disabled = !taught;
   ($('forget') as HTMLButtonElement).disabled = data.classes.length === 0;
 }

@@ -3,7 +3,7 @@
 // the same head) and the classes answer from then on. The examples' embeddings are kept in the
 // Cache API, so a reload, offline too, teaches the same head again; the taught model downloads as
 // a complete .rnw.
-import { teach, type Model } from '../src/index.ts';
+import { type Model, teach } from '../src/index.ts';
 
 const CACHE = 'resnet-wasm-taught';
 const KEY = 'examples.json';
@@ -34,7 +34,10 @@ export class Teacher {
     this.examples.push({ label, embedding });
     await this.retrain();
     const kept = this.examples.map((e) => ({ label: e.label, embedding: Array.from(e.embedding) }));
-    await (await caches.open(CACHE)).put(KEY, new Response(JSON.stringify(kept), { headers: { 'content-type': 'application/json' } }));
+    await (await caches.open(CACHE)).put(
+      KEY,
+      new Response(JSON.stringify(kept), { headers: { 'content-type': 'application/json' } }),
+    );
   }
 
   async forget(): Promise<void> {

@@ -1,7 +1,7 @@
 // The classification worker: loads the model once (streamed, kept in the Cache API for offline
 // use), then classifies what the page sends, so the page never freezes during an inference. On a
 // cross-origin isolated page the model runs on every core (up to 4): Web Workers share its memory.
-import { loadModel, ImageDecodeError, type Model } from '../src/index.ts';
+import { ImageDecodeError, loadModel, type Model } from '../src/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { Teacher } from './teacher.ts';
 
@@ -21,7 +21,8 @@ onmessage = async (event: MessageEvent<ToWorker>) => {
     teacher.catch(() => undefined); // a model that did not load is reported above
     return;
   }
-  if (message.type !== 'classify') return teachMessage(message).catch((error: Error) => post({ type: 'error', message: error.message }));
+  if (message.type !== 'classify')
+    return teachMessage(message).catch((error: Error) => post({ type: 'error', message: error.message }));
   try {
     const current = (await teacher!).taught ?? (await model!);
     const result = await withImage(message.image, (image) => current.classify(image));
@@ -62,7 +63,11 @@ async function load(url: string): Promise<Model> {
   const start = performance.now();
   const isolated = crossOriginIsolated;
   const threads = isolated ? Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS) : 1;
-  const loaded = await loadModel(url, { cache: MODEL_CACHE, threads, onProgress: (progress) => post({ type: 'progress', ...progress }) });
+  const loaded = await loadModel(url, {
+    cache: MODEL_CACHE,
+    threads,
+    onProgress: (progress) => post({ type: 'progress', ...progress }),
+  });
   post({ type: 'ready', threads: loaded.layers.threads, isolated, loadMs: performance.now() - start });
   return loaded;
 }
@@ -71,7 +76,10 @@ async function load(url: string): Promise<Model> {
  * JPEG and PNG bytes go through our own JavaScript decoder, so the answer is the same bits as in
  * Node with `decoder: 'js'`; other formats (WebP, GIF, AVIF, ...) are decoded by the browser.
  */
-async function withImage<T>(image: ArrayBuffer | ImageBitmap, use: (image: ArrayBuffer | ImageBitmap) => Promise<T>): Promise<T> {
+async function withImage<T>(
+  image: ArrayBuffer | ImageBitmap,
+  use: (image: ArrayBuffer | ImageBitmap) => Promise<T>,
+): Promise<T> {
   try {
     return await use(image);
   } catch (error) {

@@ -14,8 +14,14 @@ export const MACS_PER_REP: i32 = STEPS * 8 * 8;
 
 /** Returns a value derived from every accumulator, so no work can be optimized away. */
 export function run(reps: i32): i32 {
-  let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
-  let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
+  let a0 = i32x4.splat(0),
+    a1 = i32x4.splat(0),
+    a2 = i32x4.splat(0),
+    a3 = i32x4.splat(0);
+  let b0 = i32x4.splat(0),
+    b1 = i32x4.splat(0),
+    b2 = i32x4.splat(0),
+    b3 = i32x4.splat(0);
   for (let r = 0; r < reps; r++) {
     for (let k = 0; k < STEPS; k++) {
       const x = X + <usize>(k * 32);

@@ -61,7 +61,11 @@ const INPUT_SIZE = 224;
 /** A seeded noise photo, preprocessed as torchvision's ImageNet models expect. */
 export function benchInput(): PeerInput {
   const random = mulberry32(7);
-  const image = { width: INPUT_SIZE, height: INPUT_SIZE, data: Uint8Array.from({ length: INPUT_SIZE * INPUT_SIZE * 3 }, () => Math.floor(random() * 256)) };
+  const image = {
+    width: INPUT_SIZE,
+    height: INPUT_SIZE,
+    data: Uint8Array.from({ length: INPUT_SIZE * INPUT_SIZE * 3 }, () => Math.floor(random() * 256)),
+  };
   const shape = { h: INPUT_SIZE, w: INPUT_SIZE, c: 3 };
   const nhwc = preprocessFloat(image, imagenetPreprocessing(INPUT_SIZE));
   const nchw = new Float32Array(nhwc.length);

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { lowerGraph } from '../../src/convert/lower.ts';
 import { importOnnx } from '../../src/convert/onnx.ts';
-import { outputTensor, type FloatLayer } from '../../src/model/types.ts';
+import { type FloatLayer, outputTensor } from '../../src/model/types.ts';
 import type { PeerOptions, Session } from './measure.ts';
 
 export async function load({ model, threads, input }: PeerOptions): Promise<Session> {
@@ -21,7 +21,8 @@ export async function load({ model, threads, input }: PeerOptions): Promise<Sess
     // Ours are [cout][kh][kw][cin] and [cout][cin]; tf's conv filters are [kh][kw][cin][cout], a
     // Dense kernel [cin][cout] (and tfjs-backend-wasm 4.22's fused matMul misplaces the bias with
     // transposeB).
-    const ours = l.kind === 'conv' ? tf.tensor4d(l.weight, [l.cout, l.kh, l.kw, l.cin]) : tf.tensor2d(l.weight, [l.cout, l.cin]);
+    const ours =
+      l.kind === 'conv' ? tf.tensor4d(l.weight, [l.cout, l.kh, l.kw, l.cin]) : tf.tensor2d(l.weight, [l.cout, l.cin]);
     const filter = tf.transpose(ours, l.kind === 'conv' ? [1, 2, 3, 0] : [1, 0]);
     ours.dispose();
     return { filter, bias: tf.tensor1d(l.bias) };
@@ -33,7 +34,14 @@ export async function load({ model, threads, input }: PeerOptions): Promise<Sess
     const p = params[i]!;
     switch (l.kind) {
       case 'conv':
-        return tf.fused.conv2d({ x: values[l.input] as tf.Tensor4D, filter: p.filter as tf.Tensor4D, bias: p.bias, strides: l.stride, pad: l.pad, activation: l.relu ? 'relu' : 'linear' });
+        return tf.fused.conv2d({
+          x: values[l.input] as tf.Tensor4D,
+          filter: p.filter as tf.Tensor4D,
+          bias: p.bias,
+          strides: l.stride,
+          pad: l.pad,
+          activation: l.relu ? 'relu' : 'linear',
+        });
       case 'maxpool':
         return tf.maxPool(values[l.input] as tf.Tensor4D, l.k, l.stride, l.pad);
       case 'add': {

@@ -24,7 +24,9 @@ export async function int8Embeddings(model: Model, files: string[], modelFile: s
 }
 
 export async function fp32Embeddings(files: string[]): Promise<Embedded> {
-  return cached('teach-fp32', { source: statSync(SOURCE).mtimeMs, files }, async () => ({ embeddings: await floatEmbeddings(files) }));
+  return cached('teach-fp32', { source: statSync(SOURCE).mtimeMs, files }, async () => ({
+    embeddings: await floatEmbeddings(files),
+  }));
 }
 
 async function cached(name: string, key: unknown, compute: () => Promise<Embedded>): Promise<Embedded> {
@@ -34,7 +36,9 @@ async function cached(name: string, key: unknown, compute: () => Promise<Embedde
     const saved = JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { key: string; perSecond?: number; size: number };
     if (saved.key === keyText) {
       const all = new Float32Array(readFileSync(path).buffer.slice(0));
-      const embeddings = Array.from({ length: all.length / saved.size }, (_, i) => all.slice(i * saved.size, (i + 1) * saved.size));
+      const embeddings = Array.from({ length: all.length / saved.size }, (_, i) =>
+        all.slice(i * saved.size, (i + 1) * saved.size),
+      );
       return { embeddings, perSecond: saved.perSecond };
     }
   }
@@ -67,7 +71,16 @@ async function floatEmbeddings(files: string[]): Promise<Float32Array[]> {
   const embeddings: Float32Array[] = [];
   for (const file of files) {
     const input = preprocessFloat(decodeImage(readFileSync(file)), preprocessing);
-    embeddings.push(tf.tidy(() => (features.predict(tf.tensor4d(input, [1, 224, 224, 3])) as import('@tensorflow/tfjs-core').Tensor).dataSync() as Float32Array).slice());
+    embeddings.push(
+      tf
+        .tidy(
+          () =>
+            (
+              features.predict(tf.tensor4d(input, [1, 224, 224, 3])) as import('@tensorflow/tfjs-core').Tensor
+            ).dataSync() as Float32Array,
+        )
+        .slice(),
+    );
     process.stderr.write(`\rfp32 embeddings (TF.js): ${embeddings.length}/${files.length}`);
   }
   process.stderr.write('\n');

@@ -1,8 +1,8 @@
 import { writeModel } from '../format/writer.ts';
-import { quantizeModel } from '../quantize/quantize.ts';
-import { rangeParams } from '../quantize/calibrate.ts';
-import { resnetFloat } from './resnet.ts';
 import { outputTensor } from '../model/types.ts';
+import { rangeParams } from '../quantize/calibrate.ts';
+import { quantizeModel } from '../quantize/quantize.ts';
+import { resnetFloat } from './resnet.ts';
 
 /**
  * A ResNet-18 file for timing only: seeded random weights and fixed activation ranges, built in
@@ -11,6 +11,8 @@ import { outputTensor } from '../model/types.ts';
 export function benchmarkModel(): Uint8Array {
   const float = resnetFloat({ depth: 18, seed: 1 });
   const output = outputTensor(float);
-  const ranges = float.tensors.map((_, t) => (t === output ? { scale: 1, zeroPoint: 0 } : rangeParams(t === 0 ? -2.2 : 0, 6)));
+  const ranges = float.tensors.map((_, t) =>
+    t === output ? { scale: 1, zeroPoint: 0 } : rangeParams(t === 0 ? -2.2 : 0, 6),
+  );
   return writeModel(quantizeModel(float, ranges));
 }

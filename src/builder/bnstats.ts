@@ -5,12 +5,13 @@
  * activations keeps every layer in range, so the output depends on the input as a trained
  * network's does.
  */
-import { layerInputs } from '../model/types.ts';
+
 import type { FloatLayer, FloatModel, Shape } from '../model/types.ts';
+import { layerInputs } from '../model/types.ts';
 import { checkInput, runLayer } from '../reference/fp32.ts';
-import { bnAffine, foldLayer } from './batchnorm.ts';
-import { focusClassifier, type FocusOptions } from './classifier.ts';
 import type { BatchNorm, UnfoldedNet } from './batchnorm.ts';
+import { bnAffine, foldLayer } from './batchnorm.ts';
+import { type FocusOptions, focusClassifier } from './classifier.ts';
 
 /** Receives every tensor of every input once, as soon as it is final (BN folded). */
 export type BatchObserver = (tensor: number, batch: Float32Array[]) => void;
@@ -22,7 +23,12 @@ export type BatchObserver = (tensor: number, batch: Float32Array[]) => void;
  * features (classifier.ts). Returns the network with BN folded.
  * Only tensors that a later layer still reads are kept.
  */
-export function setBatchNormStats(net: UnfoldedNet, inputs: Float32Array[], observe?: BatchObserver, focus?: FocusOptions): FloatModel {
+export function setBatchNormStats(
+  net: UnfoldedNet,
+  inputs: Float32Array[],
+  observe?: BatchObserver,
+  focus?: FocusOptions,
+): FloatModel {
   const { tensors } = net.model;
   if (inputs.length === 0) throw new Error('BatchNorm statistics need at least one calibration input');
   for (const input of inputs) checkInput(net.model, input);
@@ -55,7 +61,13 @@ export function setBatchNormStats(net: UnfoldedNet, inputs: Float32Array[], obse
 
 /** `inputBatches[k][item]` is the layer's k-th input for one batch item. */
 function runBatch(tensors: Shape[], layer: FloatLayer, inputBatches: Float32Array[][]): Float32Array[] {
-  return inputBatches[0].map((_, item) => runLayer(tensors, layer, inputBatches.map((batch) => batch[item])));
+  return inputBatches[0].map((_, item) =>
+    runLayer(
+      tensors,
+      layer,
+      inputBatches.map((batch) => batch[item]),
+    ),
+  );
 }
 
 /** Per channel mean and biased variance of NHWC data over every item and pixel. */
@@ -69,7 +81,11 @@ function measureBatchNorm(bn: BatchNorm, batch: Float32Array[]): void {
   bn.variance.set(variance);
 }
 
-function channelSums(batch: Float32Array[], channels: number, term: (value: number, channel: number) => number): Float64Array {
+function channelSums(
+  batch: Float32Array[],
+  channels: number,
+  term: (value: number, channel: number) => number,
+): Float64Array {
   const sums = new Float64Array(channels);
   for (const data of batch) {
     for (let i = 0; i < data.length; i++) sums[i % channels] += term(data[i], i % channels);

@@ -4,11 +4,11 @@
  * slow part), then int8 quantization.
  */
 import type { FloatModel, QuantModel } from '../model/types.ts';
-import { setBatchNormStats } from './bnstats.ts';
 import { TensorRanges } from '../quantize/calibrate.ts';
 import { quantizeModel } from '../quantize/quantize.ts';
-import { resnetUnfolded } from './resnet.ts';
+import { setBatchNormStats } from './bnstats.ts';
 import type { ResnetOptions } from './resnet.ts';
+import { resnetUnfolded } from './resnet.ts';
 
 export interface BuildOptions extends ResnetOptions {
   /** Preprocessed NHWC inputs of the network's input shape. */

@@ -25,7 +25,8 @@ export interface FocusOptions {
 export function focusClassifier(layer: FloatFc, features: Float32Array[], options: FocusOptions = {}): FloatFc {
   const mean = meanVector(features);
   const centred = features.map((f) => Float64Array.from(f, (v, i) => v - mean[i]));
-  const basis = options.components === undefined ? orthonormalBasis(centred) : principalDirections(centred, options.components);
+  const basis =
+    options.components === undefined ? orthonormalBasis(centred) : principalDirections(centred, options.components);
   const gains = options.components === undefined ? basis.map(() => 1) : basis.map((q) => 1 / spread(centred, q));
   const weight = new Float32Array(layer.weight.length);
   const bias = new Float32Array(layer.cout);

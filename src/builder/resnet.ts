@@ -9,12 +9,13 @@
  *       resnetv2_50 has it: a plain 7x7 stem conv (no norm) + max pool, blocks that start with
  *       BN + ReLU on their input and end with a bare add, a final BN + ReLU before pooling.
  */
-import { outSize, poolOutSize } from '../model/types.ts';
+
 import type { FloatLayer, FloatModel, Preprocessing, Shape } from '../model/types.ts';
-import { foldBatchNorms } from './batchnorm.ts';
+import { outSize, poolOutSize } from '../model/types.ts';
 import type { BatchNorm, UnfoldedNet } from './batchnorm.ts';
-import { randomArray, seededRandom } from './random.ts';
+import { foldBatchNorms } from './batchnorm.ts';
 import type { Random } from './random.ts';
+import { randomArray, seededRandom } from './random.ts';
 
 export type ResnetDepth = 18 | 34 | 50 | 101 | 152;
 
@@ -71,11 +72,24 @@ export function resnetName(depth: ResnetDepth, variant: ResnetVariant = 'v1'): s
 }
 
 /** A random ResNet with its BatchNorms kept separate, ready for bnstats to measure them. */
-export function resnetUnfolded({ depth, seed, variant = 'v1', numClasses = 1000, inputSize = 224, width = 64, omitBlocks = [] }: ResnetOptions): UnfoldedNet {
+export function resnetUnfolded({
+  depth,
+  seed,
+  variant = 'v1',
+  numClasses = 1000,
+  inputSize = 224,
+  width = 64,
+  omitBlocks = [],
+}: ResnetOptions): UnfoldedNet {
   const { block, stageBlocks } = ARCHITECTURES[depth];
   const g = new GraphBuilder(seededRandom(seed), { h: inputSize, w: inputSize, c: 3 });
   const preact = variant === 'v2';
-  let x = variant === 'c' || variant === 'd' ? deepStem(g, width) : preact ? g.conv('stem.conv', 0, width, 7, 2) : g.convBn('conv1', 0, width, 7, 2, true);
+  let x =
+    variant === 'c' || variant === 'd'
+      ? deepStem(g, width)
+      : preact
+        ? g.conv('stem.conv', 0, width, 7, 2)
+        : g.convBn('conv1', 0, width, 7, 2, true);
   x = g.maxpool(preact ? 'stem.pool' : 'maxpool', x, 3, 2, 1);
   stageBlocks.forEach((blocks, stage) => {
     for (let b = 0; b < blocks; b++) {
@@ -110,27 +124,52 @@ function deepStem(g: GraphBuilder, width: number): number {
 }
 
 /** The residual branch of a basic block; its last conv has `lastNorm` (v1) or not (v2). */
-function basicBlock(g: GraphBuilder, prefix: string, x: number, planes: number, stride: number, lastNorm = true): number {
+function basicBlock(
+  g: GraphBuilder,
+  prefix: string,
+  x: number,
+  planes: number,
+  stride: number,
+  lastNorm = true,
+): number {
   const y = g.convBn(`${prefix}.conv1`, x, planes, 3, stride, true);
   return lastNorm ? g.convBn(`${prefix}.conv2`, y, planes, 3, 1, false) : g.conv(`${prefix}.conv2`, y, planes, 3, 1);
 }
 
 /** The residual branch of a bottleneck, stride on the 3x3 (ResNet-B); see basicBlock for `lastNorm`. */
-function bottleneck(g: GraphBuilder, prefix: string, x: number, planes: number, stride: number, lastNorm = true): number {
+function bottleneck(
+  g: GraphBuilder,
+  prefix: string,
+  x: number,
+  planes: number,
+  stride: number,
+  lastNorm = true,
+): number {
   let y = g.convBn(`${prefix}.conv1`, x, planes, 1, 1, true);
   y = g.convBn(`${prefix}.conv2`, y, planes, 3, stride, true);
   const channels = planes * BOTTLENECK_EXPANSION;
-  return lastNorm ? g.convBn(`${prefix}.conv3`, y, channels, 1, 1, false) : g.conv(`${prefix}.conv3`, y, channels, 1, 1);
+  return lastNorm
+    ? g.convBn(`${prefix}.conv3`, y, channels, 1, 1, false)
+    : g.conv(`${prefix}.conv3`, y, channels, 1, 1);
 }
 
 /**
  * A pre-activation block: x_preact = ReLU(BN(x)) feeds the branch and, when the shape changes, the
  * shortcut's 1x1 conv (no BN); otherwise the shortcut is x itself. The sum gets no ReLU.
  */
-function preactBlock(g: GraphBuilder, prefix: string, x: number, block: Architecture['block'], planes: number, stride: number): number {
+function preactBlock(
+  g: GraphBuilder,
+  prefix: string,
+  x: number,
+  block: Architecture['block'],
+  planes: number,
+  stride: number,
+): number {
   const preact = g.affine(`${prefix}.norm1`, x, true);
   const y = (block === 'basic' ? basicBlock : bottleneck)(g, prefix, preact, planes, stride, false);
-  const shortcut = needsDownsample(g.tensors[x], g.tensors[y], stride) ? g.conv(`${prefix}.downsample.conv`, preact, g.tensors[y].c, 1, stride) : x;
+  const shortcut = needsDownsample(g.tensors[x], g.tensors[y], stride)
+    ? g.conv(`${prefix}.downsample.conv`, preact, g.tensors[y].c, 1, stride)
+    : x;
   return g.add(`${prefix}.add`, shortcut, y, false);
 }
 
@@ -247,7 +286,12 @@ class GraphBuilder {
     const bound = 1 / Math.sqrt(cin);
     const draw = () => this.random.uniform(-bound, bound);
     this.layers.push({
-      kind: 'fc', name, input, output, cin, cout,
+      kind: 'fc',
+      name,
+      input,
+      output,
+      cin,
+      cout,
       weight: randomArray(cout * cin, draw),
       bias: randomArray(cout, draw),
     });

@@ -1,12 +1,12 @@
-import { loadModel, type Model } from '../runtime/model.ts';
-import { benchmarkModel } from '../builder/bench-model.ts';
 import { availableParallelism } from 'node:os';
-import { positiveInteger, UsageError, type CommandArgs } from './command.ts';
-import { aboutFile } from './errors.ts';
-import { coldCommand } from './cold.ts';
-import { profileLayers } from './profile.ts';
-import { defaultBenchPhoto, formatInputTimings, fullHdJpeg, timeInputPath, type InputTiming } from './input-timing.ts';
+import { benchmarkModel } from '../builder/bench-model.ts';
+import { loadModel, type Model } from '../runtime/model.ts';
 import type { KernelBuild, KernelChoice } from '../runtime/wasm.ts';
+import { coldCommand } from './cold.ts';
+import { type CommandArgs, positiveInteger, UsageError } from './command.ts';
+import { aboutFile } from './errors.ts';
+import { defaultBenchPhoto, formatInputTimings, fullHdJpeg, type InputTiming, timeInputPath } from './input-timing.ts';
+import { profileLayers } from './profile.ts';
 
 export interface BenchResult {
   runtime: 'resnet-wasm';
@@ -40,8 +40,14 @@ export async function run({ values, flags }: CommandArgs): Promise<void> {
     } else {
       const result = benchmark(model, runs, threads);
       const photo = values.photo ?? defaultBenchPhoto();
-      if (threads === 1 && photo) result.input_1080p = await timeInputPath(await fullHdJpeg(photo), model.header.preprocessing, model.header.tensors[0], INPUT_RUNS);
-      process.stdout.write(flags.json ? JSON.stringify(result) + '\n' : formatResult(result, model));
+      if (threads === 1 && photo)
+        result.input_1080p = await timeInputPath(
+          await fullHdJpeg(photo),
+          model.header.preprocessing,
+          model.header.tensors[0],
+          INPUT_RUNS,
+        );
+      process.stdout.write(flags.json ? `${JSON.stringify(result)}\n` : formatResult(result, model));
     }
     model.dispose();
   }
@@ -54,7 +60,9 @@ function kernelChoice(text: string): KernelChoice {
 
 /** "2", "auto" (every core) or a list such as "1,2": one configuration each. */
 function threadCounts(text: string): number[] {
-  return text.split(',').map((t) => (t.trim() === 'auto' ? availableParallelism() : positiveInteger(t.trim(), '--threads')));
+  return text
+    .split(',')
+    .map((t) => (t.trim() === 'auto' ? availableParallelism() : positiveInteger(t.trim(), '--threads')));
 }
 
 /** Times `runs` inferences on a fixed input after a warm-up; percentiles of the wall time. */

@@ -1,13 +1,13 @@
-import { readFile } from 'node:fs/promises';
 import { createReadStream, existsSync } from 'node:fs';
-import { loadModel, type Model } from '../runtime/model.ts';
+import { readFile } from 'node:fs/promises';
 import { ResnetWasmError } from '../errors.ts';
-import { checkDecoder, checkTop, fromText } from '../options/validate.ts';
-import { defaultModelPath } from './paths.ts';
-import { aboutFile, isFileError } from './errors.ts';
-import { UsageError, type CommandArgs } from './command.ts';
-import type { StreamSummary } from '../stream/frames.ts';
 import type { DecoderChoice } from '../image/decoders.ts';
+import { checkDecoder, checkTop, fromText } from '../options/validate.ts';
+import { loadModel, type Model } from '../runtime/model.ts';
+import type { StreamSummary } from '../stream/frames.ts';
+import { type CommandArgs, UsageError } from './command.ts';
+import { aboutFile, isFileError } from './errors.ts';
+import { defaultModelPath } from './paths.ts';
 
 interface Options {
   top: number;
@@ -16,7 +16,8 @@ interface Options {
 
 /** `resnet-wasm classify` (options in commands.ts). */
 export async function run({ values, flags, positionals }: CommandArgs): Promise<void> {
-  if (positionals.length === 0 && values.stream === undefined) throw new UsageError('classify needs at least one image file, or --stream -');
+  if (positionals.length === 0 && values.stream === undefined)
+    throw new UsageError('classify needs at least one image file, or --stream -');
   const top = checkTop(fromText(values.top!));
   const decoder = checkDecoder(values.decoder);
   const path = values.model ?? existingDefaultModel();
@@ -33,7 +34,11 @@ async function classifyFile(model: Model, file: string, options: Options, json: 
   try {
     const result = await model.classify(new Uint8Array(await readFile(file)), options);
     const unknown = result.unknown === undefined ? {} : { unknown: result.unknown };
-    print(json, { file, top: result.top, ms: round(result.ms, 1), ...unknown }, () => (result.unknown ? `${file}  unknown\n` : '') + formatText(file, result.top, result.ms));
+    print(
+      json,
+      { file, top: result.top, ms: round(result.ms, 1), ...unknown },
+      () => (result.unknown ? `${file}  unknown\n` : '') + formatText(file, result.top, result.ms),
+    );
   } catch (error) {
     if (!(error instanceof ResnetWasmError) && !isFileError(error)) throw error;
     process.exitCode = 1;
@@ -52,17 +57,19 @@ async function classifyStream(model: Model, source: string, options: Options): P
   const name = source === '-' ? 'stdin' : source;
   const stream = model.classifyStream(input, options);
   for await (const { frame, t, dropped, top, ms } of stream) {
-    process.stdout.write(JSON.stringify({ frame, t, dropped, top, ms: round(ms, 1) }) + '\n');
+    process.stdout.write(`${JSON.stringify({ frame, t, dropped, top, ms: round(ms, 1) })}\n`);
   }
   const { summary } = stream;
-  process.stdout.write(JSON.stringify({ summary }) + '\n');
+  process.stdout.write(`${JSON.stringify({ summary })}\n`);
   if (summary.frames === 0) throw new ResnetWasmError(noFrames(name, summary));
 }
 
 function noFrames(name: string, summary: StreamSummary): string {
   if (summary.bytes === 0) return `${name}: the stream ended before any byte arrived`;
-  return `${name}: no JPEG frame in ${summary.bytes} bytes: the stream is not MJPEG (an H.264 camera, or another device?); ` +
-    `convert it with ffmpeg: ffmpeg -i INPUT -f mjpeg - | resnet-wasm classify --stream -`;
+  return (
+    `${name}: no JPEG frame in ${summary.bytes} bytes: the stream is not MJPEG (an H.264 camera, or another device?); ` +
+    `convert it with ffmpeg: ffmpeg -i INPUT -f mjpeg - | resnet-wasm classify --stream -`
+  );
 }
 
 export function existingDefaultModel(): string {
@@ -79,7 +86,7 @@ function formatText(file: string, top: { index: number; label: string; score: nu
 }
 
 function print(json: boolean | undefined, object: object, text: () => string): void {
-  process.stdout.write((json ? JSON.stringify(object) : text()) + '\n');
+  process.stdout.write(`${json ? JSON.stringify(object) : text()}\n`);
 }
 
 function round(x: number, digits: number): number {

@@ -7,8 +7,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { loadModel } from '../runtime/model.ts';
-import { defaultModelPath } from './paths.ts';
 import { UsageError } from './command.ts';
+import { defaultModelPath } from './paths.ts';
 
 const CHILD_MARK = 'RESNET_WASM_COLD_CHILD';
 const RUNS = 5;
@@ -23,18 +23,19 @@ export interface ColdResult {
 export async function coldCommand(options: { model?: string; json?: boolean }): Promise<void> {
   const model = options.model ?? defaultModelPath();
   if (process.env[CHILD_MARK] === '1') return firstTopFive(model);
-  if (!existsSync(model)) throw new UsageError(`no model at ${model}: build it with "npm run build:model", or pass --model FILE`);
+  if (!existsSync(model))
+    throw new UsageError(`no model at ${model}: build it with "npm run build:model", or pass --model FILE`);
   const runs: number[] = [];
   for (let i = 0; i < RUNS; i++) runs.push(await timeChild(model));
   const result: ColdResult = { model, cold_ms: round1(median(runs)), runs_ms: runs.map(round1) };
-  process.stdout.write(options.json ? JSON.stringify(result) + '\n' : formatCold(result));
+  process.stdout.write(options.json ? `${JSON.stringify(result)}\n` : formatCold(result));
 }
 
 /** The child's whole job: stream the model from disk, classify a frame, print the top-5. */
 async function firstTopFive(file: string): Promise<void> {
   const model = await loadModel(file);
   const { top } = await model.classify(syntheticFrame(320, 240), { top: 5 });
-  process.stdout.write(JSON.stringify({ top }) + '\n');
+  process.stdout.write(`${JSON.stringify({ top })}\n`);
 }
 
 /** A smooth colour gradient: a fixed, decode-free input. */
@@ -53,7 +54,10 @@ function timeChild(model: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
     const args = [...process.execArgv, process.argv[1], 'bench', '--cold', '--model', model];
-    const child = spawn(process.execPath, args, { env: { ...process.env, [CHILD_MARK]: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, [CHILD_MARK]: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let elapsed: number | undefined;
     let stdout = '';
     let stderr = '';

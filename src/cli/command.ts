@@ -54,12 +54,21 @@ export function positiveInteger(text: string | undefined, option: string): numbe
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 export function parseCommandArgs(command: Command, args: string[]): CommandArgs | 'help' {
-  const options = Object.fromEntries(Object.entries(command.options).map(([name, { type, short, default: fallback }]) => {
-    return [name, { type, ...(short === undefined ? {} : { short }), ...(fallback === undefined ? {} : { default: fallback }) }];
-  }));
+  const options = Object.fromEntries(
+    Object.entries(command.options).map(([name, { type, short, default: fallback }]) => {
+      return [
+        name,
+        { type, ...(short === undefined ? {} : { short }), ...(fallback === undefined ? {} : { default: fallback }) },
+      ];
+    }),
+  );
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, options: { ...options, help: { type: 'boolean', short: 'h' } } });
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+    });
   } catch (error) {
     throw toUsageError(error, command);
   }
@@ -81,7 +90,9 @@ function toUsageError(error: unknown, command: Command): unknown {
   const unknown = /Unknown option '(-{1,2}[^'=]+)/.exec((error as Error).message)?.[1];
   if (unknown === undefined) return new UsageError(`${command.name}: ${(error as Error).message}`);
   const near = nearest(unknown.replace(/^-+/, ''), [...Object.keys(command.options), 'help']);
-  return new UsageError(`${command.name}: unknown option ${unknown}${near === undefined ? '' : `; did you mean --${near}?`}`);
+  return new UsageError(
+    `${command.name}: unknown option ${unknown}${near === undefined ? '' : `; did you mean --${near}?`}`,
+  );
 }
 
 /** The candidate closest to `word` (edit distance at most 2, or a prefix of it), if any. */
@@ -119,7 +130,7 @@ export function commandHelp(command: Command): string {
   return [
     `Usage: resnet-wasm ${command.name} ${command.usage}`,
     '',
-    command.summary + '.',
+    `${command.summary}.`,
     ...(command.details ? ['', command.details] : []),
     '',
     'Options:',
@@ -132,7 +143,10 @@ export function commandHelp(command: Command): string {
 }
 
 /** A command's code, loaded when it runs; a missing optional package is named with how to install it. */
-export function lazy(load: () => Promise<{ run(args: CommandArgs): Promise<void> }>, packages: string[] = []): Command['run'] {
+export function lazy(
+  load: () => Promise<{ run(args: CommandArgs): Promise<void> }>,
+  packages: string[] = [],
+): Command['run'] {
   return async (args) => {
     let module;
     try {
@@ -140,7 +154,9 @@ export function lazy(load: () => Promise<{ run(args: CommandArgs): Promise<void>
     } catch (error) {
       const missing = packages.find((name) => isMissingPackage(error, name));
       if (missing === undefined) throw error;
-      throw new ResnetWasmError(`this command needs the package "${missing}", which is not installed: npm install ${packages.join(' ')}`);
+      throw new ResnetWasmError(
+        `this command needs the package "${missing}", which is not installed: npm install ${packages.join(' ')}`,
+      );
     }
     return module.run(args);
   };

@@ -1,7 +1,7 @@
 import { convertModel } from '../convert/convert.ts';
-import type { CalibrationMethod } from '../quantize/calibrate.ts';
 import type { PreprocessingPreset } from '../convert/imagenet.ts';
-import { UsageError, type CommandArgs } from './command.ts';
+import type { CalibrationMethod } from '../quantize/calibrate.ts';
+import { type CommandArgs, UsageError } from './command.ts';
 
 const METHODS = ['minmax', 'percentile', 'entropy'];
 const PRESETS = ['torch', 'caffe', 'tf'];
@@ -25,11 +25,14 @@ export async function run({ values, positionals }: CommandArgs): Promise<void> {
   });
   progressLine('');
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
-  process.stdout.write(`${values.output}: ${model.architecture}, ${model.layers.length} layers, ${(bytes / 2 ** 20).toFixed(1)} MiB (${seconds} s)\n`);
+  process.stdout.write(
+    `${values.output}: ${model.architecture}, ${model.layers.length} layers, ${(bytes / 2 ** 20).toFixed(1)} MiB (${seconds} s)\n`,
+  );
 }
 
 function oneOf(value: string | undefined, allowed: string[], option: string): void {
-  if (!allowed.includes(value ?? '')) throw new UsageError(`${option} must be one of ${allowed.join(', ')}, got "${value}"`);
+  if (!allowed.includes(value ?? ''))
+    throw new UsageError(`${option} must be one of ${allowed.join(', ')}, got "${value}"`);
 }
 
 /** One updating line on a terminal, plain lines elsewhere. */

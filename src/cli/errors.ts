@@ -13,7 +13,8 @@ export async function aboutFile<T>(file: string, work: () => Promise<T> | T): Pr
   try {
     return await work();
   } catch (error) {
-    if (error instanceof ResnetWasmError && !error.message.startsWith(`${file}: `)) error.message = `${file}: ${error.message}`;
+    if (error instanceof ResnetWasmError && !error.message.startsWith(`${file}: `))
+      error.message = `${file}: ${error.message}`;
     throw error;
   }
 }

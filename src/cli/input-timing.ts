@@ -36,7 +36,10 @@ export function defaultBenchPhoto(): string | null {
 export async function fullHdJpeg(photo: string): Promise<Uint8Array> {
   const bytes = readFileSync(photo);
   const sharp = await loadSharp();
-  if (sharp) return new Uint8Array(await sharp(bytes, {}).resize(WIDTH, HEIGHT, { fit: 'fill' }).jpeg({ quality: QUALITY }).toBuffer());
+  if (sharp)
+    return new Uint8Array(
+      await sharp(bytes, {}).resize(WIDTH, HEIGHT, { fit: 'fill' }).jpeg({ quality: QUALITY }).toBuffer(),
+    );
   const stretched = resize(decodeImage(bytes), WIDTH, HEIGHT);
   const rgba = new Uint8Array(WIDTH * HEIGHT * 4).fill(255);
   for (let p = 0; p < WIDTH * HEIGHT; p++) rgba.set(stretched.data.subarray(3 * p, 3 * p + 3), 4 * p);
@@ -44,7 +47,12 @@ export async function fullHdJpeg(photo: string): Promise<Uint8Array> {
 }
 
 /** Median decode and preprocessing times of `jpegBytes` with each decoder that loads here. */
-export async function timeInputPath(jpegBytes: Uint8Array, pre: Preprocessing, quant: QuantParams, runs: number): Promise<InputTiming[]> {
+export async function timeInputPath(
+  jpegBytes: Uint8Array,
+  pre: Preprocessing,
+  quant: QuantParams,
+  runs: number,
+): Promise<InputTiming[]> {
   const decoders: InputTiming['decoder'][] = (await activeDecoder()) === 'sharp' ? ['sharp', 'js'] : ['js'];
   const timings: InputTiming[] = [];
   for (const decoder of decoders) {

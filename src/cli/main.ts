@@ -1,9 +1,9 @@
+import manifest from '../../package.json' with { type: 'json' };
 import { ResnetWasmError } from '../errors.ts';
 import { OptionError } from '../options/validate.ts';
-import { isFileError } from './errors.ts';
-import { commandHelp, EXIT, nearest, parseCommandArgs, UsageError, type Command } from './command.ts';
+import { type Command, commandHelp, EXIT, nearest, parseCommandArgs, UsageError } from './command.ts';
 import { COMMANDS } from './commands.ts';
-import manifest from '../../package.json' with { type: 'json' };
+import { isFileError } from './errors.ts';
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -25,15 +25,21 @@ function overview(): string {
 function findCommand(name: string): Command {
   const command = COMMANDS.find((c) => c.name === name);
   if (command !== undefined) return command;
-  const near = nearest(name, COMMANDS.map((c) => c.name));
-  throw new UsageError(`unknown command "${name}"${near === undefined ? '' : `; did you mean "${near}"?`} (resnet-wasm help lists them)`);
+  const near = nearest(
+    name,
+    COMMANDS.map((c) => c.name),
+  );
+  throw new UsageError(
+    `unknown command "${name}"${near === undefined ? '' : `; did you mean "${near}"?`} (resnet-wasm help lists them)`,
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === '--version' || name === '-v') return print(`${manifest.version}\n`);
   if (name === undefined) return print(overview(), process.stderr, EXIT.usage);
-  if (name === 'help' || name === '--help' || name === '-h') return print(rest[0] === undefined ? overview() : commandHelp(findCommand(rest[0])));
+  if (name === 'help' || name === '--help' || name === '-h')
+    return print(rest[0] === undefined ? overview() : commandHelp(findCommand(rest[0])));
   const command = findCommand(name);
   const args = parseCommandArgs(command, rest);
   if (args === 'help') return print(commandHelp(command));

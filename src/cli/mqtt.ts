@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { mqttService } from '../mqtt/service.ts';
 import type { QoS } from '../mqtt/options.ts';
+import { mqttService } from '../mqtt/service.ts';
 import { checkTop, fromText } from '../options/validate.ts';
-import { positiveInteger, UsageError, type CommandArgs } from './command.ts';
+import { type CommandArgs, positiveInteger, UsageError } from './command.ts';
 import { defaultModelPath } from './paths.ts';
 
 /** Read when --password-file is not given: a password on the command line would show in `ps`. */
@@ -40,8 +40,12 @@ export async function run({ values, flags }: CommandArgs): Promise<void> {
     log,
   });
   const metrics = service.metricsUrl === undefined ? '' : `, metrics on ${service.metricsUrl}`;
-  process.stdout.write(`resnet-wasm mqtt: online as ${service.clientId} on ${values.broker} (status: ${service.statusTopic}${metrics})\n`);
-  const signal = await Promise.race(['SIGTERM', 'SIGINT'].map((name) => new Promise<string>((resolve) => process.once(name, () => resolve(name)))));
+  process.stdout.write(
+    `resnet-wasm mqtt: online as ${service.clientId} on ${values.broker} (status: ${service.statusTopic}${metrics})\n`,
+  );
+  const signal = await Promise.race(
+    ['SIGTERM', 'SIGINT'].map((name) => new Promise<string>((resolve) => process.once(name, () => resolve(name)))),
+  );
   process.stdout.write(`resnet-wasm mqtt: ${signal}: answering the frames received, then offline\n`);
   await service.stop();
   process.stdout.write('resnet-wasm mqtt: stopped\n');
@@ -54,7 +58,8 @@ function qos(text: string): QoS {
 
 function metricsPort(text: string): number {
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`--metrics-port must be 0 to 65535, got "${text}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new UsageError(`--metrics-port must be 0 to 65535, got "${text}"`);
   return n;
 }
 

@@ -1,7 +1,7 @@
-import type { Model } from '../runtime/model.ts';
-import type { WinogradPlan } from '../runtime/conv-path.ts';
 import type { LayerHeader } from '../model/types.ts';
 import { macs } from '../model/types.ts';
+import type { WinogradPlan } from '../runtime/conv-path.ts';
+import type { Model } from '../runtime/model.ts';
 
 /** `bench --profile`: each layer's median time over `runs` inferences, and its GMAC/s. */
 export function profileLayers(model: Model, runs: number): string {
@@ -42,7 +42,12 @@ export function layerTimes(model: Model, runs: number, summary: (times: number[]
   return times.map(summary);
 }
 
-function describe(layer: LayerHeader, out: { h: number; w: number; c: number }, path: string | null, plan: WinogradPlan | undefined): string {
+function describe(
+  layer: LayerHeader,
+  out: { h: number; w: number; c: number },
+  path: string | null,
+  plan: WinogradPlan | undefined,
+): string {
   const shape = `→ ${out.h}x${out.w}x${out.c}`;
   if (layer.kind !== 'conv') return `${layer.kind} ${shape}`;
   const how = plan ? describeWinograd(plan, layer.cin) : path;

@@ -1,5 +1,5 @@
 import { startServer } from '../serve/server.ts';
-import { positiveInteger, UsageError, type CommandArgs } from './command.ts';
+import { type CommandArgs, positiveInteger, UsageError } from './command.ts';
 import { defaultModelPath } from './paths.ts';
 
 /** `resnet-wasm serve` (options in commands.ts): runs until SIGTERM or SIGINT, then shuts down gracefully. */
@@ -20,7 +20,9 @@ export async function run({ values }: CommandArgs): Promise<void> {
     log: (line) => process.stderr.write(`resnet-wasm serve: ${line}\n`),
   });
   process.stdout.write(`resnet-wasm serve: listening on ${server.url} (workers: ${server.pool.size})\n`);
-  const signal = await Promise.race(['SIGTERM', 'SIGINT'].map((name) => new Promise<string>((resolve) => process.once(name, () => resolve(name)))));
+  const signal = await Promise.race(
+    ['SIGTERM', 'SIGINT'].map((name) => new Promise<string>((resolve) => process.once(name, () => resolve(name)))),
+  );
   process.stdout.write(`resnet-wasm serve: ${signal}: finishing the requests in flight\n`);
   await server.close();
   process.stdout.write('resnet-wasm serve: stopped\n');

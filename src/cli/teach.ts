@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { loadModel } from '../runtime/model.ts';
 import { writeAtomically } from '../convert/convert.ts';
+import { ImageDecodeError } from '../errors.ts';
+import { loadModel } from '../runtime/model.ts';
+import { TeachError } from '../teach/errors.ts';
 import { readImageFolder } from '../teach/folder.ts';
 import { balancedAccuracy, chooseMethod, crossValidate, labelExamples, teach } from '../teach/teach.ts';
-import { TeachError } from '../teach/errors.ts';
-import { ImageDecodeError } from '../errors.ts';
 import { existingDefaultModel } from './classify.ts';
-import { UsageError, type CommandArgs } from './command.ts';
+import { type CommandArgs, UsageError } from './command.ts';
 
 /**
  * `resnet-wasm teach DIR -o mine.rnw`: embeds every photo of an ImageFolder, teaches a head and
@@ -15,13 +15,15 @@ import { UsageError, type CommandArgs } from './command.ts';
  * happens before anything is written; the file is written whole or not at all. Options in commands.ts.
  */
 export async function run({ values, flags, positionals }: CommandArgs): Promise<void> {
-  if (positionals.length !== 1 || !values.output) throw new UsageError('teach needs one folder (a sub-folder of photos per class) and -o <out.rnw>');
+  if (positionals.length !== 1 || !values.output)
+    throw new UsageError('teach needs one folder (a sub-folder of photos per class) and -o <out.rnw>');
   const output = values.output;
   if (existsSync(output) && !flags.force) throw new TeachError(`${output} exists: pass --force to replace it`);
   const folder = readImageFolder(positionals[0]);
   const photos = folder.classes.flatMap(({ label, photos }) => photos.map((file) => ({ label, file })));
   labelExamples(photos);
-  for (const file of folder.skipped) process.stderr.write(`resnet-wasm: skipped ${file}: not a photo (JPEG, PNG or WebP)\n`);
+  for (const file of folder.skipped)
+    process.stderr.write(`resnet-wasm: skipped ${file}: not a photo (JPEG, PNG or WebP)\n`);
   const model = await loadModel(values.model ?? existingDefaultModel());
   try {
     const examples = [];
@@ -32,10 +34,20 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
     process.stderr.write('\n');
     const head = await teach(model, examples, { unknown: flags.unknown });
     const set = { x: examples.map((e) => e.embedding), ...labelExamples(examples) };
-    for (const { label, photos } of folder.classes) process.stdout.write(`${label}: ${photos.length} photo${photos.length === 1 ? '' : 's'}\n`);
+    for (const { label, photos } of folder.classes)
+      process.stdout.write(`${label}: ${photos.length} photo${photos.length === 1 ? '' : 's'}\n`);
     const { predicted } = crossValidate(set);
     const held = set.y.flatMap((c, i) => (predicted[i] === undefined ? [] : [{ c, p: predicted[i] }]));
-    const estimate = held.length ? `${(100 * balancedAccuracy(held.map((h) => h.c), held.map((h) => h.p), set.classes)).toFixed(1)}%` : 'n/a (too few photos)';
+    const estimate = held.length
+      ? `${(
+          100 *
+            balancedAccuracy(
+              held.map((h) => h.c),
+              held.map((h) => h.p),
+              set.classes,
+            )
+        ).toFixed(1)}%`
+      : 'n/a (too few photos)';
     process.stdout.write(`head: ${chooseMethod(set)}, cross-validated balanced accuracy (5 folds): ${estimate}\n`);
     await writeAtomically(output, model.withHead(head).toFile());
     process.stdout.write(`wrote ${output}\n`);
@@ -48,7 +60,8 @@ async function embedPhoto(model: Awaited<ReturnType<typeof loadModel>>, file: st
   try {
     return await model.embed(new Uint8Array(await readFile(file)));
   } catch (error) {
-    if (error instanceof ImageDecodeError) throw new TeachError(`${file}: ${error.message}; nothing was written`, { cause: error });
+    if (error instanceof ImageDecodeError)
+      throw new TeachError(`${file}: ${error.message}; nothing was written`, { cause: error });
     throw error;
   }
 }

@@ -25,11 +25,11 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { readModel } from '../format/reader.ts';
-import { Network, type NetworkOp } from '../runtime/network.ts';
-import { KERNEL_NAMES } from '../runtime/kernels.ts';
-import { toRgbImage } from '../image/sources.ts';
 import { preprocessQuantized } from '../image/preprocess.ts';
-import { UsageError, type CommandArgs } from './command.ts';
+import { toRgbImage } from '../image/sources.ts';
+import { KERNEL_NAMES } from '../runtime/kernels.ts';
+import { Network, type NetworkOp } from '../runtime/network.ts';
+import { type CommandArgs, UsageError } from './command.ts';
 import { aboutFile } from './errors.ts';
 import { defaultModelPath } from './paths.ts';
 
@@ -54,7 +54,12 @@ export async function preprocessCommand({ values, positionals }: CommandArgs): P
 export async function wasiPlan(file: Uint8Array): Promise<Uint8Array> {
   const { header, payloads } = readModel(file);
   const ops: NetworkOp[] = [];
-  const network = await Network.create(header, payloads.map((p) => p.length), { threads: 1 }, (op) => ops.push(op));
+  const network = await Network.create(
+    header,
+    payloads.map((p) => p.length),
+    { threads: 1 },
+    (op) => ops.push(op),
+  );
   payloads.forEach((payload, i) => network.setParameters(i, payload));
   const input = header.tensors[0];
   network.run(new Uint8Array(input.h * input.w * input.c));
@@ -64,16 +69,29 @@ export async function wasiPlan(file: Uint8Array): Promise<Uint8Array> {
   const header32 = new Uint32Array([0x504e5752, 1, ops.length + 1, 0]); // "RNWP" little-endian
   chunks.push(new Uint8Array(header32.buffer));
   for (const op of ops) {
-    const values = op.op === 'memory' ? [op.base, op.end]
-      : op.op === 'parameters' ? [header.records[op.layer].payloadOffset, op.at, op.bytes]
-      : op.op === 'input' ? [op.at, op.bytes]
-      : op.op === 'fill' ? [op.at, op.value, op.bytes]
-      : op.op === 'call' ? [KERNEL_NAMES.indexOf(op.kernel), ...op.args]
-      : [op.at, op.count];
-    chunks.push(new Uint8Array(new Uint32Array([CODES[op.op], values.length]).buffer), new Uint8Array(new Float64Array(values).buffer));
+    const values =
+      op.op === 'memory'
+        ? [op.base, op.end]
+        : op.op === 'parameters'
+          ? [header.records[op.layer].payloadOffset, op.at, op.bytes]
+          : op.op === 'input'
+            ? [op.at, op.bytes]
+            : op.op === 'fill'
+              ? [op.at, op.value, op.bytes]
+              : op.op === 'call'
+                ? [KERNEL_NAMES.indexOf(op.kernel), ...op.args]
+                : [op.at, op.count];
+    chunks.push(
+      new Uint8Array(new Uint32Array([CODES[op.op], values.length]).buffer),
+      new Uint8Array(new Float64Array(values).buffer),
+    );
   }
   const text = new TextEncoder().encode(header.labels.join('\n'));
-  chunks.push(new Uint8Array(new Uint32Array([LABELS, text.length]).buffer), text, new Uint8Array((8 - (text.length % 8)) % 8));
+  chunks.push(
+    new Uint8Array(new Uint32Array([LABELS, text.length]).buffer),
+    text,
+    new Uint8Array((8 - (text.length % 8)) % 8),
+  );
   const plan = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   chunks.reduce((at, c) => (plan.set(c, at), at + c.length), 0);
   return plan;

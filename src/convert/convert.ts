@@ -6,19 +6,19 @@
  *
  * Every check runs before the output is written, and the output appears whole or not at all.
  */
-import { readFile, readdir, rename, writeFile, unlink } from 'node:fs/promises';
+import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ModelImportError } from '../errors.ts';
-import type { FloatModel, QuantModel, QuantParams } from '../model/types.ts';
-import { calibrate, type CalibrationMethod } from '../quantize/calibrate.ts';
-import { quantizeModel } from '../quantize/quantize.ts';
 import { writeModel } from '../format/writer.ts';
 import { decodeImage } from '../image/decode.ts';
 import { preprocessFloat } from '../image/preprocess.ts';
+import type { FloatModel, QuantModel, QuantParams } from '../model/types.ts';
+import { type CalibrationMethod, calibrate } from '../quantize/calibrate.ts';
+import { quantizeModel } from '../quantize/quantize.ts';
+import { defaultLabels, type PreprocessingPreset, preprocessingPreset } from './imagenet.ts';
 import { lowerGraph } from './lower.ts';
-import { importTfjsLayers } from './tfjs.ts';
 import { importOnnx } from './onnx.ts';
-import { defaultLabels, preprocessingPreset, type PreprocessingPreset } from './imagenet.ts';
+import { importTfjsLayers } from './tfjs.ts';
 
 export interface ConvertOptions {
   input: string;
@@ -77,24 +77,41 @@ async function importModel(options: ConvertOptions): Promise<Imported> {
 
 /** Applies the preprocessing and label overrides, and names unnamed classes. */
 function finish<T extends FloatModel | QuantModel>(model: T, options: ConvertOptions, labels: string[] | null): T {
-  const preprocessing = options.preprocessing ? preprocessingPreset(options.preprocessing, model.tensors[0].h) : model.preprocessing;
+  const preprocessing = options.preprocessing
+    ? preprocessingPreset(options.preprocessing, model.tensors[0].h)
+    : model.preprocessing;
   const classes = model.tensors[model.layers[model.layers.length - 1].output].c;
   if (labels && labels.length !== classes) {
     throw new ModelImportError(`${options.labels} has ${labels.length} labels, the model has ${classes} classes`);
   }
-  return { ...model, preprocessing, labels: labels ?? (model.labels.length === classes ? model.labels : defaultLabels(classes)) };
+  return {
+    ...model,
+    preprocessing,
+    labels: labels ?? (model.labels.length === classes ? model.labels : defaultLabels(classes)),
+  };
 }
 
-async function quantizeFloat(model: FloatModel, options: ConvertOptions, progress: (message: string) => void): Promise<QuantModel> {
-  const calibration = options.ranges ? await loadRanges(options.ranges, model) : await calibrateOnPhotos(model, options, progress);
+async function quantizeFloat(
+  model: FloatModel,
+  options: ConvertOptions,
+  progress: (message: string) => void,
+): Promise<QuantModel> {
+  const calibration = options.ranges
+    ? await loadRanges(options.ranges, model)
+    : await calibrateOnPhotos(model, options, progress);
   if (options.saveRanges) {
-    await writeAtomically(options.saveRanges, new TextEncoder().encode(JSON.stringify(calibration, null, 1) + '\n'));
+    await writeAtomically(options.saveRanges, new TextEncoder().encode(`${JSON.stringify(calibration, null, 1)}\n`));
   }
   return quantizeModel(model, calibration.tensors);
 }
 
-async function calibrateOnPhotos(model: FloatModel, options: ConvertOptions, progress: (message: string) => void): Promise<SavedRanges> {
-  if (!options.calibrate) throw new ModelImportError('calibration needs photos: pass --calibrate <folder of images> (or --ranges FILE)');
+async function calibrateOnPhotos(
+  model: FloatModel,
+  options: ConvertOptions,
+  progress: (message: string) => void,
+): Promise<SavedRanges> {
+  if (!options.calibrate)
+    throw new ModelImportError('calibration needs photos: pass --calibrate <folder of images> (or --ranges FILE)');
   const inputs = await calibrationInputs(options.calibrate, model);
   const method = options.method ?? 'minmax';
   const ranges = calibrate(model, inputs, {
@@ -125,7 +142,8 @@ async function calibrationInputs(dir: string, model: FloatModel): Promise<Float3
   } catch (error) {
     throw new ModelImportError(`cannot read the calibration folder: ${(error as Error).message}`, { file: dir });
   }
-  if (names.length === 0) throw new ModelImportError('the calibration folder holds no JPEG or PNG images', { file: dir });
+  if (names.length === 0)
+    throw new ModelImportError('the calibration folder holds no JPEG or PNG images', { file: dir });
   return Promise.all(
     names.map(async (name) => {
       const path = join(dir, name);
@@ -148,7 +166,9 @@ async function loadRanges(path: string, model: FloatModel): Promise<SavedRanges>
   const fits =
     Array.isArray(saved.tensors) &&
     saved.tensors.length === model.tensors.length &&
-    saved.tensors.every((t, i) => t.h === model.tensors[i].h && t.w === model.tensors[i].w && t.c === model.tensors[i].c);
+    saved.tensors.every(
+      (t, i) => t.h === model.tensors[i].h && t.w === model.tensors[i].w && t.c === model.tensors[i].c,
+    );
   if (!fits) throw new ModelImportError('these ranges were saved for a different network', { file: path });
   return saved;
 }

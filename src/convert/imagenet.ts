@@ -19,7 +19,13 @@ export function preprocessingPreset(preset: PreprocessingPreset, size: number): 
   const geometry = { resize: Math.round((size * 256) / 224), crop: size };
   switch (preset) {
     case 'torch':
-      return { ...geometry, colorOrder: 'RGB', pixelScale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+      return {
+        ...geometry,
+        colorOrder: 'RGB',
+        pixelScale: 1 / 255,
+        mean: [0.485, 0.456, 0.406],
+        std: [0.229, 0.224, 0.225],
+      };
     case 'caffe':
       return { ...geometry, colorOrder: 'BGR', pixelScale: 1, mean: [103.939, 116.779, 123.68], std: [1, 1, 1] };
     case 'tf':
@@ -29,5 +35,7 @@ export function preprocessingPreset(preset: PreprocessingPreset, size: number): 
 
 /** ImageNet names for 1000 classes, else `class i`. */
 export function defaultLabels(classes: number): string[] {
-  return classes === IMAGENET_LABELS.length ? [...IMAGENET_LABELS] : Array.from({ length: classes }, (_, i) => `class ${i}`);
+  return classes === IMAGENET_LABELS.length
+    ? [...IMAGENET_LABELS]
+    : Array.from({ length: classes }, (_, i) => `class ${i}`);
 }

@@ -36,17 +36,25 @@ class Lowering {
     private readonly graph: IrGraph,
     private readonly file?: string,
   ) {
-    for (const op of graph.ops) for (const input of op.inputs) this.consumers.set(input, [...(this.consumers.get(input) ?? []), op]);
+    for (const op of graph.ops)
+      for (const input of op.inputs) this.consumers.set(input, [...(this.consumers.get(input) ?? []), op]);
   }
 
   run(): FloatModel {
     const { input } = this.graph;
-    this.values.set(input.name, { tensor: this.addTensor({ h: input.h, w: input.w, c: input.c }), pads: [0, 0, 0, 0], nonNegative: false });
+    this.values.set(input.name, {
+      tensor: this.addTensor({ h: input.h, w: input.w, c: input.c }),
+      pads: [0, 0, 0, 0],
+      nonNegative: false,
+    });
     for (const op of this.graph.ops) if (!this.fused.has(op)) this.lower(op);
     const out = this.value(this.graph.output, null);
     const last = this.layers[this.layers.length - 1];
     if (!last || last.kind !== 'fc' || last.output !== out.tensor) {
-      throw new ModelImportError(`the graph output "${this.graph.output}" is not the result of a final fully connected layer`, { file: this.file });
+      throw new ModelImportError(
+        `the graph output "${this.graph.output}" is not the result of a final fully connected layer`,
+        { file: this.file },
+      );
     }
     const { architecture, preprocessing, labels } = this.graph;
     return { architecture, preprocessing, labels, tensors: this.tensors, layers: this.layers };
@@ -72,7 +80,12 @@ class Lowering {
         return this.lowerAvgPool(op);
       case 'gap': {
         const x = this.unpadded(op.inputs[0], op);
-        this.emit(op.output, { h: 1, w: 1, c: this.tensors[x].c }, false, { kind: 'gap', name: op.name, input: x, output: -1 });
+        this.emit(op.output, { h: 1, w: 1, c: this.tensors[x].c }, false, {
+          kind: 'gap',
+          name: op.name,
+          input: x,
+          output: -1,
+        });
         return;
       }
       case 'fc':
@@ -80,7 +93,10 @@ class Lowering {
       case 'batchnorm':
         return this.lowerAffine(op);
       case 'relu':
-        throw this.error(op, 'ReLU is supported only directly after a convolution, an addition or a BatchNormalization');
+        throw this.error(
+          op,
+          'ReLU is supported only directly after a convolution, an addition or a BatchNormalization',
+        );
     }
   }
 
@@ -103,8 +119,19 @@ class Lowering {
     const w = outSize(shape.w, op.kw, op.stride, pad);
     if (h < 1 || w < 1) throw this.error(op, `kernel ${op.kh}x${op.kw} does not fit its ${shape.h}x${shape.w} input`);
     this.emit(output, { h, w, c: op.cout }, relu !== null, {
-      kind: 'conv', name: op.name, input: x.tensor, output: -1,
-      kh: op.kh, kw: op.kw, stride: op.stride, pad, cin: op.cin, cout: op.cout, relu: relu !== null, weight, bias,
+      kind: 'conv',
+      name: op.name,
+      input: x.tensor,
+      output: -1,
+      kh: op.kh,
+      kw: op.kw,
+      stride: op.stride,
+      pad,
+      cin: op.cin,
+      cout: op.cout,
+      relu: relu !== null,
+      weight,
+      bias,
     });
   }
 
@@ -113,24 +140,44 @@ class Lowering {
     const [a, b] = op.inputs.map((name) => this.unpadded(name, op));
     const [sa, sb] = [this.tensors[a], this.tensors[b]];
     if (sa.h !== sb.h || sa.w !== sb.w || sa.c !== sb.c) {
-      throw this.error(op, `adds tensors of different shapes ${sa.h}x${sa.w}x${sa.c} and ${sb.h}x${sb.w}x${sb.c} (broadcasting is not supported)`);
+      throw this.error(
+        op,
+        `adds tensors of different shapes ${sa.h}x${sa.w}x${sa.c} and ${sb.h}x${sb.w}x${sb.c} (broadcasting is not supported)`,
+      );
     }
     const relu = this.soleConsumer(op.output, 'relu');
-    this.emit(relu ? relu.output : op.output, { ...sa }, relu !== null, { kind: 'add', name: op.name, inputs: [a, b], output: -1, relu: relu !== null });
+    this.emit(relu ? relu.output : op.output, { ...sa }, relu !== null, {
+      kind: 'add',
+      name: op.name,
+      inputs: [a, b],
+      output: -1,
+      relu: relu !== null,
+    });
   }
 
   private lowerMaxPool(op: Extract<IrOp, { op: 'maxpool' }>): void {
     const x = this.value(op.inputs[0], op);
     // Explicit zero padding equals the max pool's own (skipped) padding only over values ≥ 0.
     if (x.pads.some((p) => p > 0) && !x.nonNegative) {
-      throw this.error(op, 'max pool over zero-padded values that can be negative: zero padding would change the result');
+      throw this.error(
+        op,
+        'max pool over zero-padded values that can be negative: zero padding would change the result',
+      );
     }
     const pad = this.symmetricPad(op, x.pads.map((p, i) => p + op.pads[i]) as Pads);
     const shape = this.tensors[x.tensor];
     const h = outSize(shape.h, op.k, op.stride, pad);
     const w = outSize(shape.w, op.k, op.stride, pad);
     if (pad >= op.k) throw this.error(op, `padding ${pad} is not smaller than the ${op.k}x${op.k} window`);
-    this.emit(op.output, { h, w, c: shape.c }, x.nonNegative, { kind: 'maxpool', name: op.name, input: x.tensor, output: -1, k: op.k, stride: op.stride, pad });
+    this.emit(op.output, { h, w, c: shape.c }, x.nonNegative, {
+      kind: 'maxpool',
+      name: op.name,
+      input: x.tensor,
+      output: -1,
+      k: op.k,
+      stride: op.stride,
+      pad,
+    });
   }
 
   private lowerAvgPool(op: Extract<IrOp, { op: 'avgpool' }>): void {
@@ -138,24 +185,39 @@ class Lowering {
     const x = this.unpadded(op.inputs[0], op);
     const shape = this.tensors[x];
     const pool = { k: op.k, stride: op.stride, pad: this.symmetricPad(op, op.pads), ceil: op.ceil };
-    if (pool.pad >= pool.k) throw this.error(op, `padding ${pool.pad} is not smaller than the ${pool.k}x${pool.k} window`);
+    if (pool.pad >= pool.k)
+      throw this.error(op, `padding ${pool.pad} is not smaller than the ${pool.k}x${pool.k} window`);
     const h = poolOutSize(shape.h, pool);
     const w = poolOutSize(shape.w, pool);
     if (h < 1 || w < 1) throw this.error(op, `window ${op.k}x${op.k} does not fit its ${shape.h}x${shape.w} input`);
     const nonNegative = this.values.get(op.inputs[0])!.nonNegative;
-    this.emit(op.output, { h, w, c: shape.c }, nonNegative, { kind: 'avgpool', name: op.name, input: x, output: -1, ...pool });
+    this.emit(op.output, { h, w, c: shape.c }, nonNegative, {
+      kind: 'avgpool',
+      name: op.name,
+      input: x,
+      output: -1,
+      ...pool,
+    });
   }
 
   /** A BatchNormalization that was not folded into a conv: y = x·γ/√(σ²+ε) + (β − μ·γ/√(σ²+ε)). */
   private lowerAffine(op: BatchNorm): void {
     const x = this.unpadded(op.inputs[0], op);
     const channels = this.tensors[x].c;
-    if (op.gamma.length !== channels) throw this.error(op, `has ${op.gamma.length} channels, its input has ${channels}`);
+    if (op.gamma.length !== channels)
+      throw this.error(op, `has ${op.gamma.length} channels, its input has ${channels}`);
     const scale = Float32Array.from(op.gamma, (g, c) => g / Math.sqrt(op.variance[c] + op.epsilon));
     const shift = Float32Array.from(op.beta, (b, c) => b - op.mean[c] * scale[c]);
     const relu = this.soleConsumer(op.output, 'relu');
     this.emit(relu ? relu.output : op.output, { ...this.tensors[x] }, relu !== null, {
-      kind: 'affine', name: op.name, input: x, output: -1, channels, relu: relu !== null, scale, shift,
+      kind: 'affine',
+      name: op.name,
+      input: x,
+      output: -1,
+      channels,
+      relu: relu !== null,
+      scale,
+      shift,
     });
   }
 
@@ -165,9 +227,17 @@ class Lowering {
     if (shape.h * shape.w * shape.c !== op.cin) {
       throw this.error(op, `expects ${op.cin} inputs, its input is ${shape.h}x${shape.w}x${shape.c}`);
     }
-    if (shape.h !== 1 || shape.w !== 1) throw this.error(op, 'a fully connected layer must follow global average pooling');
+    if (shape.h !== 1 || shape.w !== 1)
+      throw this.error(op, 'a fully connected layer must follow global average pooling');
     this.emit(op.output, { h: 1, w: 1, c: op.cout }, false, {
-      kind: 'fc', name: op.name, input: x, output: -1, cin: op.cin, cout: op.cout, weight: op.weight, bias: op.bias ?? new Float32Array(op.cout),
+      kind: 'fc',
+      name: op.name,
+      input: x,
+      output: -1,
+      cin: op.cin,
+      cout: op.cout,
+      weight: op.weight,
+      bias: op.bias ?? new Float32Array(op.cout),
     });
   }
 
@@ -193,7 +263,8 @@ class Lowering {
 
   private unpadded(name: string, reader: IrOp): number {
     const v = this.value(name, reader);
-    if (v.pads.some((p) => p !== 0)) throw this.error(reader, 'explicit padding is supported only before a convolution or a max pool');
+    if (v.pads.some((p) => p !== 0))
+      throw this.error(reader, 'explicit padding is supported only before a convolution or a max pool');
     return v.tensor;
   }
 
@@ -207,7 +278,10 @@ class Lowering {
 
   private symmetricPad(op: IrOp, pads: Pads): number {
     if (pads.some((p) => p !== pads[0])) {
-      throw this.error(op, `asymmetric padding [top ${pads[0]}, left ${pads[1]}, bottom ${pads[2]}, right ${pads[3]}] is not supported`);
+      throw this.error(
+        op,
+        `asymmetric padding [top ${pads[0]}, left ${pads[1]}, bottom ${pads[2]}, right ${pads[3]}] is not supported`,
+      );
     }
     return pads[0];
   }

@@ -4,13 +4,12 @@
  */
 import { poolOutSize, type Shape } from '../model/types.ts';
 import type { IrOp } from './ir.ts';
-import type { OnnxNode } from './onnx-proto.ts';
 import {
   averagePoolWindow,
   checkFlatten,
   convWindow,
   floatAttribute,
-  GraphReader,
+  type GraphReader,
   intAttribute,
   isDefaultDomain,
   isSpatialMean,
@@ -20,6 +19,7 @@ import {
   transpose,
   windowOutput,
 } from './onnx-graph.ts';
+import type { OnnxNode } from './onnx-proto.ts';
 
 export class FloatImport {
   readonly ops: IrOp[] = [];
@@ -69,7 +69,8 @@ export class FloatImport {
       case 'GlobalAveragePool':
         return this.gap(node);
       case 'ReduceMean':
-        if (!isSpatialMean(this.g, node)) throw this.g.error(node, 'ReduceMean is supported only over H and W (global average pooling)');
+        if (!isSpatialMean(this.g, node))
+          throw this.g.error(node, 'ReduceMean is supported only over H and W (global average pooling)');
         return this.gap(node);
       case 'Flatten':
       case 'Reshape':
@@ -80,11 +81,13 @@ export class FloatImport {
         return this.matMul(node);
       case 'Identity':
       case 'Dropout':
-        if (this.g.readersOf(node.output[1] ?? '').length > 0) throw this.g.error(node, 'its mask output is not supported');
+        if (this.g.readersOf(node.output[1] ?? '').length > 0)
+          throw this.g.error(node, 'its mask output is not supported');
         return this.simple(node, 'identity');
       case 'Softmax':
         // The logits order the classes as the probabilities do; our runtime returns logits.
-        if (node.output[0] !== this.g.output) throw this.g.error(node, 'Softmax is supported only as the last operation');
+        if (node.output[0] !== this.g.output)
+          throw this.g.error(node, 'Softmax is supported only as the last operation');
         return this.simple(node, 'identity');
       default:
         throw this.g.error(node, 'unsupported operator');
@@ -93,12 +96,18 @@ export class FloatImport {
 
   /** The fields every op has; `activations` is how many leading inputs are activations. */
   private base(node: OnnxNode, activations: number) {
-    return { name: nodeName(node), source: node.op_type, inputs: node.input.slice(0, activations), output: node.output[0] };
+    return {
+      name: nodeName(node),
+      source: node.op_type,
+      inputs: node.input.slice(0, activations),
+      output: node.output[0],
+    };
   }
 
   private shape(node: OnnxNode, index = 0): Shape {
     const shape = this.shapes.get(node.input[index]);
-    if (!shape) throw this.g.error(node, `reads "${node.input[index]}", which no supported operation produces before it`);
+    if (!shape)
+      throw this.g.error(node, `reads "${node.input[index]}", which no supported operation produces before it`);
     return shape;
   }
 
@@ -123,24 +132,30 @@ export class FloatImport {
 
   private batchNorm(node: OnnxNode): { op: IrOp; shape: Shape } {
     if (intAttribute(node, 'training_mode', 0) !== 0) throw this.g.error(node, 'training mode is not supported');
-    if (node.output.slice(1).some((name) => this.g.readersOf(name).length > 0)) throw this.g.error(node, 'its running-statistics outputs are not supported');
+    if (node.output.slice(1).some((name) => this.g.readersOf(name).length > 0))
+      throw this.g.error(node, 'its running-statistics outputs are not supported');
     const shape = this.shape(node);
-    const [gamma, beta, mean, variance] = ['scale', 'bias', 'mean', 'variance'].map((what, i) => this.g.floats(node, i + 1, what, shape.c));
+    const [gamma, beta, mean, variance] = ['scale', 'bias', 'mean', 'variance'].map((what, i) =>
+      this.g.floats(node, i + 1, what, shape.c),
+    );
     const epsilon = floatAttribute(node, 'epsilon', 1e-5);
     return { op: { ...this.base(node, 1), op: 'batchnorm', gamma, beta, mean, variance, epsilon }, shape };
   }
 
   private add(node: OnnxNode): { op: IrOp; shape: Shape } {
     const constant = node.input.find((name) => this.g.isConstant(name));
-    if (constant !== undefined) throw this.g.error(node, `adding a constant ("${constant}") is supported only as the bias of a MatMul`);
+    if (constant !== undefined)
+      throw this.g.error(node, `adding a constant ("${constant}") is supported only as the bias of a MatMul`);
     return { op: { ...this.base(node, 2), op: 'add' }, shape: this.shape(node) };
   }
 
   /** Y = A·Bᵀ + C (transB = 1, as torch writes nn.Linear) or A·B + C. */
   private gemm(node: OnnxNode): { op: IrOp; shape: Shape } {
-    if (floatAttribute(node, 'alpha', 1) !== 1) throw this.g.error(node, `alpha = ${floatAttribute(node, 'alpha', 1)} is not supported; only 1`);
+    if (floatAttribute(node, 'alpha', 1) !== 1)
+      throw this.g.error(node, `alpha = ${floatAttribute(node, 'alpha', 1)} is not supported; only 1`);
     const hasBias = this.g.optionalInput(node, 2);
-    if (hasBias && floatAttribute(node, 'beta', 1) !== 1) throw this.g.error(node, `beta = ${floatAttribute(node, 'beta', 1)} is not supported; only 1`);
+    if (hasBias && floatAttribute(node, 'beta', 1) !== 1)
+      throw this.g.error(node, `beta = ${floatAttribute(node, 'beta', 1)} is not supported; only 1`);
     if (intAttribute(node, 'transA', 0) !== 0) throw this.g.error(node, 'transA = 1 is not supported');
     const fc = this.fc(node, intAttribute(node, 'transB', 0) === 1);
     if (hasBias) fc.bias = this.g.floats(node, 2, 'bias', fc.cout);

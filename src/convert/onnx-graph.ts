@@ -7,12 +7,24 @@
 import { ModelImportError } from '../errors.ts';
 import { poolOutSize, type Shape } from '../model/types.ts';
 import type { Pads } from './ir.ts';
-import { DataType, EXTERNAL_DATA } from './onnx-proto.ts';
 import type { OnnxAttribute, OnnxGraph, OnnxModel, OnnxNode, OnnxTensor } from './onnx-proto.ts';
+import { DataType, EXTERNAL_DATA } from './onnx-proto.ts';
 
 const TYPE_NAMES: Record<number, string> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string', 9: 'bool',
-  10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  16: 'bfloat16',
 };
 
 export function typeName(dataType: number): string {
@@ -52,12 +64,14 @@ export class GraphReader {
     model: OnnxModel,
     readonly file?: string,
   ) {
-    if (!model.graph || model.graph.node.length === 0) throw new ModelImportError('not an ONNX model: it has no graph', { file });
+    if (!model.graph || model.graph.node.length === 0)
+      throw new ModelImportError('not an ONNX model: it has no graph', { file });
     this.graph = model.graph;
     for (const t of this.graph.initializer) this.constants.set(t.name, t);
     for (const node of this.graph.node) {
       for (const name of node.input) if (name) this.readers.set(name, [...(this.readers.get(name) ?? []), node]);
-      if (node.op_type === 'Constant' && isDefaultDomain(node)) this.constants.set(node.output[0], this.constantValue(node));
+      if (node.op_type === 'Constant' && isDefaultDomain(node))
+        this.constants.set(node.output[0], this.constantValue(node));
       else if (this.isConstantAlias(node)) this.constants.set(node.output[0], this.constants.get(node.input[0])!);
     }
     this.input = this.graphInput();
@@ -89,7 +103,12 @@ export class GraphReader {
    * `onnx::Conv_1262`): ResNets with default BN statistics fold to many equal zero biases.
    */
   private isConstantAlias(node: OnnxNode): boolean {
-    return node.op_type === 'Identity' && isDefaultDomain(node) && node.input.length === 1 && this.constants.has(node.input[0]);
+    return (
+      node.op_type === 'Identity' &&
+      isDefaultDomain(node) &&
+      node.input.length === 1 &&
+      this.constants.has(node.input[0])
+    );
   }
 
   /** The node's input `index` as a constant tensor; `what` names it in errors. */
@@ -97,7 +116,10 @@ export class GraphReader {
     const t = this.constants.get(node.input[index] ?? '');
     if (!t) throw this.error(node, `its ${what} ("${node.input[index] ?? ''}") must be a constant (an initializer)`);
     if (t.data_location === EXTERNAL_DATA || t.external_data.length > 0) {
-      throw this.error(node, `its ${what} "${t.name}" is stored outside the file (external data), which is not supported`);
+      throw this.error(
+        node,
+        `its ${what} "${t.name}" is stored outside the file (external data), which is not supported`,
+      );
     }
     return t;
   }
@@ -109,15 +131,23 @@ export class GraphReader {
   /** A float32 constant, checked to hold `count` values when given. */
   floats(node: OnnxNode, index: number, what: string, count?: number): Float32Array {
     const t = this.constant(node, index, what);
-    if (t.data_type !== DataType.FLOAT) throw this.error(node, `its ${what} "${t.name}" is ${typeName(t.data_type)}; only float32 is supported`);
+    if (t.data_type !== DataType.FLOAT)
+      throw this.error(node, `its ${what} "${t.name}" is ${typeName(t.data_type)}; only float32 is supported`);
     const values = t.raw_data.length > 0 ? this.fromRaw(node, t, what, Float32Array) : Float32Array.from(t.float_data);
     return this.checkCount(node, t, values, what, count);
   }
 
   /** An int8, uint8 or int32 constant of the given type. */
-  ints<T extends keyof typeof INT_ARRAYS>(node: OnnxNode, index: number, what: string, type: T, count?: number): InstanceType<(typeof INT_ARRAYS)[T]> {
+  ints<T extends keyof typeof INT_ARRAYS>(
+    node: OnnxNode,
+    index: number,
+    what: string,
+    type: T,
+    count?: number,
+  ): InstanceType<(typeof INT_ARRAYS)[T]> {
     const t = this.constant(node, index, what);
-    if (t.data_type !== type) throw this.error(node, `its ${what} "${t.name}" is ${typeName(t.data_type)}; expected ${typeName(type)}`);
+    if (t.data_type !== type)
+      throw this.error(node, `its ${what} "${t.name}" is ${typeName(t.data_type)}; expected ${typeName(type)}`);
     const ArrayType: IntArrayType = INT_ARRAYS[type];
     const values = t.raw_data.length > 0 ? this.fromRaw(node, t, what, ArrayType) : ArrayType.from(t.int32_data);
     return this.checkCount(node, t, values, what, count) as InstanceType<(typeof INT_ARRAYS)[T]>;
@@ -126,14 +156,23 @@ export class GraphReader {
   /** An int64 constant (shapes, axes). */
   int64s(node: OnnxNode, index: number, what: string): number[] {
     const t = this.constant(node, index, what);
-    if (t.data_type !== DataType.INT64) throw this.error(node, `its ${what} "${t.name}" is ${typeName(t.data_type)}; expected int64`);
+    if (t.data_type !== DataType.INT64)
+      throw this.error(node, `its ${what} "${t.name}" is ${typeName(t.data_type)}; expected int64`);
     return t.raw_data.length > 0 ? Array.from(this.fromRaw(node, t, what, BigInt64Array), Number) : t.int64_data;
   }
 
   /** ONNX raw data is little-endian, as wasm and every platform Node runs on are; the copy aligns it. */
-  private fromRaw<A>(node: OnnxNode, t: OnnxTensor, what: string, ArrayType: { new (buffer: ArrayBuffer): A; BYTES_PER_ELEMENT: number }): A {
+  private fromRaw<A>(
+    node: OnnxNode,
+    t: OnnxTensor,
+    what: string,
+    ArrayType: { new (buffer: ArrayBuffer): A; BYTES_PER_ELEMENT: number },
+  ): A {
     if (t.raw_data.length % ArrayType.BYTES_PER_ELEMENT !== 0) {
-      throw this.error(node, `its ${what} "${t.name}" has ${t.raw_data.length} bytes of data, not a whole number of ${typeName(t.data_type)} values`);
+      throw this.error(
+        node,
+        `its ${what} "${t.name}" has ${t.raw_data.length} bytes of data, not a whole number of ${typeName(t.data_type)} values`,
+      );
     }
     return new ArrayType(new Uint8Array(t.raw_data).buffer);
   }
@@ -142,9 +181,16 @@ export class GraphReader {
     return this.constant(node, index, what).dims;
   }
 
-  private checkCount<A extends ArrayLike<number>>(node: OnnxNode, t: OnnxTensor, values: A, what: string, count?: number): A {
+  private checkCount<A extends ArrayLike<number>>(
+    node: OnnxNode,
+    t: OnnxTensor,
+    values: A,
+    what: string,
+    count?: number,
+  ): A {
     const expected = count ?? t.dims.reduce((n, d) => n * d, 1);
-    if (values.length !== expected) throw this.error(node, `its ${what} "${t.name}" holds ${values.length} values, expected ${expected}`);
+    if (values.length !== expected)
+      throw this.error(node, `its ${what} "${t.name}" holds ${values.length} values, expected ${expected}`);
     return values;
   }
 
@@ -156,30 +202,50 @@ export class GraphReader {
 
   private graphInput(): GraphInput {
     const inputs = this.graph.input.filter((v) => !this.constants.has(v.name));
-    if (inputs.length !== 1) throw new ModelImportError(`the graph has ${inputs.length} inputs besides its weights; exactly one image input is supported`, { file: this.file });
+    if (inputs.length !== 1)
+      throw new ModelImportError(
+        `the graph has ${inputs.length} inputs besides its weights; exactly one image input is supported`,
+        { file: this.file },
+      );
     const { name, type } = inputs[0];
     const dims = type?.tensor_type?.shape?.dim ?? [];
     const where = `input "${name}"`;
-    if (dims.length !== 4) throw new ModelImportError(`${where} has ${dims.length} dimensions; expected 4 (N, C, H, W)`, { file: this.file });
+    if (dims.length !== 4)
+      throw new ModelImportError(`${where} has ${dims.length} dimensions; expected 4 (N, C, H, W)`, {
+        file: this.file,
+      });
     const [batch, ...chw] = dims;
     if (batch.dim_value !== undefined && batch.dim_value !== 1) {
-      throw new ModelImportError(`${where} has batch size ${batch.dim_value}; only 1 or a symbolic batch is supported`, { file: this.file });
+      throw new ModelImportError(
+        `${where} has batch size ${batch.dim_value}; only 1 or a symbolic batch is supported`,
+        { file: this.file },
+      );
     }
     const [c, h, w] = chw.map((d, i) => {
       if (d.dim_value === undefined || d.dim_value < 1) {
         const label = d.dim_param ? `"${d.dim_param}"` : 'unknown';
-        throw new ModelImportError(`dynamic shape: dimension ${'CHW'[i]} of ${where} is ${label}; C, H and W must be fixed numbers`, { file: this.file });
+        throw new ModelImportError(
+          `dynamic shape: dimension ${'CHW'[i]} of ${where} is ${label}; C, H and W must be fixed numbers`,
+          { file: this.file },
+        );
       }
       return d.dim_value;
     });
-    if (c !== 3) throw new ModelImportError(`${where} has ${c} channels; an RGB image input has 3`, { file: this.file });
-    if (h !== w) throw new ModelImportError(`${where} is ${h}x${w}; only square inputs are supported (a centre crop)`, { file: this.file });
+    if (c !== 3)
+      throw new ModelImportError(`${where} has ${c} channels; an RGB image input has 3`, { file: this.file });
+    if (h !== w)
+      throw new ModelImportError(`${where} is ${h}x${w}; only square inputs are supported (a centre crop)`, {
+        file: this.file,
+      });
     return { name, h, w, c, elemType: type?.tensor_type?.elem_type ?? 0 };
   }
 
   private graphOutput(): string {
     if (this.graph.output.length !== 1) {
-      throw new ModelImportError(`the graph has ${this.graph.output.length} outputs; exactly one (the logits) is supported`, { file: this.file });
+      throw new ModelImportError(
+        `the graph has ${this.graph.output.length} outputs; exactly one (the logits) is supported`,
+        { file: this.file },
+      );
     }
     return this.graph.output[0].name;
   }
@@ -222,11 +288,14 @@ function stringAttribute(node: OnnxNode, name: string, fallback: string): string
 function windowOf(g: GraphReader, node: OnnxNode, input: Shape, kernel: [number, number]): Window {
   const [kh, kw] = kernel;
   const declared = intsAttribute(node, 'kernel_shape', kernel);
-  if (declared[0] !== kh || declared[1] !== kw) throw g.error(node, `kernel_shape [${declared}] does not match the ${kh}x${kw} weights`);
+  if (declared[0] !== kh || declared[1] !== kw)
+    throw g.error(node, `kernel_shape [${declared}] does not match the ${kh}x${kw} weights`);
   const dilations = intsAttribute(node, 'dilations', [1, 1]);
-  if (dilations.some((d) => d !== 1)) throw g.error(node, `dilated windows (dilations [${dilations}]) are not supported`);
+  if (dilations.some((d) => d !== 1))
+    throw g.error(node, `dilated windows (dilations [${dilations}]) are not supported`);
   const strides = intsAttribute(node, 'strides', [1, 1]);
-  if (strides.length !== 2 || strides[0] !== strides[1]) throw g.error(node, `strides [${strides}] differ between H and W; only equal strides are supported`);
+  if (strides.length !== 2 || strides[0] !== strides[1])
+    throw g.error(node, `strides [${strides}] differ between H and W; only equal strides are supported`);
   const stride = strides[0];
   return { kh, kw, stride, pads: paddingOf(g, node, input, kh, kw, stride) };
 }
@@ -244,7 +313,10 @@ function paddingOf(g: GraphReader, node: OnnxNode, input: Shape, kh: number, kw:
     case 'SAME_LOWER': {
       const total = [samePadding(input.h, kh, stride), samePadding(input.w, kw, stride)];
       if (total.some((t) => t % 2 !== 0)) {
-        throw g.error(node, `auto_pad ${autoPad} pads ${total[0]}x${total[1]} in total here, unevenly between the sides; only symmetric padding is supported`);
+        throw g.error(
+          node,
+          `auto_pad ${autoPad} pads ${total[0]}x${total[1]} in total here, unevenly between the sides; only symmetric padding is supported`,
+        );
       }
       return [total[0] / 2, total[1] / 2, total[0] / 2, total[1] / 2];
     }
@@ -272,7 +344,8 @@ export function maxPoolWindow(g: GraphReader, node: OnnxNode, input: Shape): Win
   if (intAttribute(node, 'ceil_mode', 0) !== 0) throw g.error(node, 'ceil_mode = 1 is not supported');
   if (g.readersOf(node.output[1] ?? '').length > 0) throw g.error(node, 'its indices output is not supported');
   const kernel = intsAttribute(node, 'kernel_shape', []);
-  if (kernel.length !== 2 || kernel[0] !== kernel[1]) throw g.error(node, `kernel_shape [${kernel}] is not a square 2-D window`);
+  if (kernel.length !== 2 || kernel[0] !== kernel[1])
+    throw g.error(node, `kernel_shape [${kernel}] is not a square 2-D window`);
   return windowOf(g, node, input, [kernel[0], kernel[1]]);
 }
 
@@ -283,15 +356,22 @@ export function maxPoolWindow(g: GraphReader, node: OnnxNode, input: Shape): Win
  */
 export function averagePoolWindow(g: GraphReader, node: OnnxNode, input: Shape): Window & { ceil: boolean } {
   const kernel = intsAttribute(node, 'kernel_shape', []);
-  if (kernel.length !== 2 || kernel[0] !== kernel[1]) throw g.error(node, `kernel_shape [${kernel}] is not a square 2-D window`);
+  if (kernel.length !== 2 || kernel[0] !== kernel[1])
+    throw g.error(node, `kernel_shape [${kernel}] is not a square 2-D window`);
   const window = windowOf(g, node, input, [kernel[0], kernel[1]]);
   const [top, left, bottom, right] = window.pads;
-  if (top !== bottom || left !== right || top !== left) throw g.error(node, `asymmetric padding [${window.pads}] is not supported`);
+  if (top !== bottom || left !== right || top !== left)
+    throw g.error(node, `asymmetric padding [${window.pads}] is not supported`);
   const ceil = intAttribute(node, 'ceil_mode', 0) !== 0;
   const pool = { k: kernel[0], stride: window.stride, pad: top, ceil };
-  const overhang = [input.h, input.w].some((size) => (poolOutSize(size, pool) - 1) * pool.stride - pool.pad + pool.k > size + pool.pad);
+  const overhang = [input.h, input.w].some(
+    (size) => (poolOutSize(size, pool) - 1) * pool.stride - pool.pad + pool.k > size + pool.pad,
+  );
   if (intAttribute(node, 'count_include_pad', 0) !== 0 && (top > 0 || overhang)) {
-    throw g.error(node, 'count_include_pad = 1 over padding is not supported; only count_include_pad = 0 (padding not counted, as timm\'s ResNet-D writes it)');
+    throw g.error(
+      node,
+      "count_include_pad = 1 over padding is not supported; only count_include_pad = 0 (padding not counted, as timm's ResNet-D writes it)",
+    );
   }
   return { ...window, ceil };
 }
@@ -300,7 +380,8 @@ export function averagePoolWindow(g: GraphReader, node: OnnxNode, input: Shape):
 export function convWindow(g: GraphReader, node: OnnxNode, input: Shape, weightDims: number[]): Window {
   const group = intAttribute(node, 'group', 1);
   if (group !== 1) throw g.error(node, `grouped convolution (group = ${group}) is not supported`);
-  if (weightDims.length !== 4) throw g.error(node, `its weights have ${weightDims.length} dimensions; a 2-D convolution has 4`);
+  if (weightDims.length !== 4)
+    throw g.error(node, `its weights have ${weightDims.length} dimensions; a 2-D convolution has 4`);
   return windowOf(g, node, input, [weightDims[2], weightDims[3]]);
 }
 
@@ -334,8 +415,13 @@ export function isSpatialMean(g: GraphReader, node: OnnxNode): boolean {
  * order, so nothing to compute. Anything else would need a layout change we do not run.
  */
 export function checkFlatten(g: GraphReader, node: OnnxNode, input: Shape): Shape {
-  if (input.h !== 1 || input.w !== 1) throw g.error(node, `flattening a ${input.h}x${input.w} feature map is not supported; only 1x1 (after global pooling)`);
-  if (node.op_type === 'Flatten' && intAttribute(node, 'axis', 1) !== 1) throw g.error(node, 'only Flatten with axis = 1 is supported');
+  if (input.h !== 1 || input.w !== 1)
+    throw g.error(
+      node,
+      `flattening a ${input.h}x${input.w} feature map is not supported; only 1x1 (after global pooling)`,
+    );
+  if (node.op_type === 'Flatten' && intAttribute(node, 'axis', 1) !== 1)
+    throw g.error(node, 'only Flatten with axis = 1 is supported');
   if (node.op_type === 'Reshape') {
     const shape = g.int64s(node, 1, 'shape');
     const [batch, ...rest] = shape;

@@ -158,7 +158,13 @@ export function decodeOnnxModel(bytes: Uint8Array): OnnxModel {
 
 /** Fields may be left out; they take the protobuf defaults. */
 export type OnnxModelInit = DeepPartial<OnnxModel>;
-type DeepPartial<T> = T extends Uint8Array ? T : T extends (infer E)[] ? DeepPartial<E>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T;
+type DeepPartial<T> = T extends Uint8Array
+  ? T
+  : T extends (infer E)[]
+    ? DeepPartial<E>[]
+    : T extends object
+      ? { [K in keyof T]?: DeepPartial<T[K]> }
+      : T;
 
 export function encodeOnnxModel(model: OnnxModelInit): Uint8Array {
   return ModelProto.encode(ModelProto.fromObject(model)).finish();

@@ -6,14 +6,14 @@
  * cannot run is refused with a ModelImportError naming the node, before anything is written.
  */
 import { ModelImportError } from '../errors.ts';
-import { layerInputs } from '../model/types.ts';
 import type { ModelInfo, QuantModel } from '../model/types.ts';
+import { layerInputs } from '../model/types.ts';
 import { defaultLabels, preprocessingPreset } from './imagenet.ts';
 import type { IrGraph, IrOp } from './ir.ts';
 import { FloatImport } from './onnx-float.ts';
 import { GraphReader, typeName } from './onnx-graph.ts';
-import { DataType, decodeOnnxModel } from './onnx-proto.ts';
 import type { OnnxModel } from './onnx-proto.ts';
+import { DataType, decodeOnnxModel } from './onnx-proto.ts';
 import { QuantizedImport } from './onnx-quantized.ts';
 
 export type OnnxImport = { kind: 'float'; graph: IrGraph } | { kind: 'quantized'; model: QuantModel };
@@ -24,17 +24,28 @@ const RESNET_DEPTHS = [18, 34, 50, 101, 152];
 export function importOnnx(bytes: Uint8Array, file?: string): OnnxImport {
   const g = new GraphReader(decode(bytes, file), file);
   if (g.input.elemType !== DataType.FLOAT) {
-    throw new ModelImportError(`input "${g.input.name}" is ${typeName(g.input.elemType)}; only a float32 image input is supported`, { file });
+    throw new ModelImportError(
+      `input "${g.input.name}" is ${typeName(g.input.elemType)}; only a float32 image input is supported`,
+      { file },
+    );
   }
   if (g.graph.node.some((node) => QUANTIZED_OPS.test(node.op_type))) {
     const { tensors, layers } = new QuantizedImport(g).run();
-    const steps = layers.map((l) => ({ inputs: layerInputs(l), output: l.output, weighted: l.kind === 'conv' || l.kind === 'fc' }));
+    const steps = layers.map((l) => ({
+      inputs: layerInputs(l),
+      output: l.output,
+      weighted: l.kind === 'conv' || l.kind === 'fc',
+    }));
     const classes = tensors[tensors.length - 1].c;
     const architecture = isResidual(steps) ? resnetName(weightedDepth(steps)) : null;
     return { kind: 'quantized', model: { ...modelInfo(g, architecture, classes), tensors, layers } };
   }
   const ops = new FloatImport(g).run();
-  const steps = ops.map((op) => ({ inputs: op.inputs, output: op.output, weighted: op.op === 'conv' || op.op === 'fc' }));
+  const steps = ops.map((op) => ({
+    inputs: op.inputs,
+    output: op.output,
+    weighted: op.op === 'conv' || op.op === 'fc',
+  }));
   const classes = ops.reduce((n, op) => (op.op === 'fc' ? op.cout : n), 0);
   const { name, h, w, c } = g.input;
   const architecture = isResidual(steps) ? familyName(ops, weightedDepth(steps)) : null;
@@ -46,7 +57,9 @@ function decode(bytes: Uint8Array, file?: string): OnnxModel {
   try {
     return decodeOnnxModel(bytes);
   } catch (e) {
-    throw new ModelImportError(`not a valid ONNX model (the protobuf does not parse: ${(e as Error).message})`, { file });
+    throw new ModelImportError(`not a valid ONNX model (the protobuf does not parse: ${(e as Error).message})`, {
+      file,
+    });
   }
 }
 
@@ -84,7 +97,8 @@ function familyName(ops: IrOp[], depth: number): string | null {
   const base = resnetName(deepStem ? depth - 2 : depth);
   if (!base) return null;
   const producers = new Map(ops.map((op) => [op.output, op.op]));
-  if (ops.some((op) => op.op === 'batchnorm' && producers.get(op.inputs[0]) !== 'conv')) return base.replace('resnet', 'resnetv2_');
+  if (ops.some((op) => op.op === 'batchnorm' && producers.get(op.inputs[0]) !== 'conv'))
+    return base.replace('resnet', 'resnetv2_');
   if (ops.some((op) => op.op === 'avgpool')) return `${base}d`;
   return deepStem ? `${base}c` : base;
 }

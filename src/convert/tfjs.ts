@@ -4,9 +4,9 @@
  * Keras' [kh][kw][cin][cout] (Dense: [cin][cout]) to our [cout][kh][kw][cin].
  */
 import { readFile } from 'node:fs/promises';
-import { dirname, join, basename } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { ModelImportError } from '../errors.ts';
-import { preprocessingPreset, type PreprocessingPreset } from './imagenet.ts';
+import { type PreprocessingPreset, preprocessingPreset } from './imagenet.ts';
 import type { IrGraph, IrOp, Pads } from './ir.ts';
 
 interface KerasLayer {
@@ -25,7 +25,9 @@ interface WeightEntry {
 
 interface ModelJson {
   format?: string;
-  modelTopology?: { model_config?: { class_name: string; config: { layers: KerasLayer[]; output_layers?: unknown[] } } } & {
+  modelTopology?: {
+    model_config?: { class_name: string; config: { layers: KerasLayer[]; output_layers?: unknown[] } };
+  } & {
     class_name?: string;
     config?: { layers: KerasLayer[] };
   };
@@ -69,7 +71,10 @@ async function readWeights(json: ModelJson, dir: string, file: string): Promise<
       offset += bytes;
     }
     if (offset !== buffer.length) {
-      throw new ModelImportError(`shards ${group.paths.join(', ')} hold ${buffer.length} bytes, the manifest describes ${offset}`, { file });
+      throw new ModelImportError(
+        `shards ${group.paths.join(', ')} hold ${buffer.length} bytes, the manifest describes ${offset}`,
+        { file },
+      );
     }
   }
   return weights;
@@ -105,9 +110,12 @@ function decodeWeight(entry: WeightEntry, buffer: Uint8Array, offset: number, pa
   }
   const bytes = count * size;
   if (offset + bytes > buffer.length) {
-    throw new ModelImportError(`weight "${entry.name}" needs bytes ${offset}..${offset + bytes}, but the shards end at ${buffer.length} (a shard is missing or short)`, {
-      file: paths.join(', '),
-    });
+    throw new ModelImportError(
+      `weight "${entry.name}" needs bytes ${offset}..${offset + bytes}, but the shards end at ${buffer.length} (a shard is missing or short)`,
+      {
+        file: paths.join(', '),
+      },
+    );
   }
   const raw = buffer.slice(offset, offset + bytes);
   if (storedType === 'float32') return { values: new Float32Array(raw.buffer), bytes };
@@ -157,7 +165,10 @@ class KerasGraph {
       case 'InputLayer': {
         const [, h, w, ch] = (c.batch_input_shape ?? c.batch_shape) as (number | null)[];
         if (![h, w, ch].every((d) => typeof d === 'number' && d > 0)) {
-          throw this.error(layer, `dynamic input shape ${JSON.stringify(c.batch_input_shape)}: give the model a fixed input size`);
+          throw this.error(
+            layer,
+            `dynamic input shape ${JSON.stringify(c.batch_input_shape)}: give the model a fixed input size`,
+          );
         }
         this.input = { name, h: h as number, w: w as number, c: ch as number };
         this.shapes.set(name, { h: h as number, w: w as number, c: ch as number });
@@ -172,15 +183,21 @@ class KerasGraph {
         return this.conv(layer, base, x!);
       case 'BatchNormalization': {
         const axis = Array.isArray(c.axis) ? c.axis[0] : c.axis;
-        if (axis !== 3 && axis !== -1) throw this.error(layer, `normalizes axis ${axis}; only the channel axis (3) is supported`);
+        if (axis !== 3 && axis !== -1)
+          throw this.error(layer, `normalizes axis ${axis}; only the channel axis (3) is supported`);
         const ones = new Float32Array(x!.c).fill(1);
-        this.push({
-          ...base, op: 'batchnorm', epsilon: Number(c.epsilon ?? 1e-3),
-          gamma: c.scale === false ? ones : this.weight(layer, 'gamma', x!.c),
-          beta: c.center === false ? new Float32Array(x!.c) : this.weight(layer, 'beta', x!.c),
-          mean: this.weight(layer, 'moving_mean', x!.c),
-          variance: this.weight(layer, 'moving_variance', x!.c),
-        }, x!);
+        this.push(
+          {
+            ...base,
+            op: 'batchnorm',
+            epsilon: Number(c.epsilon ?? 1e-3),
+            gamma: c.scale === false ? ones : this.weight(layer, 'gamma', x!.c),
+            beta: c.center === false ? new Float32Array(x!.c) : this.weight(layer, 'beta', x!.c),
+            mean: this.weight(layer, 'moving_mean', x!.c),
+            variance: this.weight(layer, 'moving_variance', x!.c),
+          },
+          x!,
+        );
         return;
       }
       case 'Activation':
@@ -219,14 +236,21 @@ class KerasGraph {
     }
   }
 
-  private conv(layer: KerasLayer, base: { name: string; source: string; inputs: string[]; output: string }, x: Shape): void {
+  private conv(
+    layer: KerasLayer,
+    base: { name: string; source: string; inputs: string[]; output: string },
+    x: Shape,
+  ): void {
     const c = layer.config;
     const [kh, kw] = pair(c.kernel_size, layer, this.file);
     const [stride, sw] = pair(c.strides ?? 1, layer, this.file);
     if (stride !== sw) throw this.error(layer, `different strides ${stride}x${sw} are not supported`);
-    if (pair(c.dilation_rate ?? 1, layer, this.file).some((d) => d !== 1)) throw this.error(layer, 'dilated convolution is not supported');
-    if (Number(c.groups ?? 1) !== 1) throw this.error(layer, `grouped convolution (groups = ${c.groups}) is not supported`);
-    if (c.data_format && c.data_format !== 'channels_last') throw this.error(layer, `data_format ${c.data_format} is not supported`);
+    if (pair(c.dilation_rate ?? 1, layer, this.file).some((d) => d !== 1))
+      throw this.error(layer, 'dilated convolution is not supported');
+    if (Number(c.groups ?? 1) !== 1)
+      throw this.error(layer, `grouped convolution (groups = ${c.groups}) is not supported`);
+    if (c.data_format && c.data_format !== 'channels_last')
+      throw this.error(layer, `data_format ${c.data_format} is not supported`);
     const cout = Number(c.filters);
     const kernel = this.weight(layer, 'kernel', kh * kw * x.c * cout);
     const weight = transposeKernel(kernel, kh, kw, x.c, cout);
@@ -234,11 +258,19 @@ class KerasGraph {
     const pads = samePads(c.padding, x, kh, kw, stride, layer, this.file);
     const activation = String(c.activation ?? 'linear');
     const output = activation === 'linear' ? base.output : `${base.output}/preactivation`;
-    this.push({ ...base, output, op: 'conv', kh, kw, stride, pads, cin: x.c, cout, weight, bias }, outShape(x, kh, kw, stride, pads, cout));
-    if (activation !== 'linear') this.activation(layer, { ...base, inputs: [output] }, this.shapes.get(output)!, activation);
+    this.push(
+      { ...base, output, op: 'conv', kh, kw, stride, pads, cin: x.c, cout, weight, bias },
+      outShape(x, kh, kw, stride, pads, cout),
+    );
+    if (activation !== 'linear')
+      this.activation(layer, { ...base, inputs: [output] }, this.shapes.get(output)!, activation);
   }
 
-  private dense(layer: KerasLayer, base: { name: string; source: string; inputs: string[]; output: string }, x: Shape): void {
+  private dense(
+    layer: KerasLayer,
+    base: { name: string; source: string; inputs: string[]; output: string },
+    x: Shape,
+  ): void {
     const c = layer.config;
     const cin = x.h * x.w * x.c;
     const cout = Number(c.units);
@@ -248,11 +280,17 @@ class KerasGraph {
     const activation = String(c.activation ?? 'linear');
     const output = activation === 'linear' ? base.output : `${base.output}/logits`;
     this.push({ ...base, output, op: 'fc', cin, cout, weight, bias }, { h: 1, w: 1, c: cout });
-    if (activation !== 'linear') this.activation(layer, { ...base, inputs: [output] }, { h: 1, w: 1, c: cout }, activation);
+    if (activation !== 'linear')
+      this.activation(layer, { ...base, inputs: [output] }, { h: 1, w: 1, c: cout }, activation);
   }
 
   /** relu → a ReLU op; linear, and softmax (logits are the result; top-k applies its own), → nothing. */
-  private activation(layer: KerasLayer, base: { name: string; source: string; inputs: string[]; output: string }, x: Shape, activation: string): void {
+  private activation(
+    layer: KerasLayer,
+    base: { name: string; source: string; inputs: string[]; output: string },
+    x: Shape,
+    activation: string,
+  ): void {
     if (activation === 'relu') this.push({ ...base, op: 'relu' }, x);
     else if (activation === 'linear' || activation === 'softmax') this.push({ ...base, op: 'identity' }, x);
     else throw this.error(layer, `activation "${activation}" is not supported`);
@@ -273,7 +311,8 @@ class KerasGraph {
     const name = layer.config.name;
     const found = [...this.weights].find(([key]) => key === `${name}/${kind}` || key.endsWith(`/${name}/${kind}`));
     if (!found) throw this.error(layer, `weight "${name}/${kind}" is missing from the manifest`);
-    if (found[1].length !== count) throw this.error(layer, `weight "${found[0]}" has ${found[1].length} values, expected ${count}`);
+    if (found[1].length !== count)
+      throw this.error(layer, `weight "${found[0]}" has ${found[1].length} values, expected ${count}`);
     return found[1];
   }
 
@@ -286,8 +325,16 @@ class KerasGraph {
 function inboundNames(layer: KerasLayer, file: string): string[] {
   if (layer.inbound_nodes.length === 0) return [];
   const node = layer.inbound_nodes[0];
-  if (layer.inbound_nodes.length > 1 || !Array.isArray(node) || !node.every((entry) => Array.isArray(entry) && typeof entry[0] === 'string')) {
-    throw new ModelImportError('shared layers and this inbound_nodes format are not supported', { file, node: layer.config.name, op: layer.class_name });
+  if (
+    layer.inbound_nodes.length > 1 ||
+    !Array.isArray(node) ||
+    !node.every((entry) => Array.isArray(entry) && typeof entry[0] === 'string')
+  ) {
+    throw new ModelImportError('shared layers and this inbound_nodes format are not supported', {
+      file,
+      node: layer.config.name,
+      op: layer.class_name,
+    });
   }
   return node.map((entry) => (entry as string[])[0]);
 }
@@ -295,7 +342,11 @@ function inboundNames(layer: KerasLayer, file: string): string[] {
 function pair(value: unknown, layer: KerasLayer, file: string): [number, number] {
   const v = Array.isArray(value) ? value : [value, value];
   if (v.length !== 2 || !v.every((n) => Number.isInteger(n) && n > 0)) {
-    throw new ModelImportError(`expected a positive integer or a pair, got ${JSON.stringify(value)}`, { file, node: layer.config.name, op: layer.class_name });
+    throw new ModelImportError(`expected a positive integer or a pair, got ${JSON.stringify(value)}`, {
+      file,
+      node: layer.config.name,
+      op: layer.class_name,
+    });
   }
   return [v[0], v[1]];
 }
@@ -311,9 +362,22 @@ function zeroPadding(value: unknown, layer: KerasLayer, file: string): Pads {
 }
 
 /** Keras' "same" pads so that out = ceil(in / stride), the extra pixel at the bottom/right. */
-function samePads(padding: unknown, x: Shape, kh: number, kw: number, stride: number, layer: KerasLayer, file: string): Pads {
+function samePads(
+  padding: unknown,
+  x: Shape,
+  kh: number,
+  kw: number,
+  stride: number,
+  layer: KerasLayer,
+  file: string,
+): Pads {
   if (padding === 'valid') return [0, 0, 0, 0];
-  if (padding !== 'same') throw new ModelImportError(`padding "${padding}" is not supported`, { file, node: layer.config.name, op: layer.class_name });
+  if (padding !== 'same')
+    throw new ModelImportError(`padding "${padding}" is not supported`, {
+      file,
+      node: layer.config.name,
+      op: layer.class_name,
+    });
   const total = (size: number, k: number) => Math.max((Math.ceil(size / stride) - 1) * stride + k - size, 0);
   const th = total(x.h, kh);
   const tw = total(x.w, kw);

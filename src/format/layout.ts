@@ -72,9 +72,7 @@ export function roundUp(n: number, multiple: number): number {
   return Math.ceil(n / multiple) * multiple;
 }
 
-export function hasParameters<L extends { kind: LayerKind }>(
-  layer: L,
-): layer is Extract<L, { kind: 'conv' | 'fc' }> {
+export function hasParameters<L extends { kind: LayerKind }>(layer: L): layer is Extract<L, { kind: 'conv' | 'fc' }> {
   return layer.kind === 'conv' || layer.kind === 'fc';
 }
 
@@ -150,11 +148,7 @@ export function packWeights(layer: ParamQuantLayer, inputZeroPoint: number): Uin
  * value does not fit int32) wraps; validateLayerParameters then rejects it, since the wrapped value
  * exceeds the 2^30 bias bound.
  */
-export function unpackWeights(
-  layer: ParamLayerHeader,
-  payload: Uint8Array,
-  inputZeroPoint: number,
-): LayerParameters {
+export function unpackWeights(layer: ParamLayerHeader, payload: Uint8Array, inputZeroPoint: number): LayerParameters {
   const { ocp, kh, kw, cin, cout } = payloadGeometry(layer);
   const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
   const weight = new Int8Array(cout * kh * kw * cin);
@@ -184,7 +178,10 @@ export function packAffine(layer: AffineQuantLayer): Uint8Array {
 }
 
 /** The exact inverse of packAffine. */
-export function unpackAffine(layer: AffineLayerHeader, payload: Uint8Array): { multiplier: Float32Array; offset: Float32Array } {
+export function unpackAffine(
+  layer: AffineLayerHeader,
+  payload: Uint8Array,
+): { multiplier: Float32Array; offset: Float32Array } {
   const cp = roundUp(layer.channels, AFFINE_BLOCK);
   const values = new Float32Array(payload.slice().buffer, 0, 2 * cp);
   return { multiplier: values.slice(0, layer.channels), offset: values.slice(cp, cp + layer.channels) };

@@ -4,7 +4,7 @@
  * checked, then each record once its CRC is checked, then the end once the trailer is checked.
  * Bytes are buffered only while one piece (a header, a record) spans chunks.
  */
-import { ModelFormatError, type FormatErrorContext } from '../errors.ts';
+import { type FormatErrorContext, ModelFormatError } from '../errors.ts';
 import type { HeadInfo, NetworkHeader, QuantLayer, QuantModel } from '../model/types.ts';
 import { validateAffineParameters, validateGraph, validateLayerParameters } from '../model/validate.ts';
 import { crc32, crc32Combine } from './crc32.ts';
@@ -12,9 +12,9 @@ import {
   ALIGNMENT,
   fileLayout,
   findNonzeroPadding,
-  hasParameters,
   HEADER_BYTES,
   HEADER_CRC_OFFSET,
+  hasParameters,
   KIND_CODES,
   LIMITS,
   MAGIC,
@@ -22,12 +22,12 @@ import {
   METADATA_OFFSET,
   payloadBytes,
   RECORD_HEADER_BYTES,
+  type RecordLayout,
   roundUp,
   TRAILER_BYTES,
   TRAILER_MAGIC,
   unpackAffine,
   unpackWeights,
-  type RecordLayout,
 } from './layout.ts';
 
 /** The checked header and metadata: everything about the model but its parameters. */
@@ -142,7 +142,11 @@ export class ModelStreamParser {
 
   private truncation(need: Need): ModelFormatError {
     const missing = need.bytes - this.partialFilled;
-    return new ModelFormatError(`file truncated: ${missing} more bytes of the ${need.part} expected`, this.received, need);
+    return new ModelFormatError(
+      `file truncated: ${missing} more bytes of the ${need.part} expected`,
+      this.received,
+      need,
+    );
   }
 
   private *parse(): Steps {
@@ -281,7 +285,8 @@ function parseHead(head: unknown): HeadInfo | undefined {
   const { base, unknown } = head as Record<string, unknown>;
   if (typeof base !== 'string' || !/^[0-9a-f]{8}$/.test(base)) throw fail('base must be 8 lowercase hex digits');
   if (unknown === undefined) return { base };
-  if (typeof unknown !== 'number' || !(unknown > 0 && unknown < 1)) throw fail('unknown must be a probability between 0 and 1');
+  if (typeof unknown !== 'number' || !(unknown > 0 && unknown < 1))
+    throw fail('unknown must be a probability between 0 and 1');
   return { base, unknown };
 }
 

@@ -5,9 +5,9 @@ import { validateAffineParameters, validateGraph, validateLayerParameters } from
 import { crc32 } from './crc32.ts';
 import {
   fileLayout,
-  hasParameters,
   HEADER_BYTES,
   HEADER_CRC_OFFSET,
+  hasParameters,
   KIND_CODES,
   LIMITS,
   MAGIC,
@@ -17,8 +17,8 @@ import {
   packAffine,
   packWeights,
   payloadBytes,
-  TRAILER_MAGIC,
   type RecordLayout,
+  TRAILER_MAGIC,
 } from './layout.ts';
 
 export const DEFAULT_PRODUCER = 'resnet-wasm';
@@ -36,7 +36,11 @@ export function writeModel(model: QuantModel, producer = DEFAULT_PRODUCER): Uint
  * The whole file from a header and payloads already in the kernel layout (a loaded network's
  * records, a taught head's fc). Checks the graph and each payload's length.
  */
-export function writePackedModel(network: NetworkHeader, payloads: readonly Uint8Array[], producer = DEFAULT_PRODUCER): Uint8Array {
+export function writePackedModel(
+  network: NetworkHeader,
+  payloads: readonly Uint8Array[],
+  producer = DEFAULT_PRODUCER,
+): Uint8Array {
   const header = { ...validateGraph(network), ...(network.head ? { head: network.head } : {}) };
   const metadata = encodeMetadata(header, producer);
   const layout = fileLayout(metadata.length, header.layers.map(payloadBytes));
@@ -46,7 +50,11 @@ export function writePackedModel(network: NetworkHeader, payloads: readonly Uint
   header.layers.forEach((layer, index) => {
     const record = layout.records[index];
     if (payloads[index].length !== record.payloadBytes) {
-      throw new ModelFormatError(`payload of ${payloads[index].length} bytes, expected ${record.payloadBytes}`, record.offset, { section: `record ${index}`, layer: layer.name });
+      throw new ModelFormatError(
+        `payload of ${payloads[index].length} bytes, expected ${record.payloadBytes}`,
+        record.offset,
+        { section: `record ${index}`, layer: layer.name },
+      );
     }
     writeRecord(file, view, record, KIND_CODES[layer.kind], index, payloads[index]);
   });

@@ -3,10 +3,18 @@
  * `Image.open(f).convert('RGB')`. Alpha is dropped (not composited), grayscale is replicated,
  * 16-bit samples keep their high byte, palettes are expanded, EXIF orientation is ignored.
  */
+
+import { type DecodedPng, decode as decodePngFile } from 'fast-png';
 import jpeg from 'jpeg-js';
-import { decode as decodePngFile, type DecodedPng } from 'fast-png';
 import { ImageDecodeError } from '../errors.ts';
-import { checkedSize, describeHead, sniffFormat, DEFAULT_MAX_PIXELS, type Dimensions, type SniffedFormat } from './header.ts';
+import {
+  checkedSize,
+  DEFAULT_MAX_PIXELS,
+  type Dimensions,
+  describeHead,
+  type SniffedFormat,
+  sniffFormat,
+} from './header.ts';
 
 export { DEFAULT_MAX_PIXELS } from './header.ts';
 

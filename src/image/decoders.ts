@@ -23,7 +23,8 @@ export async function decodeBytes(bytes: Uint8Array, options: DecodeBytesOptions
   const choice = options.decoder ?? 'auto';
   const sharp = choice === 'js' ? null : await loadSharp();
   if (sharp) return decodeNative(sharp, bytes, maxPixels);
-  if (choice === 'sharp') throw new ImageDecodeError('the sharp decoder was asked for, but sharp is not installed or does not load here');
+  if (choice === 'sharp')
+    throw new ImageDecodeError('the sharp decoder was asked for, but sharp is not installed or does not load here');
   return decodeImage(bytes, { maxPixels });
 }
 

@@ -28,7 +28,8 @@ export function sniffFormat(bytes: Uint8Array): SniffedFormat | null {
   for (const [format, signature] of SIGNATURES) {
     const compared = Math.min(bytes.length, signature.length);
     if (!signature.slice(0, compared).every((b, i) => b === null || bytes[i] === b)) continue;
-    if (compared < signature.length) throw new ImageDecodeError(`truncated ${format}: the file ends inside its signature`);
+    if (compared < signature.length)
+      throw new ImageDecodeError(`truncated ${format}: the file ends inside its signature`);
     return format;
   }
   return null;

@@ -44,10 +44,14 @@ export async function decodeNative(sharp: SharpFactory, bytes: Uint8Array, maxPi
   // limitInputPixels reads too: disabled there so that the refusal says what was too big.
   const image = sharp(bytes, { ignoreIcc: true, limitInputPixels: false, autoOrient: false });
   const metadata = await image.metadata().catch((error: Error) => {
-    throw new ImageDecodeError(`not a supported image, or a corrupt one (first bytes ${describeHead(bytes)}): ${error.message}`, { cause: error });
+    throw new ImageDecodeError(
+      `not a supported image, or a corrupt one (first bytes ${describeHead(bytes)}): ${error.message}`,
+      { cause: error },
+    );
   });
   const format = metadata.format.toUpperCase();
-  if (VECTOR_FORMATS.has(metadata.format)) throw new ImageDecodeError(`${format} is a vector format: rasterize it first`);
+  if (VECTOR_FORMATS.has(metadata.format))
+    throw new ImageDecodeError(`${format} is a vector format: rasterize it first`);
   checkDimensions(format, metadata, maxPixels);
   try {
     return metadata.space === 'cmyk' ? await cmykToRgb(image) : await rgbPixels(image);
@@ -58,12 +62,20 @@ export async function decodeNative(sharp: SharpFactory, bytes: Uint8Array, maxPi
 
 async function rgbPixels(image: Sharp): Promise<RgbImage> {
   const { data, info } = await image.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  return {
+    width: info.width,
+    height: info.height,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
 }
 
 /** PIL's cmyk2rgb: each of R, G, B is (255 - K) - round((255 - K) * ink / 255). */
 async function cmykToRgb(image: Sharp): Promise<RgbImage> {
-  const { data, info } = await image.pipelineColourspace('cmyk').toColourspace('cmyk').raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await image
+    .pipelineColourspace('cmyk')
+    .toColourspace('cmyk')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   const rgb = new Uint8Array(info.width * info.height * 3);
   for (let i = 0, o = 0; o < rgb.length; i += 4, o += 3) {
     const paper = 255 - data[i + 3];

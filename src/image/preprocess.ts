@@ -7,7 +7,7 @@
 import type { Preprocessing, QuantParams } from '../model/types.ts';
 import type { RgbImage } from './decode.ts';
 import { DEFAULT_MAX_PIXELS } from './header.ts';
-import { resampleInto, worstCaseScratchBytes, type PixelMap, type ResampleSite } from './resample.ts';
+import { type PixelMap, type ResampleSite, resampleInto, worstCaseScratchBytes } from './resample.ts';
 import { render, resizeAndCenterCrop, resizeCropWindow } from './resize.ts';
 import { roundHalfToEven } from './rounding.ts';
 
@@ -41,7 +41,13 @@ export function inputScratchBytes(pre: Preprocessing): number {
 }
 
 /** Writes the network's uint8 input, NHWC crop x crop x 3, at `output` in the site's memory. */
-export function writeQuantized(site: ResampleSite, output: number, img: RgbImage, pre: Preprocessing, map: PixelMap): void {
+export function writeQuantized(
+  site: ResampleSite,
+  output: number,
+  img: RgbImage,
+  pre: Preprocessing,
+  map: PixelMap,
+): void {
   const { out, rect } = resizeCropWindow(img, pre.resize, pre.crop);
   resampleInto(site, img, out, rect, map, output);
 }

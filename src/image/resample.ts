@@ -37,10 +37,27 @@ export interface Rect {
 
 /** The kernels of assembly/preprocess.ts. */
 export interface PreprocessKernels {
-  resampleRow(src: number, firsts: number, counts: number, weights: number, stride: number, width: number, out: number): void;
+  resampleRow(
+    src: number,
+    firsts: number,
+    counts: number,
+    weights: number,
+    stride: number,
+    width: number,
+    out: number,
+  ): void;
   blendRow(
-    ring: number, ringRows: number, rowStride: number, firstRow: number, count: number, weights: number,
-    pixels: number, blended: number, table: number, bgr: number, out: number,
+    ring: number,
+    ringRows: number,
+    rowStride: number,
+    firstRow: number,
+    count: number,
+    weights: number,
+    pixels: number,
+    blended: number,
+    table: number,
+    bgr: number,
+    out: number,
   ): void;
 }
 
@@ -91,11 +108,19 @@ interface Plan {
  * zero pixels, mapped too (torchvision pads a crop larger than the image with zeros).
  * @internal
  */
-export function resampleInto(site: ResampleSite, img: RgbImage, out: Size, rect: Rect, map: PixelMap, output: number): void {
+export function resampleInto(
+  site: ResampleSite,
+  img: RgbImage,
+  out: Size,
+  rect: Rect,
+  map: PixelMap,
+  output: number,
+): void {
   const plan = planResample(img, out, rect);
   const at = placeScratch(plan, site);
   const heap = new Uint8Array(site.memory.buffer);
-  const words = (offset: number, values: Int32Array) => new Int32Array(site.memory.buffer, offset, values.length).set(values);
+  const words = (offset: number, values: Int32Array) =>
+    new Int32Array(site.memory.buffer, offset, values.length).set(values);
   words(at.firsts, plan.columns.first);
   words(at.counts, plan.columns.count);
   words(at.columnWeights, plan.columns.weights);
@@ -113,11 +138,31 @@ export function resampleInto(site: ResampleSite, img: RgbImage, out: Size, rect:
     for (const end = rows.first[y] + rows.count[y]; nextRow < end; nextRow++) {
       const from = nextRow * sourceRowBytes + firstColumnByte;
       heap.set(img.data.subarray(from, from + spanBytes), at.source);
-      site.kernels.resampleRow(at.source, at.firsts, at.counts, at.columnWeights, columns.stride, inside.width, at.ring + (nextRow % ringRows) * rowStride);
+      site.kernels.resampleRow(
+        at.source,
+        at.firsts,
+        at.counts,
+        at.columnWeights,
+        columns.stride,
+        inside.width,
+        at.ring + (nextRow % ringRows) * rowStride,
+      );
     }
     const target = output + ((inside.top - rect.top + y) * rect.width + (inside.left - rect.left)) * 3;
     const weights = at.rowWeights + y * rows.stride * 4;
-    site.kernels.blendRow(at.ring, ringRows, rowStride, rows.first[y], rows.count[y], weights, inside.width, at.blended, at.table, map.bgr ? 1 : 0, target);
+    site.kernels.blendRow(
+      at.ring,
+      ringRows,
+      rowStride,
+      rows.first[y],
+      rows.count[y],
+      weights,
+      inside.width,
+      at.blended,
+      at.table,
+      map.bgr ? 1 : 0,
+      target,
+    );
   }
 }
 
@@ -213,7 +258,14 @@ function scratchLayout(plan: Plan): ScratchLayout {
   return layoutFor(inside.width, inside.height, columns.stride, rows.stride, span, rowStride);
 }
 
-function layoutFor(width: number, height: number, columnStride: number, rowStride: number, span: number, rowBytes: number): ScratchLayout {
+function layoutFor(
+  width: number,
+  height: number,
+  columnStride: number,
+  rowStride: number,
+  span: number,
+  rowBytes: number,
+): ScratchLayout {
   const sizes = {
     firsts: width * 4,
     counts: width * 4,
@@ -239,12 +291,21 @@ function layoutFor(width: number, height: number, columnStride: number, rowStrid
 function placeScratch(plan: Plan, site: ResampleSite): ScratchLayout {
   const layout = scratchLayout(plan);
   if (layout.end > site.scratchBytes) {
-    throw new ImageDecodeError(`resampling this image needs ${layout.end} bytes of scratch memory, more than the ${site.scratchBytes} reserved: the image is too large`);
+    throw new ImageDecodeError(
+      `resampling this image needs ${layout.end} bytes of scratch memory, more than the ${site.scratchBytes} reserved: the image is too large`,
+    );
   }
   const at = (offset: number) => site.scratch + offset;
   return {
-    firsts: at(layout.firsts), counts: at(layout.counts), columnWeights: at(layout.columnWeights), rowWeights: at(layout.rowWeights),
-    table: at(layout.table), source: at(layout.source), ring: at(layout.ring), blended: at(layout.blended), end: at(layout.end),
+    firsts: at(layout.firsts),
+    counts: at(layout.counts),
+    columnWeights: at(layout.columnWeights),
+    rowWeights: at(layout.rowWeights),
+    table: at(layout.table),
+    source: at(layout.source),
+    ring: at(layout.ring),
+    blended: at(layout.blended),
+    end: at(layout.end),
   };
 }
 

@@ -5,7 +5,7 @@
  * (preprocess.ts).
  */
 import type { RgbImage } from './decode.ts';
-import { IDENTITY_MAP, resampleInto, resampleScratchBytes, type PixelMap, type Rect, type Size } from './resample.ts';
+import { IDENTITY_MAP, type PixelMap, type Rect, resampleInto, resampleScratchBytes, type Size } from './resample.ts';
 import { roundHalfToEven } from './rounding.ts';
 import { standaloneSite } from './standalone.ts';
 

@@ -7,7 +7,7 @@
  */
 import { ImageDecodeError } from '../errors.ts';
 import type { RgbImage } from './decode.ts';
-import { decodeBytes, type DecodeBytesOptions } from './decoders.ts';
+import { type DecodeBytesOptions, decodeBytes } from './decoders.ts';
 import { checkDimensions, DEFAULT_MAX_PIXELS } from './header.ts';
 
 /** Pixels already decoded: `data` is RGB or RGBA, rows top to bottom, no row padding. */
@@ -50,16 +50,24 @@ export async function toRgbImage(source: ImageSource, options: DecodeBytesOption
 
 /** Node's fs, reached without a static import so that browser bundles never need it. */
 async function readPath(path: string): Promise<Uint8Array> {
-  const fs = globalThis.process?.getBuiltinModule?.('node:fs/promises') as typeof import('node:fs/promises') | undefined;
+  const fs = globalThis.process?.getBuiltinModule?.('node:fs/promises') as
+    | typeof import('node:fs/promises')
+    | undefined;
   if (fs === undefined) {
-    throw new ImageDecodeError(`cannot read "${path}": file paths are read in Node (20.16 or newer) only; pass the bytes or an image element`);
+    throw new ImageDecodeError(
+      `cannot read "${path}": file paths are read in Node (20.16 or newer) only; pass the bytes or an image element`,
+    );
   }
   return fs.readFile(path);
 }
 
 function isRawImage(source: object): source is RawImage {
   const s = source as Partial<RawImage>;
-  return (s.data instanceof Uint8Array || s.data instanceof Uint8ClampedArray) && typeof s.width === 'number' && typeof s.height === 'number';
+  return (
+    (s.data instanceof Uint8Array || s.data instanceof Uint8ClampedArray) &&
+    typeof s.width === 'number' &&
+    typeof s.height === 'number'
+  );
 }
 
 /**
@@ -73,7 +81,9 @@ function rawToRgb({ data, width, height }: RawImage): RgbImage {
   const pixels = width * height;
   const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   if (bytes.length !== 3 * pixels && bytes.length !== 4 * pixels) {
-    throw new ImageDecodeError(`a ${width}x${height} frame needs ${3 * pixels} (RGB) or ${4 * pixels} (RGBA) bytes, got ${bytes.length}`);
+    throw new ImageDecodeError(
+      `a ${width}x${height} frame needs ${3 * pixels} (RGB) or ${4 * pixels} (RGBA) bytes, got ${bytes.length}`,
+    );
   }
   // The decoders' limit, which preprocessing's scratch memory is sized for.
   checkDimensions('RGB(A) frame', { width, height }, DEFAULT_MAX_PIXELS);
@@ -89,7 +99,14 @@ function rawToRgb({ data, width, height }: RawImage): RgbImage {
 
 /** The DOM classes that exist in this environment. */
 function drawableClasses(): Function[] {
-  const names = ['HTMLImageElement', 'HTMLVideoElement', 'HTMLCanvasElement', 'ImageBitmap', 'OffscreenCanvas', 'VideoFrame'];
+  const names = [
+    'HTMLImageElement',
+    'HTMLVideoElement',
+    'HTMLCanvasElement',
+    'ImageBitmap',
+    'OffscreenCanvas',
+    'VideoFrame',
+  ];
   const scope = globalThis as unknown as Record<string, unknown>;
   return names.map((name) => scope[name]).filter((c): c is Function => typeof c === 'function');
 }
@@ -110,7 +127,9 @@ function drawableSize(source: DrawableImage): { width: number; height: number } 
 function drawToPixels(source: DrawableImage): RawImage {
   const { width, height } = drawableSize(source);
   if (!(width > 0 && height > 0)) {
-    throw new ImageDecodeError(`the ${describe(source)} has no pixels yet (${width}x${height}): wait until it has loaded`);
+    throw new ImageDecodeError(
+      `the ${describe(source)} has no pixels yet (${width}x${height}): wait until it has loaded`,
+    );
   }
   const context = canvas2d(width, height);
   context.drawImage(source as CanvasImageSource, 0, 0);

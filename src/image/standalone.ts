@@ -29,7 +29,10 @@ function kernelInstance(): Instance {
 }
 
 /** A site with `scratchBytes` of scratch, and where to write `outputBytes` of output; `read` copies the output out. */
-export function standaloneSite(scratchBytes: number, outputBytes: number): { site: ResampleSite; output: number; read: () => Uint8Array } {
+export function standaloneSite(
+  scratchBytes: number,
+  outputBytes: number,
+): { site: ResampleSite; output: number; read: () => Uint8Array } {
   const { kernels, memory } = kernelInstance();
   const output = kernels.heapBase();
   const scratch = output + Math.ceil(outputBytes / 16) * 16 + 16;

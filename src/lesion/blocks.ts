@@ -4,7 +4,7 @@
  * paths and the add are the block; the shorter path with layers on it is a projection shortcut.
  * Works on Keras, torchvision and timm graphs alike, whatever their names.
  */
-import { layerInputs, type FloatLayer, type LayerHeader, type QuantLayer } from '../model/types.ts';
+import { type FloatLayer, type LayerHeader, layerInputs, type QuantLayer } from '../model/types.ts';
 
 export interface ResidualBlock {
   /** The common prefix of its layers' names (`layer2.1`, `conv3_block2`, `res3b`), else its add's name. */
@@ -32,7 +32,11 @@ export function residualBlocks(model: { layers: readonly Layer[] }): ResidualBlo
   return blocks;
 }
 
-function blockEndingAt(layers: readonly Layer[], producers: Map<number, number>, addIndex: number): ResidualBlock | null {
+function blockEndingAt(
+  layers: readonly Layer[],
+  producers: Map<number, number>,
+  addIndex: number,
+): ResidualBlock | null {
   const add = layers[addIndex];
   if (add.kind !== 'add') return null;
   const [a, b] = add.inputs.map((t) => pathBack(layers, producers, t));
@@ -48,7 +52,11 @@ function blockEndingAt(layers: readonly Layer[], producers: Map<number, number>,
 }
 
 /** Tensors from `t` back through single-input layers, up to an add's output or the network input. */
-function pathBack(layers: readonly Layer[], producers: Map<number, number>, t: number): { tensors: number[]; layers: number[] } {
+function pathBack(
+  layers: readonly Layer[],
+  producers: Map<number, number>,
+  t: number,
+): { tensors: number[]; layers: number[] } {
   const tensors = [t];
   const path: number[] = [];
   for (let index = producers.get(t); index !== undefined && layers[index].kind !== 'add'; index = producers.get(t)) {

@@ -8,15 +8,16 @@
  * photos, kept if they agree at least as well there. The other half, never used to choose, judges
  * the result; the full and shortened networks are timed in turns in the same run.
  */
-import type { QuantModel } from '../model/types.ts';
+
 import { BlockLesionError } from '../errors.ts';
-import { residualBlocks, type ResidualBlock } from './blocks.ts';
-import { withoutBlocks } from './without.ts';
-import { recalibrate } from './recalibrate.ts';
+import type { QuantModel } from '../model/types.ts';
+import { type ResidualBlock, residualBlocks } from './blocks.ts';
 import { accuracy, agreement, inferenceMs, layerMs, topOnes } from './evaluate.ts';
-import { PROFILE_RUNS, removedMs } from './study.ts';
 import type { StudyPhoto } from './photos.ts';
+import { recalibrate } from './recalibrate.ts';
 import { budgetTable } from './report.ts';
+import { PROFILE_RUNS, removedMs } from './study.ts';
+import { withoutBlocks } from './without.ts';
 
 export interface BudgetResult {
   budget: number;
@@ -47,7 +48,12 @@ export function splitPhotos(photos: StudyPhoto[]): { choose: StudyPhoto[]; heldO
 }
 
 /** One shortened model per budget (fractions of the full time, each in (0, 1]), all from one greedy path. */
-export async function budgetCurve(model: QuantModel, photos: StudyPhoto[], budgets: number[], options: BudgetOptions = {}): Promise<BudgetResult[]> {
+export async function budgetCurve(
+  model: QuantModel,
+  photos: StudyPhoto[],
+  budgets: number[],
+  options: BudgetOptions = {},
+): Promise<BudgetResult[]> {
   const { choose, heldOut } = splitPhotos(photos);
   const ms = await layerMs(model, PROFILE_RUNS);
   const fullEstimate = ms.reduce((a, b) => a + b, 0);
@@ -57,18 +63,36 @@ export async function budgetCurve(model: QuantModel, photos: StudyPhoto[], budge
   const results: BudgetResult[] = [];
   for (const budget of budgets) {
     const steps = path.findIndex((step) => step.ms <= budget * fullEstimate) + 1;
-    if (steps === 0) throw new BlockLesionError(`a budget of ${budget} is out of reach: dropping every identity block leaves ${(path[path.length - 1].ms / fullEstimate).toFixed(2)} of the time`);
+    if (steps === 0)
+      throw new BlockLesionError(
+        `a budget of ${budget} is out of reach: dropping every identity block leaves ${(path[path.length - 1].ms / fullEstimate).toFixed(2)} of the time`,
+      );
     const dropped = path.slice(0, steps).map((step) => step.block);
     const chosen = await bestRanges(model, dropped, choose, fullChoose, path[steps - 1].agreement);
     const answers = await topOnes(chosen.model, heldOut);
     const [fullMs, shortenedMs] = await inferenceMs([model, chosen.model], choose[0].input, TIMING_RUNS);
     const fullAccuracy = accuracy(fullHeldOut, heldOut);
     results.push({
-      budget, dropped, choosePhotos: choose.length, estimatedShare: path[steps - 1].ms / fullEstimate,
-      chooseAgreement: chosen.agreement, recalibrated: chosen.recalibrated, fullMs, shortenedMs, model: chosen.model,
-      heldOut: { photos: heldOut.length, agreement: agreement(answers, fullHeldOut), ...(fullAccuracy === undefined ? {} : { fullAccuracy, accuracy: accuracy(answers, heldOut) }) },
+      budget,
+      dropped,
+      choosePhotos: choose.length,
+      estimatedShare: path[steps - 1].ms / fullEstimate,
+      chooseAgreement: chosen.agreement,
+      recalibrated: chosen.recalibrated,
+      fullMs,
+      shortenedMs,
+      model: chosen.model,
+      heldOut: {
+        photos: heldOut.length,
+        agreement: agreement(answers, fullHeldOut),
+        ...(fullAccuracy === undefined ? {} : { fullAccuracy, accuracy: accuracy(answers, heldOut) }),
+      },
     });
-    options.onStep?.(budgetTable([results[results.length - 1]]).split('\n').at(-2)!);
+    options.onStep?.(
+      budgetTable([results[results.length - 1]])
+        .split('\n')
+        .at(-2)!,
+    );
   }
   return results;
 }
@@ -80,7 +104,14 @@ interface Step {
   agreement: number;
 }
 
-async function greedyPath(model: QuantModel, choose: StudyPhoto[], full: Int32Array, ms: number[], targetMs: number, options: BudgetOptions): Promise<Step[]> {
+async function greedyPath(
+  model: QuantModel,
+  choose: StudyPhoto[],
+  full: Int32Array,
+  ms: number[],
+  targetMs: number,
+  options: BudgetOptions,
+): Promise<Step[]> {
   const identity = residualBlocks(model).filter((b) => b.shortcut.length === 0);
   const path: Step[] = [];
   let ranking: ResidualBlock[] = [];
@@ -98,18 +129,30 @@ async function greedyPath(model: QuantModel, choose: StudyPhoto[], full: Int32Ar
     const best = measured[0];
     left -= best.saves;
     path.push({ block: best.block.name, ms: left, agreement: best.agreement });
-    options.onStep?.(`drop ${best.block.name}: agreement ${(100 * best.agreement).toFixed(1)}% on ${choose.length} photos, ${((100 * left) / ms.reduce((a, b) => a + b, 0)).toFixed(1)}% of the time left`);
+    options.onStep?.(
+      `drop ${best.block.name}: agreement ${(100 * best.agreement).toFixed(1)}% on ${choose.length} photos, ${((100 * left) / ms.reduce((a, b) => a + b, 0)).toFixed(1)}% of the time left`,
+    );
   }
   return path;
 }
 
 /** The shortened model with its ranges as they are or recalibrated, whichever agrees better on the choosing photos. */
-async function bestRanges(full: QuantModel, dropped: string[], choose: StudyPhoto[], fullChoose: Int32Array, keptAgreement: number): Promise<{ model: QuantModel; agreement: number; recalibrated: boolean }> {
+async function bestRanges(
+  full: QuantModel,
+  dropped: string[],
+  choose: StudyPhoto[],
+  fullChoose: Int32Array,
+  keptAgreement: number,
+): Promise<{ model: QuantModel; agreement: number; recalibrated: boolean }> {
   const shortened = withoutBlocks(full, dropped);
   // Everything before the layer that writes the first dropped block's input is as it was.
   const first = residualBlocks(full).find((b) => dropped.includes(b.name))!;
   const writer = full.layers.find((layer) => layer.output === first.input)!;
-  const recalibrated = await recalibrate(shortened, shortened.layers.findIndex((layer) => layer.name === writer.name), choose);
+  const recalibrated = await recalibrate(
+    shortened,
+    shortened.layers.findIndex((layer) => layer.name === writer.name),
+    choose,
+  );
   const recalibratedAgreement = agreement(await topOnes(recalibrated, choose), fullChoose);
   return recalibratedAgreement >= keptAgreement
     ? { model: recalibrated, agreement: recalibratedAgreement, recalibrated: true }

@@ -3,10 +3,11 @@
  * `.rnw` and loaded by the runtime as any user would load it (1 thread), so the answers are the
  * bits a user gets and the times include every kernel as it really runs.
  */
-import type { QuantModel } from '../model/types.ts';
-import { writeModel } from '../format/writer.ts';
-import { loadModel, type Model } from '../runtime/model.ts';
+
 import { layerTimes } from '../cli/profile.ts';
+import { writeModel } from '../format/writer.ts';
+import type { QuantModel } from '../model/types.ts';
+import { loadModel, type Model } from '../runtime/model.ts';
 import type { StudyPhoto } from './photos.ts';
 
 async function loaded<T>(model: QuantModel, use: (loaded: Model) => T): Promise<T> {

@@ -7,19 +7,22 @@
  * calibrator the converter uses (99.999%), then requantize.ts moves each tensor to its new range.
  * docs/ARCHITECTURE.md ("Lesions") says why this and what it costs.
  */
-import type { QuantLayer, QuantModel, QuantTensor } from '../model/types.ts';
+
 import { writeModel } from '../format/writer.ts';
-import { loadModel } from '../runtime/model.ts';
+import type { QuantLayer, QuantModel, QuantTensor } from '../model/types.ts';
 import { tensorCalibrator } from '../quantize/calibrate.ts';
-import { requantizeTensor } from './requantize.ts';
+import { loadModel } from '../runtime/model.ts';
 import type { StudyPhoto } from './photos.ts';
+import { requantizeTensor } from './requantize.ts';
 
 /** Output pixels of a conv observed per photo: its weights in JavaScript are the slow part. */
 const CONV_SAMPLES = 8;
 
 /** `model` with every tensor written by layers `from` onwards (conv, add, affine, gap) recalibrated on `photos`. */
 export async function recalibrate(model: QuantModel, from: number, photos: StudyPhoto[]): Promise<QuantModel> {
-  const observed = model.layers.map((layer, i) => i >= from && layer.kind !== 'maxpool' && layer.kind !== 'avgpool' && layer.kind !== 'fc');
+  const observed = model.layers.map(
+    (layer, i) => i >= from && layer.kind !== 'maxpool' && layer.kind !== 'avgpool' && layer.kind !== 'fc',
+  );
   const calibrator = tensorCalibrator(model.tensors.length, { method: 'percentile' });
   const runtime = await loadModel(writeModel(model), { threads: 1 });
   try {
@@ -29,7 +32,11 @@ export async function recalibrate(model: QuantModel, from: number, photos: Study
       network.header.layers.forEach((header, i) => {
         network.runLayer(header, i);
         const layer = model.layers[i];
-        if (observed[i]) calibrator.observe(layer.output, realBeforeRequantization(layer, model.tensors, (t) => network.readTensor(t), p));
+        if (observed[i])
+          calibrator.observe(
+            layer.output,
+            realBeforeRequantization(layer, model.tensors, (t) => network.readTensor(t), p),
+          );
       });
     });
   } finally {
@@ -44,7 +51,12 @@ export async function recalibrate(model: QuantModel, from: number, photos: Study
 }
 
 /** The real values a layer computes before it rounds to its output's uint8 (after its ReLU). */
-function realBeforeRequantization(layer: QuantLayer, tensors: QuantTensor[], read: (t: number) => Uint8Array, photo: number): Float32Array {
+function realBeforeRequantization(
+  layer: QuantLayer,
+  tensors: QuantTensor[],
+  read: (t: number) => Uint8Array,
+  photo: number,
+): Float32Array {
   const relu = (v: number) => ('relu' in layer && layer.relu ? Math.max(0, v) : v);
   switch (layer.kind) {
     case 'add': {
@@ -54,7 +66,9 @@ function realBeforeRequantization(layer: QuantLayer, tensors: QuantTensor[], rea
     case 'affine': {
       const x = tensors[layer.input];
       const sy = tensors[layer.output].scale;
-      return Float32Array.from(read(layer.input), (q, i) => relu(sy * ((q - x.zeroPoint) * layer.multiplier[i % x.c] + layer.offset[i % x.c])));
+      return Float32Array.from(read(layer.input), (q, i) =>
+        relu(sy * ((q - x.zeroPoint) * layer.multiplier[i % x.c] + layer.offset[i % x.c])),
+      );
     }
     case 'gap': {
       const x = tensors[layer.input];
@@ -71,7 +85,12 @@ function realBeforeRequantization(layer: QuantLayer, tensors: QuantTensor[], rea
 }
 
 /** acc·M·s_out (= acc·s_in·s_w) at CONV_SAMPLES output pixels, spread over the map and shifted per photo. */
-function convSamples(layer: Extract<QuantLayer, { kind: 'conv' }>, tensors: QuantTensor[], q: Uint8Array, photo: number): Float32Array {
+function convSamples(
+  layer: Extract<QuantLayer, { kind: 'conv' }>,
+  tensors: QuantTensor[],
+  q: Uint8Array,
+  photo: number,
+): Float32Array {
   const x = tensors[layer.input];
   const out = tensors[layer.output];
   const pixels = out.h * out.w;
@@ -99,4 +118,3 @@ function convSamples(layer: Extract<QuantLayer, { kind: 'conv' }>, tensors: Quan
   });
   return values;
 }
-

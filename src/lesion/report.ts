@@ -1,6 +1,7 @@
 // The terminal tables of `resnet-wasm lesion`: the study and the budget curve.
-import type { StudyResult } from './study.ts';
+
 import type { BudgetResult } from './budget.ts';
+import type { StudyResult } from './study.ts';
 
 export function studyTable(study: StudyResult): string {
   const full = study.fullAccuracy;
@@ -26,7 +27,10 @@ export function budgetTable(results: BudgetResult[]): string {
     '|--:|---|--:|--:|--:|--:|---|',
     ...results.map((r) => {
       const h = r.heldOut;
-      const top1 = h.fullAccuracy === undefined ? '' : `${percent(h.fullAccuracy)} → ${percent(h.accuracy)} (${signed(100 * (h.accuracy! - h.fullAccuracy))})`;
+      const top1 =
+        h.fullAccuracy === undefined
+          ? ''
+          : `${percent(h.fullAccuracy)} → ${percent(h.accuracy)} (${signed(100 * (h.accuracy! - h.fullAccuracy))})`;
       return `| ${r.budget} | ${r.dropped.join(', ')} | ${r.fullMs.toFixed(1)} → ${r.shortenedMs.toFixed(1)} | ${(r.fullMs / r.shortenedMs).toFixed(2)}x | ${percent(h.agreement)} | ${top1} | ${r.recalibrated ? 'recalibrated' : 'kept'} |`;
     }),
     '',

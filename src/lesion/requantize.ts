@@ -23,8 +23,11 @@ export function requantizeTensor(model: QuantModel, t: number, params: QuantPara
   const tensors = before.map((tensor, i): QuantTensor => (group.has(i) ? { ...tensor, ...params } : tensor));
   const layers = model.layers.map((layer) => {
     let out = layer;
-    for (const input of layerInputs(layer).filter((i) => group.has(i))) out = readsRescaled(out, before[input].scale / params.scale, tensors);
-    return group.has(layer.output) && !isPool(layer) ? writesRescaled(out, before[layer.output].scale / params.scale, tensors) : out;
+    for (const input of layerInputs(layer).filter((i) => group.has(i)))
+      out = readsRescaled(out, before[input].scale / params.scale, tensors);
+    return group.has(layer.output) && !isPool(layer)
+      ? writesRescaled(out, before[layer.output].scale / params.scale, tensors)
+      : out;
   });
   return { ...model, tensors, layers };
 }
@@ -46,7 +49,8 @@ function tiedByPools(model: QuantModel, t: number): Set<number> {
       }
     }
   }
-  if (group.has(0)) throw new RangeError('the network input keeps its quantization: its lookup table is derived from it');
+  if (group.has(0))
+    throw new RangeError('the network input keeps its quantization: its lookup table is derived from it');
   return group;
 }
 
@@ -70,7 +74,11 @@ function readsRescaled(layer: QuantLayer, ratio: number, tensors: QuantTensor[])
   switch (layer.kind) {
     case 'conv':
     case 'fc':
-      return { ...layer, multiplier: scaled(layer.multiplier, 1 / ratio), bias: layer.bias.map((b) => Math.max(-BIAS_LIMIT, Math.min(BIAS_LIMIT, rne(b * ratio)))) };
+      return {
+        ...layer,
+        multiplier: scaled(layer.multiplier, 1 / ratio),
+        bias: layer.bias.map((b) => Math.max(-BIAS_LIMIT, Math.min(BIAS_LIMIT, rne(b * ratio)))),
+      };
     case 'affine':
       return { ...layer, multiplier: scaled(layer.multiplier, 1 / ratio) };
     case 'add':

@@ -5,10 +5,10 @@
  * the removed layers took in the full network's per-layer profile.
  */
 import type { QuantModel } from '../model/types.ts';
-import { residualBlocks, type ResidualBlock } from './blocks.ts';
-import { withoutBlocks } from './without.ts';
+import { type ResidualBlock, residualBlocks } from './blocks.ts';
 import { accuracy, agreement, layerMs, topOnes } from './evaluate.ts';
 import type { StudyPhoto } from './photos.ts';
+import { withoutBlocks } from './without.ts';
 
 export interface LesionRow {
   block: string;
@@ -33,13 +33,23 @@ export interface StudyResult {
 /** Runs of the whole network whose per-layer medians give the time figures. */
 export const PROFILE_RUNS = 15;
 
-export async function lesionStudy(model: QuantModel, photos: StudyPhoto[], onBlock?: (row: LesionRow) => void): Promise<StudyResult> {
+export async function lesionStudy(
+  model: QuantModel,
+  photos: StudyPhoto[],
+  onBlock?: (row: LesionRow) => void,
+): Promise<StudyResult> {
   const ms = await layerMs(model, PROFILE_RUNS);
   const full = await topOnes(model, photos);
   const rows: LesionRow[] = [];
   for (const block of residualBlocks(model)) {
     const answers = await topOnes(withoutBlocks(model, [block.name], { downsampling: 'shortcut' }), photos);
-    const row: LesionRow = { block: block.name, downsampling: block.shortcut.length > 0, msSaved: removedMs(block, ms), agreement: agreement(answers, full), ...labelledAccuracy(answers, photos) };
+    const row: LesionRow = {
+      block: block.name,
+      downsampling: block.shortcut.length > 0,
+      msSaved: removedMs(block, ms),
+      agreement: agreement(answers, full),
+      ...labelledAccuracy(answers, photos),
+    };
     rows.push(row);
     onBlock?.(row);
   }

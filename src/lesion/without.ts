@@ -9,7 +9,7 @@
 import { BlockLesionError } from '../errors.ts';
 import type { QuantLayer, QuantModel } from '../model/types.ts';
 import { layerInputs } from '../model/types.ts';
-import { residualBlocks, type ResidualBlock } from './blocks.ts';
+import { type ResidualBlock, residualBlocks } from './blocks.ts';
 import { requantizeTensor } from './requantize.ts';
 
 export interface LesionOptions {
@@ -34,11 +34,14 @@ export function withoutBlocks(model: QuantModel, names: readonly string[], optio
 function checkNames(blocks: ResidualBlock[], names: readonly string[]): void {
   const known = blocks.map((b) => b.name);
   for (const name of names) {
-    if (!known.includes(name)) throw new BlockLesionError(`no residual block has this name; the blocks are ${known.join(', ')}`, name);
+    if (!known.includes(name))
+      throw new BlockLesionError(`no residual block has this name; the blocks are ${known.join(', ')}`, name);
     if (names.indexOf(name) !== names.lastIndexOf(name)) throw new BlockLesionError('named twice', name);
   }
   if (known.every((name) => names.includes(name))) {
-    throw new BlockLesionError(`dropping all ${known.length} residual blocks leaves no residual network; keep at least one`);
+    throw new BlockLesionError(
+      `dropping all ${known.length} residual blocks leaves no residual network; keep at least one`,
+    );
   }
 }
 
@@ -52,10 +55,15 @@ function dropBlock(model: QuantModel, block: ResidualBlock, downsampling: 'refus
   const projection = model.layers[last];
   const shortcutNames = block.shortcut.map((i) => model.layers[i].name).join(', ');
   if (downsampling === 'refuse' || projection.kind !== 'conv') {
-    throw new BlockLesionError(`it downsamples through a projection shortcut (${shortcutNames}), so it cannot be dropped; it can be replaced by its shortcut alone`, block.name);
+    throw new BlockLesionError(
+      `it downsamples through a projection shortcut (${shortcutNames}), so it cannot be dropped; it can be replaced by its shortcut alone`,
+      block.name,
+    );
   }
   const add = model.layers[block.layers[block.layers.length - 1]];
-  const layers = model.layers.map((layer, i) => (i === last ? { ...projection, relu: add.kind === 'add' && add.relu } : layer));
+  const layers = model.layers.map((layer, i) =>
+    i === last ? { ...projection, relu: add.kind === 'add' && add.relu } : layer,
+  );
   const branch = block.layers.filter((i) => !block.shortcut.includes(i));
   return rewire(requantizeTensor({ ...model, layers }, projection.output, params), block, branch, projection.output);
 }
@@ -65,7 +73,12 @@ function rewire(model: QuantModel, block: ResidualBlock, removed: number[], repl
   const swap = (t: number) => (t === block.output ? replacement : t);
   const layers = model.layers
     .filter((_, i) => !removed.includes(i))
-    .map((layer): QuantLayer => (layer.kind === 'add' ? { ...layer, inputs: [swap(layer.inputs[0]), swap(layer.inputs[1])] } : { ...layer, input: swap(layer.input) }));
+    .map(
+      (layer): QuantLayer =>
+        layer.kind === 'add'
+          ? { ...layer, inputs: [swap(layer.inputs[0]), swap(layer.inputs[1])] }
+          : { ...layer, input: swap(layer.input) },
+    );
   return { ...model, layers };
 }
 
@@ -76,7 +89,9 @@ function withoutUnusedTensors(model: QuantModel): QuantModel {
   const id = (t: number) => renumber.get(t)!;
   const layers = model.layers.map((layer): QuantLayer => {
     const output = id(layer.output);
-    return layer.kind === 'add' ? { ...layer, output, inputs: [id(layer.inputs[0]), id(layer.inputs[1])] } : { ...layer, output, input: id(layerInputs(layer)[0]) };
+    return layer.kind === 'add'
+      ? { ...layer, output, inputs: [id(layer.inputs[0]), id(layer.inputs[1])] }
+      : { ...layer, output, input: id(layerInputs(layer)[0]) };
   });
   return { ...model, tensors: model.tensors.filter((_, t) => used.has(t)), layers };
 }

@@ -5,20 +5,20 @@
  */
 import { ModelFormatError } from '../errors.ts';
 import {
+  type AffineQuantLayer,
   LIMITS,
   METADATA_OFFSET,
+  type ParamQuantLayer,
   payloadBytes,
   payloadGeometry,
-  type AffineQuantLayer,
-  type ParamQuantLayer,
 } from '../format/layout.ts';
 import {
-  layerInputs,
-  outSize,
-  poolOutSize,
   type LayerHeader,
+  layerInputs,
   type NetworkHeader,
+  outSize,
   type Preprocessing,
+  poolOutSize,
   type QuantTensor,
   type Shape,
 } from './types.ts';
@@ -141,12 +141,7 @@ class Checker {
     return value as T;
   }
 
-  typedArray<T extends ArrayLike<number>>(
-    value: unknown,
-    what: string,
-    type: TypedArrayClass<T>,
-    length: number,
-  ): T {
+  typedArray<T extends ArrayLike<number>>(value: unknown, what: string, type: TypedArrayClass<T>, length: number): T {
     if (!(value instanceof type)) {
       const article = /^[AEIOU]/.test(type.name) ? 'an' : 'a';
       this.fail(`${what} must be ${article} ${type.name}, got ${show(value)}`);
@@ -159,7 +154,7 @@ class Checker {
 /** A short description of an unexpected value for an error message. */
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   return typeof value === 'object' ? (value.constructor?.name ?? 'an object') : typeof value;
@@ -239,7 +234,15 @@ function parseLayer(metadataCheck: Checker, value: unknown, index: number): Laye
     }
     case 'avgpool': {
       const k = check.integer(l.k, 'k', 1, LIMITS.maxKernel);
-      return { kind: 'avgpool', name, input: input(), output: output(), k, ...window(k), ceil: check.boolean(l.ceil, 'ceil') };
+      return {
+        kind: 'avgpool',
+        name,
+        input: input(),
+        output: output(),
+        k,
+        ...window(k),
+        ceil: check.boolean(l.ceil, 'ceil'),
+      };
     }
     case 'affine':
       return {
@@ -281,11 +284,15 @@ function parseLayer(metadataCheck: Checker, value: unknown, index: number): Laye
 function checkGraph(check: Checker, graph: NetworkHeader): void {
   const { tensors, layers, preprocessing } = graph;
   if (tensors.length !== layers.length + 1) {
-    check.fail(`${layers.length} layers need ${layers.length + 1} tensors (the input, then one per layer), got ${tensors.length}`);
+    check.fail(
+      `${layers.length} layers need ${layers.length + 1} tensors (the input, then one per layer), got ${tensors.length}`,
+    );
   }
   const input = tensors[0];
   if (input.h !== preprocessing.crop || input.w !== preprocessing.crop || input.c !== 3) {
-    check.fail(`input tensor 0 is ${showShape(input)}, the preprocessing makes ${preprocessing.crop}×${preprocessing.crop}×3`);
+    check.fail(
+      `input tensor 0 is ${showShape(input)}, the preprocessing makes ${preprocessing.crop}×${preprocessing.crop}×3`,
+    );
   }
   const written = tensors.map((_, t) => t === 0);
   for (const [index, layer] of layers.entries()) {
@@ -298,7 +305,9 @@ function checkGraph(check: Checker, graph: NetworkHeader): void {
       layerCheck.fail(`writes tensor ${layer.output}, out of range 0..${tensors.length - 1}`);
     }
     if (written[layer.output]) {
-      layerCheck.fail(`writes tensor ${layer.output}, which ${layer.output === 0 ? 'is the network input' : 'an earlier layer wrote'}`);
+      layerCheck.fail(
+        `writes tensor ${layer.output}, which ${layer.output === 0 ? 'is the network input' : 'an earlier layer wrote'}`,
+      );
     }
     written[layer.output] = true;
     checkShapes(layerCheck, layer, tensors);
@@ -352,7 +361,8 @@ function expectedOutputShape(check: Checker, layer: LayerHeader, tensors: QuantT
     }
     case 'affine': {
       const x = tensors[layer.input];
-      if (x.c !== layer.channels) check.fail(`input tensor ${layer.input} has ${x.c} channels, the layer has ${layer.channels}`);
+      if (x.c !== layer.channels)
+        check.fail(`input tensor ${layer.input} has ${x.c} channels, the layer has ${layer.channels}`);
       return x;
     }
     case 'add': {

@@ -16,7 +16,16 @@ const LAST_RETRY_MS = 30_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Errors of the network, not of the broker's judgement: worth waiting out. */
-const NETWORK_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const NETWORK_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 
 export interface BrokerConnection {
   client: MqttClient;
@@ -84,9 +93,14 @@ function firstConnection(client: MqttClient, broker: string): Promise<void> {
 /** The broker's CONNACK reason (a number) or the TLS layer's complaint, with what to check. */
 function refusal(broker: string, error: Error & { code?: string | number }): BrokerError {
   if (typeof error.code === 'number') {
-    return new BrokerError(`the broker ${broker} refused the connection: ${error.message} (check --username and the password, or the client id)`, { cause: error });
+    return new BrokerError(
+      `the broker ${broker} refused the connection: ${error.message} (check --username and the password, or the client id)`,
+      { cause: error },
+    );
   }
-  return new BrokerError(`the TLS connection to ${broker} failed: ${error.message} (check --ca, --cert and --key)`, { cause: error });
+  return new BrokerError(`the TLS connection to ${broker} failed: ${error.message} (check --ca, --cert and --key)`, {
+    cause: error,
+  });
 }
 
 /**

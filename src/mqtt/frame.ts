@@ -60,7 +60,12 @@ function asText(bytes: Buffer): string {
  * or WebP, or announcing more than maxPixels (serve's checks and error kinds).
  */
 export function checkFrame(bytes: Uint8Array, maxBytes: number, maxPixels: number): void {
-  if (bytes.length === 0) throw new ServeError('empty-body', 'an empty payload: publish the image file\'s bytes (JPEG, PNG or WebP)');
-  if (bytes.length > maxBytes) throw new ServeError('body-too-large', `the frame is ${bytes.length} bytes, more than the ${maxBytes} allowed (--max-bytes)`);
+  if (bytes.length === 0)
+    throw new ServeError('empty-body', "an empty payload: publish the image file's bytes (JPEG, PNG or WebP)");
+  if (bytes.length > maxBytes)
+    throw new ServeError(
+      'body-too-large',
+      `the frame is ${bytes.length} bytes, more than the ${maxBytes} allowed (--max-bytes)`,
+    );
   checkImageHeader(bytes, maxPixels);
 }

@@ -26,12 +26,18 @@ export function discoveryMessage(context: DiscoveryContext, camera: string, resu
     state_topic: resultTopic,
     value_template: '{{ value_json.top[0].label }}',
     json_attributes_topic: resultTopic,
-    json_attributes_template: '{{ {"score": value_json.top[0].score, "frame": value_json.frame, "top": value_json.top} | tojson }}',
+    json_attributes_template:
+      '{{ {"score": value_json.top[0].score, "frame": value_json.frame, "top": value_json.top} | tojson }}',
     availability_topic: context.statusTopic,
     payload_available: 'online',
     payload_not_available: 'offline',
     icon: 'mdi:cctv',
-    device: { identifiers: [context.clientId], name: `resnet-wasm ${context.clientId}`, manufacturer: 'resnet-wasm', model: context.model },
+    device: {
+      identifiers: [context.clientId],
+      name: `resnet-wasm ${context.clientId}`,
+      manufacturer: 'resnet-wasm',
+      model: context.model,
+    },
   };
   return { topic: `${context.prefix}/sensor/${objectId}/config`, payload: JSON.stringify(config) };
 }

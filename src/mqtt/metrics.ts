@@ -10,10 +10,27 @@ import { Counter, Histogram } from 'prom-client';
 import { LATENCY_BUCKETS_S, PoolMetrics } from '../serve/metrics.ts';
 
 export class MqttMetrics extends PoolMetrics {
-  private readonly received = new Counter({ name: 'resnet_wasm_mqtt_frames_received_total', help: 'Frames received on the image topics', registers: [this.registry] });
-  private readonly answered = new Counter({ name: 'resnet_wasm_mqtt_frames_answered_total', help: 'Frames classified and answered', registers: [this.registry] });
-  private readonly dropped = new Counter({ name: 'resnet_wasm_mqtt_frames_dropped_total', help: 'Frames replaced, unclassified, by a newer frame of their camera', registers: [this.registry] });
-  private readonly latency = new Histogram({ name: 'resnet_wasm_mqtt_frame_duration_seconds', help: 'Time from a frame\'s arrival to its answer', buckets: LATENCY_BUCKETS_S, registers: [this.registry] });
+  private readonly received = new Counter({
+    name: 'resnet_wasm_mqtt_frames_received_total',
+    help: 'Frames received on the image topics',
+    registers: [this.registry],
+  });
+  private readonly answered = new Counter({
+    name: 'resnet_wasm_mqtt_frames_answered_total',
+    help: 'Frames classified and answered',
+    registers: [this.registry],
+  });
+  private readonly dropped = new Counter({
+    name: 'resnet_wasm_mqtt_frames_dropped_total',
+    help: 'Frames replaced, unclassified, by a newer frame of their camera',
+    registers: [this.registry],
+  });
+  private readonly latency = new Histogram({
+    name: 'resnet_wasm_mqtt_frame_duration_seconds',
+    help: "Time from a frame's arrival to its answer",
+    buckets: LATENCY_BUCKETS_S,
+    registers: [this.registry],
+  });
 
   frameReceived(): void {
     this.received.inc();
@@ -49,9 +66,10 @@ export async function serveMetrics(metrics: MqttMetrics, host: string, port: num
   const shown = address.includes(':') ? `[${address}]` : address;
   return {
     url: `http://${shown}:${bound}/metrics`,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

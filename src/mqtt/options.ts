@@ -6,8 +6,8 @@
 import { hostname } from 'node:os';
 import { basename } from 'node:path';
 import { DEFAULT_LIMITS } from '../serve/limits.ts';
-import { DEFAULT_DISCOVERY_PREFIX } from './homeassistant.ts';
 import { MqttOptionError } from './errors.ts';
+import { DEFAULT_DISCOVERY_PREFIX } from './homeassistant.ts';
 import { checkFilter, checkTemplate, DEFAULT_TOPICS, type Topics } from './topics.ts';
 
 export type QoS = 0 | 1 | 2;
@@ -57,8 +57,12 @@ export interface MqttServiceOptions extends Partial<Topics> {
   log?: (line: string) => void;
 }
 
-export type ResolvedOptions = Required<Omit<MqttServiceOptions, 'group' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'metricsPort'>> &
-  Pick<MqttServiceOptions, 'group' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'metricsPort'> & { model: string };
+export type ResolvedOptions = Required<
+  Omit<MqttServiceOptions, 'group' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'metricsPort'>
+> &
+  Pick<MqttServiceOptions, 'group' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'metricsPort'> & {
+    model: string;
+  };
 
 const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'ws:', 'wss:'];
 
@@ -85,7 +89,8 @@ export function resolveOptions(options: MqttServiceOptions): ResolvedOptions {
   checkBroker(resolved.broker);
   checkFilter(resolved.images, 'the image topic');
   for (const name of ['result', 'error', 'status'] as const) checkTemplate(resolved[name], `the ${name} topic`);
-  if (resolved.group !== undefined && !/^[^/+#]+$/.test(resolved.group)) throw new MqttOptionError(`the group must be a name without "/", "+" or "#", got "${resolved.group}"`);
+  if (resolved.group !== undefined && !/^[^/+#]+$/.test(resolved.group))
+    throw new MqttOptionError(`the group must be a name without "/", "+" or "#", got "${resolved.group}"`);
   if (![0, 1, 2].includes(resolved.qos)) throw new MqttOptionError(`the QoS must be 0, 1 or 2, got ${resolved.qos}`);
   return resolved;
 }
@@ -97,7 +102,8 @@ function checkBroker(url: string): void {
   } catch {
     throw new MqttOptionError(`the broker must be a URL such as mqtt://127.0.0.1:1883, got "${url}"`);
   }
-  if (!BROKER_PROTOCOLS.includes(protocol)) throw new MqttOptionError(`the broker URL must start with mqtt://, mqtts://, ws:// or wss://, got "${url}"`);
+  if (!BROKER_PROTOCOLS.includes(protocol))
+    throw new MqttOptionError(`the broker URL must start with mqtt://, mqtts://, ws:// or wss://, got "${url}"`);
 }
 
 /** An option given as undefined takes its default. */

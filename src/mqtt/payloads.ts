@@ -39,5 +39,11 @@ export function errorPayload(gateway: string, frame: Frame, error: ServeError): 
 }
 
 function framePayload(gateway: string, frame: Frame): FramePayload {
-  return { gateway, camera: frame.camera, frame: frame.id, receivedAt: frame.receivedAt.toISOString(), ms: Number((performance.now() - frame.received).toFixed(1)) };
+  return {
+    gateway,
+    camera: frame.camera,
+    frame: frame.id,
+    receivedAt: frame.receivedAt.toISOString(),
+    ms: Number((performance.now() - frame.received).toFixed(1)),
+  };
 }

@@ -7,13 +7,13 @@
 import type { MqttClient } from 'mqtt';
 import { ServeError, toServeError } from '../serve/errors.ts';
 import { WorkerPool } from '../serve/pool.ts';
-import { connectBroker, type BrokerConnection } from './connection.ts';
+import { type BrokerConnection, connectBroker } from './connection.ts';
 import { BrokerError } from './errors.ts';
-import { checkFrame, frameOf, type Frame } from './frame.ts';
+import { checkFrame, type Frame, frameOf } from './frame.ts';
 import { discoveryMessage } from './homeassistant.ts';
-import { MqttMetrics, serveMetrics, type MetricsServer } from './metrics.ts';
-import { resolveOptions, type MqttServiceOptions, type ResolvedOptions } from './options.ts';
-import { errorPayload, resultPayload, type ErrorPayload, type ResultPayload } from './payloads.ts';
+import { type MetricsServer, MqttMetrics, serveMetrics } from './metrics.ts';
+import { type MqttServiceOptions, type ResolvedOptions, resolveOptions } from './options.ts';
+import { type ErrorPayload, errorPayload, type ResultPayload, resultPayload } from './payloads.ts';
 import { FrameScheduler } from './scheduler.ts';
 import { cameraOf, fillTemplate, subscriptionOf } from './topics.ts';
 
@@ -36,19 +36,26 @@ export async function mqttService(input: MqttServiceOptions): Promise<MqttServic
   const options = resolveOptions(input);
   const scheduler = new FrameScheduler<Frame>();
   let pool: WorkerPool | undefined;
-  const metrics = new MqttMetrics(() => pool, () => scheduler.size);
+  const metrics = new MqttMetrics(
+    () => pool,
+    () => scheduler.size,
+  );
   pool = await WorkerPool.start({
     modelPath: input.modelPath,
     workers: options.threads,
     queueSize: options.threads,
     timeoutMs: options.timeoutMs,
     maxPixels: options.maxPixels,
-    observer: { inferred: (ms) => metrics.inferred(ms), workerReplaced: (reason) => (metrics.workerReplaced(), options.log(`worker replaced (${reason})`)) },
+    observer: {
+      inferred: (ms) => metrics.inferred(ms),
+      workerReplaced: (reason) => (metrics.workerReplaced(), options.log(`worker replaced (${reason})`)),
+    },
   });
   let metricsServer: MetricsServer | undefined;
   let broker: BrokerConnection | undefined;
   try {
-    if (options.metricsPort !== undefined) metricsServer = await serveMetrics(metrics, options.metricsHost, options.metricsPort);
+    if (options.metricsPort !== undefined)
+      metricsServer = await serveMetrics(metrics, options.metricsHost, options.metricsPort);
     const statusTopic = fillTemplate(options.status, { client: options.clientId });
     broker = await connectBroker(options, statusTopic);
     const gateway = new Gateway(options, statusTopic, pool, scheduler, metrics, broker);
@@ -113,7 +120,10 @@ class Gateway {
    */
   async connected(): Promise<void> {
     await this.client.subscribeAsync(this.subscription, { qos: this.options.qos, rh: 1 }).catch((error: Error) => {
-      throw new BrokerError(`the broker ${this.options.broker} refused the subscription to ${this.subscription}: ${error.message} (check its ACL)`, { cause: error });
+      throw new BrokerError(
+        `the broker ${this.options.broker} refused the subscription to ${this.subscription}: ${error.message} (check its ACL)`,
+        { cause: error },
+      );
     });
     await this.client.publishAsync(this.statusTopic, 'online', { qos: 1, retain: true });
     for (const camera of this.cameras) this.announce(camera);
@@ -132,7 +142,10 @@ class Gateway {
     await this.withinGrace(() => this.client.unsubscribeAsync(this.subscription), 'unsubscribing');
     await this.idle();
     await this.withinGrace(() => Promise.all(this.publishing), 'publishing the last answers');
-    await this.withinGrace(() => this.client.publishAsync(this.statusTopic, 'offline', { qos: 1, retain: true }), 'publishing offline');
+    await this.withinGrace(
+      () => this.client.publishAsync(this.statusTopic, 'offline', { qos: 1, retain: true }),
+      'publishing offline',
+    );
     await this.broker.end();
   }
 
@@ -140,8 +153,17 @@ class Gateway {
   private async withinGrace(step: () => Promise<unknown>, what: string): Promise<void> {
     if (!this.client.connected) return this.options.log(`stopping: not connected, so not ${what}`);
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => (timer = setTimeout(() => (this.options.log(`stopping: gave up ${what} after ${STOP_GRACE_MS} ms without the broker`), resolve()), STOP_GRACE_MS)));
-    await Promise.race([step().catch((error) => this.options.log(`stopping: ${what}: ${(error as Error).message}`)), late]);
+    const late = new Promise<void>(
+      (resolve) =>
+        (timer = setTimeout(
+          () => (this.options.log(`stopping: gave up ${what} after ${STOP_GRACE_MS} ms without the broker`), resolve()),
+          STOP_GRACE_MS,
+        )),
+    );
+    await Promise.race([
+      step().catch((error) => this.options.log(`stopping: ${what}: ${(error as Error).message}`)),
+      late,
+    ]);
     clearTimeout(timer);
   }
 
@@ -168,7 +190,13 @@ class Gateway {
       return;
     }
     if (this.waitingRequests >= this.options.maxRequests) {
-      return this.fail(frame, new ServeError('queue-full', `${this.waitingRequests} requests are waiting, the most the gateway keeps (maxRequests): try again later`));
+      return this.fail(
+        frame,
+        new ServeError(
+          'queue-full',
+          `${this.waitingRequests} requests are waiting, the most the gateway keeps (maxRequests): try again later`,
+        ),
+      );
     }
     this.waitingRequests++;
     this.scheduler.offer(`request ${this.requestCount++}`, frame);
@@ -203,25 +231,41 @@ class Gateway {
 
   private fail(frame: Frame, error: ServeError): void {
     this.metrics.failed(error.kind);
-    if (error.kind === 'internal' || error.kind === 'worker-crashed') this.options.log(`frame ${frame.id} of ${frame.camera}: ${error.message}`);
-    this.publish(frame.responseTopic ?? this.topic(this.options.error, frame.camera), errorPayload(this.options.clientId, frame, error), frame, false);
+    if (error.kind === 'internal' || error.kind === 'worker-crashed')
+      this.options.log(`frame ${frame.id} of ${frame.camera}: ${error.message}`);
+    this.publish(
+      frame.responseTopic ?? this.topic(this.options.error, frame.camera),
+      errorPayload(this.options.clientId, frame, error),
+      frame,
+      false,
+    );
   }
 
   private publish(topic: string, payload: ResultPayload | ErrorPayload, frame: Frame, retain: boolean): void {
-    const properties = { contentType: 'application/json', ...(frame.correlationData === undefined ? {} : { correlationData: frame.correlationData }) };
+    const properties = {
+      contentType: 'application/json',
+      ...(frame.correlationData === undefined ? {} : { correlationData: frame.correlationData }),
+    };
     this.track(this.client.publishAsync(topic, JSON.stringify(payload), { qos: this.options.qos, retain, properties }));
   }
 
   private announce(camera: string): void {
     if (!this.options.homeassistant) return;
-    const context = { prefix: this.options.discoveryPrefix, clientId: this.options.clientId, model: this.options.model, statusTopic: this.statusTopic };
+    const context = {
+      prefix: this.options.discoveryPrefix,
+      clientId: this.options.clientId,
+      model: this.options.model,
+      statusTopic: this.statusTopic,
+    };
     const { topic, payload } = discoveryMessage(context, camera, this.topic(this.options.result, camera));
     this.track(this.client.publishAsync(topic, payload, { qos: 1, retain: true }));
   }
 
   /** Keeps a publish until the broker has it, so that stop() waits for it; a failure is told, not thrown. */
   private track(publish: Promise<unknown>): void {
-    const tracked = publish.catch((error) => this.options.log(`publish: ${(error as Error).message}`)).finally(() => this.publishing.delete(tracked));
+    const tracked = publish
+      .catch((error) => this.options.log(`publish: ${(error as Error).message}`))
+      .finally(() => this.publishing.delete(tracked));
     this.publishing.add(tracked);
   }
 

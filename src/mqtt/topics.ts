@@ -26,9 +26,14 @@ export const DEFAULT_TOPICS: Topics = {
 /** Throws unless `filter` is an MQTT topic filter whose wildcards take whole levels, `#` last. */
 export function checkFilter(filter: string, option: string): void {
   const levels = filter.split('/');
-  const wrong = levels.findIndex((level, i) => (level.includes('+') && level !== '+') || (level.includes('#') && (level !== '#' || i !== levels.length - 1)));
+  const wrong = levels.findIndex(
+    (level, i) =>
+      (level.includes('+') && level !== '+') || (level.includes('#') && (level !== '#' || i !== levels.length - 1)),
+  );
   if (filter === '' || filter.startsWith('$share/') || wrong >= 0) {
-    throw new MqttOptionError(`${option} must be an MQTT topic filter ("+" and "#" take whole levels, "#" last, no $share: use --group), got "${filter}"`);
+    throw new MqttOptionError(
+      `${option} must be an MQTT topic filter ("+" and "#" take whole levels, "#" last, no $share: use --group), got "${filter}"`,
+    );
   }
 }
 
@@ -36,7 +41,9 @@ export function checkFilter(filter: string, option: string): void {
 export function checkTemplate(template: string, option: string): void {
   const unknown = template.match(/\{(?!camera\}|client\})[^}]*\}/);
   if (template === '' || /[+#]/.test(template) || unknown !== null) {
-    throw new MqttOptionError(`${option} must be a topic with {camera} and {client} as its only placeholders, got "${template}"`);
+    throw new MqttOptionError(
+      `${option} must be a topic with {camera} and {client} as its only placeholders, got "${template}"`,
+    );
   }
 }
 

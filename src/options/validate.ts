@@ -23,12 +23,14 @@ const DECODERS: readonly DecoderChoice[] = ['auto', 'sharp', 'js'];
 
 /** How many classes to return: a positive integer (more than the model has gives them all). */
 export function checkTop(value: unknown = DEFAULT_TOP): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw new OptionError('top', 'a positive integer', value);
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+    throw new OptionError('top', 'a positive integer', value);
   return value;
 }
 
 export function checkDecoder(value: unknown = 'auto'): DecoderChoice {
-  if (!DECODERS.includes(value as DecoderChoice)) throw new OptionError('decoder', `one of ${DECODERS.join(', ')}`, value);
+  if (!DECODERS.includes(value as DecoderChoice))
+    throw new OptionError('decoder', `one of ${DECODERS.join(', ')}`, value);
   return value as DecoderChoice;
 }
 

@@ -9,8 +9,8 @@
  */
 import type { FloatModel, QuantParams } from '../model/types.ts';
 import { runFloat } from '../reference/fp32.ts';
-import { MagnitudeHistogram } from './histogram.ts';
 import type { Range } from './histogram.ts';
+import { MagnitudeHistogram } from './histogram.ts';
 import { rne } from './quantize.ts';
 
 export type CalibrationMethod = 'minmax' | 'percentile' | 'entropy';
@@ -108,8 +108,11 @@ export function tensorCalibrator(tensorCount: number, options: CalibrationOption
     case 'minmax':
       return new TensorRanges(tensorCount);
     case 'percentile':
-      if (!(percentile > 0 && percentile <= 100)) throw new RangeError(`percentile must be in (0, 100], got ${percentile}`);
-      return new TensorHistograms(tensorCount, (histogram, observed) => histogram.percentileRange(observed, percentile));
+      if (!(percentile > 0 && percentile <= 100))
+        throw new RangeError(`percentile must be in (0, 100], got ${percentile}`);
+      return new TensorHistograms(tensorCount, (histogram, observed) =>
+        histogram.percentileRange(observed, percentile),
+      );
     case 'entropy':
       return new TensorHistograms(tensorCount, (histogram, observed) => histogram.entropyRange(observed));
     default:

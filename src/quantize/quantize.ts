@@ -53,7 +53,13 @@ export function quantizeModel(float: FloatModel, tensorQuant: QuantParams[]): Qu
         return layer;
     }
   });
-  return { architecture: float.architecture, preprocessing: float.preprocessing, labels: float.labels, tensors, layers };
+  return {
+    architecture: float.architecture,
+    preprocessing: float.preprocessing,
+    labels: float.labels,
+    tensors,
+    layers,
+  };
 }
 
 /**

@@ -2,8 +2,9 @@
  * The fp32 reference executor: the test oracle the int8 paths are measured against, and the engine
  * the builder runs to measure activations. Plain loops, NHWC, accumulation in doubles.
  */
-import { layerInputs, outputTensor } from '../model/types.ts';
+
 import type { ConvGeometry, FloatLayer, FloatModel, Shape } from '../model/types.ts';
+import { layerInputs, outputTensor } from '../model/types.ts';
 
 export type TensorObserver = (tensor: number, data: Float32Array) => void;
 
@@ -13,7 +14,11 @@ export function runFloat(model: FloatModel, input: Float32Array, observe?: Tenso
   const values: Float32Array[] = [input];
   observe?.(0, input);
   for (const layer of model.layers) {
-    const output = runLayer(model.tensors, layer, layerInputs(layer).map((t) => values[t]));
+    const output = runLayer(
+      model.tensors,
+      layer,
+      layerInputs(layer).map((t) => values[t]),
+    );
     values[layer.output] = output;
     observe?.(layer.output, output);
   }
@@ -110,7 +115,14 @@ function conv(
 }
 
 /** Padding never wins: only window positions inside the input are compared. */
-function maxpool(k: number, stride: number, pad: number, inShape: Shape, outShape: Shape, x: Float32Array): Float32Array {
+function maxpool(
+  k: number,
+  stride: number,
+  pad: number,
+  inShape: Shape,
+  outShape: Shape,
+  x: Float32Array,
+): Float32Array {
   const { c } = inShape;
   const out = new Float32Array(outShape.h * outShape.w * c).fill(-Infinity);
   for (let oy = 0; oy < outShape.h; oy++) {
@@ -132,7 +144,12 @@ function maxpool(k: number, stride: number, pad: number, inShape: Shape, outShap
 }
 
 /** The mean of the window's in-bounds values: padding and the ceil-mode overhang are not counted. */
-function avgpool(p: { k: number; stride: number; pad: number }, inShape: Shape, outShape: Shape, x: Float32Array): Float32Array {
+function avgpool(
+  p: { k: number; stride: number; pad: number },
+  inShape: Shape,
+  outShape: Shape,
+  x: Float32Array,
+): Float32Array {
   const { c } = inShape;
   const out = new Float32Array(outShape.h * outShape.w * c);
   for (let oy = 0; oy < outShape.h; oy++) {
@@ -149,7 +166,10 @@ function avgpool(p: { k: number; stride: number; pad: number }, inShape: Shape, 
         }
       }
       const count = (iy1 - iy0) * (ix1 - ix0);
-      out.set(sums.map((sum) => sum / count), (oy * outShape.w + ox) * c);
+      out.set(
+        sums.map((sum) => sum / count),
+        (oy * outShape.w + ox) * c,
+      );
     }
   }
   return out;

@@ -35,7 +35,8 @@ export function planArena(tensors: TensorLife[], layerCount: number): ArenaPlan 
   const allocate = (size: number): number => {
     const i = free.findIndex((b) => b.size >= size);
     if (i < 0) {
-      const tail = free.length > 0 && free[free.length - 1].offset + free[free.length - 1].size === end ? free.pop()! : null;
+      const tail =
+        free.length > 0 && free[free.length - 1].offset + free[free.length - 1].size === end ? free.pop()! : null;
       const offset = tail ? tail.offset : end;
       end = offset + size;
       return offset;

@@ -4,8 +4,9 @@
  * kernel), or `winograd` (3x3 stride 1 pad 1: integer F(2x2,3x3) or F(4x4,3x3), bit-identical to
  * direct; assembly/winograd.ts).
  */
+
+import { CIN_BLOCK, roundUp, usesPatches } from '../format/layout.ts';
 import type { LayerHeader } from '../model/types.ts';
-import { usesPatches, roundUp, CIN_BLOCK } from '../format/layout.ts';
 
 export type ConvPath = 'direct' | 'patches' | 'winograd';
 
@@ -54,7 +55,12 @@ export function positions(tile: WinogradTile): number {
  * (assembly/winograd-f4.ts); a chunk's |Y| is at most its largest filter Σ|w| (`norm`) times the
  * input's largest |d − zx|.
  */
-export function planWinograd(cin: number, norm: (c0: number, c1: number) => number, zeroPoint: number, out: { h: number; w: number }): WinogradPlan {
+export function planWinograd(
+  cin: number,
+  norm: (c0: number, c1: number) => number,
+  zeroPoint: number,
+  out: { h: number; w: number },
+): WinogradPlan {
   const cp = roundUp(cin, CIN_BLOCK);
   const largestInput = Math.max(zeroPoint, 255 - zeroPoint);
   const exactIn = (chunk: number, limit: number) => {

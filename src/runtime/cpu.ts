@@ -10,7 +10,10 @@
  * features, so an arm CPU there counts as having dotprod. Elsewhere: unknown, so no.
  */
 export async function hasFastInt8Dot(): Promise<boolean> {
-  const host = globalThis as { process?: { arch?: string; platform?: string }; navigator?: { userAgentData?: HighEntropyUserAgent } };
+  const host = globalThis as {
+    process?: { arch?: string; platform?: string };
+    navigator?: { userAgentData?: HighEntropyUserAgent };
+  };
   const { arch, platform } = host.process ?? {};
   if (typeof arch === 'string') return arch === 'arm64' && (platform !== 'linux' || (await linuxHasDotProd()));
   return (await browserArchitecture(host.navigator?.userAgentData)) === 'arm';

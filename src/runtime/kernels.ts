@@ -21,8 +21,16 @@ interface KernelSpec {
 
 /** Max and average pooling take the same arguments (assembly/pool.ts). */
 const POOL_ARGS = [
-  ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['channels', 'i32'],
-  ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['k', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
+  ['input', 'ptr'],
+  ['inH', 'i32'],
+  ['inW', 'i32'],
+  ['channels', 'i32'],
+  ['output', 'ptr'],
+  ['outH', 'i32'],
+  ['outW', 'i32'],
+  ['k', 'i32'],
+  ['stride', 'i32'],
+  ['pad', 'i32'],
 ] as const;
 
 export const KERNELS = {
@@ -30,10 +38,25 @@ export const KERNELS = {
     module: 'conv',
     sliced: true,
     args: [
-      ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['inC', 'i32'], ['zx', 'i32'],
-      ['params', 'ptr'], ['outC', 'i32'], ['kh', 'i32'], ['kw', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
-      ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['zo', 'i32'], ['lo', 'i32'],
-      ['padRow', 'ptr'], ['scratch', 'ptr'], ['scratchStride', 'i32'],
+      ['input', 'ptr'],
+      ['inH', 'i32'],
+      ['inW', 'i32'],
+      ['inC', 'i32'],
+      ['zx', 'i32'],
+      ['params', 'ptr'],
+      ['outC', 'i32'],
+      ['kh', 'i32'],
+      ['kw', 'i32'],
+      ['stride', 'i32'],
+      ['pad', 'i32'],
+      ['output', 'ptr'],
+      ['outH', 'i32'],
+      ['outW', 'i32'],
+      ['zo', 'i32'],
+      ['lo', 'i32'],
+      ['padRow', 'ptr'],
+      ['scratch', 'ptr'],
+      ['scratchStride', 'i32'],
     ],
   },
   maxpool: {
@@ -44,50 +67,109 @@ export const KERNELS = {
   gap: {
     module: 'pool',
     sliced: true,
-    args: [['input', 'ptr'], ['pixels', 'i32'], ['channels', 'i32'], ['zx', 'i32'], ['output', 'ptr'], ['multiplier', 'f32'], ['zo', 'i32']],
+    args: [
+      ['input', 'ptr'],
+      ['pixels', 'i32'],
+      ['channels', 'i32'],
+      ['zx', 'i32'],
+      ['output', 'ptr'],
+      ['multiplier', 'f32'],
+      ['zo', 'i32'],
+    ],
   },
   add: {
     module: 'add',
     sliced: true,
     args: [
-      ['a', 'ptr'], ['za', 'i32'], ['multA', 'f32'], ['b', 'ptr'], ['zb', 'i32'], ['multB', 'f32'],
-      ['output', 'ptr'], ['count', 'i32'], ['zo', 'i32'], ['lo', 'i32'],
+      ['a', 'ptr'],
+      ['za', 'i32'],
+      ['multA', 'f32'],
+      ['b', 'ptr'],
+      ['zb', 'i32'],
+      ['multB', 'f32'],
+      ['output', 'ptr'],
+      ['count', 'i32'],
+      ['zo', 'i32'],
+      ['lo', 'i32'],
     ],
   },
   fc: {
     module: 'fc',
     sliced: true,
-    args: [['input', 'ptr'], ['inC', 'i32'], ['params', 'ptr'], ['outC', 'i32'], ['output', 'ptr']],
+    args: [
+      ['input', 'ptr'],
+      ['inC', 'i32'],
+      ['params', 'ptr'],
+      ['outC', 'i32'],
+      ['output', 'ptr'],
+    ],
   },
   winogradInput: {
     module: 'winograd',
     sliced: true,
     args: [
-      ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['inC', 'i32'], ['zx', 'i32'],
-      ['v', 'ptr'], ['tile', 'i32'], ['tilesH', 'i32'], ['tilesW', 'i32'],
+      ['input', 'ptr'],
+      ['inH', 'i32'],
+      ['inW', 'i32'],
+      ['inC', 'i32'],
+      ['zx', 'i32'],
+      ['v', 'ptr'],
+      ['tile', 'i32'],
+      ['tilesH', 'i32'],
+      ['tilesW', 'i32'],
     ],
   },
   winogradConv: {
     module: 'winograd',
     sliced: true,
     args: [
-      ['v', 'ptr'], ['tile', 'i32'], ['chunk', 'i32'], ['tilesH', 'i32'], ['tilesW', 'i32'], ['inC', 'i32'], ['bias', 'ptr'], ['params', 'ptr'],
-      ['outC', 'i32'], ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['zo', 'i32'], ['lo', 'i32'], ['scratch', 'ptr'], ['scratchStride', 'i32'],
+      ['v', 'ptr'],
+      ['tile', 'i32'],
+      ['chunk', 'i32'],
+      ['tilesH', 'i32'],
+      ['tilesW', 'i32'],
+      ['inC', 'i32'],
+      ['bias', 'ptr'],
+      ['params', 'ptr'],
+      ['outC', 'i32'],
+      ['output', 'ptr'],
+      ['outH', 'i32'],
+      ['outW', 'i32'],
+      ['zo', 'i32'],
+      ['lo', 'i32'],
+      ['scratch', 'ptr'],
+      ['scratchStride', 'i32'],
     ],
   },
   patches: {
     module: 'patches',
     sliced: true,
     args: [
-      ['input', 'ptr'], ['inH', 'i32'], ['inW', 'i32'], ['inC', 'i32'], ['zx', 'i32'],
-      ['kh', 'i32'], ['kw', 'i32'], ['stride', 'i32'], ['pad', 'i32'],
-      ['output', 'ptr'], ['outH', 'i32'], ['outW', 'i32'], ['kp', 'i32'],
+      ['input', 'ptr'],
+      ['inH', 'i32'],
+      ['inW', 'i32'],
+      ['inC', 'i32'],
+      ['zx', 'i32'],
+      ['kh', 'i32'],
+      ['kw', 'i32'],
+      ['stride', 'i32'],
+      ['pad', 'i32'],
+      ['output', 'ptr'],
+      ['outH', 'i32'],
+      ['outW', 'i32'],
+      ['kp', 'i32'],
     ],
   },
   winogradBias: {
     module: 'winograd-weights',
     sliced: false,
-    args: [['params', 'ptr'], ['cin', 'i32'], ['cout', 'i32'], ['zx', 'i32'], ['out', 'ptr']],
+    args: [
+      ['params', 'ptr'],
+      ['cin', 'i32'],
+      ['cout', 'i32'],
+      ['zx', 'i32'],
+      ['out', 'ptr'],
+    ],
   },
   avgpool: {
     module: 'pool',
@@ -98,8 +180,14 @@ export const KERNELS = {
     module: 'affine',
     sliced: true,
     args: [
-      ['input', 'ptr'], ['pixels', 'i32'], ['channels', 'i32'], ['zx', 'i32'], ['params', 'ptr'],
-      ['output', 'ptr'], ['zo', 'i32'], ['lo', 'i32'],
+      ['input', 'ptr'],
+      ['pixels', 'i32'],
+      ['channels', 'i32'],
+      ['zx', 'i32'],
+      ['params', 'ptr'],
+      ['output', 'ptr'],
+      ['zo', 'i32'],
+      ['lo', 'i32'],
     ],
   },
 } as const satisfies Record<string, KernelSpec>;
@@ -115,7 +203,9 @@ export type KernelArgs<K extends KernelName> = { readonly [A in Table[K]['args']
 type Numbers<T extends readonly unknown[]> = { -readonly [I in keyof T]: number };
 /** The wasm export's signature, derived from the table. @internal */
 export type KernelFunction<K extends KernelName> = (
-  ...args: Table[K]['sliced'] extends true ? [...Numbers<Table[K]['args']>, part: number, parts: number] : Numbers<Table[K]['args']>
+  ...args: Table[K]['sliced'] extends true
+    ? [...Numbers<Table[K]['args']>, part: number, parts: number]
+    : Numbers<Table[K]['args']>
 ) => void;
 
 /** Every kernel's number: its position in the table. */
@@ -131,6 +221,11 @@ export function argumentList<K extends KernelName>(kernel: K, args: KernelArgs<K
 }
 
 /** Calls a kernel export with positional arguments (argumentList), then any trailing ones (part, parts). */
-export function invoke(exports: { readonly [K in KernelName]: unknown }, kernel: KernelName, args: readonly number[], ...trailing: number[]): void {
+export function invoke(
+  exports: { readonly [K in KernelName]: unknown },
+  kernel: KernelName,
+  args: readonly number[],
+  ...trailing: number[]
+): void {
   (exports[kernel] as (...values: number[]) => void)(...args, ...trailing);
 }

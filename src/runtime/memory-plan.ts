@@ -17,12 +17,13 @@
  * (mac.ts) compute from the same arguments; memory-plan.test runs every conv shape of the test
  * models in exactly these sizes with guard bytes after them.
  */
+
+import { CIN_BLOCK, roundUp } from '../format/layout.ts';
+import { inputScratchBytes as inputScratchBytesFor } from '../image/preprocess.ts';
 import type { LayerHeader, NetworkHeader } from '../model/types.ts';
 import { layerInputs, outputTensor } from '../model/types.ts';
-import { roundUp, CIN_BLOCK } from '../format/layout.ts';
-import { inputScratchBytes as inputScratchBytesFor } from '../image/preprocess.ts';
-import { planArena, alignUp, type TensorLife } from './arena.ts';
-import { patchRowBytes, positions, tileCount, type ConvLayer, type ConvPath, type WinogradTile } from './conv-path.ts';
+import { alignUp, planArena, type TensorLife } from './arena.ts';
+import { type ConvLayer, type ConvPath, patchRowBytes, positions, tileCount, type WinogradTile } from './conv-path.ts';
 
 /**
  * The most wasm memory a model may claim (docs/FORMAT.md): a header whose plan exceeds it is
@@ -58,7 +59,13 @@ export interface MemoryLayout {
  * The whole memory map (see the top of this file) of a network whose layer payloads have the given
  * byte lengths, its convs running on `paths`, above `base`, for `threads` threads.
  */
-export function planMemory(header: NetworkHeader, payloadBytes: readonly number[], paths: readonly (ConvPath | null)[], base: number, threads: number): MemoryLayout {
+export function planMemory(
+  header: NetworkHeader,
+  payloadBytes: readonly number[],
+  paths: readonly (ConvPath | null)[],
+  base: number,
+  threads: number,
+): MemoryLayout {
   let cursor = base;
   const reserve = (bytes: number) => {
     const offset = cursor;
@@ -76,17 +83,37 @@ export function planMemory(header: NetworkHeader, payloadBytes: readonly number[
   const scratch = scratchLives(header, paths);
   // Preprocessing's scratch lives before layer 0 only: it costs the arena nothing once layer 0's output is larger.
   const inputScratchBytes = inputScratchBytesFor(header.preprocessing);
-  const arena = planArena([...lives, ...scratch.values(), { bytes: inputScratchBytes, firstLayer: -1, lastLayer: -1 }], header.layers.length);
+  const arena = planArena(
+    [...lives, ...scratch.values(), { bytes: inputScratchBytes, firstLayer: -1, lastLayer: -1 }],
+    header.layers.length,
+  );
   const arenaStart = reserve(arena.bytes);
   const tensorOffsets = arena.offsets.slice(0, lives.length).map((o) => arenaStart + o);
-  const scratchOffsets = new Map([...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]));
+  const scratchOffsets = new Map(
+    [...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]),
+  );
   const inputScratch = arenaStart + arena.offsets[lives.length + scratch.size];
   const padRow = reserve(maxConvInputChannels(header.layers) + 16);
-  const productStride = paths.reduce((most, path, i) => (path === null ? most : Math.max(most, threadScratchBytes(header.layers[i] as ConvLayer, path))), 0);
+  const productStride = paths.reduce(
+    (most, path, i) => (path === null ? most : Math.max(most, threadScratchBytes(header.layers[i] as ConvLayer, path))),
+    0,
+  );
   const products = reserve(productStride * threads);
   return {
-    paramOffsets, derivedOffsets, tensorOffsets, scratchOffsets, padRow, products, productStride,
-    totalBytes: cursor, wasmBytes: alignUp(cursor, PAGE), parameterBytes, derivedBytes, arenaBytes: arena.bytes, inputScratch, inputScratchBytes,
+    paramOffsets,
+    derivedOffsets,
+    tensorOffsets,
+    scratchOffsets,
+    padRow,
+    products,
+    productStride,
+    totalBytes: cursor,
+    wasmBytes: alignUp(cursor, PAGE),
+    parameterBytes,
+    derivedBytes,
+    arenaBytes: arena.bytes,
+    inputScratch,
+    inputScratchBytes,
   };
 }
 
@@ -111,7 +138,8 @@ export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, 
  * whichever tile needs more (the tile is chosen only when the weights arrive).
  */
 export function winogradTileBytes(layer: Pick<ConvLayer, 'cin'>, out: { h: number; w: number }): number {
-  const bytes = (tile: WinogradTile) => positions(tile) * (tileCount(out, tile) * roundUp(layer.cin, CIN_BLOCK) * 2 + 64);
+  const bytes = (tile: WinogradTile) =>
+    positions(tile) * (tileCount(out, tile) * roundUp(layer.cin, CIN_BLOCK) * 2 + 64);
   return Math.max(bytes(2), bytes(4));
 }
 
@@ -141,5 +169,8 @@ function scratchLives(header: NetworkHeader, paths: readonly (ConvPath | null)[]
 
 /** Widest input row, in padded channels, that a conv tap may read from the pad row. */
 function maxConvInputChannels(layers: readonly LayerHeader[]): number {
-  return layers.reduce((most, l) => (l.kind === 'conv' ? Math.max(most, roundUp(l.cin, CIN_BLOCK), patchRowBytes(l)) : most), 0);
+  return layers.reduce(
+    (most, l) => (l.kind === 'conv' ? Math.max(most, roundUp(l.cin, CIN_BLOCK), patchRowBytes(l)) : most),
+    0,
+  );
 }

@@ -1,27 +1,27 @@
-import type { NetworkHeader } from '../model/types.ts';
-import { macs } from '../model/types.ts';
+import { defaultModelUrl } from '../default-model.ts';
 import { ResnetWasmError } from '../errors.ts';
-import { toRgbImage, type ImageSource } from '../image/sources.ts';
+import { writePackedModel } from '../format/writer.ts';
 import type { DecoderChoice } from '../image/decoders.ts';
 import { quantizingMap, writeQuantized } from '../image/preprocess.ts';
 import type { PixelMap } from '../image/resample.ts';
-import type { InputTarget, Network, MemoryFootprint } from './network.ts';
-import { topK, type Prediction } from './topk.ts';
-import type { KernelBuild } from './wasm.ts';
+import { type ImageSource, toRgbImage } from '../image/sources.ts';
+import type { NetworkHeader } from '../model/types.ts';
+import { macs } from '../model/types.ts';
 import { checkDecoder, checkTop } from '../options/validate.ts';
-import { FrameStream, type FrameSource, type StreamOptions } from '../stream/frames.ts';
+import { type FrameSource, FrameStream, type StreamOptions } from '../stream/frames.ts';
+import { baseId } from '../teach/base-id.ts';
+import { dequantize, embeddingTensor } from '../teach/embedding.ts';
+import { TeachError } from '../teach/errors.ts';
+import { type Head, headHeader, headLogits, headPayload } from '../teach/head.ts';
 import { loadNetwork } from './load/load-network.ts';
 import type { LoadOptions } from './load/options.ts';
 import type { ModelSource } from './load/sources.ts';
-import { defaultModelUrl } from '../default-model.ts';
-import { writePackedModel } from '../format/writer.ts';
-import { dequantize, embeddingTensor } from '../teach/embedding.ts';
-import { headHeader, headLogits, headPayload, type Head } from '../teach/head.ts';
-import { baseId } from '../teach/base-id.ts';
-import { TeachError } from '../teach/errors.ts';
+import type { InputTarget, MemoryFootprint, Network } from './network.ts';
+import { type Prediction, topK } from './topk.ts';
+import type { KernelBuild } from './wasm.ts';
 
-export type { ModelSource, LoadOptions };
 export type { LoadProgress } from './load/options.ts';
+export type { LoadOptions, ModelSource };
 
 /**
  * Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is
@@ -101,8 +101,11 @@ export class Model {
     this.live();
     const rgb = await toRgbImage(image, { decoder });
     // Resized, cropped and quantized in wasm, straight into tensor 0.
-    const write = (target: InputTarget) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap);
-    const logits = this.head ? this.headLogits(this.live().runWrittenTo(write, this.embedding())) : this.live().runWritten(write);
+    const write = (target: InputTarget) =>
+      writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap);
+    const logits = this.head
+      ? this.headLogits(this.live().runWrittenTo(write, this.embedding()))
+      : this.live().runWritten(write);
     const best = topK(logits, this.labels, top);
     const threshold = this.header.head?.unknown;
     const unknown = threshold === undefined ? {} : { unknown: best.length > 0 && best[0].score < threshold };
@@ -139,7 +142,10 @@ export class Model {
   async embed(image: ImageSource, options: Pick<ClassifyOptions, 'decoder'> = {}): Promise<Float32Array> {
     this.live();
     const rgb = await toRgbImage(image, options);
-    const pooled = this.live().runWrittenTo((target) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap), this.embedding());
+    const pooled = this.live().runWrittenTo(
+      (target) => writeQuantized(target, target.at, rgb, this.header.preprocessing, this.inputMap),
+      this.embedding(),
+    );
     return dequantize(pooled, this.header.tensors[this.embedding()]);
   }
 
@@ -164,7 +170,9 @@ export class Model {
       throw new TeachError(`the head was taught on base network ${head.base}, this model's is ${this.baseId}`);
     }
     if (head.weight.length !== head.labels.length * this.embeddingSize) {
-      throw new TeachError(`the head has ${head.weight.length / head.labels.length} weights per class, this model's embedding ${this.embeddingSize}`);
+      throw new TeachError(
+        `the head has ${head.weight.length / head.labels.length} weights per class, this model's embedding ${this.embeddingSize}`,
+      );
     }
     return new Model(this.live(), { from: this.shared!, head });
   }
@@ -182,7 +190,8 @@ export class Model {
   }
 
   private embedding(): number {
-    if (this.embeddingId === null) throw new ResnetWasmError('this model does not end in an fc layer: it has no embedding to teach from');
+    if (this.embeddingId === null)
+      throw new ResnetWasmError('this model does not end in an fc layer: it has no embedding to teach from');
     return this.embeddingId;
   }
 
@@ -216,7 +225,8 @@ export class Model {
 
   private live(): Network {
     const network = this.shared?.network;
-    if (!network) throw new ResnetWasmError('this model has been disposed: its memory is released, load the model again to use it');
+    if (!network)
+      throw new ResnetWasmError('this model has been disposed: its memory is released, load the model again to use it');
     return network;
   }
 }

@@ -1,11 +1,27 @@
+import { CIN_BLOCK, roundUp } from '../format/layout.ts';
 import type { LayerHeader, NetworkHeader, QuantTensor } from '../model/types.ts';
 import { outputTensor } from '../model/types.ts';
-import { roundUp, CIN_BLOCK } from '../format/layout.ts';
-import { chooseKernelBuild, createMemory, instantiateKernels, kernelModule, type KernelBuild, type KernelChoice, type KernelExports } from './wasm.ts';
+import {
+  type ConvLayer,
+  type ConvPath,
+  convPath,
+  patchRowBytes,
+  planWinograd,
+  type WinogradPlan,
+  winogradTiles,
+} from './conv-path.ts';
 import { argumentList, invoke, type KernelArgs, type KernelName, type SlicedKernel } from './kernels.ts';
-import { singleThread, threadPool, type Dispatch } from './threads.ts';
-import { convPath, patchRowBytes, planWinograd, winogradTiles, type ConvLayer, type ConvPath, type WinogradPlan } from './conv-path.ts';
-import { planMemory, type MemoryLayout } from './memory-plan.ts';
+import { type MemoryLayout, planMemory } from './memory-plan.ts';
+import { type Dispatch, singleThread, threadPool } from './threads.ts';
+import {
+  chooseKernelBuild,
+  createMemory,
+  instantiateKernels,
+  type KernelBuild,
+  type KernelChoice,
+  type KernelExports,
+  kernelModule,
+} from './wasm.ts';
 
 /** Where a network's wasm memory goes. */
 export interface MemoryFootprint {
@@ -81,7 +97,13 @@ export class Network {
   private readonly paramBytes: number[];
   private readonly trace: ((op: NetworkOp) => void) | undefined;
 
-  private constructor(plan: NetworkPlan, memory: WebAssembly.Memory, kernels: KernelExports, dispatch: Dispatch, trace?: (op: NetworkOp) => void) {
+  private constructor(
+    plan: NetworkPlan,
+    memory: WebAssembly.Memory,
+    kernels: KernelExports,
+    dispatch: Dispatch,
+    trace?: (op: NetworkOp) => void,
+  ) {
     this.header = plan.header;
     this.paramBytes = plan.payloadBytes;
     this.paths = plan.paths;
@@ -119,7 +141,12 @@ export class Network {
   }
 
   /** Plans and allocates a network whose layer payloads have the given byte lengths. */
-  static async create(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}, trace?: (op: NetworkOp) => void): Promise<Network> {
+  static async create(
+    header: NetworkHeader,
+    payloadBytes: number[],
+    options: NetworkOptions = {},
+    trace?: (op: NetworkOp) => void,
+  ): Promise<Network> {
     return Network.allocate(await Network.plan(header, payloadBytes, options), trace);
   }
 
@@ -145,7 +172,13 @@ export class Network {
     const layer = this.header.layers[index];
     if (derived !== undefined && layer.kind === 'conv') {
       const zeroPoint = this.header.tensors[layer.input].zeroPoint;
-      const args = argumentList('winogradBias', { params: at, cin: layer.cin, cout: layer.cout, zx: zeroPoint, out: derived });
+      const args = argumentList('winogradBias', {
+        params: at,
+        cin: layer.cin,
+        cout: layer.cout,
+        zx: zeroPoint,
+        out: derived,
+      });
       this.trace?.({ op: 'call', kernel: 'winogradBias', args });
       invoke(this.kernels, 'winogradBias', args);
       const norm = (c0: number, c1: number) => this.kernels.largestFilterNorm(at, layer.cin, layer.cout, c0, c1);
@@ -184,7 +217,8 @@ export class Network {
    */
   runWrittenTo(write: (target: InputTarget) => void, tensor: number): Uint8Array {
     const last = this.header.layers.findIndex((layer) => layer.output === tensor);
-    if (last < 0 || last === this.header.layers.length - 1) throw new RangeError(`tensor ${tensor} is not a uint8 tensor that a layer writes`);
+    if (last < 0 || last === this.header.layers.length - 1)
+      throw new RangeError(`tensor ${tensor} is not a uint8 tensor that a layer writes`);
     this.writeInput(write);
     this.header.layers.slice(0, last + 1).forEach((layer, i) => this.runLayer(layer, i));
     return this.readTensor(tensor);
@@ -199,7 +233,14 @@ export class Network {
   private writeInput(write: (target: InputTarget) => void): void {
     const t0 = this.header.tensors[0];
     const { tensorOffsets, inputScratch, inputScratchBytes } = this.layout;
-    const target = { memory: this.memory, kernels: this.kernels, at: tensorOffsets[0], bytes: t0.h * t0.w * t0.c, scratch: inputScratch, scratchBytes: inputScratchBytes };
+    const target = {
+      memory: this.memory,
+      kernels: this.kernels,
+      at: tensorOffsets[0],
+      bytes: t0.h * t0.w * t0.c,
+      scratch: inputScratch,
+      scratchBytes: inputScratchBytes,
+    };
     write(target);
     this.trace?.({ op: 'input', at: target.at, bytes: target.bytes });
   }
@@ -239,40 +280,89 @@ export class Network {
       case 'maxpool': {
         const x = tensors[layer.input];
         const { k, stride, pad } = layer;
-        return this.run1('maxpool', { input: at[layer.input], inH: x.h, inW: x.w, channels: x.c, output: at[layer.output], outH: out.h, outW: out.w, k, stride, pad });
+        return this.run1('maxpool', {
+          input: at[layer.input],
+          inH: x.h,
+          inW: x.w,
+          channels: x.c,
+          output: at[layer.output],
+          outH: out.h,
+          outW: out.w,
+          k,
+          stride,
+          pad,
+        });
       }
       case 'avgpool': {
         const x = tensors[layer.input];
         const { k, stride, pad } = layer;
-        return this.run1('avgpool', { input: at[layer.input], inH: x.h, inW: x.w, channels: x.c, output: at[layer.output], outH: out.h, outW: out.w, k, stride, pad });
+        return this.run1('avgpool', {
+          input: at[layer.input],
+          inH: x.h,
+          inW: x.w,
+          channels: x.c,
+          output: at[layer.output],
+          outH: out.h,
+          outW: out.w,
+          k,
+          stride,
+          pad,
+        });
       }
       case 'affine': {
         const x = tensors[layer.input];
         return this.run1('affine', {
-          input: at[layer.input], pixels: x.h * x.w, channels: x.c, zx: x.zeroPoint, params: this.layout.paramOffsets[index],
-          output: at[layer.output], zo: out.zeroPoint, lo: lowerBound(out, layer.relu),
+          input: at[layer.input],
+          pixels: x.h * x.w,
+          channels: x.c,
+          zx: x.zeroPoint,
+          params: this.layout.paramOffsets[index],
+          output: at[layer.output],
+          zo: out.zeroPoint,
+          lo: lowerBound(out, layer.relu),
         });
       }
       case 'add': {
         const [a, b] = layer.inputs;
         return this.run1('add', {
-          a: at[a], za: tensors[a].zeroPoint, multA: layer.multiplierA, b: at[b], zb: tensors[b].zeroPoint, multB: layer.multiplierB,
-          output: at[layer.output], count: out.h * out.w * out.c, zo: out.zeroPoint, lo: lowerBound(out, layer.relu),
+          a: at[a],
+          za: tensors[a].zeroPoint,
+          multA: layer.multiplierA,
+          b: at[b],
+          zb: tensors[b].zeroPoint,
+          multB: layer.multiplierB,
+          output: at[layer.output],
+          count: out.h * out.w * out.c,
+          zo: out.zeroPoint,
+          lo: lowerBound(out, layer.relu),
         });
       }
       case 'gap': {
         const x = tensors[layer.input];
         return this.run1('gap', {
-          input: at[layer.input], pixels: x.h * x.w, channels: x.c, zx: x.zeroPoint, output: at[layer.output], multiplier: layer.multiplier, zo: out.zeroPoint,
+          input: at[layer.input],
+          pixels: x.h * x.w,
+          channels: x.c,
+          zx: x.zeroPoint,
+          output: at[layer.output],
+          multiplier: layer.multiplier,
+          zo: out.zeroPoint,
         });
       }
       case 'fc':
-        return this.run1('fc', { input: at[layer.input], inC: layer.cin, params: this.layout.paramOffsets[index], outC: layer.cout, output: at[layer.output] });
+        return this.run1('fc', {
+          input: at[layer.input],
+          inC: layer.cin,
+          params: this.layout.paramOffsets[index],
+          outC: layer.cout,
+          output: at[layer.output],
+        });
     }
   }
 
   private runConv(layer: ConvLayer, index: number): void {
-    const { tensorOffsets, paramOffsets, derivedOffsets, scratchOffsets, padRow, products, productStride } = this.layout;
+    const { tensorOffsets, paramOffsets, derivedOffsets, scratchOffsets, padRow, products, productStride } =
+      this.layout;
     const x = this.header.tensors[layer.input];
     const out = this.header.tensors[layer.output];
     const input = tensorOffsets[layer.input];
@@ -289,7 +379,17 @@ export class Network {
         this.run1('winogradInput', { input, ...source, v: scratch, tile, tilesH, tilesW });
         const bias = derivedOffsets.get(index)!;
         this.run1('winogradConv', {
-          v: scratch, tile, chunk, tilesH, tilesW, inC: x.c, bias, params: paramOffsets[index], outC: layer.cout, ...requant, ...threadScratch,
+          v: scratch,
+          tile,
+          chunk,
+          tilesH,
+          tilesW,
+          inC: x.c,
+          bias,
+          params: paramOffsets[index],
+          outC: layer.cout,
+          ...requant,
+          ...threadScratch,
         });
         return;
       }
@@ -298,12 +398,35 @@ export class Network {
         this.run1('patches', { input, ...source, kh, kw, stride, pad, output: scratch, outH: out.h, outW: out.w, kp });
         this.fillPadRow(x.zeroPoint, kp);
         const rows = { input: scratch, inH: out.h, inW: out.w, inC: kp, zx: x.zeroPoint };
-        this.run1('conv', { ...rows, params: paramOffsets[index], outC: layer.cout, kh: 1, kw: 1, stride: 1, pad: 0, ...requant, padRow, ...threadScratch });
+        this.run1('conv', {
+          ...rows,
+          params: paramOffsets[index],
+          outC: layer.cout,
+          kh: 1,
+          kw: 1,
+          stride: 1,
+          pad: 0,
+          ...requant,
+          padRow,
+          ...threadScratch,
+        });
         return;
       }
       default:
         this.fillPadRow(x.zeroPoint, roundUp(x.c, CIN_BLOCK));
-        this.run1('conv', { input, ...source, params: paramOffsets[index], outC: layer.cout, kh, kw, stride, pad, ...requant, padRow, ...threadScratch });
+        this.run1('conv', {
+          input,
+          ...source,
+          params: paramOffsets[index],
+          outC: layer.cout,
+          kh,
+          kw,
+          stride,
+          pad,
+          ...requant,
+          padRow,
+          ...threadScratch,
+        });
     }
   }
 
@@ -325,7 +448,9 @@ export class Network {
 async function heapBase(build: KernelBuild): Promise<number> {
   let base = heapBases.get(build);
   if (!base) {
-    base = kernelModule(false, build).then(async (module) => (await instantiateKernels(module, createMemory(65536, false))).heapBase());
+    base = kernelModule(false, build).then(async (module) =>
+      (await instantiateKernels(module, createMemory(65536, false))).heapBase(),
+    );
     heapBases.set(build, base);
   }
   return base;

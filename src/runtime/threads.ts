@@ -6,8 +6,8 @@
  * worker_threads, or in browsers Web Workers started from a Blob of the same program.
  */
 import { ResnetWasmError } from '../errors.ts';
+import { invoke, KERNEL_NAMES, type KernelName, MAX_KERNEL_ARGS, type SlicedKernel } from './kernels.ts';
 import type { KernelExports } from './wasm.ts';
-import { invoke, KERNEL_NAMES, MAX_KERNEL_ARGS, type KernelName, type SlicedKernel } from './kernels.ts';
 
 export interface Dispatch {
   readonly parts: number;
@@ -25,7 +25,10 @@ export function singleThread(kernels: KernelExports): Dispatch {
 }
 
 /** control: [generation, done, kernel index, argument count] */
-const GENERATION = 0, DONE = 1, KERNEL = 2, ARGC = 3;
+const GENERATION = 0,
+  DONE = 1,
+  KERNEL = 2,
+  ARGC = 3;
 const STOP = -1;
 
 /**
@@ -74,11 +77,19 @@ interface WorkerData {
 }
 
 /** `parts - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread. */
-export async function threadPool(kernels: KernelExports, module: WebAssembly.Module, memory: WebAssembly.Memory, parts: number): Promise<Dispatch> {
+export async function threadPool(
+  kernels: KernelExports,
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  parts: number,
+): Promise<Dispatch> {
   const board = new SharedArrayBuffer(16 + 8 * MAX_KERNEL_ARGS);
   const control = new Int32Array(board, 0, 4);
   const args = new Float64Array(board, 16, MAX_KERNEL_ARGS);
-  const data = Array.from({ length: parts - 1 }, (_, i): WorkerData => ({ module, memory, board, part: i + 1, parts, kernels: KERNEL_NAMES }));
+  const data = Array.from(
+    { length: parts - 1 },
+    (_, i): WorkerData => ({ module, memory, board, part: i + 1, parts, kernels: KERNEL_NAMES }),
+  );
   const stopWorkers = isNode() ? await nodeWorkers(data) : await webWorkers(data);
   let generation = 0;
   return {

@@ -1,9 +1,14 @@
-import type { PreprocessKernels } from '../image/resample.ts';
-import { kernelsBase64, kernelsThreadsBase64, kernelsRelaxedBase64, kernelsRelaxedThreadsBase64 } from '../../build/kernels.js';
+import {
+  kernelsBase64,
+  kernelsRelaxedBase64,
+  kernelsRelaxedThreadsBase64,
+  kernelsThreadsBase64,
+} from '../../build/kernels.js';
 import { ResnetWasmError } from '../errors.ts';
-import { probeRelaxedSimd } from './relaxed-probe.ts';
+import type { PreprocessKernels } from '../image/resample.ts';
 import { hasFastInt8Dot } from './cpu.ts';
 import type { KernelFunction, KernelName } from './kernels.ts';
+import { probeRelaxedSimd } from './relaxed-probe.ts';
 
 /**
  * The exports of assembly/index.ts: the kernels of the table (kernels.ts), the input resampler and
@@ -42,7 +47,8 @@ export async function chooseKernelBuild(choice: KernelChoice = 'auto'): Promise<
   if (choice === 'baseline') return 'baseline';
   relaxedVerdict ??= probeRelaxedSimd();
   const problem = await relaxedVerdict;
-  if (choice === 'relaxed' && problem !== null) throw new KernelBuildError(`kernels: 'relaxed' cannot run here: ${problem}`);
+  if (choice === 'relaxed' && problem !== null)
+    throw new KernelBuildError(`kernels: 'relaxed' cannot run here: ${problem}`);
   if (choice === 'relaxed') return 'relaxed';
   return problem === null && (await hasFastInt8Dot()) ? 'relaxed' : 'baseline';
 }
@@ -66,7 +72,10 @@ export function kernelModule(shared: boolean, build: KernelBuild = 'baseline'): 
 }
 
 /** @internal */
-export async function instantiateKernels(module: WebAssembly.Module, memory: WebAssembly.Memory): Promise<KernelExports> {
+export async function instantiateKernels(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+): Promise<KernelExports> {
   const instance = await WebAssembly.instantiate(module, kernelImports(memory));
   return instance.exports as unknown as KernelExports;
 }

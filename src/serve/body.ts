@@ -18,9 +18,19 @@ const FORM_FIELDS = 16;
 /** Only raw images and multipart forms are parsed: any other content type is a 415. */
 export async function registerBodyParsers(app: FastifyInstance, limits: ServeLimits): Promise<void> {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(RAW_IMAGE_TYPES, { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser(
+    RAW_IMAGE_TYPES,
+    { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes },
+    (_request, body, done) => done(null, body),
+  );
   await app.register(multipart, {
-    limits: { fileSize: limits.maxBodyBytes, files: limits.maxBatch, fields: FORM_FIELDS, parts: limits.maxBatch + FORM_FIELDS, headerPairs: 100 },
+    limits: {
+      fileSize: limits.maxBodyBytes,
+      files: limits.maxBatch,
+      fields: FORM_FIELDS,
+      parts: limits.maxBatch + FORM_FIELDS,
+      headerPairs: 100,
+    },
   });
 }
 
@@ -52,18 +62,24 @@ function isMultipart(request: FastifyRequest): boolean {
  * Throws a ServeError for an empty body or form, a form that is malformed or too large, or one that
  * has not arrived within the body timeout.
  */
-export async function readImages(request: FastifyRequest, limits: ServeLimits, maxFiles: number): Promise<Uint8Array[]> {
+export async function readImages(
+  request: FastifyRequest,
+  limits: ServeLimits,
+  maxFiles: number,
+): Promise<Uint8Array[]> {
   if (!request.isMultipart()) return [nonEmpty(request.body as Buffer | undefined)];
   if (Number(request.headers['content-length']) > limits.maxBodyBytes) throw formTooLarge(limits);
   const files = await withinLimits(readFileParts(request, maxFiles), request, limits);
-  if (files.length === 0) throw new ServeError('empty-body', 'the form has no file part: send the image as a file field');
+  if (files.length === 0)
+    throw new ServeError('empty-body', 'the form has no file part: send the image as a file field');
   return files;
 }
 
 async function readFileParts(request: FastifyRequest, maxFiles: number): Promise<Uint8Array[]> {
   const files: Uint8Array[] = [];
   try {
-    for await (const part of request.files({ limits: { files: maxFiles } })) files.push(nonEmpty(await part.toBuffer()));
+    for await (const part of request.files({ limits: { files: maxFiles } }))
+      files.push(nonEmpty(await part.toBuffer()));
   } catch (error) {
     throw asFormError(error);
   }
@@ -73,11 +89,14 @@ async function readFileParts(request: FastifyRequest, maxFiles: number): Promise
 /** busboy's own errors (a missing boundary, a part cut short) carry no code: they are a malformed form. */
 function asFormError(error: unknown): unknown {
   if (error instanceof ServeError || (error as { code?: string }).code !== undefined) return error;
-  return new ServeError('bad-multipart', `malformed multipart/form-data: ${(error as Error).message}`, { cause: error });
+  return new ServeError('bad-multipart', `malformed multipart/form-data: ${(error as Error).message}`, {
+    cause: error,
+  });
 }
 
 function nonEmpty(bytes: Buffer | undefined): Buffer {
-  if (bytes === undefined || bytes.length === 0) throw new ServeError('empty-body', 'the request has no image: the body is empty');
+  if (bytes === undefined || bytes.length === 0)
+    throw new ServeError('empty-body', 'the request has no image: the body is empty');
   return bytes;
 }
 
@@ -109,5 +128,8 @@ function formTooLarge(limits: ServeLimits): ServeError {
 }
 
 function bodyTimeout(limits: ServeLimits): ServeError {
-  return new ServeError('body-timeout', `the request body did not arrive within ${limits.bodyTimeoutMs} ms (--body-timeout)`);
+  return new ServeError(
+    'body-timeout',
+    `the request body did not arrive within ${limits.bodyTimeoutMs} ms (--body-timeout)`,
+  );
 }

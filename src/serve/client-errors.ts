@@ -16,11 +16,17 @@ export function clientErrorHandler(failed: (kind: ServeErrorKind) => void) {
   return (error: Error & { code?: string }, socket: Socket): void => {
     // A reset connection has nobody to answer.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
-    const failure = new ServeError(PARSER_KINDS[error.code ?? ''] ?? 'bad-request', `malformed HTTP request: ${error.message}`);
+    const failure = new ServeError(
+      PARSER_KINDS[error.code ?? ''] ?? 'bad-request',
+      `malformed HTTP request: ${error.message}`,
+    );
     failed(failure.kind);
     const body = JSON.stringify(failure.toJSON());
     const status = `${failure.statusCode} ${STATUS_CODES[failure.statusCode]}`;
-    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    if (socket.writable)
+      socket.end(
+        `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
     socket.destroySoon();
   };
 }

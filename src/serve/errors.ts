@@ -73,9 +73,11 @@ const FRAMEWORK_CODES: Record<string, ServeErrorKind> = {
 };
 
 const FRAMEWORK_MESSAGES: Partial<Record<ServeErrorKind, string>> = {
-  'unsupported-media-type': 'send the image as image/* (JPEG, PNG, WebP, ...), application/octet-stream or multipart/form-data',
+  'unsupported-media-type':
+    'send the image as image/* (JPEG, PNG, WebP, ...), application/octet-stream or multipart/form-data',
   'body-too-large': 'the request body is larger than the server accepts (--max-body)',
-  'too-many-files': 'the form has more parts than the server accepts (one image, or --max-batch for /v1/classify/batch)',
+  'too-many-files':
+    'the form has more parts than the server accepts (one image, or --max-batch for /v1/classify/batch)',
 };
 
 /** Any error met while answering a request, as a ServeError: ours as they are, the framework's by code. */
@@ -88,5 +90,7 @@ export function toServeError(error: unknown): ServeError {
   if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
     return new ServeError('bad-request', String(message), { cause: error });
   }
-  return new ServeError('internal', `internal error: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  return new ServeError('internal', `internal error: ${error instanceof Error ? error.message : String(error)}`, {
+    cause: error,
+  });
 }

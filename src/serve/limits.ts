@@ -8,6 +8,7 @@ import { ServeError } from './errors.ts';
 
 // The numbers alone, without this file's image-size: the command line's help shows them.
 export { DEFAULT_LIMITS, type ServeLimits } from './default-limits.ts';
+
 import type { ServeLimits } from './default-limits.ts';
 
 /**
@@ -28,10 +29,14 @@ const SERVED_FORMATS = new Set(['jpg', 'png', 'webp']);
  */
 export function checkImageHeader(bytes: Uint8Array, maxPixels: number): void {
   const { width, height, type } = announcedSize(bytes);
-  if (!SERVED_FORMATS.has(type)) throw new ServeError('bad-image', `a ${type.toUpperCase()} image: the server takes JPEG, PNG and WebP`);
+  if (!SERVED_FORMATS.has(type))
+    throw new ServeError('bad-image', `a ${type.toUpperCase()} image: the server takes JPEG, PNG and WebP`);
   const pixels = width * height;
   if (pixels > maxPixels) {
-    throw new ServeError('too-many-pixels', `the image announces ${width}x${height} pixels (${pixels}), more than the ${maxPixels} allowed (--max-pixels)`);
+    throw new ServeError(
+      'too-many-pixels',
+      `the image announces ${width}x${height} pixels (${pixels}), more than the ${maxPixels} allowed (--max-pixels)`,
+    );
   }
 }
 
@@ -40,6 +45,8 @@ function announcedSize(bytes: Uint8Array): { width: number; height: number; type
     const { width, height, type } = imageSize(bytes);
     return { width, height, type: type ?? 'unknown' };
   } catch (error) {
-    throw new ServeError('bad-image', `not a readable JPEG, PNG or WebP image: ${(error as Error).message}`, { cause: error });
+    throw new ServeError('bad-image', `not a readable JPEG, PNG or WebP image: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }

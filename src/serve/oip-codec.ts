@@ -41,7 +41,10 @@ export function badRequest(message: string): ServeError {
 }
 
 /** The request's JSON and its inputs' data, from JSON or from the binary part of the body. */
-export function parseInferRequest(body: Uint8Array, headerLength: string | undefined): { request: InferRequest; inputs: InputTensor[] } {
+export function parseInferRequest(
+  body: Uint8Array,
+  headerLength: string | undefined,
+): { request: InferRequest; inputs: InputTensor[] } {
   const jsonLength = headerLength === undefined ? body.length : Number(headerLength);
   if (!Number.isInteger(jsonLength) || jsonLength < 1 || jsonLength > body.length) {
     throw badRequest(`${HEADER_LENGTH} is ${headerLength}, but the body has ${body.length} bytes`);
@@ -52,12 +55,17 @@ export function parseInferRequest(body: Uint8Array, headerLength: string | undef
     const size = input.parameters?.binary_data_size;
     if (size === undefined) return { ...input, data: jsonData(input) };
     if (!Number.isInteger(size) || (size as number) < 0 || offset + (size as number) > body.length) {
-      throw badRequest(`input "${input.name}": binary_data_size ${size} runs past the end of the body (${body.length - offset} bytes left)`);
+      throw badRequest(
+        `input "${input.name}": binary_data_size ${size} runs past the end of the body (${body.length - offset} bytes left)`,
+      );
     }
     const bytes = body.subarray(offset, (offset += size as number));
     return { ...input, data: binaryData(input, bytes) };
   });
-  if (offset !== body.length) throw badRequest(`the body has ${body.length - offset} bytes after the tensors its binary_data_size parameters announce`);
+  if (offset !== body.length)
+    throw badRequest(
+      `the body has ${body.length - offset} bytes after the tensors its binary_data_size parameters announce`,
+    );
   return { request, inputs };
 }
 
@@ -95,7 +103,10 @@ function binaryData(input: InferRequest['inputs'][number], bytes: Uint8Array): U
   if (input.datatype === 'BYTES') return checkCount(input, splitByteStrings(input, bytes), count);
   const size = NUMERIC[input.datatype as keyof typeof NUMERIC];
   if (size === undefined) throw unsupportedType(input);
-  if (bytes.length !== count * size) throw badRequest(`input "${input.name}" has ${bytes.length} bytes of data; shape [${input.shape}] of ${input.datatype} needs ${count * size}`);
+  if (bytes.length !== count * size)
+    throw badRequest(
+      `input "${input.name}" has ${bytes.length} bytes of data; shape [${input.shape}] of ${input.datatype} needs ${count * size}`,
+    );
   return bytes;
 }
 
@@ -104,7 +115,8 @@ function splitByteStrings(input: InferRequest['inputs'][number], bytes: Uint8Arr
   const elements: Uint8Array[] = [];
   for (let at = 0; at < bytes.length; ) {
     const length = at + 4 <= bytes.length ? view.getUint32(at, true) : -1;
-    if (length < 0 || at + 4 + length > bytes.length) throw badRequest(`input "${input.name}": BYTES element ${elements.length} runs past its binary data`);
+    if (length < 0 || at + 4 + length > bytes.length)
+      throw badRequest(`input "${input.name}": BYTES element ${elements.length} runs past its binary data`);
     elements.push(bytes.subarray(at + 4, at + 4 + length));
     at += 4 + length;
   }
@@ -112,7 +124,8 @@ function splitByteStrings(input: InferRequest['inputs'][number], bytes: Uint8Arr
 }
 
 function jsonData(input: InferRequest['inputs'][number]): Uint8Array | Uint8Array[] {
-  if (!Array.isArray(input.data)) throw badRequest(`input "${input.name}" has neither "data" nor parameters.binary_data_size`);
+  if (!Array.isArray(input.data))
+    throw badRequest(`input "${input.name}" has neither "data" nor parameters.binary_data_size`);
   const values = (input.data as unknown[]).flat(Infinity);
   const count = elementCount(input.shape);
   checkCount(input, values, count);
@@ -120,10 +133,12 @@ function jsonData(input: InferRequest['inputs'][number]): Uint8Array | Uint8Arra
     case 'BYTES':
       return values.map((v) => byteString(input.name, v));
     case 'FP32':
-      if (!values.every((v) => typeof v === 'number' && Number.isFinite(v))) throw badRequest(`input "${input.name}": FP32 data must be finite numbers`);
+      if (!values.every((v) => typeof v === 'number' && Number.isFinite(v)))
+        throw badRequest(`input "${input.name}": FP32 data must be finite numbers`);
       return new Uint8Array(Float32Array.from(values as number[]).buffer);
     case 'UINT8':
-      if (!values.every((v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255)) throw badRequest(`input "${input.name}": UINT8 data must be integers from 0 to 255`);
+      if (!values.every((v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= 255))
+        throw badRequest(`input "${input.name}": UINT8 data must be integers from 0 to 255`);
       return Uint8Array.from(values as number[]);
     default:
       throw unsupportedType(input);
@@ -132,30 +147,41 @@ function jsonData(input: InferRequest['inputs'][number]): Uint8Array | Uint8Arra
 
 /** A BYTES element in JSON: base64 (a string, or KServe v1's {"b64": ...}), else the string's UTF-8 bytes. */
 function byteString(name: string, value: unknown): Uint8Array {
-  const text = typeof value === 'object' && value !== null && typeof (value as { b64?: unknown }).b64 === 'string' ? (value as { b64: string }).b64 : value;
+  const text =
+    typeof value === 'object' && value !== null && typeof (value as { b64?: unknown }).b64 === 'string'
+      ? (value as { b64: string }).b64
+      : value;
   if (typeof text !== 'string') throw badRequest(`input "${name}": BYTES data must be strings (base64 for an image)`);
-  if (/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(text) && text.replace(/\s/g, '').length % 4 === 0) return Buffer.from(text, 'base64');
+  if (/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(text) && text.replace(/\s/g, '').length % 4 === 0)
+    return Buffer.from(text, 'base64');
   return new TextEncoder().encode(text);
 }
 
 function checkCount<T>(input: InferRequest['inputs'][number], values: T[], count: number): T[] {
-  if (values.length !== count) throw badRequest(`input "${input.name}" has ${values.length} elements; its shape [${input.shape}] has ${count}`);
+  if (values.length !== count)
+    throw badRequest(`input "${input.name}" has ${values.length} elements; its shape [${input.shape}] has ${count}`);
   return values;
 }
 
 function unsupportedType(input: InferRequest['inputs'][number]): ServeError {
-  return badRequest(`input "${input.name}" is ${input.datatype}: send BYTES (encoded images), FP32 (normalized values) or UINT8 (pixels)`);
+  return badRequest(
+    `input "${input.name}" is ${input.datatype}: send BYTES (encoded images), FP32 (normalized values) or UINT8 (pixels)`,
+  );
 }
 
 /**
  * The response: JSON when no output is binary, else the JSON header (each binary output's size in
  * its parameters) followed by the binary outputs, with the header's length.
  */
-export function encodeInferResponse(header: Parameters, outputs: OutputTensor[]): { body: Uint8Array | Parameters; headerLength?: number } {
+export function encodeInferResponse(
+  header: Parameters,
+  outputs: OutputTensor[],
+): { body: Uint8Array | Parameters; headerLength?: number } {
   const chunks: Uint8Array[] = [];
   const described = outputs.map(({ name, datatype, shape, data, binary }) => {
     if (!binary) return { name, datatype, shape, data: Array.from(data as ArrayLike<number | string>) };
-    const bytes = datatype === 'FP32' ? new Uint8Array((data as Float32Array).buffer.slice(0)) : joinByteStrings(data as string[]);
+    const bytes =
+      datatype === 'FP32' ? new Uint8Array((data as Float32Array).buffer.slice(0)) : joinByteStrings(data as string[]);
     chunks.push(bytes);
     return { name, datatype, shape, parameters: { binary_data_size: bytes.length } };
   });
@@ -166,10 +192,12 @@ export function encodeInferResponse(header: Parameters, outputs: OutputTensor[])
 }
 
 function joinByteStrings(strings: string[]): Uint8Array {
-  return Buffer.concat(strings.flatMap((s) => {
-    const bytes = Buffer.from(s, 'utf8');
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(bytes.length);
-    return [length, bytes];
-  }));
+  return Buffer.concat(
+    strings.flatMap((s) => {
+      const bytes = Buffer.from(s, 'utf8');
+      const length = Buffer.alloc(4);
+      length.writeUInt32LE(bytes.length);
+      return [length, bytes];
+    }),
+  );
 }

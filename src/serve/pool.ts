@@ -6,8 +6,17 @@
 import { Worker } from 'node:worker_threads';
 import { ResnetWasmError } from '../errors.ts';
 import { ServeError } from './errors.ts';
+import type {
+  ClassifyResult,
+  EmbedResult,
+  Job,
+  JobOptions,
+  JobReply,
+  ModelSummary,
+  WorkerConfig,
+  WorkerMessage,
+} from './protocol.ts';
 import { BoundedQueue } from './queue.ts';
-import type { ClassifyResult, EmbedResult, Job, JobOptions, JobReply, ModelSummary, WorkerConfig, WorkerMessage } from './protocol.ts';
 
 export interface PoolOptions {
   modelPath: string;
@@ -63,7 +72,10 @@ export class WorkerPool {
       await Promise.all(loads);
     } catch (error) {
       await pool.close();
-      throw new ResnetWasmError(`a serve worker could not load the model ${options.modelPath}: ${(error as Error).message}`, { cause: error });
+      throw new ResnetWasmError(
+        `a serve worker could not load the model ${options.modelPath}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     return pool;
   }
@@ -97,9 +109,13 @@ export class WorkerPool {
     const idle = this.slots.filter((slot) => slot.ready && slot.running === null).length;
     if (this.queue.hasRoom(Math.max(0, count - idle))) return;
     const waitSeconds = Math.ceil(((this.queue.length / Math.max(1, this.readyWorkers)) * this.meanMs) / 1000);
-    throw new ServeError('queue-full', `${this.queue.length} images are waiting, the most the server queues (--queue): try again later`, {
-      retryAfter: Math.max(1, waitSeconds),
-    });
+    throw new ServeError(
+      'queue-full',
+      `${this.queue.length} images are waiting, the most the server queues (--queue): try again later`,
+      {
+        retryAfter: Math.max(1, waitSeconds),
+      },
+    );
   }
 
   /**
@@ -135,7 +151,8 @@ export class WorkerPool {
   /** Refuses new jobs, fails the queued ones and stops every worker. */
   async close(): Promise<void> {
     this.closing = true;
-    for (const pending of this.queue.drain()) pending.reject(new ServeError('shutting-down', 'the server is shutting down'));
+    for (const pending of this.queue.drain())
+      pending.reject(new ServeError('shutting-down', 'the server is shutting down'));
     await Promise.all(this.slots.map((slot) => slot.worker.terminate()));
   }
 
@@ -143,13 +160,21 @@ export class WorkerPool {
    * Wraps a job with its timeout and its client's signal; settling it once clears both. A job that
    * is given up while queued leaves the queue, so no worker spends time on it.
    */
-  private track(job: Job, resolve: (r: ClassifyResult | EmbedResult) => void, reject: (e: ServeError) => void, signal?: AbortSignal): Pending {
+  private track(
+    job: Job,
+    resolve: (r: ClassifyResult | EmbedResult) => void,
+    reject: (e: ServeError) => void,
+    signal?: AbortSignal,
+  ): Pending {
     const giveUp = (error: ServeError) => {
       this.queue.remove(pending);
       pending.reject(error);
     };
     const onAbort = () => giveUp(clientClosed());
-    const timer = setTimeout(() => giveUp(new ServeError('timeout', `no answer within ${this.options.timeoutMs} ms (--timeout)`)), this.options.timeoutMs);
+    const timer = setTimeout(
+      () => giveUp(new ServeError('timeout', `no answer within ${this.options.timeoutMs} ms (--timeout)`)),
+      this.options.timeoutMs,
+    );
     const settle = () => {
       pending.settled = true;
       clearTimeout(timer);
@@ -216,7 +241,12 @@ export class WorkerPool {
 
   /** A worker has died: its job fails, a fresh worker takes the slot (again later if it cannot load). */
   private replace(slot: Slot, code: number): void {
-    slot.running?.reject(new ServeError('worker-crashed', `the worker classifying this image stopped (exit code ${code}); it has been replaced`));
+    slot.running?.reject(
+      new ServeError(
+        'worker-crashed',
+        `the worker classifying this image stopped (exit code ${code}); it has been replaced`,
+      ),
+    );
     slot.running = null;
     slot.ready = false;
     slot.worker = startWorker(this.options.modelPath);
@@ -232,9 +262,13 @@ export class WorkerPool {
  */
 function startWorker(modelPath: string): Worker {
   const workerData: WorkerConfig = { modelPath };
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./serve-worker.js', import.meta.url), { workerData });
+  if (!import.meta.url.endsWith('.ts'))
+    return new Worker(new URL('./serve-worker.js', import.meta.url), { workerData });
   const entry = JSON.stringify(new URL('./worker.ts', import.meta.url).href);
-  return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${entry}); });`, { eval: true, workerData });
+  return new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${entry}); });`, {
+    eval: true,
+    workerData,
+  });
 }
 
 function clientClosed(): ServeError {

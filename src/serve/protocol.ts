@@ -56,7 +56,9 @@ export interface EmbedResult {
   ms: number;
 }
 
-export type JobReply = { id: number; result: ClassifyResult | EmbedResult } | { id: number; error: { kind: ServeErrorKind; message: string } };
+export type JobReply =
+  | { id: number; result: ClassifyResult | EmbedResult }
+  | { id: number; error: { kind: ServeErrorKind; message: string } };
 
 /** A worker says `ready` once, after its model has loaded, then answers each job. */
 export type WorkerMessage = { ready: true; model: ModelSummary } | JobReply;

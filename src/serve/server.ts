@@ -3,17 +3,18 @@
  * thread only does HTTP; images go through a bounded queue to workers that hold the model
  * (pool.ts). Every failure is a JSON error with a stable kind (errors.ts), counted in /metrics.
  */
-import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+
 import type { AddressInfo } from 'node:net';
-import { ServeError, toServeError } from './errors.ts';
-import { DEFAULT_LIMITS, idleTimeoutMs, type ServeLimits } from './limits.ts';
+import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { checkTop, fromText } from '../options/validate.ts';
 import { bodyDeadline, readImages, registerBodyParsers } from './body.ts';
 import { clientErrorHandler } from './client-errors.ts';
+import { ServeError, toServeError } from './errors.ts';
+import { DEFAULT_LIMITS, idleTimeoutMs, type ServeLimits } from './limits.ts';
 import { ServeMetrics } from './metrics.ts';
+import { modelNameOf, registerOip } from './oip.ts';
 import { WorkerPool } from './pool.ts';
 import type { ClassifyResult } from './protocol.ts';
-import { checkTop, fromText } from '../options/validate.ts';
-import { modelNameOf, registerOip } from './oip.ts';
 
 export interface ServeOptions extends Partial<ServeLimits> {
   modelPath: string;
@@ -59,7 +60,10 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     queueSize: limits.queueSize,
     timeoutMs: limits.timeoutMs,
     maxPixels: limits.maxPixels,
-    observer: { inferred: (ms) => metrics.inferred(ms), workerReplaced: (reason) => (metrics.workerReplaced(), log(`worker replaced (${reason})`)) },
+    observer: {
+      inferred: (ms) => metrics.inferred(ms),
+      workerReplaced: (reason) => (metrics.workerReplaced(), log(`worker replaced (${reason})`)),
+    },
   });
   const state = { draining: false };
   const app = fastify({
@@ -73,7 +77,13 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
   await registerBodyParsers(app, limits);
   addHooks(app, metrics, state, log);
   addRoutes(app, pool, metrics, limits, state);
-  await registerOip(app, { pool, limits, state, modelName: options.modelName ?? modelNameOf(options.modelPath), whenClientLeaves });
+  await registerOip(app, {
+    pool,
+    limits,
+    state,
+    modelName: options.modelName ?? modelNameOf(options.modelPath),
+    whenClientLeaves,
+  });
   try {
     await app.listen({ host: options.host ?? '127.0.0.1', port: options.port ?? 8080 });
   } catch (error) {
@@ -95,13 +105,20 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
 }
 
 function definedLimits(options: Partial<ServeLimits>): Partial<ServeLimits> {
-  return Object.fromEntries(Object.keys(DEFAULT_LIMITS).flatMap((key) => {
-    const value = options[key as keyof ServeLimits];
-    return value === undefined ? [] : [[key, value]];
-  }));
+  return Object.fromEntries(
+    Object.keys(DEFAULT_LIMITS).flatMap((key) => {
+      const value = options[key as keyof ServeLimits];
+      return value === undefined ? [] : [[key, value]];
+    }),
+  );
 }
 
-function addHooks(app: FastifyInstance, metrics: ServeMetrics, state: { draining: boolean }, log: (line: string) => void): void {
+function addHooks(
+  app: FastifyInstance,
+  metrics: ServeMetrics,
+  state: { draining: boolean },
+  log: (line: string) => void,
+): void {
   app.addHook('onRequest', async () => {
     if (state.draining) throw new ServeError('shutting-down', 'the server is shutting down: it takes no new requests');
   });
@@ -113,19 +130,31 @@ function addHooks(app: FastifyInstance, metrics: ServeMetrics, state: { draining
     metrics.responded(request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime);
   });
   app.setNotFoundHandler(async (request) => {
-    throw new ServeError('not-found', `no route ${request.method} ${request.url}: POST /v1/classify, POST /v1/classify/batch, POST /v1/embed, GET /healthz, /readyz, /metrics`);
+    throw new ServeError(
+      'not-found',
+      `no route ${request.method} ${request.url}: POST /v1/classify, POST /v1/classify/batch, POST /v1/embed, GET /healthz, /readyz, /metrics`,
+    );
   });
   app.setErrorHandler(async (error, request, reply) => {
-    const failure = clientGone(request, reply) ? new ServeError('client-closed', 'the client hung up') : toServeError(error);
+    const failure = clientGone(request, reply)
+      ? new ServeError('client-closed', 'the client hung up')
+      : toServeError(error);
     metrics.failed(failure.kind);
     // Our own faults are told; the rest (timeouts and refusals included) only counted.
-    if (failure.kind === 'internal' || failure.kind === 'worker-crashed') log(`${request.method} ${request.url}: ${failure.message}`);
+    if (failure.kind === 'internal' || failure.kind === 'worker-crashed')
+      log(`${request.method} ${request.url}: ${failure.message}`);
     if (failure.retryAfter !== undefined) reply.header('retry-after', String(failure.retryAfter));
     return reply.code(failure.statusCode).send(failure.toJSON());
   });
 }
 
-function addRoutes(app: FastifyInstance, pool: WorkerPool, metrics: ServeMetrics, limits: ServeLimits, state: { draining: boolean }): void {
+function addRoutes(
+  app: FastifyInstance,
+  pool: WorkerPool,
+  metrics: ServeMetrics,
+  limits: ServeLimits,
+  state: { draining: boolean },
+): void {
   const preParsing = bodyDeadline(limits);
   app.post('/v1/classify', { schema: TOP_QUERY, preParsing }, async (request, reply) => {
     const [image] = await readImages(request, limits, 1);
@@ -135,7 +164,9 @@ function addRoutes(app: FastifyInstance, pool: WorkerPool, metrics: ServeMetrics
     const images = await readImages(request, limits, limits.maxBatch);
     pool.checkRoom(images.length);
     const signal = whenClientLeaves(reply);
-    const results = await Promise.all(images.map((image) => classifyItem(pool, metrics, image, topOf(request), signal)));
+    const results = await Promise.all(
+      images.map((image) => classifyItem(pool, metrics, image, topOf(request), signal)),
+    );
     return { results };
   });
   app.post('/v1/embed', { preParsing }, async (request, reply) => {
@@ -152,7 +183,13 @@ function addRoutes(app: FastifyInstance, pool: WorkerPool, metrics: ServeMetrics
 }
 
 /** A batch answers every image: an image that fails gets its error in its place. */
-async function classifyItem(pool: WorkerPool, metrics: ServeMetrics, image: Uint8Array, top: number, signal: AbortSignal): Promise<BatchItem> {
+async function classifyItem(
+  pool: WorkerPool,
+  metrics: ServeMetrics,
+  image: Uint8Array,
+  top: number,
+  signal: AbortSignal,
+): Promise<BatchItem> {
   try {
     return await pool.classify(image, top, signal);
   } catch (error) {

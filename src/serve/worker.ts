@@ -4,14 +4,22 @@
  * Bundled as dist/serve-worker.js (scripts/build.js).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadModel, type Classification, type Model } from '../runtime/model.ts';
 import { ImageDecodeError } from '../errors.ts';
+import { quantizingMap } from '../image/preprocess.ts';
+import { type Classification, loadModel, type Model } from '../runtime/model.ts';
+import { topK } from '../runtime/topk.ts';
 import { ServeError } from './errors.ts';
 import { checkImageHeader } from './limits.ts';
-import type { ClassifyResult, EmbedResult, Job, JobReply, ModelSummary, WorkerConfig, WorkerMessage } from './protocol.ts';
+import type {
+  ClassifyResult,
+  EmbedResult,
+  Job,
+  JobReply,
+  ModelSummary,
+  WorkerConfig,
+  WorkerMessage,
+} from './protocol.ts';
 import { tensorToInput } from './tensor-input.ts';
-import { quantizingMap } from '../image/preprocess.ts';
-import { topK } from '../runtime/topk.ts';
 
 const port = parentPort!;
 const config = workerData as WorkerConfig;

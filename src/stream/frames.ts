@@ -11,10 +11,10 @@
  */
 import { ImageDecodeError, ResnetWasmError } from '../errors.ts';
 import type { ImageSource } from '../image/sources.ts';
-import type { Classification, ClassifyOptions, Model } from '../runtime/model.ts';
 import { checkDecoder, checkTop } from '../options/validate.ts';
+import type { Classification, ClassifyOptions, Model } from '../runtime/model.ts';
 import { JpegSplitter } from './mjpeg.ts';
-import { isVideoSource, videoFrames, type VideoSource } from './video.ts';
+import { isVideoSource, type VideoSource, videoFrames } from './video.ts';
 
 /** MJPEG bytes, or (browsers) a video element or a MediaStream. */
 export type FrameSource = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array> | VideoSource;
@@ -76,7 +76,9 @@ export class FrameStream implements AsyncIterable<FrameClassification> {
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
-    const frames = isVideoSource(this.source) ? videoFrames(this.source, stop.signal) : mjpegFrames(this.source, this.summary, stop.signal);
+    const frames = isVideoSource(this.source)
+      ? videoFrames(this.source, stop.signal)
+      : mjpegFrames(this.source, this.summary, stop.signal);
     const producing = produce(frames, newest);
     try {
       for (let next = await newest.take(); next !== null; next = await newest.take()) {
@@ -175,12 +177,17 @@ function nextTurn(): Promise<void> {
 }
 
 /** JPEG frames from MJPEG bytes, each timed on arrival (ms since the stream was opened). */
-async function* mjpegFrames(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, summary: StreamSummary, signal: AbortSignal): AsyncGenerator<Frame> {
+async function* mjpegFrames(
+  source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+  summary: StreamSummary,
+  signal: AbortSignal,
+): AsyncGenerator<Frame> {
   const start = performance.now();
   const splitter = new JpegSplitter();
   let index = 0;
   for await (const chunk of byteChunks(source, signal)) {
-    if (!(chunk instanceof Uint8Array)) throw new ResnetWasmError(`the MJPEG stream yielded ${typeof chunk}, expected Uint8Array chunks`);
+    if (!(chunk instanceof Uint8Array))
+      throw new ResnetWasmError(`the MJPEG stream yielded ${typeof chunk}, expected Uint8Array chunks`);
     summary.bytes += chunk.length;
     const frames = splitter.push(chunk);
     const t = Number((performance.now() - start).toFixed(1));
@@ -193,13 +200,17 @@ async function* mjpegFrames(source: ReadableStream<Uint8Array> | AsyncIterable<U
 }
 
 /** A stream's chunks until it ends or `signal` aborts; the source is cancelled when the caller stops early. */
-async function* byteChunks(source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<unknown> {
+async function* byteChunks(
+  source: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+  signal: AbortSignal,
+): AsyncGenerator<unknown> {
   if (!('getReader' in source)) {
     const iterator = source[Symbol.asyncIterator]();
     const onAbort = () => void iterator.return?.();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      for (let next = await iterator.next(); !next.done && !signal.aborted; next = await iterator.next()) yield next.value;
+      for (let next = await iterator.next(); !next.done && !signal.aborted; next = await iterator.next())
+        yield next.value;
     } finally {
       signal.removeEventListener('abort', onAbort);
       if (signal.aborted) await iterator.return?.();

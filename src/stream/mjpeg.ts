@@ -64,7 +64,8 @@ export class JpegSplitter {
       if (this.inScan) {
         // Entropy-coded data: skip to an FF that starts a marker other than RSTn.
         let p = this.pos;
-        while (p + 1 < this.length && !(b[p] === 0xff && b[p + 1] !== 0x00 && (b[p + 1] < 0xd0 || b[p + 1] > 0xd7))) p++;
+        while (p + 1 < this.length && !(b[p] === 0xff && b[p + 1] !== 0x00 && (b[p + 1] < 0xd0 || b[p + 1] > 0xd7)))
+          p++;
         this.pos = p;
         if (p + 1 >= this.length) return 0;
         this.inScan = false;

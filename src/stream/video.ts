@@ -8,7 +8,9 @@ import type { Frame } from './frames.ts';
 
 /** What the stream reads of a <video> element (HTMLVideoElement has it all). */
 export interface VideoElementLike {
-  requestVideoFrameCallback(callback: (now: number, metadata: { mediaTime: number; presentedFrames: number }) => void): number;
+  requestVideoFrameCallback(
+    callback: (now: number, metadata: { mediaTime: number; presentedFrames: number }) => void,
+  ): number;
   cancelVideoFrameCallback(handle: number): void;
   addEventListener(type: 'ended', listener: () => void): void;
   removeEventListener(type: 'ended', listener: () => void): void;
@@ -39,7 +41,12 @@ export async function* videoFrames(source: VideoSource, signal: AbortSignal): As
   const onFrame = async (_now: number, metadata: { mediaTime: number; presentedFrames: number }) => {
     handle = video.requestVideoFrameCallback(onFrame);
     const bitmap = await createImageBitmap(video as unknown as ImageBitmapSource);
-    queue.push({ image: bitmap, index: metadata.presentedFrames, t: Number((1000 * metadata.mediaTime).toFixed(1)), release: () => bitmap.close() });
+    queue.push({
+      image: bitmap,
+      index: metadata.presentedFrames,
+      t: Number((1000 * metadata.mediaTime).toFixed(1)),
+      release: () => bitmap.close(),
+    });
     notify();
   };
   video.addEventListener('ended', onEnded);

@@ -4,8 +4,9 @@
  * taught head keeps it, so it is never run on another network's embeddings; a taught model has the
  * same id as its base, so a head taught on either runs on both.
  */
-import type { NetworkHeader } from '../model/types.ts';
+
 import { crc32 } from '../format/crc32.ts';
+import type { NetworkHeader } from '../model/types.ts';
 
 export function baseId(header: NetworkHeader, parameters: (layer: number) => Uint8Array): string {
   const features = header.layers.slice(0, -1);

@@ -18,7 +18,8 @@ export interface ImageFolder {
 }
 
 export function readImageFolder(dir: string): ImageFolder {
-  if (!statSync(dir).isDirectory()) throw new TeachError(`${dir} is not a folder: teach reads one sub-folder of photos per class`);
+  if (!statSync(dir).isDirectory())
+    throw new TeachError(`${dir} is not a folder: teach reads one sub-folder of photos per class`);
   const skipped: string[] = [];
   const classes: ImageFolder['classes'] = [];
   for (const name of visible(dir)) {
@@ -32,11 +33,14 @@ export function readImageFolder(dir: string): ImageFolder {
       const photo = join(path, file);
       (IMAGE_EXTENSIONS.test(file) && statSync(photo).isFile() ? photos : skipped).push(photo);
     }
-    if (photos.length === 0) throw new TeachError(`${path}: no photos (JPEG, PNG or WebP) in the folder of class "${name}"`);
+    if (photos.length === 0)
+      throw new TeachError(`${path}: no photos (JPEG, PNG or WebP) in the folder of class "${name}"`);
     classes.push({ label: name, photos });
   }
   if (classes.length < 2) {
-    throw new TeachError(`${dir}: ${classes.length === 0 ? 'no class folders' : `only one class folder ("${classes[0].label}")`}: a head needs at least two, one sub-folder of photos each`);
+    throw new TeachError(
+      `${dir}: ${classes.length === 0 ? 'no class folders' : `only one class folder ("${classes[0].label}")`}: a head needs at least two, one sub-folder of photos each`,
+    );
   }
   return { classes, skipped };
 }

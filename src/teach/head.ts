@@ -4,8 +4,9 @@
  * the pooled uint8 tensor (Model.withHead) or as the fc record of a saved model: the same integer
  * sums and the same two f32 roundings as assembly/fc.ts, so the logits are the same bits.
  */
-import type { FloatLayer, HeadInfo, NetworkHeader, QuantTensor } from '../model/types.ts';
+
 import { packWeights } from '../format/layout.ts';
+import type { FloatLayer, HeadInfo, NetworkHeader, QuantTensor } from '../model/types.ts';
 import { quantizeWeights } from '../quantize/quantize.ts';
 import { embeddingTensor } from './embedding.ts';
 import { TeachError } from './errors.ts';
@@ -29,8 +30,14 @@ export interface FloatHead {
 /** Quantizes a float head for the embedding tensor it reads, as the converter quantizes an fc. */
 export function quantizeHead(float: FloatHead, embedding: QuantTensor, labels: string[], info: HeadInfo): Head {
   const layer: Extract<FloatLayer, { kind: 'fc' }> = {
-    kind: 'fc', name: 'head', input: 0, output: 1, cin: embedding.c, cout: labels.length,
-    weight: Float32Array.from(float.weight), bias: Float32Array.from(float.bias),
+    kind: 'fc',
+    name: 'head',
+    input: 0,
+    output: 1,
+    cin: embedding.c,
+    cout: labels.length,
+    weight: Float32Array.from(float.weight),
+    bias: Float32Array.from(float.bias),
   };
   const { weight, bias, weightScales } = quantizeWeights(layer, embedding.scale);
   const multiplier = Float32Array.from(weightScales, (sw) => embedding.scale * sw);
@@ -64,6 +71,16 @@ export function headHeader(base: NetworkHeader, head: Head): NetworkHeader {
 /** The head as an fc record payload (docs/FORMAT.md's kernel layout). */
 export function headPayload(base: NetworkHeader, head: Head): Uint8Array {
   const embedding = base.tensors[embeddingTensor(base)];
-  const layer = { kind: 'fc' as const, name: 'head', input: 0, output: 1, cin: embedding.c, cout: head.labels.length, weight: head.weight, bias: head.bias, multiplier: head.multiplier };
+  const layer = {
+    kind: 'fc' as const,
+    name: 'head',
+    input: 0,
+    output: 1,
+    cin: embedding.c,
+    cout: head.labels.length,
+    weight: head.weight,
+    bias: head.bias,
+    multiplier: head.multiplier,
+  };
   return packWeights(layer, embedding.zeroPoint);
 }

@@ -23,7 +23,9 @@ export function fitClassMeans({ x, y, classes }: Examples, sharpness = 12): Floa
       centre[j] += mean[j] / classes;
     }
   });
-  const spread = Math.sqrt(x.reduce((s, row) => s + row.reduce((t, v, j) => t + (v - centre[j]) ** 2, 0), 0) / x.length);
+  const spread = Math.sqrt(
+    x.reduce((s, row) => s + row.reduce((t, v, j) => t + (v - centre[j]) ** 2, 0), 0) / x.length,
+  );
   const weight = new Float64Array(classes * d);
   const bias = new Float64Array(classes);
   classMeans.forEach((mean, c) => {

@@ -30,7 +30,8 @@ export function fitLogistic({ x, y, classes }: Examples, options: RegressionOpti
   const { mean, scale } = standardization(x);
   const z = x.map((row) => Float64Array.from(row, (v, j) => (v - mean[j]) * scale[j]));
   const weights = balancedWeights(y, classes);
-  const objective = (theta: Float64Array, gradient: Float64Array) => loss(theta, gradient, z, y, weights, classes, options.l2);
+  const objective = (theta: Float64Array, gradient: Float64Array) =>
+    loss(theta, gradient, z, y, weights, classes, options.l2);
   const theta = lbfgs(objective, new Float64Array(classes * (d + 1)), options.iterations);
   return unstandardize(theta, mean, scale, classes, d);
 }
@@ -61,7 +62,15 @@ export function balancedWeights(y: number[], classes: number): Float64Array {
  * Σ_i w_i · cross-entropy(softmax(W z_i + b), y_i) + l2/2 · |W|²; theta holds W row-major
  * (classes × d) then b. Writes the gradient, returns the value.
  */
-export function loss(theta: Float64Array, gradient: Float64Array, z: Float64Array[], y: number[], weights: Float64Array, classes: number, l2: number): number {
+export function loss(
+  theta: Float64Array,
+  gradient: Float64Array,
+  z: Float64Array[],
+  y: number[],
+  weights: Float64Array,
+  classes: number,
+  l2: number,
+): number {
   const d = z[0].length;
   const biasAt = classes * d;
   gradient.fill(0);
@@ -164,7 +173,13 @@ function dotAll(a: Float64Array, b: Float64Array): number {
 }
 
 /** W z + b with z = (e − mean) · scale is (W · scale) e + (b − W · scale · mean). */
-function unstandardize(theta: Float64Array, mean: Float64Array, scale: Float64Array, classes: number, d: number): FloatHead {
+function unstandardize(
+  theta: Float64Array,
+  mean: Float64Array,
+  scale: Float64Array,
+  classes: number,
+  d: number,
+): FloatHead {
   const weight = new Float64Array(classes * d);
   const bias = new Float64Array(classes);
   for (let c = 0; c < classes; c++) {

@@ -3,14 +3,15 @@
  * model.withHead(head) or to save as a complete model file. Class-balanced logistic regression
  * (regression.ts), or the nearest class mean (mean.ts) where a class has too few examples for it.
  */
-import type { ImageSource } from '../image/sources.ts';
+
 import type { DecoderChoice } from '../image/decoders.ts';
+import type { ImageSource } from '../image/sources.ts';
 import type { Model } from '../runtime/model.ts';
 import { embeddingTensor } from './embedding.ts';
-import { quantizeHead, type FloatHead, type Head } from './head.ts';
-import { fitLogistic, type Examples } from './regression.ts';
-import { fitClassMeans } from './mean.ts';
 import { TeachError } from './errors.ts';
+import { type FloatHead, type Head, quantizeHead } from './head.ts';
+import { fitClassMeans } from './mean.ts';
+import { type Examples, fitLogistic } from './regression.ts';
 
 /** A photo (anything classify takes) or an embedding of it (model.embed), with its class. */
 export type Example = { label: string } & ({ image: ImageSource } | { embedding: Float32Array });
@@ -59,42 +60,66 @@ export async function teach(model: Model, examples: readonly Example[], options:
   const float = fitHead(set, options);
   const unknown = options.unknown ? unknownThreshold(set, options) : undefined;
   const embedding = model.header.tensors[embeddingTensor(model.header)];
-  return quantizeHead(float, embedding, set.labels, unknown === undefined ? { base: model.baseId } : { base: model.baseId, unknown });
+  return quantizeHead(
+    float,
+    embedding,
+    set.labels,
+    unknown === undefined ? { base: model.baseId } : { base: model.baseId, unknown },
+  );
 }
 
 /** The classes of the examples; refuses fewer than two, and one label written two ways. */
-export function labelExamples(examples: readonly { label: string }[]): { labels: string[]; y: number[]; classes: number } {
+export function labelExamples(examples: readonly { label: string }[]): {
+  labels: string[];
+  y: number[];
+  classes: number;
+} {
   const labels: string[] = [];
   const spelled = new Map<string, string>();
   const y = examples.map(({ label }, index) => {
-    if (typeof label !== 'string' || label.trim() === '') throw new TeachError(`example ${index}: the label must be a non-empty string`);
+    if (typeof label !== 'string' || label.trim() === '')
+      throw new TeachError(`example ${index}: the label must be a non-empty string`);
     const key = label.normalize('NFC').trim().toLowerCase();
     const seen = spelled.get(key);
-    if (seen !== undefined && seen !== label) throw new TeachError(`example ${index}: label ${JSON.stringify(label)} is used twice (also as ${JSON.stringify(seen)})`);
+    if (seen !== undefined && seen !== label)
+      throw new TeachError(
+        `example ${index}: label ${JSON.stringify(label)} is used twice (also as ${JSON.stringify(seen)})`,
+      );
     if (seen === undefined) {
       spelled.set(key, label);
       labels.push(label);
     }
     return labels.indexOf(label);
   });
-  if (labels.length < 2) throw new TeachError(`a head needs at least two classes, the examples have ${labels.length}${labels.length ? ` (${JSON.stringify(labels[0])})` : ''}`);
+  if (labels.length < 2)
+    throw new TeachError(
+      `a head needs at least two classes, the examples have ${labels.length}${labels.length ? ` (${JSON.stringify(labels[0])})` : ''}`,
+    );
   return { labels, y, classes: labels.length };
 }
 
-async function exampleEmbedding(model: Model, example: Example, index: number, decoder?: DecoderChoice): Promise<Float32Array> {
+async function exampleEmbedding(
+  model: Model,
+  example: Example,
+  index: number,
+  decoder?: DecoderChoice,
+): Promise<Float32Array> {
   if (!('embedding' in example)) return model.embed(example.image, { decoder });
   const { embedding } = example;
   if (!(embedding instanceof Float32Array) || embedding.length !== model.embeddingSize) {
     const size = embedding instanceof Float32Array ? `${embedding.length} values` : 'not a Float32Array';
     throw new TeachError(`example ${index}: embedding of ${size}, the model's have ${model.embeddingSize}`);
   }
-  if (!embedding.every(Number.isFinite)) throw new TeachError(`example ${index}: the embedding holds a value that is not finite`);
+  if (!embedding.every(Number.isFinite))
+    throw new TeachError(`example ${index}: the embedding holds a value that is not finite`);
   return embedding;
 }
 
 /** The float head for labelled embeddings, by the method the options choose. */
 export function fitHead(set: Examples, options: TeachOptions = {}): FloatHead {
-  return chooseMethod(set, options.method) === 'mean' ? fitClassMeans(set) : fitLogistic(set, { ...DEFAULTS, ...definedOnly(options) });
+  return chooseMethod(set, options.method) === 'mean'
+    ? fitClassMeans(set)
+    : fitLogistic(set, { ...DEFAULTS, ...definedOnly(options) });
 }
 
 export function chooseMethod(set: Examples, method: HeadMethod = 'auto'): 'logistic' | 'mean' {
@@ -103,7 +128,10 @@ export function chooseMethod(set: Examples, method: HeadMethod = 'auto'): 'logis
 }
 
 function definedOnly(options: TeachOptions): { l2?: number; iterations?: number } {
-  return { ...(options.l2 === undefined ? {} : { l2: options.l2 }), ...(options.iterations === undefined ? {} : { iterations: options.iterations }) };
+  return {
+    ...(options.l2 === undefined ? {} : { l2: options.l2 }),
+    ...(options.iterations === undefined ? {} : { iterations: options.iterations }),
+  };
 }
 
 /** Logits of a float head for one embedding. */
@@ -138,13 +166,20 @@ export function balancedAccuracy(truth: number[], predicted: number[], classes: 
  * Held-out predictions: example i is in fold i mod `folds` (deterministic), and is predicted by
  * a head taught on the other folds. Returns each example's predicted class and top probability.
  */
-export function crossValidate(set: Examples, options: TeachOptions = {}, folds = 5): { predicted: number[]; confidence: number[] } {
+export function crossValidate(
+  set: Examples,
+  options: TeachOptions = {},
+  folds = 5,
+): { predicted: number[]; confidence: number[] } {
   const predicted = new Array<number>(set.x.length);
   const confidence = new Array<number>(set.x.length);
   for (let fold = 0; fold < Math.min(folds, set.x.length); fold++) {
     const train = set.x.map((_, i) => i).filter((i) => i % folds !== fold);
     if (new Set(train.map((i) => set.y[i])).size < set.classes) continue; // a class missing from training: skip the fold
-    const head = fitHead({ x: train.map((i) => set.x[i]), y: train.map((i) => set.y[i]), classes: set.classes }, options);
+    const head = fitHead(
+      { x: train.map((i) => set.x[i]), y: train.map((i) => set.y[i]), classes: set.classes },
+      options,
+    );
     set.x.forEach((e, i) => {
       if (i % folds !== fold) return;
       const probabilities = softmax(floatLogits(head, e));
@@ -166,7 +201,8 @@ function softmax(logits: Float64Array): Float64Array {
 function unknownThreshold(set: Examples, options: TeachOptions): number {
   const { predicted, confidence } = crossValidate(set, options);
   const right = confidence.filter((p, i) => predicted[i] === set.y[i] && p !== undefined).sort((a, b) => a - b);
-  if (right.length === 0) throw new TeachError('unknown: true needs examples that cross-validation classifies right; add more photos');
+  if (right.length === 0)
+    throw new TeachError('unknown: true needs examples that cross-validation classifies right; add more photos');
   const threshold = right[Math.floor(UNKNOWN_QUANTILE * right.length)];
   return Math.min(0.99, Math.max(1 / set.classes, threshold));
 }

@@ -1,16 +1,18 @@
 // Model files for the loader tests, built in memory in well under a second.
-import { resnetFloat } from '../../src/builder/resnet.ts';
-import { quantizeModel } from '../../src/quantize/quantize.ts';
-import { rangeParams } from '../../src/quantize/calibrate.ts';
+
 import { mulberry32 } from '../../src/builder/random.ts';
+import { imagenetPreprocessing, resnetFloat } from '../../src/builder/resnet.ts';
 import { writeModel } from '../../src/format/writer.ts';
-import { outputTensor, outSize, type FloatLayer, type FloatModel, type Shape } from '../../src/model/types.ts';
-import { imagenetPreprocessing } from '../../src/builder/resnet.ts';
+import { type FloatLayer, type FloatModel, outputTensor, outSize, type Shape } from '../../src/model/types.ts';
+import { rangeParams } from '../../src/quantize/calibrate.ts';
+import { quantizeModel } from '../../src/quantize/quantize.ts';
 
 /** Every tensor gets the same activation range (so a maxpool keeps its input's), the logits scale 1. */
 function quantizeFixed(float: FloatModel): Uint8Array {
   const out = outputTensor(float);
-  const params = float.tensors.map((_, t) => (t === out ? { scale: 1, zeroPoint: 0 } : rangeParams(t === 0 ? -2.2 : 0, 6)));
+  const params = float.tensors.map((_, t) =>
+    t === out ? { scale: 1, zeroPoint: 0 } : rangeParams(t === 0 ? -2.2 : 0, 6),
+  );
   return writeModel(quantizeModel(float, params));
 }
 
@@ -34,7 +36,21 @@ export function tinyModelFile(): Uint8Array {
     const x = tensors[input];
     const pad = Math.floor(k / 2);
     const output = add({ h: outSize(x.h, k, stride, pad), w: outSize(x.w, k, stride, pad), c: cout });
-    layers.push({ kind: 'conv', name, input, output, kh: k, kw: k, stride, pad, cin: x.c, cout, relu, weight: weights(cout * k * k * x.c), bias: weights(cout) });
+    layers.push({
+      kind: 'conv',
+      name,
+      input,
+      output,
+      kh: k,
+      kw: k,
+      stride,
+      pad,
+      cin: x.c,
+      cout,
+      relu,
+      weight: weights(cout * k * k * x.c),
+      bias: weights(cout),
+    });
     return output;
   };
   const stem = conv('conv1', 0, 8, 3, 2, true);
@@ -47,7 +63,16 @@ export function tinyModelFile(): Uint8Array {
   const pooledAll = add({ h: 1, w: 1, c: 16 });
   layers.push({ kind: 'gap', name: 'avgpool', input: down, output: pooledAll });
   const logits = add({ h: 1, w: 1, c: 10 });
-  layers.push({ kind: 'fc', name: 'fc', input: pooledAll, output: logits, cin: 16, cout: 10, weight: weights(160), bias: weights(10) });
+  layers.push({
+    kind: 'fc',
+    name: 'fc',
+    input: pooledAll,
+    output: logits,
+    cin: 16,
+    cout: 10,
+    weight: weights(160),
+    bias: weights(10),
+  });
   return quantizeFixed({
     architecture: 'tiny',
     preprocessing: imagenetPreprocessing(32),

@@ -2,15 +2,16 @@
 // persistence off, its files in a temp folder of its own; ready once it logs that it runs (an event,
 // not a sleep). TLS: a CA, the broker's and a client's certificates made with openssl, a password
 // file made with mosquitto_passwd.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 /** The broker, where Debian puts it (/usr/sbin may not be on a user's PATH), or null. */
 export const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((path) => existsSync(path)) ?? null;
-export const MOSQUITTO_PASSWD = ['/usr/bin/mosquitto_passwd', '/usr/sbin/mosquitto_passwd'].find((path) => existsSync(path)) ?? null;
+export const MOSQUITTO_PASSWD =
+  ['/usr/bin/mosquitto_passwd', '/usr/sbin/mosquitto_passwd'].find((path) => existsSync(path)) ?? null;
 
 export interface TlsFiles {
   ca: string;
@@ -77,8 +78,14 @@ function configText(port: number, { tls, passwordFile }: BrokerOptions): string 
     'log_type information',
   ];
   if (passwordFile !== undefined) lines.push(`password_file ${passwordFile}`);
-  if (tls !== undefined) lines.push(`cafile ${tls.ca}`, `certfile ${tls.serverCert}`, `keyfile ${tls.serverKey}`, 'require_certificate true');
-  return lines.join('\n') + '\n';
+  if (tls !== undefined)
+    lines.push(
+      `cafile ${tls.ca}`,
+      `certfile ${tls.serverCert}`,
+      `keyfile ${tls.serverKey}`,
+      'require_certificate true',
+    );
+  return `${lines.join('\n')}\n`;
 }
 
 /** Starts mosquitto; resolves once it logs that it runs, rejects if it exits first. */
@@ -124,20 +131,55 @@ export function makeCertificates(dir: string, name = 'ca'): TlsFiles {
   const file = (base: string) => join(dir, base);
   const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
   const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...key, '-keyout', file(`${name}.key`), '-out', file(`${name}.pem`), '-days', '1', '-subj', `/CN=resnet-wasm test ${name}`);
+  openssl(
+    'req',
+    '-x509',
+    ...key,
+    '-keyout',
+    file(`${name}.key`),
+    '-out',
+    file(`${name}.pem`),
+    '-days',
+    '1',
+    '-subj',
+    `/CN=resnet-wasm test ${name}`,
+  );
   const sign = (who: string, subject: string, extensions: string) => {
     writeFileSync(file(`${who}.ext`), extensions);
     openssl('req', ...key, '-keyout', file(`${who}.key`), '-out', file(`${who}.csr`), '-subj', subject);
-    openssl('x509', '-req', '-in', file(`${who}.csr`), '-CA', file(`${name}.pem`), '-CAkey', file(`${name}.key`), '-CAcreateserial', '-out', file(`${who}.pem`), '-days', '1', '-extfile', file(`${who}.ext`));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      file(`${who}.csr`),
+      '-CA',
+      file(`${name}.pem`),
+      '-CAkey',
+      file(`${name}.key`),
+      '-CAcreateserial',
+      '-out',
+      file(`${who}.pem`),
+      '-days',
+      '1',
+      '-extfile',
+      file(`${who}.ext`),
+    );
   };
   sign(`${name}-server`, '/CN=127.0.0.1', 'subjectAltName=IP:127.0.0.1\n');
   sign(`${name}-client`, '/CN=resnet-wasm gateway', 'extendedKeyUsage=clientAuth\n');
-  return { ca: file(`${name}.pem`), serverCert: file(`${name}-server.pem`), serverKey: file(`${name}-server.key`), clientCert: file(`${name}-client.pem`), clientKey: file(`${name}-client.key`) };
+  return {
+    ca: file(`${name}.pem`),
+    serverCert: file(`${name}-server.pem`),
+    serverKey: file(`${name}-server.key`),
+    clientCert: file(`${name}-client.pem`),
+    clientKey: file(`${name}-client.key`),
+  };
 }
 
 /** A Mosquitto password file with one user. */
 export function makePasswordFile(dir: string, user: string, password: string): string {
-  if (MOSQUITTO_PASSWD === null) throw new Error('mosquitto_passwd is not installed (Debian: apt-get install mosquitto)');
+  if (MOSQUITTO_PASSWD === null)
+    throw new Error('mosquitto_passwd is not installed (Debian: apt-get install mosquitto)');
   const path = join(dir, 'passwords');
   execFileSync(MOSQUITTO_PASSWD, ['-b', '-c', path, user, password], { stdio: 'pipe' });
   return path;

@@ -7,14 +7,14 @@
  */
 import ort from 'onnxruntime-node';
 import * as assert from 'uvu/assert';
-import type { FloatLayer, FloatModel, QuantParams, Shape } from '../../src/model/types.ts';
-import { layerInputs } from '../../src/model/types.ts';
 import type { BatchNorm, UnfoldedNet } from '../../src/builder/batchnorm.ts';
 import { BN_EPSILON } from '../../src/builder/batchnorm.ts';
-import { rne } from '../../src/quantize/quantize.ts';
 import { importOnnx } from '../../src/convert/onnx.ts';
 import { DataType, type OnnxModelInit } from '../../src/convert/onnx-proto.ts';
 import { ModelImportError } from '../../src/errors.ts';
+import type { FloatLayer, FloatModel, QuantParams, Shape } from '../../src/model/types.ts';
+import { layerInputs } from '../../src/model/types.ts';
+import { rne } from '../../src/quantize/quantize.ts';
 
 export interface ExportOptions {
   /** The default-domain opset, 11–18 (quantized files need 13 or more: per-channel DequantizeLinear). */
@@ -62,7 +62,11 @@ export function exportUnfolded(net: UnfoldedNet, float: FloatModel, options: Exp
  * that follows no conv (an affine layer: ResNet V2's pre-activation) stays a BatchNormalization
  * node, written from `norms`, which must hold the BN of every affine layer (keyed by layer index).
  */
-export function exportFolded(float: FloatModel, options: ExportOptions = {}, norms = new Map<number, BatchNorm>()): OnnxModelInit {
+export function exportFolded(
+  float: FloatModel,
+  options: ExportOptions = {},
+  norms = new Map<number, BatchNorm>(),
+): OnnxModelInit {
   return new FloatExport(float, options, norms).run();
 }
 
@@ -82,7 +86,11 @@ export function exportQdq(float: FloatModel, ranges: ActivationRanges, options: 
   return new QuantizedWriter(float, ranges, options, 'qdq').run();
 }
 
-export function exportQOperator(float: FloatModel, ranges: ActivationRanges, options: ExportOptions = {}): QuantizedExport {
+export function exportQOperator(
+  float: FloatModel,
+  ranges: ActivationRanges,
+  options: ExportOptions = {},
+): QuantizedExport {
   return new QuantizedWriter(float, ranges, options, 'qoperator').run();
 }
 
@@ -98,7 +106,11 @@ export const attributes = {
   int: (name: string, i: number): Attribute => ({ name, type: AttributeType.INT, i }),
   ints: (name: string, ints: number[]): Attribute => ({ name, type: AttributeType.INTS, ints }),
   float: (name: string, f: number): Attribute => ({ name, type: AttributeType.FLOAT, f }),
-  string: (name: string, s: string): Attribute => ({ name, type: AttributeType.STRING, s: new TextEncoder().encode(s) }),
+  string: (name: string, s: string): Attribute => ({
+    name,
+    type: AttributeType.STRING,
+    s: new TextEncoder().encode(s),
+  }),
   tensor: (name: string, t: Tensor): Attribute => ({ name, type: AttributeType.TENSOR, t }),
 };
 
@@ -111,7 +123,14 @@ class GraphWriter {
   readonly nodes: Node[] = [];
   readonly initializers: Tensor[] = [];
 
-  node(opType: string, name: string, inputs: string[], attribute: Attribute[] = [], output = `${name}_output_0`, domain = ''): string {
+  node(
+    opType: string,
+    name: string,
+    inputs: string[],
+    attribute: Attribute[] = [],
+    output = `${name}_output_0`,
+    domain = '',
+  ): string {
     this.nodes.push({ op_type: opType, name, input: inputs, output: [output], attribute, domain });
     return output;
   }
@@ -123,7 +142,12 @@ class GraphWriter {
 
   /** Scales and zero points as onnx.helper.make_tensor writes them: typed fields, not raw bytes. */
   scales(name: string, values: ArrayLike<number>, perChannel: boolean): string {
-    this.initializers.push({ name, dims: perChannel ? [values.length] : [], data_type: DataType.FLOAT, float_data: Array.from(values) });
+    this.initializers.push({
+      name,
+      dims: perChannel ? [values.length] : [],
+      data_type: DataType.FLOAT,
+      float_data: Array.from(values),
+    });
     return name;
   }
 
@@ -132,9 +156,18 @@ class GraphWriter {
     return name;
   }
 
-  model(opset: number, input: { h: number; c: number }, batch: number | string, classes: number, extraDomains: string[] = []): OnnxModelInit {
+  model(
+    opset: number,
+    input: { h: number; c: number },
+    batch: number | string,
+    classes: number,
+    extraDomains: string[] = [],
+  ): OnnxModelInit {
     const dim = (d: number | string) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d });
-    const valueInfo = (name: string, dims: (number | string)[]) => ({ name, type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims.map(dim) } } } });
+    const valueInfo = (name: string, dims: (number | string)[]) => ({
+      name,
+      type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims.map(dim) } } },
+    });
     return {
       ir_version: opset < 12 ? 6 : opset < 15 ? 7 : 8,
       producer_name: 'pytorch',
@@ -162,7 +195,7 @@ class TorchNames {
   private readonly uses = new Map<string, number>();
 
   scope(path: string[]): string {
-    return path.map((p, i) => '/' + (/^\d+$/.test(p) ? `${path[i - 1]}.${p}` : p)).join('');
+    return path.map((p, i) => `/${/^\d+$/.test(p) ? `${path[i - 1]}.${p}` : p}`).join('');
   }
 
   relu(parent: string[]): string {
@@ -200,7 +233,10 @@ function weightDims(layer: Extract<FloatLayer, { kind: 'conv' | 'fc' }>): number
   return layer.kind === 'conv' ? [layer.cout, layer.cin, layer.kh, layer.kw] : [layer.cout, layer.cin];
 }
 
-function onnxWeights<T extends Float32Array | Int8Array>(layer: Extract<FloatLayer, { kind: 'conv' | 'fc' }>, weights: T): T {
+function onnxWeights<T extends Float32Array | Int8Array>(
+  layer: Extract<FloatLayer, { kind: 'conv' | 'fc' }>,
+  weights: T,
+): T {
   return layer.kind === 'conv' ? toOihw(weights, layer.cout, layer.kh, layer.kw, layer.cin) : weights;
 }
 
@@ -242,7 +278,15 @@ const GEMM_ATTRIBUTES = [attributes.float('alpha', 1), attributes.float('beta', 
 
 /** Defaults: opset 17, torchvision's GlobalAveragePool + Flatten + Gemm, a symbolic batch. */
 function withDefaults(options: ExportOptions): Required<ExportOptions> {
-  return { opset: 17, pool: 'GlobalAveragePool', flatten: 'Flatten', head: 'Gemm', batch: 'batch_size', keepRelu: false, ...options };
+  return {
+    opset: 17,
+    pool: 'GlobalAveragePool',
+    flatten: 'Flatten',
+    head: 'Gemm',
+    batch: 'batch_size',
+    keepRelu: false,
+    ...options,
+  };
 }
 
 // fp32
@@ -278,7 +322,9 @@ class FloatExport {
     switch (layer.kind) {
       case 'conv': {
         const bn = this.batchNorms.get(index);
-        const y = bn ? this.batchNorm(batchNormPath(path), this.conv(scope, x, layer, [`${layer.name}.weight`]), bn) : this.conv(scope, x, layer, [this.folded('Conv'), this.folded('Conv')]);
+        const y = bn
+          ? this.batchNorm(batchNormPath(path), this.conv(scope, x, layer, [`${layer.name}.weight`]), bn)
+          : this.conv(scope, x, layer, [this.folded('Conv'), this.folded('Conv')]);
         return layer.relu ? this.g.node('Relu', this.names.relu(path.slice(0, -1)), [y]) : y;
       }
       case 'affine': {
@@ -292,7 +338,11 @@ class FloatExport {
       case 'avgpool':
         return this.g.node('AveragePool', `${scope}/AveragePool`, [x], avgPoolAttributes(layer));
       case 'add': {
-        const y = this.g.node('Add', `${this.names.scope(path.slice(0, -1))}/Add`, layer.inputs.map((t) => this.values[t]));
+        const y = this.g.node(
+          'Add',
+          `${this.names.scope(path.slice(0, -1))}/Add`,
+          layer.inputs.map((t) => this.values[t]),
+        );
         return layer.relu ? this.g.node('Relu', this.names.relu(path.slice(0, -1)), [y]) : y;
       }
       case 'gap':
@@ -317,26 +367,41 @@ class FloatExport {
   private batchNorm(path: string[], x: string, bn: BatchNorm): string {
     const module = path.join('.');
     const c = bn.gamma.length;
-    const params = ([['weight', bn.gamma], ['bias', bn.beta], ['running_mean', bn.mean], ['running_var', bn.variance]] as const).map(([field, values]) =>
-      this.g.raw(`${module}.${field}`, [c], DataType.FLOAT, values),
-    );
+    const params = (
+      [
+        ['weight', bn.gamma],
+        ['bias', bn.beta],
+        ['running_mean', bn.mean],
+        ['running_var', bn.variance],
+      ] as const
+    ).map(([field, values]) => this.g.raw(`${module}.${field}`, [c], DataType.FLOAT, values));
     const attributeList = [attributes.float('epsilon', BN_EPSILON), attributes.float('momentum', 0.9)];
     if (this.options.opset >= 14) attributeList.push(attributes.int('training_mode', 0));
-    return this.g.node('BatchNormalization', `${this.names.scope(path)}/BatchNormalization`, [x, ...params], attributeList);
+    return this.g.node(
+      'BatchNormalization',
+      `${this.names.scope(path)}/BatchNormalization`,
+      [x, ...params],
+      attributeList,
+    );
   }
 
   /** GlobalAveragePool, or ReduceMean whose axes are an attribute before opset 18 and an input from 18. */
   private pool(scope: string, x: string): string {
-    if (this.options.pool === 'GlobalAveragePool') return this.g.node('GlobalAveragePool', `${scope}/GlobalAveragePool`, [x]);
+    if (this.options.pool === 'GlobalAveragePool')
+      return this.g.node('GlobalAveragePool', `${scope}/GlobalAveragePool`, [x]);
     const keepdims = attributes.int('keepdims', 1);
-    if (this.options.opset < 18) return this.g.node('ReduceMean', '/ReduceMean', [x], [attributes.ints('axes', [2, 3]), keepdims]);
+    if (this.options.opset < 18)
+      return this.g.node('ReduceMean', '/ReduceMean', [x], [attributes.ints('axes', [2, 3]), keepdims]);
     const axes = this.constant('/Constant', rawTensor('axes', [2], DataType.INT64, BigInt64Array.of(2n, 3n)));
     return this.g.node('ReduceMean', '/ReduceMean', [x, axes], [keepdims]);
   }
 
   private flatten(x: string, channels: number): string {
     if (this.options.flatten === 'Flatten') return this.g.node('Flatten', '/Flatten', [x], [attributes.int('axis', 1)]);
-    const shape = this.constant('/Constant_1', rawTensor('shape', [2], DataType.INT64, BigInt64Array.of(-1n, BigInt(channels))));
+    const shape = this.constant(
+      '/Constant_1',
+      rawTensor('shape', [2], DataType.INT64, BigInt64Array.of(-1n, BigInt(channels))),
+    );
     return this.g.node('Reshape', '/Reshape', [x, shape]);
   }
 
@@ -350,8 +415,19 @@ class FloatExport {
       const weight = this.g.raw(`${layer.name}.weight`, [layer.cout, layer.cin], DataType.FLOAT, layer.weight);
       return this.g.node('Gemm', `${scope}/Gemm`, [x, weight, bias], GEMM_ATTRIBUTES, 'output');
     }
-    const weight = this.g.raw(this.folded('MatMul'), [layer.cin, layer.cout], DataType.FLOAT, transposed(layer.weight, layer.cout, layer.cin));
-    return this.g.node('Add', `${scope}/Add`, [this.g.node('MatMul', `${scope}/MatMul`, [x, weight]), bias], [], 'output');
+    const weight = this.g.raw(
+      this.folded('MatMul'),
+      [layer.cin, layer.cout],
+      DataType.FLOAT,
+      transposed(layer.weight, layer.cout, layer.cin),
+    );
+    return this.g.node(
+      'Add',
+      `${scope}/Add`,
+      [this.g.node('MatMul', `${scope}/MatMul`, [x, weight]), bias],
+      [],
+      'output',
+    );
   }
 }
 
@@ -411,7 +487,8 @@ class QuantizedWriter {
     this.options = withDefaults({ opset: 13, ...options });
     this.params = model.tensors.map((_, t) => ortActivationParams(ranges.min[t], ranges.max[t]));
     // quantize_static keeps max pool on uint8 values: its output shares its input's parameters.
-    for (const layer of model.layers) if (layer.kind === 'maxpool') this.params[layer.output] = this.params[layer.input];
+    for (const layer of model.layers)
+      if (layer.kind === 'maxpool') this.params[layer.output] = this.params[layer.input];
   }
 
   run(): QuantizedExport {
@@ -427,27 +504,78 @@ class QuantizedWriter {
   private layer(layer: FloatLayer): void {
     const path = layer.name.split('.');
     const scope = this.names.scope(path);
-    const relu = (layer.kind === 'conv' || layer.kind === 'add') && layer.relu ? this.names.relu(path.slice(0, -1)) : null;
+    const relu =
+      (layer.kind === 'conv' || layer.kind === 'add') && layer.relu ? this.names.relu(path.slice(0, -1)) : null;
     switch (layer.kind) {
       case 'conv': {
         const [w, ws, wzp, b] = this.weightInputs(layer, `onnx::Conv_${layer.output}`);
-        if (this.format === 'qdq') return this.floatOp(layer.output, 'Conv', `${scope}/Conv`, [this.dequantized(layer.input), w, b], convAttributes(layer), relu);
-        return this.qlinearOp(layer.output, 'QLinearConv', `${scope}/Conv`, [...this.quantizedInput(layer.input), w, ws, wzp], convAttributes(layer), [b]);
+        if (this.format === 'qdq')
+          return this.floatOp(
+            layer.output,
+            'Conv',
+            `${scope}/Conv`,
+            [this.dequantized(layer.input), w, b],
+            convAttributes(layer),
+            relu,
+          );
+        return this.qlinearOp(
+          layer.output,
+          'QLinearConv',
+          `${scope}/Conv`,
+          [...this.quantizedInput(layer.input), w, ws, wzp],
+          convAttributes(layer),
+          [b],
+        );
       }
       case 'add': {
         const name = `${this.names.scope(path.slice(0, -1))}/Add`;
-        if (this.format === 'qdq') return this.floatOp(layer.output, 'Add', name, layer.inputs.map((t) => this.dequantized(t)), [], relu);
-        return this.qlinearOp(layer.output, 'com.microsoft.QLinearAdd', name, layer.inputs.flatMap((t) => this.quantizedInput(t)), []);
+        if (this.format === 'qdq')
+          return this.floatOp(
+            layer.output,
+            'Add',
+            name,
+            layer.inputs.map((t) => this.dequantized(t)),
+            [],
+            relu,
+          );
+        return this.qlinearOp(
+          layer.output,
+          'com.microsoft.QLinearAdd',
+          name,
+          layer.inputs.flatMap((t) => this.quantizedInput(t)),
+          [],
+        );
       }
       case 'maxpool':
-        if (this.format === 'qdq') return this.floatOp(layer.output, 'MaxPool', `${scope}/MaxPool`, [this.dequantized(layer.input)], maxPoolAttributes(layer), null);
+        if (this.format === 'qdq')
+          return this.floatOp(
+            layer.output,
+            'MaxPool',
+            `${scope}/MaxPool`,
+            [this.dequantized(layer.input)],
+            maxPoolAttributes(layer),
+            null,
+          );
         this.stems[layer.output] = `${scope}/MaxPool_output_0`;
-        this.g.node('MaxPool', `${scope}/MaxPool`, [this.quantized(layer.input)], maxPoolAttributes(layer), this.quantized(layer.output));
+        this.g.node(
+          'MaxPool',
+          `${scope}/MaxPool`,
+          [this.quantized(layer.input)],
+          maxPoolAttributes(layer),
+          this.quantized(layer.output),
+        );
         return;
       case 'gap': {
         const name = `${scope}/GlobalAveragePool`;
-        if (this.format === 'qdq') return this.floatOp(layer.output, 'GlobalAveragePool', name, [this.dequantized(layer.input)], [], null);
-        return this.qlinearOp(layer.output, 'com.microsoft.QLinearGlobalAveragePool', name, this.quantizedInput(layer.input), [attributes.int('channels_last', 0)]);
+        if (this.format === 'qdq')
+          return this.floatOp(layer.output, 'GlobalAveragePool', name, [this.dequantized(layer.input)], [], null);
+        return this.qlinearOp(
+          layer.output,
+          'com.microsoft.QLinearGlobalAveragePool',
+          name,
+          this.quantizedInput(layer.input),
+          [attributes.int('channels_last', 0)],
+        );
       }
       case 'fc':
         return this.fc(layer, scope);
@@ -464,12 +592,25 @@ class QuantizedWriter {
     if (this.format === 'qdq') {
       // quantize_static quantizes the flattened features again, with the same parameters.
       this.quantize(flat, this.g.node('Flatten', '/Flatten', [this.dequantized(x)], flatten, flat), this.params[x]);
-      const y = this.g.node('Gemm', `${scope}/Gemm`, [`${flat}_DequantizeLinear_Output`, w, b], GEMM_ATTRIBUTES, 'output_QuantizeLinear_Input');
+      const y = this.g.node(
+        'Gemm',
+        `${scope}/Gemm`,
+        [`${flat}_DequantizeLinear_Output`, w, b],
+        GEMM_ATTRIBUTES,
+        'output_QuantizeLinear_Input',
+      );
       return this.quantize('output', y, this.params[layer.output]);
     }
     const flatQ = this.g.node('Flatten', '/Flatten', [this.quantized(x)], flatten, `${flat}_quantized`);
     const qgemm = [attributes.float('alpha', 1), attributes.int('transB', 1)];
-    const y = this.g.node('QGemm', `${scope}/Gemm_quant`, [flatQ, ...this.paramInputs(this.stems[x], this.params[x]), w, ws, wzp, b, ...output], qgemm, 'output_quantized', 'com.microsoft');
+    const y = this.g.node(
+      'QGemm',
+      `${scope}/Gemm_quant`,
+      [flatQ, ...this.paramInputs(this.stems[x], this.params[x]), w, ws, wzp, b, ...output],
+      qgemm,
+      'output_quantized',
+      'com.microsoft',
+    );
     this.g.node('DequantizeLinear', 'output_DequantizeLinear', [y, ...output], [], 'output');
   }
 
@@ -486,8 +627,19 @@ class QuantizedWriter {
     const biasScale = this.g.scales(`${biasName}_scale`, bias.scales, true);
     const biasZero = this.g.zeroPoints(`${biasName}_zero_point`, DataType.INT32, zeros, true);
     const dequantize = (values: string, scale: string, zero: string) =>
-      this.g.node('DequantizeLinear', `${values}_DequantizeLinear`, [values, scale, zero], [attributes.int('axis', 0)], `${values}_DequantizeLinear_Output`);
-    return [dequantize(weight, weightScale, weightZero), weightScale, weightZero, dequantize(biasName, biasScale, biasZero)];
+      this.g.node(
+        'DequantizeLinear',
+        `${values}_DequantizeLinear`,
+        [values, scale, zero],
+        [attributes.int('axis', 0)],
+        `${values}_DequantizeLinear_Output`,
+      );
+    return [
+      dequantize(weight, weightScale, weightZero),
+      weightScale,
+      weightZero,
+      dequantize(biasName, biasScale, biasZero),
+    ];
   }
 
   private quantized(t: number): string {
@@ -517,12 +669,32 @@ class QuantizedWriter {
   private quantize(stem: string, value: string, params: QuantParams): void {
     const p = this.paramInputs(stem, params);
     const output = stem === 'output';
-    const q = this.g.node('QuantizeLinear', `${stem}_QuantizeLinear`, [value, ...p], [], output ? 'output_QuantizeLinear_Output' : `${stem}_quantized`);
-    if (this.format === 'qdq') this.g.node('DequantizeLinear', `${stem}_DequantizeLinear`, [q, ...p], [], output ? 'output' : `${stem}_DequantizeLinear_Output`);
+    const q = this.g.node(
+      'QuantizeLinear',
+      `${stem}_QuantizeLinear`,
+      [value, ...p],
+      [],
+      output ? 'output_QuantizeLinear_Output' : `${stem}_quantized`,
+    );
+    if (this.format === 'qdq')
+      this.g.node(
+        'DequantizeLinear',
+        `${stem}_DequantizeLinear`,
+        [q, ...p],
+        [],
+        output ? 'output' : `${stem}_DequantizeLinear_Output`,
+      );
   }
 
   /** QDQ: a float operator, then (after a kept ReLU) the quantization of its result as tensor `t`. */
-  private floatOp(t: number, op: string, name: string, inputs: string[], attributeList: Attribute[], relu: string | null): void {
+  private floatOp(
+    t: number,
+    op: string,
+    name: string,
+    inputs: string[],
+    attributeList: Attribute[],
+    relu: string | null,
+  ): void {
     const y = this.g.node(op, name, inputs, attributeList);
     const value = relu && this.options.keepRelu ? this.g.node('Relu', relu, [y]) : y;
     this.stems[t] = value;
@@ -534,23 +706,45 @@ class QuantizedWriter {
    * point follow the inputs (then `trailing`, QLinearConv's bias). A fused ReLU needs no node: the
    * output range starts at 0.
    */
-  private qlinearOp(t: number, op: string, name: string, inputs: string[], attributeList: Attribute[], trailing: string[] = []): void {
-    const [domain, opType] = op.startsWith('com.microsoft.') ? ['com.microsoft', op.slice('com.microsoft.'.length)] : ['', op];
+  private qlinearOp(
+    t: number,
+    op: string,
+    name: string,
+    inputs: string[],
+    attributeList: Attribute[],
+    trailing: string[] = [],
+  ): void {
+    const [domain, opType] = op.startsWith('com.microsoft.')
+      ? ['com.microsoft', op.slice('com.microsoft.'.length)]
+      : ['', op];
     this.stems[t] = `${name}_output_0`;
-    this.g.node(opType, `${name}_quant`, [...inputs, ...this.paramInputs(this.stems[t], this.params[t]), ...trailing], attributeList, this.quantized(t), domain);
+    this.g.node(
+      opType,
+      `${name}_quant`,
+      [...inputs, ...this.paramInputs(this.stems[t], this.params[t]), ...trailing],
+      attributeList,
+      this.quantized(t),
+      domain,
+    );
   }
 }
 
 // Running the files in onnxruntime-node, and comparing logits
 
 /** onnxruntime-node's outputs for NHWC inputs (it takes NCHW), as one batch. */
-export async function runOnnxRuntime(bytes: Uint8Array, inputs: Float32Array[], { h, w, c }: Shape): Promise<Float32Array[]> {
+export async function runOnnxRuntime(
+  bytes: Uint8Array,
+  inputs: Float32Array[],
+  { h, w, c }: Shape,
+): Promise<Float32Array[]> {
   const session = await ort.InferenceSession.create(bytes);
   const batch = new Float32Array(inputs.length * h * w * c);
   inputs.forEach((x, n) => {
     for (let p = 0; p < h * w; p++) for (let ch = 0; ch < c; ch++) batch[(n * c + ch) * h * w + p] = x[p * c + ch];
   });
-  const result = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', batch, [inputs.length, c, h, w]) });
+  const result = await session.run({
+    [session.inputNames[0]]: new ort.Tensor('float32', batch, [inputs.length, c, h, w]),
+  });
   const logits = result[session.outputNames[0]].data as Float32Array;
   const classes = logits.length / inputs.length;
   await session.release();

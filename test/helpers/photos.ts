@@ -1,6 +1,6 @@
 // Real photos for tests and benches: the ImageNet sample beside the project when it is there
 // (never copied into the repository), and the freely licensed photos in test/photos/ always.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeImage, type RgbImage } from '../../src/image/decode.ts';
@@ -40,7 +40,11 @@ export function imagenetSplit(calibration: number, test: number): { calibration:
   const chosen = Array.from({ length: n }, (_, i) => files[Math.floor((i * files.length) / n)]);
   // Spread the test photos evenly among the chosen ones, so both sets span the class range.
   const isTest = (i: number) => Math.floor(((i + 1) * test) / n) > Math.floor((i * test) / n);
-  const load = ({ file, classIndex }: { file: string; classIndex: number }): Photo => ({ file, classIndex, image: decodeImage(readFileSync(file)) });
+  const load = ({ file, classIndex }: { file: string; classIndex: number }): Photo => ({
+    file,
+    classIndex,
+    image: decodeImage(readFileSync(file)),
+  });
   return {
     calibration: chosen.filter((_, i) => !isTest(i)).map(load),
     test: chosen.filter((_, i) => isTest(i)).map(load),
@@ -58,8 +62,14 @@ export function photoSplit(calibration: number, test: number): { calibration: Ph
   const photos = allRepoPhotos();
   const isCalibration = (i: number) => i % 3 === 0;
   return {
-    calibration: views(photos.filter((_, i) => isCalibration(i)), calibration),
-    test: views(photos.filter((_, i) => !isCalibration(i)), test),
+    calibration: views(
+      photos.filter((_, i) => isCalibration(i)),
+      calibration,
+    ),
+    test: views(
+      photos.filter((_, i) => !isCalibration(i)),
+      test,
+    ),
   };
 }
 

@@ -1,6 +1,6 @@
 // Requests to `resnet-wasm serve` that fetch() cannot make: bodies that stall, clients that hang up,
 // bodies far over the limit sent until the server answers. node:http on loopback.
-import { request, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, type OutgoingHttpHeaders, request } from 'node:http';
 import { connect } from 'node:net';
 
 export interface Answer {
@@ -40,10 +40,18 @@ export function hangUpAfter(url: string, headers: OutgoingHttpHeaders, sent: Uin
  * still sends: the write fails (EPIPE, ECONNRESET), and node:http would drop the answer already
  * received with it.
  */
-export function sendUntilAnswered(url: string, headers: Record<string, string | number>, totalBytes: number): Promise<Answer & { written: number }> {
+export function sendUntilAnswered(
+  url: string,
+  headers: Record<string, string | number>,
+  totalBytes: number,
+): Promise<Answer & { written: number }> {
   const { hostname, port, pathname } = new URL(url);
   const chunked = headers['content-length'] === undefined;
-  const head = [`POST ${pathname} HTTP/1.1`, `host: ${hostname}:${port}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+  const head = [
+    `POST ${pathname} HTTP/1.1`,
+    `host: ${hostname}:${port}`,
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ];
   if (chunked) head.push('transfer-encoding: chunked');
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
@@ -52,7 +60,8 @@ export function sendUntilAnswered(url: string, headers: Record<string, string | 
     const answered = () => received.length > 0;
     const finish = () => {
       socket.destroy();
-      if (!answered()) return reject(new Error(`the server closed the connection without an answer after ${written} bytes`));
+      if (!answered())
+        return reject(new Error(`the server closed the connection without an answer after ${written} bytes`));
       resolve({ ...parseResponse(Buffer.concat(received)), written });
     };
     socket.on('data', (data) => {
@@ -65,12 +74,14 @@ export function sendUntilAnswered(url: string, headers: Record<string, string | 
       while (!answered() && written < totalBytes) {
         const chunk = CHUNK.subarray(0, Math.min(CHUNK.length, totalBytes - written));
         written += chunk.length;
-        const framed = chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]) : chunk;
+        const framed = chunked
+          ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')])
+          : chunk;
         if (!socket.write(framed)) return void socket.once('drain', writeMore);
       }
       if (!answered() && chunked) socket.write('0\r\n\r\n');
     };
-    socket.write(head.join('\r\n') + '\r\n\r\n', writeMore);
+    socket.write(`${head.join('\r\n')}\r\n\r\n`, writeMore);
   });
 }
 
@@ -85,7 +96,9 @@ function isComplete(bytes: Buffer): boolean {
 function parseResponse(bytes: Buffer): Answer {
   const end = bytes.indexOf('\r\n\r\n');
   const [statusLine, ...lines] = bytes.subarray(0, end).toString('latin1').split('\r\n');
-  const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+  const headers = Object.fromEntries(
+    lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+  );
   const body = bytes.subarray(end + 4).toString('utf8');
   return { status: Number(statusLine.split(' ')[1]), headers, json: body === '' ? undefined : JSON.parse(body) };
 }

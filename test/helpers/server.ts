@@ -41,7 +41,13 @@ export async function serveFile(file: Uint8Array, options: ServeOptions = {}): P
   const state: FileServer = { url: '', requests, lastByteAt: undefined, close: async () => {} };
   const server = createServer((req, res) => {
     const closed = new Promise<void>((resolve) => res.once('close', resolve));
-    const record: RequestRecord = { range: req.headers.range ?? null, ifRange: (req.headers['if-range'] as string) ?? null, status: 0, sent: 0, closed };
+    const record: RequestRecord = {
+      range: req.headers.range ?? null,
+      ifRange: (req.headers['if-range'] as string) ?? null,
+      status: 0,
+      sent: 0,
+      closed,
+    };
     requests.push(record);
     const cut = options.cutAfter?.[requests.length - 1];
     respond(req, res, file, options, record, cut).then(
@@ -77,7 +83,11 @@ async function respond(
   }
   const from = options.ignoreRange ? 0 : rangeStart(req, file.length);
   record.status = from > 0 ? 206 : 200;
-  const headers: Record<string, string> = { 'content-length': String(file.length - from), etag: ETAG, 'accept-ranges': 'bytes' };
+  const headers: Record<string, string> = {
+    'content-length': String(file.length - from),
+    etag: ETAG,
+    'accept-ranges': 'bytes',
+  };
   if (from > 0) headers['content-range'] = `bytes ${from}-${file.length - 1}/${file.length}`;
   res.writeHead(record.status, headers);
   const body = file.subarray(from, cut === undefined ? file.length : from + cut);
@@ -100,7 +110,12 @@ function rangeStart(req: IncomingMessage, size: number): number {
 }
 
 /** Writes slices, each no earlier than its due time at the given rate, and waits for the socket to drain. */
-async function sendThrottled(res: ServerResponse, body: Uint8Array, bytesPerSecond: number | undefined, record: RequestRecord): Promise<void> {
+async function sendThrottled(
+  res: ServerResponse,
+  body: Uint8Array,
+  bytesPerSecond: number | undefined,
+  record: RequestRecord,
+): Promise<void> {
   const start = performance.now();
   for (let pos = 0; pos < body.length && !res.destroyed; pos += SLICE_BYTES) {
     if (bytesPerSecond !== undefined) {

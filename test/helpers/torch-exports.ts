@@ -19,12 +19,13 @@
  * random classifier gives every photo the same class; the tests focus it on photos' features
  * (builder/classifier.ts) so that a wrong import or int8 path shows.
  */
-import { foldBatchNorms } from '../../src/builder/batchnorm.ts';
+
 import type { UnfoldedNet } from '../../src/builder/batchnorm.ts';
+import { foldBatchNorms } from '../../src/builder/batchnorm.ts';
 import { focusClassifier } from '../../src/builder/classifier.ts';
-import { runFloat } from '../../src/reference/fp32.ts';
-import { DataType } from '../../src/convert/onnx-proto.ts';
 import type { OnnxModelInit } from '../../src/convert/onnx-proto.ts';
+import { DataType } from '../../src/convert/onnx-proto.ts';
+import { runFloat } from '../../src/reference/fp32.ts';
 import { exportFolded, exportUnfolded } from './onnx-export.ts';
 
 export const EXPORTERS = ['torch-1.13', 'torch-2', 'dynamo', 'dynamo-fused'] as const;
@@ -82,7 +83,9 @@ function duplicates(graph: Graph): Map<string, string> {
   const kept = new Map<string, string>();
   const canonical = new Map<string, string>();
   for (const t of graph.initializer!) {
-    const values = t.raw_data ? Buffer.from(t.raw_data).toString('base64') : JSON.stringify([t.float_data, t.int32_data, t.int64_data]);
+    const values = t.raw_data
+      ? Buffer.from(t.raw_data).toString('base64')
+      : JSON.stringify([t.float_data, t.int32_data, t.int64_data]);
     const key = `${t.data_type}:${t.dims!.join('x')}:${values}`;
     const first = kept.get(key);
     if (first === undefined) kept.set(key, t.name!);
@@ -96,7 +99,12 @@ export function aliasDuplicates(model: OnnxModelInit): OnnxModelInit {
   const graph = model.graph!;
   const canonical = duplicates(graph);
   // Each Identity is inserted right after the graph's inputs, so the last one found comes first.
-  const aliases: Node[] = [...canonical].reverse().map(([duplicate, kept], i) => ({ op_type: 'Identity', name: `Identity_${i}`, input: [kept], output: [duplicate] }));
+  const aliases: Node[] = [...canonical].reverse().map(([duplicate, kept], i) => ({
+    op_type: 'Identity',
+    name: `Identity_${i}`,
+    input: [kept],
+    output: [duplicate],
+  }));
   const initializer = graph.initializer!.filter((t) => !canonical.has(t.name!));
   return { ...model, graph: { ...graph, initializer, node: [...aliases, ...graph.node!] } };
 }
@@ -113,7 +121,10 @@ function shareDuplicates(model: OnnxModelInit): OnnxModelInit {
 /** The dynamo exporter's names, constants and head. */
 function asDynamo(model: OnnxModelInit): OnnxModelInit {
   const graph = model.graph!;
-  const names = new Map([['input', 'x'], ['output', 'linear']]);
+  const names = new Map([
+    ['input', 'x'],
+    ['output', 'linear'],
+  ]);
   const rename = (name: string) => names.get(name) ?? name;
   const initializer: Tensor[] = graph.initializer!.map((t, i) => {
     if (!t.name!.startsWith('onnx::')) return t;
@@ -134,7 +145,11 @@ function asDynamo(model: OnnxModelInit): OnnxModelInit {
     node.push({ ...n, name: `node_${n.op_type}_${node.length}`, input: n.input!.map(rename), output: [output] });
   }
   const io = (v: NonNullable<Graph['input']>[number]) => ({ ...v, name: rename(v.name!) });
-  return { ...model, producer_version: '2.9.1', graph: { ...graph, node, initializer, input: graph.input!.map(io), output: graph.output!.map(io) } };
+  return {
+    ...model,
+    producer_version: '2.9.1',
+    graph: { ...graph, node, initializer, input: graph.input!.map(io), output: graph.output!.map(io) },
+  };
 }
 
 /** `x.mean([-1, -2], keepdim=True)`, as torch.export decomposes adaptive_avg_pool2d to 1x1. */

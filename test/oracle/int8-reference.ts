@@ -69,7 +69,10 @@ function checkLength(name: string, data: ArrayLike<number>, expected: number): v
   }
 }
 
-export function convOutShape(shapeIn: Shape, p: { kh: number; kw: number; stride: number; pad: number; cout: number }): Shape {
+export function convOutShape(
+  shapeIn: Shape,
+  p: { kh: number; kw: number; stride: number; pad: number; cout: number },
+): Shape {
   return {
     h: outSize(shapeIn.h, p.kh, p.stride, p.pad),
     w: outSize(shapeIn.w, p.kw, p.stride, p.pad),
@@ -191,7 +194,15 @@ export function avgpoolRef(x: Uint8Array, shape: Shape, p: AvgPoolParams): Uint8
 }
 
 /** Spec "affine": y = f32(f32(f32(q − zx)·M[c]) + B[c]); q' = clamp(rne(y) + zo, lo, 255). */
-export function affineRef(x: Uint8Array, channels: number, zx: number, multiplier: Float32Array, offset: Float32Array, zo: number, relu: boolean): Uint8Array {
+export function affineRef(
+  x: Uint8Array,
+  channels: number,
+  zx: number,
+  multiplier: Float32Array,
+  offset: Float32Array,
+  zo: number,
+  relu: boolean,
+): Uint8Array {
   checkLength('affine multiplier', multiplier, channels);
   checkLength('affine offset', offset, channels);
   const lo = relu ? zo : 0;
@@ -294,7 +305,11 @@ export function runQuantReference(model: QuantModel, input: Uint8Array): Float32
           throw new Error(`maxpool ${layer.name}: output quantization must equal the input's`);
         }
         y = maxpoolRef(read(layer.input), inT, layer);
-        shape = { h: outSize(inT.h, layer.k, layer.stride, layer.pad), w: outSize(inT.w, layer.k, layer.stride, layer.pad), c: inT.c };
+        shape = {
+          h: outSize(inT.h, layer.k, layer.stride, layer.pad),
+          w: outSize(inT.w, layer.k, layer.stride, layer.pad),
+          c: inT.c,
+        };
         break;
       }
       case 'add': {
@@ -302,7 +317,16 @@ export function runQuantReference(model: QuantModel, input: Uint8Array): Float32
         const ta = tensors[ia];
         const tb = tensors[ib];
         if (!sameShape(ta, tb)) throw new Error(`add ${layer.name}: input shapes differ`);
-        y = addRef(read(ia), ta.zeroPoint, read(ib), tb.zeroPoint, layer.multiplierA, layer.multiplierB, outT.zeroPoint, layer.relu);
+        y = addRef(
+          read(ia),
+          ta.zeroPoint,
+          read(ib),
+          tb.zeroPoint,
+          layer.multiplierA,
+          layer.multiplierB,
+          outT.zeroPoint,
+          layer.relu,
+        );
         shape = ta;
         break;
       }
@@ -317,7 +341,15 @@ export function runQuantReference(model: QuantModel, input: Uint8Array): Float32
       }
       case 'affine': {
         const inT = tensors[layer.input];
-        y = affineRef(read(layer.input), inT.c, inT.zeroPoint, layer.multiplier, layer.offset, outT.zeroPoint, layer.relu);
+        y = affineRef(
+          read(layer.input),
+          inT.c,
+          inT.zeroPoint,
+          layer.multiplier,
+          layer.offset,
+          outT.zeroPoint,
+          layer.relu,
+        );
         shape = inT;
         break;
       }
@@ -329,7 +361,9 @@ export function runQuantReference(model: QuantModel, input: Uint8Array): Float32
       }
     }
     if (!sameShape(shape, outT)) {
-      throw new Error(`layer ${layer.name}: computed shape ${shape.h}x${shape.w}x${shape.c} but tensor ${layer.output} is ${outT.h}x${outT.w}x${outT.c}`);
+      throw new Error(
+        `layer ${layer.name}: computed shape ${shape.h}x${shape.w}x${shape.c} but tensor ${layer.output} is ${outT.h}x${outT.w}x${outT.c}`,
+      );
     }
     values[layer.output] = y;
   }

@@ -5,10 +5,10 @@
  * verified.
  */
 import { ModelFormatError } from '../../errors.ts';
-import { ModelStreamParser, type ModelEvent, type ModelHeader } from '../../format/reader.ts';
 import { METADATA_OFFSET, TRAILER_BYTES } from '../../format/layout.ts';
-import { Network } from '../network.ts';
+import { type ModelEvent, type ModelHeader, ModelStreamParser } from '../../format/reader.ts';
 import { MAX_WASM_BYTES, type MemoryLayout } from '../memory-plan.ts';
+import { Network } from '../network.ts';
 import { abortable, type Chunk, type ReadPlan } from './chunks.ts';
 import type { LoadOptions, LoadProgress } from './options.ts';
 
@@ -16,7 +16,11 @@ import type { LoadOptions, LoadProgress } from './options.ts';
  * Feeds chunks to a fresh Loading; a Start chunk begins a new one. A failed or abandoned Loading
  * releases its network, so nothing half-loaded survives.
  */
-export async function assemble(chunks: AsyncIterable<Chunk>, options: LoadOptions, plan: ReadPlan = { boundaries: [] }): Promise<Network> {
+export async function assemble(
+  chunks: AsyncIterable<Chunk>,
+  options: LoadOptions,
+  plan: ReadPlan = { boundaries: [] },
+): Promise<Network> {
   let loading = new Loading(undefined, options, plan);
   try {
     for await (const chunk of abortable(chunks, options.signal)) {
@@ -71,7 +75,11 @@ class Loading {
     for (const event of events) {
       if (event.type === 'header') {
         checkSize(event.header, this.progress.totalBytes);
-        const plan = await Network.plan(event.header, event.header.records.map((r) => r.payloadBytes), this.options);
+        const plan = await Network.plan(
+          event.header,
+          event.header.records.map((r) => r.payloadBytes),
+          this.options,
+        );
         checkMemory(plan.layout);
         const { records, fileBytes } = event.header;
         this.plan.boundaries = [...records.map((r) => r.offset), fileBytes - TRAILER_BYTES, fileBytes];
@@ -89,10 +97,18 @@ class Loading {
 function checkSize(header: ModelHeader, totalBytes: number | undefined): void {
   const context = { section: 'metadata' };
   if (totalBytes !== undefined && totalBytes < header.fileBytes) {
-    throw new ModelFormatError(`file truncated: the metadata implies ${header.fileBytes} bytes, the source has ${totalBytes}`, totalBytes, context);
+    throw new ModelFormatError(
+      `file truncated: the metadata implies ${header.fileBytes} bytes, the source has ${totalBytes}`,
+      totalBytes,
+      context,
+    );
   }
   if (totalBytes !== undefined && totalBytes > header.fileBytes) {
-    throw new ModelFormatError(`${totalBytes - header.fileBytes} bytes follow the ${header.fileBytes} that the metadata implies`, header.fileBytes, context);
+    throw new ModelFormatError(
+      `${totalBytes - header.fileBytes} bytes follow the ${header.fileBytes} that the metadata implies`,
+      header.fileBytes,
+      context,
+    );
   }
 }
 

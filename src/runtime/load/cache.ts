@@ -5,10 +5,10 @@
 import { ModelFormatError } from '../../errors.ts';
 import type { Network } from '../network.ts';
 import { assemble } from './assemble.ts';
-import { streamChunks, type Chunk } from './chunks.ts';
+import { type Chunk, streamChunks } from './chunks.ts';
 import { httpChunks, identityLength } from './http.ts';
 import type { LoadOptions } from './options.ts';
-import { resolveLocation, type ModelSource } from './sources.ts';
+import { type ModelSource, resolveLocation } from './sources.ts';
 
 interface CacheStore {
   match(url: string): Promise<Response | undefined>;
@@ -21,7 +21,10 @@ interface CacheStorageLike {
 }
 
 /** The named cache, for an HTTP(S) source where the Cache API exists. */
-export async function openCache(source: ModelSource, name: string | undefined): Promise<{ store: CacheStore; url: string } | null> {
+export async function openCache(
+  source: ModelSource,
+  name: string | undefined,
+): Promise<{ store: CacheStore; url: string } | null> {
   const caches = (globalThis as { caches?: CacheStorageLike }).caches;
   if (name === undefined || caches === undefined || !(typeof source === 'string' || source instanceof URL)) return null;
   const location = resolveLocation(source);

@@ -1,6 +1,6 @@
 // A model over HTTP(S): a broken download resumes with Range requests, a bounded number of times.
 import { ModelLoadError, ResnetWasmError } from '../../errors.ts';
-import { streamChunks, type Chunk } from './chunks.ts';
+import { type Chunk, streamChunks } from './chunks.ts';
 import type { LoadOptions } from './options.ts';
 
 const DEFAULT_RETRIES = 5;
@@ -39,7 +39,10 @@ export async function* httpChunks(url: string, options: LoadOptions): AsyncGener
     } catch (error) {
       if (error instanceof ResnetWasmError || options.signal?.aborted) throw error;
       if (++failures > retries) {
-        throw new ModelLoadError(`${url}: download failed after ${retries} retries: ${(error as Error).message}`, { url, cause: error });
+        throw new ModelLoadError(`${url}: download failed after ${retries} retries: ${(error as Error).message}`, {
+          url,
+          cause: error,
+        });
       }
     }
     await delay(RETRY_DELAY_MS * failures, options.signal);
@@ -47,14 +50,22 @@ export async function* httpChunks(url: string, options: LoadOptions): AsyncGener
 }
 
 /** A GET from byte `from`; refuses HTTP errors (they are not worth retrying). */
-async function request(url: string, from: number, validator: string | null, signal: AbortSignal | undefined): Promise<Response> {
+async function request(
+  url: string,
+  from: number,
+  validator: string | null,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
   const headers: Record<string, string> = {};
   if (from > 0) headers.range = `bytes=${from}-`;
   if (from > 0 && validator !== null) headers['if-range'] = validator;
   const response = await fetch(url, { headers, signal });
   if (!response.ok || response.body === null) {
     response.body?.cancel().catch(() => undefined);
-    throw new ModelLoadError(`${url}: HTTP ${response.status} ${response.statusText}`.trim(), { url, status: response.status });
+    throw new ModelLoadError(`${url}: HTTP ${response.status} ${response.statusText}`.trim(), {
+      url,
+      status: response.status,
+    });
   }
   return response;
 }

@@ -10,7 +10,7 @@ import { assemble } from './assemble.ts';
 import { loadThroughCache, openCache } from './cache.ts';
 import type { ReadPlan } from './chunks.ts';
 import type { LoadOptions } from './options.ts';
-import { sourceChunks, type ModelSource } from './sources.ts';
+import { type ModelSource, sourceChunks } from './sources.ts';
 
 /** Loads a network, placing each layer in wasm memory as it arrives; resolves once the whole file is verified. */
 export async function loadNetwork(source: ModelSource, options: LoadOptions = {}): Promise<Network> {

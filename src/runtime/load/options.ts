@@ -25,4 +25,3 @@ export interface LoadOptions extends NetworkOptions {
   /** How many times a broken HTTP download is resumed (or restarted) before the load fails (default 5). */
   retries?: number;
 }
-

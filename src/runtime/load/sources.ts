@@ -1,7 +1,7 @@
 // Every kind of model source turned into chunks (chunks.ts): bytes, a file (read at record
 // boundaries), a caller's stream or iterable, or a URL (http.ts).
 import { ModelLoadError } from '../../errors.ts';
-import { streamChunks, type Chunk, type ReadPlan } from './chunks.ts';
+import { type Chunk, type ReadPlan, streamChunks } from './chunks.ts';
 import { httpChunks } from './http.ts';
 import type { LoadOptions } from './options.ts';
 
@@ -9,7 +9,13 @@ import type { LoadOptions } from './options.ts';
  * Where a model file comes from: a URL (string or URL object; `file:` URLs and, in Node, plain
  * paths are read with fs), a ReadableStream or async iterable of Uint8Array chunks, or the bytes.
  */
-export type ModelSource = string | URL | Uint8Array | ArrayBuffer | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+export type ModelSource =
+  | string
+  | URL
+  | Uint8Array
+  | ArrayBuffer
+  | ReadableStream<Uint8Array>
+  | AsyncIterable<Uint8Array>;
 
 const FILE_CHUNK_BYTES = 256 * 1024;
 
@@ -18,7 +24,9 @@ export function sourceChunks(source: ModelSource, options: LoadOptions, plan: Re
   if (source instanceof Uint8Array || source instanceof ArrayBuffer) return bytesChunks(new Uint8Array(source));
   if (typeof source === 'string' || source instanceof URL) {
     const location = resolveLocation(source);
-    return location instanceof URL && location.protocol !== 'file:' ? httpChunks(location.href, options) : fileChunks(location, plan);
+    return location instanceof URL && location.protocol !== 'file:'
+      ? httpChunks(location.href, options)
+      : fileChunks(location, plan);
   }
   if (isReadableStream(source)) return checkedChunks(streamChunks(source));
   if (isAsyncIterable(source)) return checkedChunks(source);
@@ -84,7 +92,8 @@ function readLength(boundaries: number[], pos: number, size: number): number {
 /** Chunks from a caller's stream or iterable: anything but Uint8Array is a caller's mistake we name. */
 async function* checkedChunks(chunks: AsyncIterable<unknown>): AsyncGenerator<Uint8Array> {
   for await (const chunk of chunks) {
-    if (!(chunk instanceof Uint8Array)) throw new ModelLoadError(`the model stream yielded ${describe(chunk)}, expected Uint8Array chunks`);
+    if (!(chunk instanceof Uint8Array))
+      throw new ModelLoadError(`the model stream yielded ${describe(chunk)}, expected Uint8Array chunks`);
     yield chunk;
   }
 }
