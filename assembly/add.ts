@@ -1,5 +1,5 @@
-import { sliceEnd, sliceStart } from './parts';
-import { narrow16, roundClamp4 } from './requantize';
+import { roundClamp4, narrow16 } from './requantize';
+import { sliceStart, sliceEnd } from './parts';
 
 // Residual add of two uint8 tensors with their own scales, into a third (+ optional ReLU via lo).
 // Works on 16 elements per step and rounds the count up: the arena's slack absorbs the overrun.

@@ -1,6 +1,6 @@
+import { roundClamp4, narrow16 } from './requantize';
+import { sliceStart, sliceEnd } from './parts';
 import { storePartial } from './partial';
-import { sliceEnd, sliceStart } from './parts';
-import { narrow16, roundClamp4 } from './requantize';
 
 // Per-channel affine map of a uint8 tensor (a BatchNorm, maybe + ReLU, that no conv precedes: the
 // pre-activation of ResNet V2): y = f32(f32(f32(q − zx)·M[c]) + B[c]), rounded and clamped as every

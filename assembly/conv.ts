@@ -1,6 +1,6 @@
-import { foldAccumulators, loadActivations, loadPrepared, mac, PREPARED_GROUP_BYTES, prepareWeights } from './mac';
-import { sliceEnd, sliceStart } from './parts';
-import { narrow4, requantize4 } from './requantize';
+import { requantize4, narrow4 } from './requantize';
+import { loadActivations, loadPrepared, mac, foldAccumulators, prepareWeights, PREPARED_GROUP_BYTES } from './mac';
+import { sliceStart, sliceEnd } from './parts';
 
 // Direct int8 convolution, NHWC, any kernel size, stride and padding.
 //

@@ -1,6 +1,6 @@
+import { loadActivations, loadWeights, mac, foldAccumulators } from './mac';
 import { roundUp } from './conv';
-import { foldAccumulators, loadActivations, loadWeights, mac } from './mac';
-import { sliceEnd, sliceStart } from './parts';
+import { sliceStart, sliceEnd } from './parts';
 
 // Fully connected layer to f32 logits. Same packed payload as a 1x1 conv (docs/FORMAT.md):
 // 4 output channels per block, 8 input channels per step, zero point folded into the bias.
@@ -10,14 +10,10 @@ export function fc(input: usize, inC: i32, params: usize, outC: i32, output: usi
   const cp = roundUp(inC, 8);
   const blocks = roundUp(outC, 4) / 4;
   const multiplier = params + <usize>(blocks * 16);
-  const first = sliceStart(blocks, part, parts),
-    end = sliceEnd(blocks, part, parts);
+  const first = sliceStart(blocks, part, parts), end = sliceEnd(blocks, part, parts);
   let w = params + <usize>(blocks * 32) + <usize>(first * cp * 4);
   for (let ob = first; ob < end; ob++) {
-    let a0 = i32x4.splat(0),
-      a1 = i32x4.splat(0),
-      a2 = i32x4.splat(0),
-      a3 = i32x4.splat(0);
+    let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     for (let c = 0; c < cp; c += 8) {
       const x = loadActivations(input + <usize>c);
       a0 = mac(a0, x, loadWeights(w, 0));

@@ -1,16 +1,15 @@
 // The kernels, as the runtime sees them. All pointers are byte offsets into this module's memory,
 // which the runtime lays out (src/runtime/memory-plan.ts) above heapBase(); their arguments are
 // listed once, in the runtime's kernel table (src/runtime/kernels.ts).
-
-export { add } from './add';
-export { affine } from './affine';
 export { conv } from './conv';
+export { maxpool, avgpool, gap } from './pool';
+export { add } from './add';
 export { fc } from './fc';
 export { patches } from './patches';
-export { avgpool, gap, maxpool } from './pool';
-export { blendRow, resampleRow } from './preprocess';
-export { winogradConv, winogradInput } from './winograd';
-export { largestFilterNorm, winogradBias } from './winograd-weights';
+export { affine } from './affine';
+export { resampleRow, blendRow } from './preprocess';
+export { winogradInput, winogradConv } from './winograd';
+export { winogradBias, largestFilterNorm } from './winograd-weights';
 
 /** First byte the runtime may use: everything below belongs to the module's static data. */
 export function heapBase(): usize {

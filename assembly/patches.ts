@@ -6,24 +6,12 @@
 // (taps in the padding and the row's tail read zx) and the conv runs as a 1x1 conv over the rows,
 // with weights packed as [cout][kh·kw·cin] (docs/FORMAT.md, "patch layout").
 
-import { sliceEnd, sliceStart } from './parts';
+import { sliceStart, sliceEnd } from './parts';
 
 export function patches(
-  input: usize,
-  inH: i32,
-  inW: i32,
-  inC: i32,
-  zx: i32,
-  kh: i32,
-  kw: i32,
-  stride: i32,
-  pad: i32,
-  output: usize,
-  outH: i32,
-  outW: i32,
-  kp: i32,
-  part: i32,
-  parts: i32,
+  input: usize, inH: i32, inW: i32, inC: i32, zx: i32,
+  kh: i32, kw: i32, stride: i32, pad: i32,
+  output: usize, outH: i32, outW: i32, kp: i32, part: i32, parts: i32,
 ): void {
   const first = sliceStart(outH, part, parts);
   let row = output + <usize>(first * outW * kp);
@@ -35,14 +23,9 @@ export function patches(
         const y = oy * stride - pad + ky;
         if (<u32>y < <u32>inH) {
           const x0 = ox * stride - pad;
-          const first = max(x0, 0),
-            last = min(x0 + kw, inW);
+          const first = max(x0, 0), last = min(x0 + kw, inW);
           if (last > first) {
-            memory.copy(
-              dst + <usize>((first - x0) * inC),
-              input + <usize>((y * inW + first) * inC),
-              <usize>((last - first) * inC),
-            );
+            memory.copy(dst + <usize>((first - x0) * inC), input + <usize>((y * inW + first) * inC), <usize>((last - first) * inC));
           }
         }
         dst += <usize>(kw * inC);

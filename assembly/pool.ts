@@ -1,6 +1,6 @@
+import { requantize4, narrow16 } from './requantize';
+import { sliceStart, sliceEnd } from './parts';
 import { storePartial } from './partial';
-import { sliceEnd, sliceStart } from './parts';
-import { narrow16, requantize4 } from './requantize';
 
 // Pooling over uint8 NHWC tensors, 16 channels per step. Kernels may read up to 15 bytes past a
 // tensor's last channel (gap also writes them): the arena leaves that slack after every tensor.

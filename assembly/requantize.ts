@@ -10,7 +10,7 @@
 /** Four int32 lanes → four requantized values, lo or more (as i32 lanes; narrowing clamps at 255). */
 // @ts-ignore: decorator
 @inline export function requantize4(acc: v128, multiplier: v128, zo: i32, lo: i32): v128 {
-  const y = f32x4.mul(f32x4.convert_i32x4_s(acc), multiplier);
+  let y = f32x4.mul(f32x4.convert_i32x4_s(acc), multiplier);
   return roundClamp4(y, zo, lo);
 }
 

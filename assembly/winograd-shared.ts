@@ -1,5 +1,5 @@
+import { requantize4, narrow4 } from './requantize';
 import { storeChannels } from './conv';
-import { narrow4, requantize4 } from './requantize';
 
 // What F(2x2) (winograd-f2.ts) and F(4x4) (winograd-f4.ts) share: reading an input tile's shifted
 // values, and storing a tile's exact outputs (winograd.ts describes the method and the layouts).

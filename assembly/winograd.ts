@@ -1,9 +1,9 @@
-import { roundUp } from './conv';
-import { sliceEnd, sliceStart } from './parts';
 import { sum4 } from './requantize';
+import { roundUp } from './conv';
+import { sliceStart, sliceEnd } from './parts';
+import { positionBytes, transformBlock } from './winograd-weights';
 import { inputTile2, outputTile2 } from './winograd-f2';
 import { inputTile4, outputTile4 } from './winograd-f4';
-import { positionBytes, transformBlock } from './winograd-weights';
 
 // Integer Winograd for 3x3 stride-1 pad-1 convolutions, bit-exact with the direct kernel:
 // F(2x2, 3x3) (winograd-f2.ts) and F(4x4, 3x3) (winograd-f4.ts). Scaling G makes every transform

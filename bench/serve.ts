@@ -176,7 +176,12 @@ function sampleRss(pid: number): { stop(): number[] } {
     if (match) samples.push(Number(match[1]) / 1024);
   };
   const timer = setInterval(read, RSS_SAMPLE_MS);
-  return { stop: () => (clearInterval(timer), samples) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return samples;
+    },
+  };
 }
 
 function summarize(load: autocannon.Result, rssMiB: number[], workerMs: number): ServeBenchResult {

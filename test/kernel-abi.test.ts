@@ -48,7 +48,7 @@ test('the baseline modules export every kernel of the table with its number of p
     const exports = (await instantiateKernels(
       await kernelModule(shared, 'baseline'),
       createMemory(65536, shared),
-    )) as unknown as Record<string, Function>;
+    )) as unknown as Record<string, (...args: number[]) => unknown>;
     for (const name of KERNEL_NAMES) {
       const { args, sliced } = KERNELS[name];
       assert.type(exports[name], 'function', `exports ${name} (shared memory: ${shared})`);

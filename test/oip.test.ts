@@ -129,7 +129,8 @@ async function infer(request: { body: Buffer; headers: Record<string, string> },
     const size = output.parameters?.binary_data_size;
     let data = output.data;
     if (size !== undefined) {
-      const chunk = bytes.subarray(offset, (offset += size));
+      const chunk = bytes.subarray(offset, offset + size);
+      offset += size;
       data = output.datatype === 'FP32' ? new Float32Array(new Uint8Array(chunk).buffer) : splitByteTensor(chunk);
     } else if (output.datatype === 'FP32') {
       data = Float32Array.from(data);

@@ -245,7 +245,10 @@ function naiveLayer(tensors: Shape[], layer: FloatLayer, values: Float32Array[])
             for (let kx = 0; kx < layer.k; kx++) {
               const iy = y * layer.stride - layer.pad + ky;
               const ix = x * layer.stride - layer.pad + kx;
-              if (iy >= 0 && iy < inp.h && ix >= 0 && ix < inp.w) (v += at(layer.input, iy, ix, o)), n++;
+              if (iy >= 0 && iy < inp.h && ix >= 0 && ix < inp.w) {
+                v += at(layer.input, iy, ix, o);
+                n++;
+              }
             }
           }
           v /= n;

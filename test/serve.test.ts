@@ -380,7 +380,12 @@ test('SIGTERM: the request in flight is answered, new ones are refused, the proc
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   let code: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve((code = c))));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (c) => {
+      code = c;
+      resolve(c);
+    }),
+  );
   while (!/listening on (\S+)/.test(stdout)) {
     assert.is(code, undefined, `the server exited before listening: ${stderr}`);
     await sleep(20);

@@ -12,7 +12,7 @@ const post = (message: FromWorker) => postMessage(message);
 let model: Promise<Model> | undefined;
 let teacher: Promise<Teacher> | undefined;
 
-onmessage = async (event: MessageEvent<ToWorker>) => {
+self.onmessage = async (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   if (message.type === 'load') {
     model = load(message.url);

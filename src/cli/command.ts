@@ -62,7 +62,7 @@ export function parseCommandArgs(command: Command, args: string[]): CommandArgs 
       ];
     }),
   );
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     parsed = parseArgs({
       args,
@@ -148,7 +148,7 @@ export function lazy(
   packages: string[] = [],
 ): Command['run'] {
   return async (args) => {
-    let module;
+    let module: Awaited<ReturnType<typeof load>>;
     try {
       module = await load();
     } catch (error) {

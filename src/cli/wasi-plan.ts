@@ -93,6 +93,10 @@ export async function wasiPlan(file: Uint8Array): Promise<Uint8Array> {
     new Uint8Array((8 - (text.length % 8)) % 8),
   );
   const plan = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  chunks.reduce((at, c) => (plan.set(c, at), at + c.length), 0);
+  let at = 0;
+  for (const c of chunks) {
+    plan.set(c, at);
+    at += c.length;
+  }
   return plan;
 }

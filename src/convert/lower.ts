@@ -50,7 +50,7 @@ class Lowering {
     for (const op of this.graph.ops) if (!this.fused.has(op)) this.lower(op);
     const out = this.value(this.graph.output, null);
     const last = this.layers[this.layers.length - 1];
-    if (!last || last.kind !== 'fc' || last.output !== out.tensor) {
+    if (last?.kind !== 'fc' || last.output !== out.tensor) {
       throw new ModelImportError(
         `the graph output "${this.graph.output}" is not the result of a final fully connected layer`,
         { file: this.file },

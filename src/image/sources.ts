@@ -98,7 +98,7 @@ function rawToRgb({ data, width, height }: RawImage): RgbImage {
 }
 
 /** The DOM classes that exist in this environment. */
-function drawableClasses(): Function[] {
+function drawableClasses(): (abstract new (...args: never[]) => object)[] {
   const names = [
     'HTMLImageElement',
     'HTMLVideoElement',
@@ -108,7 +108,9 @@ function drawableClasses(): Function[] {
     'VideoFrame',
   ];
   const scope = globalThis as unknown as Record<string, unknown>;
-  return names.map((name) => scope[name]).filter((c): c is Function => typeof c === 'function');
+  return names
+    .map((name) => scope[name])
+    .filter((c): c is abstract new (...args: never[]) => object => typeof c === 'function');
 }
 
 function isDrawable(source: object): source is DrawableImage {

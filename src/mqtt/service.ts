@@ -48,7 +48,10 @@ export async function mqttService(input: MqttServiceOptions): Promise<MqttServic
     maxPixels: options.maxPixels,
     observer: {
       inferred: (ms) => metrics.inferred(ms),
-      workerReplaced: (reason) => (metrics.workerReplaced(), options.log(`worker replaced (${reason})`)),
+      workerReplaced: (reason) => {
+        metrics.workerReplaced();
+        options.log(`worker replaced (${reason})`);
+      },
     },
   });
   let metricsServer: MetricsServer | undefined;
@@ -155,10 +158,10 @@ class Gateway {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<void>(
       (resolve) =>
-        (timer = setTimeout(
-          () => (this.options.log(`stopping: gave up ${what} after ${STOP_GRACE_MS} ms without the broker`), resolve()),
-          STOP_GRACE_MS,
-        )),
+        (timer = setTimeout(() => {
+          this.options.log(`stopping: gave up ${what} after ${STOP_GRACE_MS} ms without the broker`);
+          resolve();
+        }, STOP_GRACE_MS)),
     );
     await Promise.race([
       step().catch((error) => this.options.log(`stopping: ${what}: ${(error as Error).message}`)),

@@ -143,7 +143,10 @@ function probeCases(): DotCase[] {
     },
   ];
   let seed = 0x2545f491;
-  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 16;
+  const next = () => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed >>> 16;
+  };
   for (let i = 0; i < 8; i++) {
     cases.push({
       a: Int8Array.from({ length: 16 }, () => (next() - 32768) >> 8),

@@ -59,7 +59,8 @@ export function parseInferRequest(
         `input "${input.name}": binary_data_size ${size} runs past the end of the body (${body.length - offset} bytes left)`,
       );
     }
-    const bytes = body.subarray(offset, (offset += size as number));
+    const bytes = body.subarray(offset, offset + (size as number));
+    offset += size as number;
     return { ...input, data: binaryData(input, bytes) };
   });
   if (offset !== body.length)

@@ -89,13 +89,17 @@ function oipRoutes(v2: FastifyInstance, { pool, limits, modelName, state, whenCl
     extensions: ['binary_tensor_data', 'classification'],
   }));
   v2.get('/health/live', async () => ({ live: true }));
-  v2.get('/health/ready', async () => (ready(), { ready: true }));
+  v2.get('/health/ready', async () => {
+    ready();
+    return { ready: true };
+  });
   for (const path of ['/models/:name', '/models/:name/versions/:version']) {
     v2.get(path, async (request) => metadata(modelName, model(request.params as ModelParams)));
-    v2.get(
-      `${path}/ready`,
-      async (request) => (model(request.params as ModelParams), ready(), { name: modelName, ready: true }),
-    );
+    v2.get(`${path}/ready`, async (request) => {
+      model(request.params as ModelParams);
+      ready();
+      return { name: modelName, ready: true };
+    });
     v2.post(`${path}/infer`, { preParsing: bodyDeadline(limits) }, async (request, reply) => {
       const summary = model(request.params as ModelParams);
       return infer(request, reply, summary, { pool, limits, modelName, whenClientLeaves });

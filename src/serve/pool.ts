@@ -183,8 +183,16 @@ export class WorkerPool {
     const pending: Pending = {
       job,
       settled: false,
-      resolve: (result) => pending.settled || (settle(), resolve(result)),
-      reject: (error) => pending.settled || (settle(), reject(error)),
+      resolve: (result) => {
+        if (pending.settled) return;
+        settle();
+        resolve(result);
+      },
+      reject: (error) => {
+        if (pending.settled) return;
+        settle();
+        reject(error);
+      },
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     return pending;

@@ -62,7 +62,10 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     maxPixels: limits.maxPixels,
     observer: {
       inferred: (ms) => metrics.inferred(ms),
-      workerReplaced: (reason) => (metrics.workerReplaced(), log(`worker replaced (${reason})`)),
+      workerReplaced: (reason) => {
+        metrics.workerReplaced();
+        log(`worker replaced (${reason})`);
+      },
     },
   });
   const state = { draining: false };

@@ -36,8 +36,14 @@ export async function* videoFrames(source: VideoSource, signal: AbortSignal): As
   let wake: (() => void) | null = null;
   let done = video.ended;
   let handle = 0;
-  const notify = () => (wake?.(), (wake = null));
-  const onEnded = () => ((done = true), notify());
+  const notify = () => {
+    wake?.();
+    wake = null;
+  };
+  const onEnded = () => {
+    done = true;
+    notify();
+  };
   const onFrame = async (_now: number, metadata: { mediaTime: number; presentedFrames: number }) => {
     handle = video.requestVideoFrameCallback(onFrame);
     const bitmap = await createImageBitmap(video as unknown as ImageBitmapSource);

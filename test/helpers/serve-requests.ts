@@ -18,7 +18,12 @@ const CHUNK = new Uint8Array(1 << 20).fill(0x55);
 export function stallAfter(url: string, headers: OutgoingHttpHeaders, sent: Uint8Array): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method: 'POST', headers });
-    req.on('response', (res) => readAnswer(res).then((answer) => (req.destroy(), resolve(answer)), reject));
+    req.on('response', (res) =>
+      readAnswer(res).then((answer) => {
+        req.destroy();
+        resolve(answer);
+      }, reject),
+    );
     req.on('error', reject);
     req.write(sent);
   });
@@ -29,7 +34,12 @@ export function hangUpAfter(url: string, headers: OutgoingHttpHeaders, sent: Uin
   return new Promise((resolve) => {
     const req = request(url, { method: 'POST', headers });
     req.on('error', () => {});
-    req.write(sent, () => setTimeout(() => (req.destroy(), resolve()), delayMs));
+    req.write(sent, () =>
+      setTimeout(() => {
+        req.destroy();
+        resolve();
+      }, delayMs),
+    );
   });
 }
 

@@ -52,7 +52,9 @@ export function untrained(net: UnfoldedNet, photos: Float32Array[] = []): Unfold
   const folded = foldBatchNorms(net);
   const features = photos.map((x) => {
     let feature = new Float32Array(0);
-    runFloat(folded, x, (t, data) => t === fc.input && (feature = data.slice()));
+    runFloat(folded, x, (t, data) => {
+      if (t === fc.input) feature = data.slice();
+    });
     return feature;
   });
   layers[layers.length - 1] = focusClassifier(fc, features, { components: 3 });

@@ -54,7 +54,7 @@ export function rne(v: number): number {
 }
 
 export function clamp(v: number, lo: number, hi: number): number {
-  return v < lo ? lo : v > hi ? hi : v;
+  return Math.min(Math.max(v, lo), hi);
 }
 
 /** Spec "Requantization": y = f32(f32(acc) · M); q = clamp(rne(y) + zo, lo, 255). */
