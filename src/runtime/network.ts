@@ -277,26 +277,12 @@ export class Network {
     switch (layer.kind) {
       case 'conv':
         return this.runConv(layer, index);
-      case 'maxpool': {
-        const x = tensors[layer.input];
-        const { k, stride, pad } = layer;
-        return this.run1('maxpool', {
-          input: at[layer.input],
-          inH: x.h,
-          inW: x.w,
-          channels: x.c,
-          output: at[layer.output],
-          outH: out.h,
-          outW: out.w,
-          k,
-          stride,
-          pad,
-        });
-      }
+      // Max and average pooling take the same arguments (POOL_ARGS in kernels.ts).
+      case 'maxpool':
       case 'avgpool': {
         const x = tensors[layer.input];
         const { k, stride, pad } = layer;
-        return this.run1('avgpool', {
+        return this.run1(layer.kind, {
           input: at[layer.input],
           inH: x.h,
           inW: x.w,
