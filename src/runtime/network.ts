@@ -6,6 +6,7 @@ import {
   type ConvPath,
   convPath,
   patchRowBytes,
+  patchRowsConv,
   planWinograd,
   type WinogradPlan,
   winogradTiles,
@@ -383,15 +384,10 @@ export class Network {
         const kp = patchRowBytes(layer);
         this.run1('patches', { input, ...source, kh, kw, stride, pad, output: scratch, outH: out.h, outW: out.w, kp });
         this.fillPadRow(x.zeroPoint, kp);
-        const rows = { input: scratch, inH: out.h, inW: out.w, inC: kp, zx: x.zeroPoint };
         this.run1('conv', {
-          ...rows,
+          ...patchRowsConv(scratch, out, kp, x.zeroPoint),
           params: paramOffsets[index],
           outC: layer.cout,
-          kh: 1,
-          kw: 1,
-          stride: 1,
-          pad: 0,
           ...requant,
           padRow,
           ...threadScratch,
