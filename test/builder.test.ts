@@ -13,6 +13,7 @@ import { layerInputs, macs } from '../src/model/types.ts';
 import { calibrate, rangeParams } from '../src/quantize/calibrate.ts';
 import { quantizeModel, rne } from '../src/quantize/quantize.ts';
 import { runFloat, runLayer } from '../src/reference/fp32.ts';
+import { convGeometry } from './helpers/conv-layer.ts';
 
 // ---- synthetic photos: smooth colour fields with a few waves, ImageNet-normalised ----
 
@@ -157,16 +158,7 @@ test('weights are seeded and kaiming-normal (fan_out, relu)', () => {
 function randomConv(random: Random): { layer: FloatConv; bn: BatchNorm; input: Float32Array; tensors: Shape[] } {
   const [cin, cout, size] = [3, 5, 6];
   const layer: FloatConv = {
-    kind: 'conv',
-    name: 'c',
-    input: 0,
-    output: 1,
-    kh: 3,
-    kw: 3,
-    stride: 2,
-    pad: 1,
-    cin,
-    cout,
+    ...convGeometry('c', cin, cout, { k: 3, stride: 2, pad: 1 }),
     relu: true,
     weight: randomArray(cout * 9 * cin, () => random.normal(0, 1)),
     bias: randomArray(cout, () => random.normal(0, 1)),
@@ -368,16 +360,7 @@ function oneConvModel(weight: number[], bias: number[], cout: number): FloatMode
   const cin = weight.length / cout;
   const layers: FloatLayer[] = [
     {
-      kind: 'conv',
-      name: 'c',
-      input: 0,
-      output: 1,
-      kh: 1,
-      kw: 1,
-      stride: 1,
-      pad: 0,
-      cin,
-      cout,
+      ...convGeometry('c', cin, cout),
       relu: false,
       weight: Float32Array.from(weight),
       bias: Float32Array.from(bias),

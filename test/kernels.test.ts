@@ -7,6 +7,7 @@ import type { QuantLayer, QuantTensor } from '../src/model/types.ts';
 import { outSize, poolOutSize } from '../src/model/types.ts';
 import type { NetworkOptions } from '../src/runtime/network.ts';
 import { createMemory, instantiateKernels, kernelModule } from '../src/runtime/wasm.ts';
+import { convGeometry } from './helpers/conv-layer.ts';
 import type { Rng } from './helpers/kernel-cases.ts';
 import {
   bytes,
@@ -51,16 +52,7 @@ test('requantization saturates at both ends for any accumulator: multipliers up 
         cout = 8;
       const x = { h: 3, w: 3, c: cin, scale: 1, zeroPoint: 7 };
       const conv: QuantLayer & { kind: 'conv' } = {
-        kind: 'conv',
-        name: 'saturate',
-        input: 0,
-        output: 1,
-        kh: 1,
-        kw: 1,
-        stride: 1,
-        pad: 0,
-        cin,
-        cout,
+        ...convGeometry('saturate', cin, cout),
         relu,
         weight: Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127)),
         bias: Int32Array.from({ length: cout }, (_, o) => [2 ** 30, -(2 ** 30), 0, 1, -1, 1000, -1000, 2 ** 29][o]),
@@ -131,16 +123,7 @@ test('F(4x4) is exact up to its bound: accumulators of ±255·9·512·28 (just u
       [0, 255],
     ]) {
       const conv: QuantLayer & { kind: 'conv' } = {
-        kind: 'conv',
-        name: 'edge',
-        input: 0,
-        output: 1,
-        kh: 3,
-        kw: 3,
-        stride: 1,
-        pad: 1,
-        cin,
-        cout,
+        ...convGeometry('edge', cin, cout, { k: 3, pad: 1 }),
         relu: false,
         weight: Int8Array.from({ length: cout * 9 * cin }, (_, i) => (Math.floor(i / (9 * cin)) % 2 ? -k : k)),
         bias: new Int32Array(cout),
@@ -284,16 +267,7 @@ test('add equals the scalar reference on 30 random shapes, with and without ReLU
     const c = channelCount(rng),
       x = tensor(int(rng, 1, 12), int(rng, 1, 12), c, rng);
     const conv: QuantLayer = {
-      kind: 'conv',
-      name: 'branch',
-      input: 0,
-      output: 1,
-      kh: 1,
-      kw: 1,
-      stride: 1,
-      pad: 0,
-      cin: c,
-      cout: c,
+      ...convGeometry('branch', c, c),
       relu: false,
       weight: Int8Array.from({ length: c * c }, () => int(rng, -127, 127)),
       bias: new Int32Array(c),
@@ -378,16 +352,7 @@ for (const c of TIE_CONVS) {
     const out = outSize(c.size, c.k, c.stride, c.pad);
     const y = unitTensor(out, out, cout, 128);
     const conv: QuantLayer & { kind: 'conv' } = {
-      kind: 'conv',
-      name: 'ties',
-      input: 0,
-      output: 1,
-      kh: c.k,
-      kw: c.k,
-      stride: c.stride,
-      pad: c.pad,
-      cin: c.cin,
-      cout,
+      ...convGeometry('ties', c.cin, cout, { k: c.k, stride: c.stride, pad: c.pad }),
       relu: false,
       weight: Int8Array.from({ length: cout * c.k * c.k * c.cin }, () => int(rng, -2, 2)),
       bias: Int32Array.from({ length: cout }, () => int(rng, -3, 3)),
@@ -419,16 +384,7 @@ test('add: sums exactly on .5 round half to even, as the reference does', async 
   // The branch is x − zx + bias[c] exactly (identity 1x1 conv, multiplier 1): b − zb has the parity of x − zx + bias[c].
   const branch = unitTensor(h, w, c, 140);
   const identity: QuantLayer = {
-    kind: 'conv',
-    name: 'identity',
-    input: 0,
-    output: 1,
-    kh: 1,
-    kw: 1,
-    stride: 1,
-    pad: 0,
-    cin: c,
-    cout: c,
+    ...convGeometry('identity', c, c),
     relu: false,
     weight: Int8Array.from({ length: c * c }, (_, i) => (Math.floor(i / c) === i % c ? 1 : 0)),
     bias: Int32Array.from({ length: c }, (_, o) => (o % 7) - 3),

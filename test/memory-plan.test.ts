@@ -14,7 +14,14 @@ import { readModel } from '../src/format/reader.ts';
 import { writeModel } from '../src/format/writer.ts';
 import type { FloatModel, NetworkHeader, QuantLayer, QuantModel } from '../src/model/types.ts';
 import { SLACK } from '../src/runtime/arena.ts';
-import { type ConvLayer, convPath, patchRowBytes, type WinogradTile, winogradTiles } from '../src/runtime/conv-path.ts';
+import {
+  type ConvLayer,
+  convPath,
+  patchRowBytes,
+  patchRowsConv,
+  type WinogradTile,
+  winogradTiles,
+} from '../src/runtime/conv-path.ts';
 import { argumentList, type KernelArgs, type SlicedKernel } from '../src/runtime/kernels.ts';
 import { MAX_WASM_BYTES, threadScratchBytes, winogradTileBytes } from '../src/runtime/memory-plan.ts';
 import { loadModel } from '../src/runtime/model.ts';
@@ -246,17 +253,9 @@ async function guardedConv(
     const { kh, kw, stride: s, pad } = layer;
     m.run('patches', { input, inH, inW, inC, zx, kh, kw, stride: s, pad, output: rows, outH, outW, kp });
     m.run('conv', {
-      input: rows,
-      inH: outH,
-      inW: outW,
-      inC: kp,
-      zx,
+      ...patchRowsConv(rows, { h: outH, w: outW }, kp, zx),
       params,
       outC,
-      kh: 1,
-      kw: 1,
-      stride: 1,
-      pad: 0,
       ...requant,
       padRow,
       ...scratch,

@@ -4,7 +4,6 @@
 // with an id). Oracles: `resnet-wasm classify --json` and Model.classify for the same photos, and
 // tensors preprocessed by the library (src/image) for the tensor inputs.
 
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,7 @@ import { resizeAndCenterCrop } from '../src/image/resize.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
 import type { ClassifyResult } from '../src/serve/protocol.ts';
 import { type ServeHandle, startServer } from '../src/serve/server.ts';
+import { classifyCli } from './helpers/classify-cli.ts';
 import { cosine } from './helpers/metrics.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -43,20 +43,6 @@ test.after(async () => {
   await server?.close();
   model?.dispose();
 });
-
-/** What `resnet-wasm classify --json` prints for these photos. */
-function classifyCli(...files: string[]): ClassifyResult[] {
-  const run = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'classify', '--json', ...files.map((f) => join(PHOTOS, f))],
-    { encoding: 'utf8' },
-  );
-  assert.is(run.status, 0, run.stderr);
-  return run.stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line));
-}
 
 // ---- requests as the clients build them ----
 

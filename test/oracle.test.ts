@@ -5,7 +5,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { QuantModel } from '../src/model/types.ts';
+import type { QuantLayer, QuantModel } from '../src/model/types.ts';
+import { convGeometry } from './helpers/conv-layer.ts';
 import {
   addRef,
   type ConvParams,
@@ -27,14 +28,9 @@ function conv1x1(
   bias: number[],
   multiplier: number[],
   relu = false,
-): ConvParams {
+): QuantLayer & { kind: 'conv' } {
   return {
-    kh: 1,
-    kw: 1,
-    stride: 1,
-    pad: 0,
-    cin,
-    cout,
+    ...convGeometry('conv', cin, cout),
     relu,
     weight: Int8Array.from(weight),
     bias: Int32Array.from(bias),
@@ -260,7 +256,7 @@ function tinyModel(): QuantModel {
       { h: 1, w: 1, c: 2, scale: 1, zeroPoint: 0 },
     ],
     layers: [
-      { kind: 'conv', name: 'conv', input: 0, output: 1, ...conv1x1(2, 2, [2, 1, 1, 3], [0, 0], [1, 1], true) },
+      conv1x1(2, 2, [2, 1, 1, 3], [0, 0], [1, 1], true),
       { kind: 'maxpool', name: 'pool', input: 1, output: 2, k: 1, stride: 1, pad: 0 },
       { kind: 'add', name: 'add', inputs: [1, 2], output: 3, relu: false, multiplierA: 0.5, multiplierB: 0.25 },
       { kind: 'gap', name: 'gap', input: 3, output: 4, multiplier: 0.5 },

@@ -4,6 +4,7 @@ import { randomArray, seededRandom } from '../src/builder/random.ts';
 import type { FloatLayer, FloatModel, Shape } from '../src/model/types.ts';
 import { outSize } from '../src/model/types.ts';
 import { runFloat } from '../src/reference/fp32.ts';
+import { convGeometry } from './helpers/conv-layer.ts';
 
 /** A model whose layers are all given; tensor shapes are listed explicitly. */
 function model(tensors: Shape[], layers: FloatLayer[]): FloatModel {
@@ -283,32 +284,14 @@ function randomGraph(seed: number): FloatModel {
   const tensors = [s(size, cin), s(h1, c), s(h2, c), s(h2, c), s(h2, c), s(1, c), s(1, classes)];
   const layers: FloatLayer[] = [
     {
-      kind: 'conv',
-      name: 'c1',
-      input: 0,
-      output: 1,
-      kh: k,
-      kw: k,
-      stride,
-      pad,
-      cin,
-      cout: c,
+      ...convGeometry('c1', cin, c, { k, stride, pad }),
       relu: random.uniform(0, 1) < 0.5,
       weight: weights(c * k * k * cin),
       bias: weights(c),
     },
     { kind: 'maxpool', name: 'p', input: 1, output: 2, k: 3, stride: 2, pad: 1 },
     {
-      kind: 'conv',
-      name: 'c2',
-      input: 2,
-      output: 3,
-      kh: 3,
-      kw: 3,
-      stride: 1,
-      pad: 1,
-      cin: c,
-      cout: c,
+      ...convGeometry('c2', c, c, { k: 3, pad: 1, input: 2, output: 3 }),
       relu: false,
       weight: weights(c * 9 * c),
       bias: weights(c),

@@ -14,6 +14,7 @@ import { crc32 } from '../src/format/crc32.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import type { ClassifyResult } from '../src/serve/protocol.ts';
 import { type ServeHandle, startServer } from '../src/serve/server.ts';
+import { classifyCli } from './helpers/classify-cli.ts';
 import { hangUpAfter, rawExchange, sendUntilAnswered, stallAfter } from './helpers/serve-requests.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -50,20 +51,6 @@ function form(...files: [string, Uint8Array][]): FormData {
   const data = new FormData();
   for (const [name, bytes] of files) data.append('image', new Blob([new Uint8Array(bytes)]), name);
   return data;
-}
-
-/** What `resnet-wasm classify --json` prints for these photos: the oracle for the server's answers. */
-function classifyCli(...files: string[]): ClassifyResult[] {
-  const run = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'classify', '--json', ...files.map((f) => join(PHOTOS, f))],
-    { encoding: 'utf8' },
-  );
-  assert.is(run.status, 0, run.stderr);
-  return run.stdout
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line));
 }
 
 function sameClasses(actual: ClassifyResult, expected: ClassifyResult): void {

@@ -123,35 +123,32 @@ function deepStem(g: GraphBuilder, width: number): number {
   return g.convBn('conv1.6', g.convBn('conv1.3', x, width / 2, 3, 1, true), width, 3, 1, true);
 }
 
-/** The residual branch of a basic block; its last conv has `lastNorm` (v1) or not (v2). */
-function basicBlock(
+/** A block's residual branch under `prefix`; its last conv has a BN (`lastNorm`, v1) or not (v2). */
+type ResidualBranch = (
   g: GraphBuilder,
   prefix: string,
   x: number,
   planes: number,
   stride: number,
-  lastNorm = true,
-): number {
-  const y = g.convBn(`${prefix}.conv1`, x, planes, 3, stride, true);
-  return lastNorm ? g.convBn(`${prefix}.conv2`, y, planes, 3, 1, false) : g.conv(`${prefix}.conv2`, y, planes, 3, 1);
+  lastNorm?: boolean,
+) => number;
+
+/** The branch's last conv: stride 1, no ReLU (the add comes first), with its BN or bare. */
+function lastConv(g: GraphBuilder, name: string, x: number, cout: number, k: number, lastNorm: boolean): number {
+  return lastNorm ? g.convBn(name, x, cout, k, 1, false) : g.conv(name, x, cout, k, 1);
 }
 
-/** The residual branch of a bottleneck, stride on the 3x3 (ResNet-B); see basicBlock for `lastNorm`. */
-function bottleneck(
-  g: GraphBuilder,
-  prefix: string,
-  x: number,
-  planes: number,
-  stride: number,
-  lastNorm = true,
-): number {
+const basicBlock: ResidualBranch = (g, prefix, x, planes, stride, lastNorm = true) => {
+  const y = g.convBn(`${prefix}.conv1`, x, planes, 3, stride, true);
+  return lastConv(g, `${prefix}.conv2`, y, planes, 3, lastNorm);
+};
+
+/** A bottleneck's branch, stride on the 3x3 (ResNet-B). */
+const bottleneck: ResidualBranch = (g, prefix, x, planes, stride, lastNorm = true) => {
   let y = g.convBn(`${prefix}.conv1`, x, planes, 1, 1, true);
   y = g.convBn(`${prefix}.conv2`, y, planes, 3, stride, true);
-  const channels = planes * BOTTLENECK_EXPANSION;
-  return lastNorm
-    ? g.convBn(`${prefix}.conv3`, y, channels, 1, 1, false)
-    : g.conv(`${prefix}.conv3`, y, channels, 1, 1);
-}
+  return lastConv(g, `${prefix}.conv3`, y, planes * BOTTLENECK_EXPANSION, 1, lastNorm);
+};
 
 /**
  * A pre-activation block: x_preact = ReLU(BN(x)) feeds the branch and, when the shape changes, the

@@ -32,6 +32,14 @@ export function patchRowBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>): numb
   return roundUp(layer.kh * layer.kw * layer.cin, CIN_BLOCK);
 }
 
+/**
+ * The patches path's second kernel call, without its weights and output: the conv kernel, 1x1 stride
+ * 1 unpadded, over the patch rows at `rows` read as an out.h x out.w image of `kp` channels.
+ */
+export function patchRowsConv(rows: number, out: { h: number; w: number }, kp: number, zx: number) {
+  return { input: rows, inH: out.h, inW: out.w, inC: kp, zx, kh: 1, kw: 1, stride: 1, pad: 0 };
+}
+
 /** Tiles of `tile` x `tile` outputs covering the output. */
 export function winogradTiles(out: { h: number; w: number }, tile: WinogradTile): [number, number] {
   return [Math.ceil(out.h / tile), Math.ceil(out.w / tile)];

@@ -6,6 +6,7 @@ import {
   type ConvPath,
   convPath,
   patchRowBytes,
+  patchRowsConv,
   planWinograd,
   type WinogradPlan,
   winogradTiles,
@@ -277,26 +278,12 @@ export class Network {
     switch (layer.kind) {
       case 'conv':
         return this.runConv(layer, index);
-      case 'maxpool': {
-        const x = tensors[layer.input];
-        const { k, stride, pad } = layer;
-        return this.run1('maxpool', {
-          input: at[layer.input],
-          inH: x.h,
-          inW: x.w,
-          channels: x.c,
-          output: at[layer.output],
-          outH: out.h,
-          outW: out.w,
-          k,
-          stride,
-          pad,
-        });
-      }
+      // Max and average pooling take the same arguments (POOL_ARGS in kernels.ts).
+      case 'maxpool':
       case 'avgpool': {
         const x = tensors[layer.input];
         const { k, stride, pad } = layer;
-        return this.run1('avgpool', {
+        return this.run1(layer.kind, {
           input: at[layer.input],
           inH: x.h,
           inW: x.w,
@@ -397,15 +384,10 @@ export class Network {
         const kp = patchRowBytes(layer);
         this.run1('patches', { input, ...source, kh, kw, stride, pad, output: scratch, outH: out.h, outW: out.w, kp });
         this.fillPadRow(x.zeroPoint, kp);
-        const rows = { input: scratch, inH: out.h, inW: out.w, inC: kp, zx: x.zeroPoint };
         this.run1('conv', {
-          ...rows,
+          ...patchRowsConv(scratch, out, kp, x.zeroPoint),
           params: paramOffsets[index],
           outC: layer.cout,
-          kh: 1,
-          kw: 1,
-          stride: 1,
-          pad: 0,
           ...requant,
           padRow,
           ...threadScratch,

@@ -5,6 +5,7 @@ import { packAffine, packWeights } from '../../src/format/layout.ts';
 import type { LayerHeader, NetworkHeader, QuantLayer, QuantTensor } from '../../src/model/types.ts';
 import { outSize } from '../../src/model/types.ts';
 import { Network, type NetworkOptions } from '../../src/runtime/network.ts';
+import { convGeometry } from './conv-layer.ts';
 
 export type Rng = () => number;
 export const int = (rng: Rng, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
@@ -100,16 +101,7 @@ export function randomConv(rng: Rng) {
   const multiplier = Float32Array.from({ length: cout }, () => (40 + 200 * rng()) / spread);
   const bias = Int32Array.from({ length: cout }, () => int(rng, -spread, spread));
   const layer: QuantLayer = {
-    kind: 'conv',
-    name: 'conv',
-    input: 0,
-    output: 1,
-    kh: k,
-    kw: k,
-    stride,
-    pad,
-    cin,
-    cout,
+    ...convGeometry('conv', cin, cout, { k, stride, pad }),
     relu: rng() < 0.5,
     weight,
     bias,
