@@ -23,11 +23,12 @@ import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts'
 import { calibrate, TensorRanges } from '../src/quantize/calibrate.ts';
 import { quantizeModel } from '../src/quantize/quantize.ts';
 import { loadModel } from '../src/runtime/model.ts';
-import { IMAGENET_DIR, imagenetSplit } from './helpers/photos.ts';
+import { photoSplit } from './helpers/photos.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
 
 const DEFAULT_MODEL = join(import.meta.dirname, '..', 'weights', 'default.rnw');
-const photos = imagenetSplit(8, 4);
+// Views of the repository's photos: BN statistics and ranges from 8, the comparisons on 4 others.
+const photos = photoSplit(8, 4);
 const options: ResnetOptions = { depth: 18, seed: 11, inputSize: 112, numClasses: 50 };
 
 /** The full network: BN statistics and activation ranges measured on the photos. */
@@ -73,102 +74,91 @@ function geometry(layer: FloatModel['layers'][number]) {
     : { input: layer.input, output: layer.output };
 }
 
-if (!photos) {
-  console.log(`    skipped the built-network lesion tests: the ImageNet sample is not at ${IMAGENET_DIR}`);
-  test.skip('a dropped block equals the network built without it');
-} else {
-  const pre = imagenetPreprocessing(options.inputSize!);
-  const full = fullNetwork(photos.calibration.map((p) => preprocessFloat(p.image, pre)));
-  const quant = quantizeModel(full.float, full.params);
-  const inputs = photos.test.map((p) => preprocessQuantized(p.image, pre, quant.tensors[0]));
+const pre = imagenetPreprocessing(options.inputSize!);
+const full = fullNetwork(photos.calibration.map((p) => preprocessFloat(p.image, pre)));
+const quant = quantizeModel(full.float, full.params);
+const inputs = photos.test.map((p) => preprocessQuantized(p.image, pre, quant.tensors[0]));
 
-  const cases: [string[], Record<string, string>][] = [
-    [['layer4.1'], { 'layer4.0.add': 'layer4.1.add' }],
-    [
-      ['layer1.1', 'layer2.1', 'layer3.1'],
-      { 'layer1.0.add': 'layer1.1.add', 'layer2.0.add': 'layer2.1.add', 'layer3.0.add': 'layer3.1.add' },
-    ],
-  ];
-  for (const [omit, feeds] of cases) {
-    test(`without ${omit.join(', ')}: byte for byte the network built without them, run as the integer reference runs it`, async () => {
-      const built = builtWithout(full, omit, feeds);
-      const file = writeModel(withoutBlocks(quant, omit));
-      assert.equal(file, writeModel(built), 'the shortened file differs from the built one');
-      assert.is(built.layers.length, quant.layers.length - 3 * omit.length);
-      const model = await loadModel(file);
-      inputs.forEach((input, i) =>
-        assert.equal(model.run(input), runQuantReference(built, input), photos.test[i].file),
-      );
-      model.dispose();
-    });
-  }
-
-  test('a downsampling block replaced by its shortcut runs as the integer reference runs it, and differs', async () => {
-    const shortened = withoutBlocks(quant, ['layer3.0'], { downsampling: 'shortcut' });
-    assert.equal(
-      shortened.layers.map((l) => l.name).filter((n) => n.startsWith('layer3.0')),
-      ['layer3.0.downsample.0'],
-    );
-    const model = await loadModel(writeModel(shortened));
-    const logits = inputs.map((input) => model.run(input));
-    inputs.forEach((input, i) => assert.equal(logits[i], runQuantReference(shortened, input)));
-    assert.not.equal(logits[0], runQuantReference(quant, inputs[0]));
+const cases: [string[], Record<string, string>][] = [
+  [['layer4.1'], { 'layer4.0.add': 'layer4.1.add' }],
+  [
+    ['layer1.1', 'layer2.1', 'layer3.1'],
+    { 'layer1.0.add': 'layer1.1.add', 'layer2.0.add': 'layer2.1.add', 'layer3.0.add': 'layer3.1.add' },
+  ],
+];
+for (const [omit, feeds] of cases) {
+  test(`without ${omit.join(', ')}: byte for byte the network built without them, run as the integer reference runs it`, async () => {
+    const built = builtWithout(full, omit, feeds);
+    const file = writeModel(withoutBlocks(quant, omit));
+    assert.equal(file, writeModel(built), 'the shortened file differs from the built one');
+    assert.is(built.layers.length, quant.layers.length - 3 * omit.length);
+    const model = await loadModel(file);
+    inputs.forEach((input, i) => assert.equal(model.run(input), runQuantReference(built, input), photos.test[i].file));
     model.dispose();
-  });
-
-  test('recalibration after a lesion moves the ranges towards fp32 calibration of the network built without the block', async () => {
-    const calibration = photos.calibration.map((p) => preprocessFloat(p.image, pre));
-    const expected = calibrate(floatWithout(full.float, ['layer3.1']), calibration, { method: 'percentile' });
-    const shortened = withoutBlocks(quant, ['layer3.1']);
-    const from = shortened.layers.findIndex((l) => l.name === 'layer3.0.add');
-    const studyPhotos = photos.calibration.map((p) => ({
-      file: p.file,
-      input: preprocessQuantized(p.image, pre, quant.tensors[0]),
-    }));
-    const recalibrated = await recalibrate(shortened, from, studyPhotos);
-    const after = shortened.layers.slice(from).filter((l) => l.kind === 'conv' || l.kind === 'add' || l.kind === 'gap');
-    const error = (model: QuantModel) =>
-      after.reduce((sum, l) => sum + Math.abs(Math.log(model.tensors[l.output].scale / expected[l.output].scale)), 0) /
-      after.length;
-    console.log(
-      `    mean |log(scale / fp32 scale)| after layer3.0: kept ${error(shortened).toFixed(3)}, recalibrated ${error(recalibrated).toFixed(3)}`,
-    );
-    assert.ok(error(recalibrated) < error(shortened));
-    for (const l of after) {
-      const ratio = recalibrated.tensors[l.output].scale / expected[l.output].scale;
-      assert.ok(ratio > 0.7 && ratio < 1.4, `${l.name}: recalibrated scale ${ratio.toFixed(2)} times fp32's`);
-    }
-    const model = await loadModel(writeModel(recalibrated));
-    inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(recalibrated, input)));
-    model.dispose();
-  });
-
-  test('typed errors name the block: unknown, downsampling, named twice, every block', () => {
-    const fails = (names: string[], block: string | undefined, pattern: RegExp) => {
-      try {
-        withoutBlocks(quant, names);
-      } catch (error) {
-        assert.instance(error, BlockLesionError);
-        assert.is((error as BlockLesionError).block, block);
-        assert.match((error as Error).message, pattern);
-        return;
-      }
-      assert.unreachable(`withoutBlocks(${names.join(', ')}) did not throw`);
-    };
-    fails(['layer9.9'], 'layer9.9', /no residual block has this name; the blocks are layer1\.0, layer1\.1, layer2\.0/);
-    fails(
-      ['layer1.1', 'layer2.0'],
-      'layer2.0',
-      /downsamples through a projection shortcut \(layer2\.0\.downsample\.0\)/,
-    );
-    fails(['layer1.1', 'layer1.1'], 'layer1.1', /named twice/);
-    fails(
-      residualBlocks(quant).map((b) => b.name),
-      undefined,
-      /dropping all 8 residual blocks/,
-    );
   });
 }
+
+test('a downsampling block replaced by its shortcut runs as the integer reference runs it, and differs', async () => {
+  const shortened = withoutBlocks(quant, ['layer3.0'], { downsampling: 'shortcut' });
+  assert.equal(
+    shortened.layers.map((l) => l.name).filter((n) => n.startsWith('layer3.0')),
+    ['layer3.0.downsample.0'],
+  );
+  const model = await loadModel(writeModel(shortened));
+  const logits = inputs.map((input) => model.run(input));
+  inputs.forEach((input, i) => assert.equal(logits[i], runQuantReference(shortened, input)));
+  assert.not.equal(logits[0], runQuantReference(quant, inputs[0]));
+  model.dispose();
+});
+
+test('recalibration after a lesion moves the ranges towards fp32 calibration of the network built without the block', async () => {
+  const calibration = photos.calibration.map((p) => preprocessFloat(p.image, pre));
+  const expected = calibrate(floatWithout(full.float, ['layer3.1']), calibration, { method: 'percentile' });
+  const shortened = withoutBlocks(quant, ['layer3.1']);
+  const from = shortened.layers.findIndex((l) => l.name === 'layer3.0.add');
+  const studyPhotos = photos.calibration.map((p) => ({
+    file: p.file,
+    input: preprocessQuantized(p.image, pre, quant.tensors[0]),
+  }));
+  const recalibrated = await recalibrate(shortened, from, studyPhotos);
+  const after = shortened.layers.slice(from).filter((l) => l.kind === 'conv' || l.kind === 'add' || l.kind === 'gap');
+  const error = (model: QuantModel) =>
+    after.reduce((sum, l) => sum + Math.abs(Math.log(model.tensors[l.output].scale / expected[l.output].scale)), 0) /
+    after.length;
+  console.log(
+    `    mean |log(scale / fp32 scale)| after layer3.0: kept ${error(shortened).toFixed(3)}, recalibrated ${error(recalibrated).toFixed(3)}`,
+  );
+  assert.ok(error(recalibrated) < error(shortened));
+  for (const l of after) {
+    const ratio = recalibrated.tensors[l.output].scale / expected[l.output].scale;
+    assert.ok(ratio > 0.7 && ratio < 1.4, `${l.name}: recalibrated scale ${ratio.toFixed(2)} times fp32's`);
+  }
+  const model = await loadModel(writeModel(recalibrated));
+  inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(recalibrated, input)));
+  model.dispose();
+});
+
+test('typed errors name the block: unknown, downsampling, named twice, every block', () => {
+  const fails = (names: string[], block: string | undefined, pattern: RegExp) => {
+    try {
+      withoutBlocks(quant, names);
+    } catch (error) {
+      assert.instance(error, BlockLesionError);
+      assert.is((error as BlockLesionError).block, block);
+      assert.match((error as Error).message, pattern);
+      return;
+    }
+    assert.unreachable(`withoutBlocks(${names.join(', ')}) did not throw`);
+  };
+  fails(['layer9.9'], 'layer9.9', /no residual block has this name; the blocks are layer1\.0, layer1\.1, layer2\.0/);
+  fails(['layer1.1', 'layer2.0'], 'layer2.0', /downsamples through a projection shortcut \(layer2\.0\.downsample\.0\)/);
+  fails(['layer1.1', 'layer1.1'], 'layer1.1', /named twice/);
+  fails(
+    residualBlocks(quant).map((b) => b.name),
+    undefined,
+    /dropping all 8 residual blocks/,
+  );
+});
 
 test('the default ResNet-50: 16 blocks named as Keras names them, 4 with a projection; dropping none writes the same bytes', () => {
   const bytes = new Uint8Array(readFileSync(DEFAULT_MODEL));

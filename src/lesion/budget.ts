@@ -15,7 +15,6 @@ import { type ResidualBlock, residualBlocks } from './blocks.ts';
 import { accuracy, agreement, inferenceMs, layerMs, topOnes } from './evaluate.ts';
 import type { StudyPhoto } from './photos.ts';
 import { recalibrate } from './recalibrate.ts';
-import { budgetTable } from './report.ts';
 import { PROFILE_RUNS, removedMs } from './study.ts';
 import { withoutBlocks } from './without.ts';
 
@@ -38,6 +37,8 @@ export interface BudgetOptions {
   /** Candidates measured at each step after the first (default 3). */
   shortlist?: number;
   onStep?: (message: string) => void;
+  /** Each budget's result as soon as it is measured. */
+  onBudget?: (result: BudgetResult) => void;
 }
 
 const TIMING_RUNS = 21;
@@ -88,11 +89,7 @@ export async function budgetCurve(
         ...(fullAccuracy === undefined ? {} : { fullAccuracy, accuracy: accuracy(answers, heldOut) }),
       },
     });
-    options.onStep?.(
-      budgetTable([results[results.length - 1]])
-        .split('\n')
-        .at(-2)!,
-    );
+    options.onBudget?.(results[results.length - 1]);
   }
   return results;
 }

@@ -1,7 +1,6 @@
 import { defaultModelUrl } from '../default-model.ts';
 import { ResnetWasmError } from '../errors.ts';
 import { writePackedModel } from '../format/writer.ts';
-import type { DecoderChoice } from '../image/decoders.ts';
 import { quantizingMap, writeQuantized } from '../image/preprocess.ts';
 import type { PixelMap } from '../image/resample.ts';
 import { type ImageSource, toRgbImage } from '../image/sources.ts';
@@ -13,15 +12,16 @@ import { baseId } from '../teach/base-id.ts';
 import { dequantize, embeddingTensor } from '../teach/embedding.ts';
 import { TeachError } from '../teach/errors.ts';
 import { type Head, headHeader, headLogits, headPayload } from '../teach/head.ts';
+import type { Classification, ClassifyOptions } from './classification.ts';
 import { loadNetwork } from './load/load-network.ts';
 import type { LoadOptions } from './load/options.ts';
 import type { ModelSource } from './load/sources.ts';
 import type { InputTarget, MemoryFootprint, Network } from './network.ts';
-import { type Prediction, topK } from './topk.ts';
+import { topK } from './topk.ts';
 import type { KernelBuild } from './wasm.ts';
 
 export type { LoadProgress } from './load/options.ts';
-export type { LoadOptions, ModelSource };
+export type { Classification, ClassifyOptions, LoadOptions, ModelSource };
 
 /**
  * Loads a model, placing each layer in wasm memory as it arrives; resolves once the whole file is
@@ -35,22 +35,6 @@ export async function loadModel(source: ModelSource = defaultModelUrl(), options
     network.close();
     throw error;
   }
-}
-
-export interface ClassifyOptions {
-  /** How many classes to return: a positive integer (default 5; more than the model's classes gives all). */
-  top?: number;
-  /** Which decoder reads encoded bytes (default `auto`: sharp where it loads, else JavaScript). */
-  decoder?: DecoderChoice;
-}
-
-export interface Classification {
-  top: Prediction[];
-  logits: Float32Array;
-  /** Decoding + preprocessing + inference time in milliseconds. */
-  ms: number;
-  /** Present for a head taught with `unknown: true`: whether the best score fell below its threshold. */
-  unknown?: boolean;
 }
 
 /** The network a model and the models made from it with withHead share; the loaded one owns it. */

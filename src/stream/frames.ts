@@ -12,7 +12,8 @@
 import { ImageDecodeError, ResnetWasmError } from '../errors.ts';
 import type { ImageSource } from '../image/sources.ts';
 import { checkDecoder, checkTop } from '../options/validate.ts';
-import type { Classification, ClassifyOptions, Model } from '../runtime/model.ts';
+import type { Classification, ClassifyOptions } from '../runtime/classification.ts';
+import type { Frame } from './frame.ts';
 import { JpegSplitter } from './mjpeg.ts';
 import { isVideoSource, type VideoSource, videoFrames } from './video.ts';
 
@@ -47,13 +48,9 @@ export interface StreamSummary {
   truncated: number;
 }
 
-/** A frame as it arrives, before classification. */
-export interface Frame {
-  image: ImageSource;
-  index: number;
-  t: number;
-  /** Frees what the frame holds (an ImageBitmap) when it is dropped or done with. */
-  release?: () => void;
+/** What the stream needs of a model (Model has it). */
+export interface FrameClassifier {
+  classify(image: ImageSource, options: ClassifyOptions): Promise<Classification>;
 }
 
 /** The results as an async iterable, and the counts so far (final once the iteration has ended). */
@@ -62,7 +59,7 @@ export class FrameStream implements AsyncIterable<FrameClassification> {
 
   /** @internal */
   constructor(
-    private readonly model: Model,
+    private readonly model: FrameClassifier,
     private readonly source: FrameSource,
     private readonly options: StreamOptions,
   ) {

@@ -4,7 +4,7 @@
  * ImageBitmap at once (the element moves on to the next frame while one is classified). The DOM
  * types are looked up at run time, so this module loads in Node.
  */
-import type { Frame } from './frames.ts';
+import type { Frame } from './frame.ts';
 
 /** What the stream reads of a <video> element (HTMLVideoElement has it all). */
 export interface VideoElementLike {
