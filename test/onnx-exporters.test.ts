@@ -21,7 +21,7 @@ import { loadModel } from '../src/runtime/model.ts';
 import { argmax, centredCosine, cosine } from './helpers/metrics.ts';
 import { ActivationRanges, exportQdq, runOnnxRuntime } from './helpers/onnx-export.ts';
 import type { Photo } from './helpers/photos.ts';
-import { IMAGENET_DIR, imagenetSplit } from './helpers/photos.ts';
+import { IMAGENET_DIR, imagenetSplit, photoSplit } from './helpers/photos.ts';
 import { aliasDuplicates, EXPORTERS, exportAs, untrained } from './helpers/torch-exports.ts';
 
 const DEPTHS = [18, 50, 101, 152] as const;
@@ -92,26 +92,25 @@ test('a quantized (QDQ) file whose equal initializers are Identity aliases impor
   assert.equal(importOnnx(encodeOnnxModel(aliased), 'model.onnx'), importOnnx(encodeOnnxModel(model), 'model.onnx'));
 });
 
-const photos = imagenetSplit(16, 20);
-if (!photos) {
-  console.warn(`onnx-exporters: comparisons with onnxruntime skipped, the ImageNet sample is not at ${IMAGENET_DIR}`);
-  test.skip('torchvision ResNets as exported by torch: the ImageNet sample is absent');
-} else {
-  const preprocessing = preprocessingPreset('torch', SIZE);
-  const calibration = photos.calibration.map((p) => preprocessFloat(p.image, preprocessing));
-  for (const depth of DEPTHS) {
-    for (const exporter of EXPORTERS) {
-      test(`ResNet-${depth}, untrained (Identity aliases or shared initializers), exported by ${exporter}: the import equals onnxruntime's fp32`, async () => {
-        const net = untrained(resnetUnfolded({ depth, seed: depth, width: WIDTH, inputSize: SIZE }), calibration);
-        await compareWithOnnxRuntime(
-          `ResNet-${depth} by ${exporter}`,
-          exportAs(exporter, net),
-          calibration,
-          photos.test,
-          depth <= JUDGED_INT8_DEPTH,
-        );
-      });
-    }
+// The ImageNet sample when it is beside the clone; else views of the repository's photos, on which
+// the untrained networks' answers span too few classes to judge int8: the import is judged always.
+const sample = imagenetSplit(16, 20);
+const photos = sample ?? photoSplit(16, 20);
+if (!sample) console.log(`    onnx-exporters: int8 printed, not judged: the ImageNet sample is not at ${IMAGENET_DIR}`);
+const preprocessing = preprocessingPreset('torch', SIZE);
+const calibration = photos.calibration.map((p) => preprocessFloat(p.image, preprocessing));
+for (const depth of DEPTHS) {
+  for (const exporter of EXPORTERS) {
+    test(`ResNet-${depth}, untrained (Identity aliases or shared initializers), exported by ${exporter}: the import equals onnxruntime's fp32`, async () => {
+      const net = untrained(resnetUnfolded({ depth, seed: depth, width: WIDTH, inputSize: SIZE }), calibration);
+      await compareWithOnnxRuntime(
+        `ResNet-${depth} by ${exporter}`,
+        exportAs(exporter, net),
+        calibration,
+        photos.test,
+        sample !== null && depth <= JUDGED_INT8_DEPTH,
+      );
+    });
   }
 }
 
