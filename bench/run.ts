@@ -1,324 +1,362 @@
-// `npm run bench`: ResNet-18, 224x224, batch 1, on resnet-wasm and its peers, in one run on this
-// machine. Everyone runs the same network, our builder's seeded ResNet-18 (the one benchmarkModel
-// writes): as our .rnw file, as torchvision-style fp32 ONNX, and as quantize_static-style QDQ int8
-// ONNX with our file's activation parameters. Each configuration runs in its own child process
-// (bench/peers/measure.ts), so a peak RSS is one runtime's. Prints a Markdown table and writes
-// bench/results.json (--results PATH); --plot also draws the chart beside it (results.svg);
-// --quick is a smoke run of a few runs.
-import { fork } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+// `npm run bench`: ResNet-18 and ResNet-50, 224x224, batch 1, on resnet-wasm and its peers, in one
+// run on this machine. Everyone runs the same network (bench/models.ts): our .rnw file, fp32 ONNX
+// and quantize_static-style QDQ int8 ONNX with our file's activation parameters. Each
+// configuration runs in its own child process (bench/peers/measure.ts), started and warmed up once;
+// then rounds (7; --rounds N) ask every configuration in turn for a stretch of runs, so each ratio
+// is taken within a round and the table gives the median of the per-round ratios with its spread.
+// The host's steal time and load are sampled every round. --contention adds ResNet-18 rows for ours
+// and onnxruntime-web at 1, all and twice all cores' threads, quiet, beside a spinning neighbour, and
+// beside a spinning and a memory-streaming one. Prints Markdown tables; writes bench/results.json
+// (--results PATH); --plot draws the charts beside it; --quick is a smoke run.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { gzipSync } from 'node:zlib';
-import { build } from 'esbuild';
-import { benchmarkModel } from '../src/builder/bench-model.ts';
-import { resnetFloat } from '../src/builder/resnet.ts';
 import { formatInputTimings, fullHdJpeg, type InputTiming, timeInputPath } from '../src/cli/input-timing.ts';
-import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import { readModel } from '../src/format/reader.ts';
-import { macs, outputTensor } from '../src/model/types.ts';
 import { cosine } from '../test/helpers/metrics.ts';
-import { ActivationRanges, exportFolded, exportQdq } from '../test/helpers/onnx-export.ts';
 import { measureFloor } from './floor.ts';
-import { benchInput, type Job, type Measurement, type Peer, type PeerInput, type Plan } from './peers/measure.ts';
-import { load as loadOnnxRuntimeNode } from './peers/onnxruntime-node.ts';
+import { describeMachine, type RoundHost, roundHost, sampleHost, summarizeHost } from './host.ts';
+import { type BenchDepth, type BenchModels, writeBenchModels } from './models.ts';
+import { CONDITIONS, type Condition, startNeighbours } from './neighbour.ts';
+import { benchInput, type Peer, PeerProcess, type Stretch, type StretchResult } from './peers/measure.ts';
 import { barChart } from './plot.ts';
+import { type Config, type Row, report, rowLabel, type Table } from './report.ts';
+import { median, percentile, roundRatios } from './rounds.ts';
+import { shippedSizes } from './shipped.ts';
 
-type Precision = 'int8' | 'fp32';
-
-interface Config {
-  peer: Peer;
-  precision: Precision;
-  threads: number;
+interface Plan {
+  warmupRuns: number;
+  warmupMs: number;
+  rounds: number;
+  stretch: Stretch;
 }
 
-interface Row extends Config {
-  medianMs: number;
-  p10Ms: number;
-  p90Ms: number;
-  gmacPerS: number;
-  /** Of the floor of the cores used: threads x the 1-thread floor. */
-  floorPercent: number;
-  /** Median latency over onnxruntime-web int8's at the same thread count (0.5 = twice as fast). */
-  vsOrtWebInt8: number | null;
-  peakRssMiB: number;
-  loadMs: number;
-  cpuPerWall: number;
-  /** Logits vs onnxruntime-node at the same precision (fp32: native fp32; int8: its QDQ run on 1 thread). */
-  cosine: number | null;
-  timesMs: number[];
-}
-
-const FULL: Plan = { warmupRuns: 5, warmupMs: 3000, minRuns: 20, budgetMs: 10_000, maxRuns: 300 };
-const QUICK: Plan = { warmupRuns: 1, warmupMs: 0, minRuns: 3, budgetMs: 0, maxRuns: 3 };
-const MEASURE = fileURLToPath(new URL('./peers/measure.ts', import.meta.url));
-const LABELS: Record<Peer, string> = {
-  'resnet-wasm': 'resnet-wasm',
-  'onnxruntime-web': 'onnxruntime-web (wasm)',
-  'tfjs-wasm': 'tfjs-backend-wasm',
-  'onnxruntime-node': 'onnxruntime-node (native)',
-};
+const FULL: Plan = { warmupRuns: 5, warmupMs: 3000, rounds: 7, stretch: { minRuns: 3, ms: 2000, maxRuns: 200 } };
+const QUICK: Plan = { warmupRuns: 1, warmupMs: 0, rounds: 2, stretch: { minRuns: 2, ms: 0, maxRuns: 2 } };
 
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     plot: { type: 'boolean', default: false },
+    contention: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    models: { type: 'string', default: '18,50' },
     // A smoke test writes elsewhere, leaving the last real run's results in place.
     results: { type: 'string', default: fileURLToPath(new URL('./results.json', import.meta.url)) },
   },
 });
-const plan = flags.quick ? QUICK : FULL;
-const require = createRequire(import.meta.url);
+const plan = { ...(flags.quick ? QUICK : FULL) };
+if (flags.rounds !== undefined) plan.rounds = positiveInteger(flags.rounds, '--rounds');
+const depths = parseDepths(flags.models!);
 
 const machine = describeMachine();
-console.error(
-  `bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load average ${machine.loadAverageStart}`,
-);
+const hostStart = sampleHost();
+console.error(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load average ${loadavg()[0]}`);
 const floorGmacPerS = await measureFloor();
+console.error(`bench: floor ${floorGmacPerS.toFixed(1)} GMAC/s`);
 const dir = mkdtempSync(join(tmpdir(), 'resnet-wasm-bench-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-const models = await writeModels(dir, benchInput());
-const resnetMacs = models.macs;
-const floorMs = resnetMacs / 1e6 / floorGmacPerS;
-console.error(`bench: floor ${floorGmacPerS.toFixed(1)} GMAC/s, ResNet-18 in ${floorMs.toFixed(1)} ms`);
-
-const threadCounts = [...new Set([1, availableParallelism()])];
-const measured: { config: Config; m: Measurement | Error }[] = [];
-for (const config of configs(threadCounts)) {
-  console.error(`bench: ${LABELS[config.peer]} ${config.precision}, ${config.threads} thread(s)`);
-  const model = config.peer === 'resnet-wasm' ? models.rnw : models[config.precision];
-  const m = await child({ ...plan, peer: config.peer, model, threads: config.threads }).catch((e: Error) => e);
-  if (m instanceof Error) console.error(`bench:   failed: ${m.message}`);
-  measured.push({ config, m });
+const input = benchInput();
+const models = new Map<BenchDepth, BenchModels>();
+for (const depth of new Set<BenchDepth>(flags.contention ? [...depths, 18] : depths)) {
+  console.error(`bench: writing ResNet-${depth}`);
+  models.set(depth, await writeBenchModels(dir, depth, input));
 }
-const baselineRssMiB = (await child({ ...plan, peer: null, model: '', threads: 1 })).peakRssMiB;
-machine.loadAverageEnd = loadavg()[0].toFixed(2);
 
-const ok = measured.filter((x): x is { config: Config; m: Measurement } => !(x.m instanceof Error));
-const reference = {
-  fp32: models.fp32Logits,
-  int8: ok.find(({ config: c }) => c.peer === 'onnxruntime-node' && c.threads === 1)?.m.logits,
-};
-const rows = ok.map(({ config, m }) => row(config, m, reference[config.precision]));
-for (const r of rows) {
-  const ortWeb = rows.find((o) => o.peer === 'onnxruntime-web' && o.precision === 'int8' && o.threads === r.threads);
-  r.vsOrtWebInt8 = ortWeb ? r.medianMs / ortWeb.medianMs : null;
+/** The main tables' thread counts; --contention adds twice the cores. */
+const threadCounts = [...new Set([1, machine.cores])];
+
+/** One child process: a configuration, measured under one or more conditions. */
+interface Slot {
+  config: Config;
+  model: BenchModels;
+  conditions: Set<Condition>;
+  process: PeerProcess | null;
+  /** Per condition, per round; null where the stretch was not run. */
+  stretches: Map<Condition, (StretchResult | null)[]>;
+  error: string | null;
 }
-const failed = measured
-  .filter(({ m }) => m instanceof Error)
-  .map(({ config, m }) => ({ ...config, error: (m as Error).message }));
-const sizes = await shippedSizes();
-console.error('bench: input path, a 1920x1080 JPEG');
-const inputPath = await timeInput(rows.find((r) => r.peer === 'resnet-wasm' && r.threads === 1)?.medianMs);
 
-console.log(report(rows, failed, sizes, baselineRssMiB));
-console.log(inputPath.text);
-const results = {
-  date: new Date().toISOString(),
-  quick: flags.quick,
-  machine,
-  plan,
-  resnet18Macs: resnetMacs,
-  floor: { gmacPerS: floorGmacPerS, resnet18Ms: floorMs },
-  baselineRssMiB,
-  configurations: rows,
-  failed,
-  shippedBytes: sizes,
-  inputPath: inputPath.timings,
-};
-mkdirSync(dirname(flags.results!), { recursive: true });
-writeFileSync(flags.results!, `${JSON.stringify(results, null, 1)}\n`);
-if (flags.plot) {
-  const bars = rows.map((r) => ({
-    label: `${LABELS[r.peer]} ${r.precision}, ${r.threads} thread${r.threads > 1 ? 's' : ''}`,
-    medianMs: r.medianMs,
-    p10Ms: r.p10Ms,
-    p90Ms: r.p90Ms,
-    ours: r.peer === 'resnet-wasm',
-  }));
-  writeFileSync(
-    flags.results!.replace(/(\.json)?$/, '.svg'),
-    barChart(
-      bars,
-      floorMs,
-      `ResNet-18 224x224, batch 1 — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`,
-    ),
+const slots = planSlots();
+for (const slot of slots) {
+  console.error(`bench: loading ${slotName(slot)}`);
+  slot.process = await PeerProcess.start({
+    peer: slot.config.peer,
+    model: slot.config.peer === 'resnet-wasm' ? slot.model.rnw : slot.model[slot.config.precision],
+    threads: slot.config.threads,
+    warmupRuns: plan.warmupRuns,
+    warmupMs: plan.warmupMs,
+  }).catch((e: Error) => fail(slot, e));
+}
+
+const hostRounds: RoundHost[] = [];
+for (let round = 0; round < plan.rounds; round++) {
+  const before = sampleHost();
+  for (const condition of CONDITIONS.filter((c) => slots.some((s) => s.conditions.has(c.name)))) {
+    const stop = await startNeighbours(condition.neighbours);
+    try {
+      // Alternate the order, so no configuration always follows the same one.
+      const order = slots.filter((s) => s.conditions.has(condition.name) && s.process);
+      if (round % 2) order.reverse();
+      for (const slot of order) await stretch(slot, condition.name, round);
+    } finally {
+      await stop();
+    }
+  }
+  const host = roundHost(before, sampleHost());
+  hostRounds.push(host);
+  console.error(
+    `bench: round ${round + 1}/${plan.rounds} done; steal ${host.stealPercent?.toFixed(1) ?? '–'}%, load ${host.loadAverage1.toFixed(2)}`,
   );
 }
+const peakRss = new Map<Slot, number>();
+for (const slot of slots) if (slot.process) peakRss.set(slot, await slot.process.finish().catch(() => NaN));
+const baselineRssMiB = await (
+  await PeerProcess.start({ peer: null, model: '', threads: 1, warmupRuns: 0, warmupMs: 0 })
+).finish();
+const host = summarizeHost(hostStart, sampleHost(), hostRounds);
 
-function configs(threads: number[]): Config[] {
-  const each = (peer: Peer, precision: Precision, counts = threads) =>
-    counts.map((t) => ({ peer, precision, threads: t }));
-  return [
-    ...each('resnet-wasm', 'int8'),
-    ...each('onnxruntime-web', 'int8'),
-    ...each('onnxruntime-web', 'fp32'),
-    // tfjs-backend-wasm never picks its threaded build in Node.
-    ...each('tfjs-wasm', 'fp32', [1]),
-    ...each('onnxruntime-node', 'int8'),
-  ];
-}
+const tables = buildTables();
+const first = models.get(depths[0] ?? 18)!;
+const inputPath = await timeInput(
+  first,
+  tables[0]?.rows.find((r) => r.peer === 'resnet-wasm' && r.threads === 1)?.medianMs,
+);
+const sizes = await shippedSizes();
+const failed = slots.filter((s) => s.error).map((s) => ({ model: s.model.name, ...s.config, error: s.error! }));
 
-/** Runs one job in a child process (see bench/peers/measure.ts). */
-function child(job: Job): Promise<Measurement> {
-  return new Promise((resolve, reject) => {
-    const measure = fork(MEASURE, [JSON.stringify(job)], { execArgv: ['--import', 'tsx'] });
-    measure.once('message', (m) => resolve(m as Measurement));
-    measure.once('exit', (code) => reject(new Error(`the child process exited (${code}) without a result`)));
-  });
-}
+console.log(
+  report({
+    machine,
+    host,
+    rounds: plan.rounds,
+    stretchMs: plan.stretch.ms,
+    floorGmacPerS,
+    baselineRssMiB,
+    tables,
+    failed,
+    sizes,
+    quick: flags.quick!,
+  }),
+);
+console.log(inputPath.text);
+mkdirSync(dirname(flags.results!), { recursive: true });
+writeFileSync(
+  flags.results!,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      quick: flags.quick,
+      machine,
+      host,
+      plan,
+      floor: { gmacPerS: floorGmacPerS },
+      baselineRssMiB,
+      tables,
+      failed,
+      shippedBytes: sizes,
+      inputPath: inputPath.timings,
+    },
+    null,
+    1,
+  )}\n`,
+);
+if (flags.plot) for (const table of tables.filter((t) => t.floorMs !== null)) writePlot(table);
 
-interface Models {
-  rnw: string;
-  fp32: string;
-  int8: string;
-  /** onnxruntime-node's fp32 logits on the bench input. */
-  fp32Logits: number[];
-  macs: number;
-}
-
-async function writeModels(dir: string, input: PeerInput): Promise<Models> {
-  const paths = {
-    rnw: join(dir, 'resnet18.rnw'),
-    fp32: join(dir, 'resnet18-fp32.onnx'),
-    int8: join(dir, 'resnet18-int8-qdq.onnx'),
+function planSlots(): Slot[] {
+  const all: Slot[] = [];
+  const add = (model: BenchModels, config: Config, condition: Condition) => {
+    const same = all.find(
+      (s) =>
+        s.model === model &&
+        s.config.peer === config.peer &&
+        s.config.precision === config.precision &&
+        s.config.threads === config.threads,
+    );
+    const slot = same ?? { config, model, conditions: new Set(), process: null, stretches: new Map(), error: null };
+    if (!same) all.push(slot);
+    slot.conditions.add(condition);
   };
-  const rnw = benchmarkModel();
-  writeFileSync(paths.rnw, rnw);
-  const float = resnetFloat({ depth: 18, seed: 1 });
-  writeFileSync(paths.fp32, encodeOnnxModel(exportFolded(float, { batch: 1 })));
-  const fp32Logits = Array.from(await (await loadOnnxRuntimeNode({ model: paths.fp32, threads: 1, input })).run());
-  // quantize_static computes a scale and zero point from each tensor's min/max: these ranges give
-  // back our file's (the scales rounded to f32, as ONNX stores them). Our fc writes f32 logits,
-  // which a QDQ file quantizes as well: over the range they take here.
-  const ranges = new ActivationRanges(float.tensors.length);
-  readModel(rnw).header.tensors.forEach(({ scale, zeroPoint }, t) => {
-    ranges.min[t] = -zeroPoint * scale;
-    ranges.max[t] = (255 - zeroPoint) * scale;
+  const each = (peer: Peer, precision: Config['precision'], counts: number[]) =>
+    counts.map((threads) => ({ peer, precision, threads }));
+  for (const depth of depths)
+    for (const config of [
+      ...each('resnet-wasm', 'int8', threadCounts),
+      ...each('onnxruntime-web', 'int8', threadCounts),
+      ...each('onnxruntime-web', 'fp32', threadCounts),
+      // tfjs-backend-wasm never picks its threaded build in Node.
+      ...each('tfjs-wasm', 'fp32', [1]),
+      ...each('onnxruntime-node', 'int8', threadCounts),
+    ])
+      add(models.get(depth)!, config, 'quiet');
+  if (flags.contention) {
+    // Twice the cores: oversubscribed, as `--threads 4` on a 2-core Pi would be.
+    const counts = [...new Set([1, machine.cores, 2 * machine.cores])];
+    for (const condition of CONDITIONS)
+      for (const config of [...each('resnet-wasm', 'int8', counts), ...each('onnxruntime-web', 'int8', counts)])
+        add(models.get(18)!, config, condition.name);
+  }
+  return all;
+}
+
+async function stretch(slot: Slot, condition: Condition, round: number): Promise<void> {
+  const result = await slot.process!.stretch(plan.stretch).catch((e: Error) => fail(slot, e));
+  const rounds = slot.stretches.get(condition) ?? Array(plan.rounds).fill(null);
+  rounds[round] = result;
+  slot.stretches.set(condition, rounds);
+}
+
+function fail(slot: Slot, e: Error): null {
+  console.error(`bench:   ${slotName(slot)} failed: ${e.message}`);
+  slot.error = e.message;
+  slot.process = null;
+  return null;
+}
+
+function slotName(slot: Slot): string {
+  return `${slot.model.name} ${rowLabel(slot.config)}`;
+}
+
+/** The main table of each model (quiet), then the contention table. */
+function buildTables(): Table[] {
+  const ok = slots.filter((s) => !s.error);
+  const tables: Table[] = depths.map((depth) => {
+    const model = models.get(depth)!;
+    return {
+      title: `${model.name} 224x224, batch 1, ${(model.macs / 1e9).toFixed(3)} GMAC`,
+      model: model.name,
+      macs: model.macs,
+      floorMs: model.macs / 1e6 / floorGmacPerS,
+      rows: rows(
+        ok
+          .filter((s) => s.model === model && s.conditions.has('quiet') && threadCounts.includes(s.config.threads))
+          .map((s) => [s, 'quiet']),
+      ),
+      identicalLogits: identicalLogits(ok.filter((s) => s.model === model)),
+    };
   });
-  const output = outputTensor(float);
-  ranges.min[output] = Math.min(...fp32Logits);
-  ranges.max[output] = Math.max(...fp32Logits);
-  writeFileSync(paths.int8, encodeOnnxModel(exportQdq(float, ranges, { batch: 1 }).model));
-  return { ...paths, fp32Logits, macs: macs(float) };
+  if (flags.contention) {
+    const model = models.get(18)!;
+    const contended = ok.filter((s) => s.model === model && s.conditions.has('busy core'));
+    tables.push({
+      title: `${model.name} under contention: ours and onnxruntime-web int8, quiet and beside neighbours`,
+      model: model.name,
+      macs: model.macs,
+      floorMs: null,
+      rows: rows(CONDITIONS.flatMap((c) => contended.map((s) => [s, c.name] as [Slot, Condition]))),
+      identicalLogits: identicalLogits(contended),
+    });
+  }
+  return tables;
+}
+
+function rows(cells: [Slot, Condition][]): Row[] {
+  const roundMedians = (slot: Slot, condition: Condition) =>
+    (slot.stretches.get(condition) ?? []).map((s) => (s ? median(s.timesMs) : null));
+  const find = (model: BenchModels, condition: Condition, { peer, precision, threads }: Config) =>
+    cells.find(
+      ([s, c]) =>
+        s.model === model &&
+        c === condition &&
+        s.config.peer === peer &&
+        s.config.precision === precision &&
+        s.config.threads === threads,
+    );
+  return cells.map(([slot, condition]) => {
+    const { config, model } = slot;
+    const stretches = (slot.stretches.get(condition) ?? []).filter((s): s is StretchResult => s !== null);
+    const sorted = stretches.flatMap((s) => s.timesMs).sort((a, b) => a - b);
+    const medianMs = percentile(sorted, 0.5);
+    const gmacPerS = model.macs / 1e6 / medianMs;
+    const mine = roundMedians(slot, condition);
+    const ratio = (other: [Slot, Condition] | undefined) => (other ? roundRatios(mine, roundMedians(...other)) : null);
+    const ortWeb = find(model, condition, { peer: 'onnxruntime-web', precision: 'int8', threads: config.threads });
+    const halfThreads =
+      config.threads > 1 ? find(model, condition, { ...config, threads: config.threads / 2 }) : undefined;
+    const reference =
+      config.precision === 'fp32'
+        ? model.fp32Logits
+        : slots
+            .find((s) => s.model === model && s.config.peer === 'onnxruntime-node' && s.config.threads === 1)
+            ?.stretches.get('quiet')
+            ?.find((s) => s)?.logits;
+    return {
+      ...config,
+      model: model.name,
+      condition,
+      medianMs,
+      p10Ms: percentile(sorted, 0.1),
+      p90Ms: percentile(sorted, 0.9),
+      gmacPerS,
+      floorPercent: (100 * gmacPerS) / (config.threads * floorGmacPerS),
+      vsOrtWebInt8: ratio(ortWeb),
+      vsHalfThreads: ratio(halfThreads),
+      roundMediansMs: mine,
+      peakRssMiB: peakRss.get(slot) ?? NaN,
+      loadMs: slot.process?.loadMs ?? NaN,
+      cpuPerWall: median(stretches.map((s) => s.cpuPerWall)),
+      cosine: reference && stretches.length ? cosine(stretches[stretches.length - 1].logits, reference) : null,
+      timesMs: stretches.flatMap((s) => s.timesMs),
+    };
+  });
+}
+
+/** Whether every stretch of ours gave the same logits: every thread count, condition and round. */
+function identicalLogits(of: Slot[]): boolean | null {
+  const logits = of
+    .filter((s) => s.config.peer === 'resnet-wasm')
+    .flatMap((s) => [...s.stretches.values()].flat())
+    .filter((s): s is StretchResult => s !== null)
+    .map((s) => s.logits);
+  if (logits.length < 2) return null;
+  return logits.every((l) => l.length === logits[0].length && l.every((v, i) => Object.is(v, logits[0][i])));
 }
 
 /**
  * Decode + preprocessing of a 1920x1080 JPEG made from test/photos/rocket.jpg, with each decoder
  * that loads, against resnet-wasm's 1-thread median (src/cli/input-timing.ts).
  */
-async function timeInput(inferenceMs: number | undefined): Promise<{ timings: InputTiming[]; text: string }> {
-  const header = readModel(readFileSync(models.rnw)).header;
+async function timeInput(
+  model: BenchModels,
+  inferenceMs: number | undefined,
+): Promise<{ timings: InputTiming[]; text: string }> {
+  console.error('bench: input path, a 1920x1080 JPEG');
+  const header = readModel(readFileSync(model.rnw)).header;
   const photo = fileURLToPath(new URL('../test/photos/rocket.jpg', import.meta.url));
-  const timings = await timeInputPath(
-    await fullHdJpeg(photo),
-    header.preprocessing,
-    header.tensors[0],
-    flags.quick ? 3 : 21,
-  );
-  const against = inferenceMs ?? NaN;
+  const runs = flags.quick ? 3 : 21;
+  const timings = await timeInputPath(await fullHdJpeg(photo), header.preprocessing, header.tensors[0], runs);
   return {
     timings,
-    text: `\nInput path (median of ${flags.quick ? 3 : 21}; a 1920x1080 JPEG, quality 90, made from test/photos/rocket.jpg, to the 224x224 int8 input):\n${formatInputTimings(timings, against)}`,
+    text: `\nInput path (median of ${runs}; a 1920x1080 JPEG, quality 90, made from test/photos/rocket.jpg, to the 224x224 int8 input; against ${model.name}):\n${formatInputTimings(timings, inferenceMs ?? NaN)}`,
   };
 }
 
-function row(config: Config, m: Measurement, reference: number[] | undefined): Row {
-  const sorted = [...m.timesMs].sort((a, b) => a - b);
-  const medianMs = percentile(sorted, 0.5);
-  const gmacPerS = resnetMacs / 1e6 / medianMs;
-  return {
-    ...config,
-    medianMs,
-    p10Ms: percentile(sorted, 0.1),
-    p90Ms: percentile(sorted, 0.9),
-    gmacPerS,
-    floorPercent: (100 * gmacPerS) / (config.threads * floorGmacPerS),
-    vsOrtWebInt8: null,
-    peakRssMiB: m.peakRssMiB,
-    loadMs: m.loadMs,
-    cpuPerWall: m.cpuPerWall,
-    cosine: reference ? cosine(m.logits, reference) : null,
-    timesMs: m.timesMs,
-  };
+/** results.svg for ResNet-18, results-resnet50.svg for ResNet-50 (beside --results). */
+function writePlot(table: Table): void {
+  const base = flags.results!.replace(/(\.json)?$/, '');
+  const file =
+    table.model === 'ResNet-18' ? `${base}.svg` : `${base}-${table.model.toLowerCase().replace('-', '')}.svg`;
+  const bars = table.rows.map((r) => ({
+    label: rowLabel(r),
+    medianMs: r.medianMs,
+    p10Ms: r.p10Ms,
+    p90Ms: r.p90Ms,
+    ours: r.peer === 'resnet-wasm',
+  }));
+  const title = `${table.model} 224x224, batch 1 — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`;
+  writeFileSync(file, barChart(bars, table.floorMs!, title));
 }
 
-/** Linear interpolation between the closest ranks of sorted values. */
-function percentile(sorted: number[], q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  return sorted[lo] + (sorted[Math.ceil(pos)] - sorted[lo]) * (pos - lo);
+function positiveInteger(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} takes a whole number of at least 1, not "${text}"`);
+  return n;
 }
 
-function describeMachine() {
-  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
-  const flags = /^flags\s*:(.*)$/m.exec(cpuinfo)?.[1].split(' ') ?? [];
-  return {
-    cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? cpus()[0].model,
-    /** What the native peer can use that wasm cannot. */
-    simd: ['avx2', 'avx512f', 'avx512_vnni', 'avx_vnni'].filter((f) => flags.includes(f)),
-    cores: availableParallelism(),
-    node: process.versions.node,
-    loadAverageStart: loadavg()[0].toFixed(2),
-    loadAverageEnd: '',
-  };
-}
-
-/** What a browser downloads: ours bundled and minified (wasm inlined as base64), against the peers' wasm files. */
-async function shippedSizes(): Promise<Record<string, { bytes: number; gzipBytes: number }>> {
-  const ours = await build({
-    entryPoints: [fileURLToPath(new URL('../src/index.ts', import.meta.url))],
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'browser',
-    // Imported only on Node, behind a check (sharp too: src/image/native.ts): a browser never loads them.
-    external: ['node:*', 'sharp'],
-    write: false,
-  });
-  const size = (bytes: Uint8Array) => ({ bytes: bytes.length, gzipBytes: gzipSync(bytes).length });
-  const file = (specifier: string) => size(readFileSync(require.resolve(specifier)));
-  return {
-    'resnet-wasm: src/index.ts, minified browser bundle': size(ours.outputFiles[0].contents),
-    'onnxruntime-web: ort-wasm-simd-threaded.wasm': file('onnxruntime-web/ort-wasm-simd-threaded.wasm'),
-    'tfjs-backend-wasm: tfjs-backend-wasm-simd.wasm': file(
-      '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm',
-    ),
-  };
-}
-
-function report(
-  rows: Row[],
-  failed: (Config & { error: string })[],
-  sizes: Awaited<ReturnType<typeof shippedSizes>>,
-  baselineRssMiB: number,
-): string {
-  const f = (v: number | null, digits: number) => (v === null ? '–' : v.toFixed(digits));
-  const lines = [
-    `ResNet-18 224x224, batch 1, ${(resnetMacs / 1e9).toFixed(3)} GMAC. ${machine.cpu}${machine.simd.length ? ` (${machine.simd.join(', ')})` : ''}, ${machine.cores} cores, Node ${machine.node}; ` +
-      `load average ${machine.loadAverageStart} at the start, ${machine.loadAverageEnd} at the end${flags.quick ? '; --quick: a smoke run, not a measurement' : ''}.`,
-    `Floor: i32x4.dot_i16x8_s + i32x4.add from L1 at ${floorGmacPerS.toFixed(1)} GMAC/s on 1 thread, so ResNet-18 ≥ ${floorMs.toFixed(1)} ms; % floor is of threads × that rate.`,
-    '',
-    '| runtime | precision | threads | median ms | p10 | p90 | GMAC/s | % floor | × ort-web int8 | peak RSS MiB | load ms | cores busy |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
-    ...rows.map(
-      (r) =>
-        `| ${[LABELS[r.peer], r.precision, r.threads, f(r.medianMs, 1), f(r.p10Ms, 1), f(r.p90Ms, 1), f(r.gmacPerS, 1), f(r.floorPercent, 0), f(r.vsOrtWebInt8, 2), f(r.peakRssMiB, 0), f(r.loadMs, 0), f(r.cpuPerWall, 2)].join(' | ')} |`,
-    ),
-    ...failed.map((c) => `| ${LABELS[c.peer]} | ${c.precision} | ${c.threads} | failed: ${c.error} ||||||||`),
-    '',
-    `× ort-web int8: median latency over onnxruntime-web int8's at the same thread count. Peak RSS: the high-water mark of the configuration's own process; Node + tsx alone peak at ${baselineRssMiB.toFixed(0)} MiB.`,
-    `Cores busy: process CPU time over wall time during the timed runs. Same network everywhere: the lowest logits cosine against onnxruntime-node ` +
-      `at the same precision is ${(['int8', 'fp32'] as const).map((p) => `${f(Math.min(...rows.filter((r) => r.precision === p).map((r) => r.cosine ?? NaN)), 4)} (${p})`).join(', ')}.`,
-    '',
-    '| shipped to a browser | bytes | gzip |',
-    '|---|--:|--:|',
-    ...Object.entries(sizes).map(
-      ([name, s]) => `| ${name} | ${s.bytes.toLocaleString('en')} | ${s.gzipBytes.toLocaleString('en')} |`,
-    ),
-  ];
-  return lines.join('\n');
+function parseDepths(text: string): BenchDepth[] {
+  const depths = text.split(',').filter((d) => d.trim() !== '');
+  for (const d of depths) if (d !== '18' && d !== '50') throw new Error(`--models takes 18 and/or 50, not "${d}"`);
+  return [...new Set(depths.map(Number) as BenchDepth[])];
 }

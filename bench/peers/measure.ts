@@ -1,12 +1,16 @@
 // One configuration in a child process of bench/run.ts, so that its peak RSS is that runtime's
-// alone: load a peer (one file per runtime beside this one), warm it up, time it, send the numbers.
+// alone: load a peer (one file per runtime beside this one) and warm it up, then time a stretch of
+// runs whenever the parent asks (once a round) and send the numbers back. PeerProcess is the
+// parent's side.
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { mulberry32 } from '../../src/builder/random.ts';
 import { imagenetPreprocessing } from '../../src/builder/resnet.ts';
 import type { RgbImage } from '../../src/image/decode.ts';
 import { preprocessFloat } from '../../src/image/preprocess.ts';
 import type { Shape } from '../../src/model/types.ts';
+import { forkChild, nextMessage } from '../children.ts';
 
 /** The same photo for everyone, in each runtime's layout (ours quantizes `image` itself). */
 export interface PeerInput {
@@ -30,30 +34,67 @@ export interface Session {
 
 export type Peer = 'resnet-wasm' | 'onnxruntime-web' | 'tfjs-wasm' | 'onnxruntime-node';
 
-export interface Plan {
-  /** Warm-up lasts this many runs and this long, whichever ends later (JIT tiers, caches, thread pools). */
-  warmupRuns: number;
-  warmupMs: number;
-  /** Timed runs: at least minRuns, more while the budget lasts, at most maxRuns. */
-  minRuns: number;
-  budgetMs: number;
-  maxRuns: number;
-}
-
-export interface Job extends Plan {
+/** Loading and warming up, once per process: JIT tiers, caches, thread pools. */
+export interface Job {
   /** null: load nothing, to measure the RSS of Node and tsx alone. */
   peer: Peer | null;
   model: string;
   threads: number;
+  /** Warm-up lasts this many runs and this long, whichever ends later. */
+  warmupRuns: number;
+  warmupMs: number;
 }
 
-export interface Measurement {
-  loadMs: number;
+/** One round's share of a configuration: one untimed run, then at least minRuns, more while ms lasts, at most maxRuns. */
+export interface Stretch {
+  minRuns: number;
+  ms: number;
+  maxRuns: number;
+}
+
+export interface StretchResult {
   timesMs: number[];
   /** Process CPU time over wall time during the timed runs: how many cores were busy. */
   cpuPerWall: number;
-  peakRssMiB: number;
+  /** Of the last run. */
   logits: number[];
+}
+
+type Request = { stretch: Stretch } | { finish: true };
+type Reply = { ready: { loadMs: number } } | { stretch: StretchResult } | { done: { peakRssMiB: number } };
+
+/**
+ * One configuration in its own process, loaded and warmed up once, asked for a stretch of runs in
+ * each round: its peak RSS stays that runtime's alone, and no runtime warms another's caches.
+ */
+export class PeerProcess {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly what: string,
+    readonly loadMs: number,
+  ) {}
+
+  static async start(job: Job): Promise<PeerProcess> {
+    const child = forkChild(fileURLToPath(import.meta.url), [JSON.stringify(job)]);
+    const what = `${job.peer ?? 'baseline'}, ${job.threads} thread(s)`;
+    const { ready } = await nextMessage<Extract<Reply, { ready: unknown }>>(child, what);
+    return new PeerProcess(child, what, ready.loadMs);
+  }
+
+  async stretch(stretch: Stretch): Promise<StretchResult> {
+    return (await this.ask<Extract<Reply, { stretch: unknown }>>({ stretch })).stretch;
+  }
+
+  /** Ends the process; its peak RSS. */
+  async finish(): Promise<number> {
+    return (await this.ask<Extract<Reply, { done: unknown }>>({ finish: true })).done.peakRssMiB;
+  }
+
+  private ask<T>(request: Request): Promise<T> {
+    const reply = nextMessage<T>(this.child, this.what);
+    this.child.send(request);
+    return reply;
+  }
 }
 
 const INPUT_SIZE = 224;
@@ -74,29 +115,32 @@ export function benchInput(): PeerInput {
   return { image, shape, nhwc, nchw };
 }
 
-async function measure(job: Job): Promise<Measurement> {
-  if (!job.peer) return { loadMs: 0, timesMs: [], cpuPerWall: 0, peakRssMiB: peakRssMiB(), logits: [] };
+async function load(job: Job): Promise<{ session: Session | null; loadMs: number }> {
+  if (!job.peer) return { session: null, loadMs: 0 };
   const { load } = (await import(`./${job.peer}.ts`)) as { load: (options: PeerOptions) => Promise<Session> };
-  const input = benchInput();
   const loadStart = performance.now();
-  const session = await load({ model: job.model, threads: job.threads, input });
+  const session = await load({ model: job.model, threads: job.threads, input: benchInput() });
   const loadMs = performance.now() - loadStart;
-
   const warmupStart = performance.now();
   for (let i = 0; i < job.warmupRuns || performance.now() - warmupStart < job.warmupMs; i++) await session.run();
+  return { session, loadMs };
+}
 
+async function runStretch(session: Session, { minRuns, ms, maxRuns }: Stretch): Promise<StretchResult> {
+  // Since this process last ran, other configurations have had the caches and the cores.
+  await session.run();
   const timesMs: number[] = [];
   let logits: Float32Array = new Float32Array(0);
   const cpuStart = process.cpuUsage();
   const start = performance.now();
-  while (timesMs.length < job.minRuns || (performance.now() - start < job.budgetMs && timesMs.length < job.maxRuns)) {
+  while (timesMs.length < minRuns || (performance.now() - start < ms && timesMs.length < maxRuns)) {
     const t = performance.now();
     logits = await session.run();
     timesMs.push(performance.now() - t);
   }
   const cpu = process.cpuUsage(cpuStart);
   const cpuPerWall = (cpu.user + cpu.system) / 1000 / (performance.now() - start);
-  return { loadMs, timesMs, cpuPerWall, peakRssMiB: peakRssMiB(), logits: Array.from(logits) };
+  return { timesMs, cpuPerWall, logits: Array.from(logits) };
 }
 
 /**
@@ -111,7 +155,15 @@ function peakRssMiB(): number {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const result = await measure(JSON.parse(process.argv[2]) as Job);
-  // Exit at once: some runtimes keep worker threads alive.
-  process.send!(result, () => process.exit(0));
+  const { session, loadMs } = await load(JSON.parse(process.argv[2]) as Job);
+  const reply = (r: Reply, then: () => void = () => {}) => process.send!(r, then);
+  process.on('disconnect', () => process.exit(0));
+  process.on('message', async (request: Request) => {
+    if ('finish' in request)
+      // Exit at once: some runtimes keep worker threads alive.
+      reply({ done: { peakRssMiB: peakRssMiB() } }, () => process.exit(0));
+    else if (!session) throw new Error('the baseline process runs nothing');
+    else reply({ stretch: await runStretch(session, request.stretch) });
+  });
+  reply({ ready: { loadMs } });
 }
