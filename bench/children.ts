@@ -16,6 +16,11 @@ export function forkChild(module: string, args: string[]): ChildProcess {
   return child;
 }
 
+/** The process ids of the children still running. */
+export function childPids(): number[] {
+  return [...running].flatMap((child) => (child.pid === undefined ? [] : [child.pid]));
+}
+
 /** The child's next message; rejects if it exits first. */
 export function nextMessage<T>(child: ChildProcess, what: string): Promise<T> {
   return new Promise((resolve, reject) => {

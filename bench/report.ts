@@ -98,6 +98,7 @@ function hostLines({ machine, host, rounds, stretchMs, quick }: Report): string[
       (quick ? ' --quick: a smoke run, not a measurement.' : ''),
     `Host during the run: steal ${pct(host.stealPercent)} of all CPU time (per round ${range(host.perRound.stealPercent, '%')}), ` +
       `busy ${pct(host.busyPercent)} (per round ${range(host.perRound.busyPercent, '%')}), ` +
+      `of which not this benchmark's processes ${pct(host.othersPercent)} (per round ${range(host.perRound.othersPercent, '%')}), ` +
       `load average ${host.loadAverage.start.toFixed(2)} at the start, ${host.loadAverage.end.toFixed(2)} at the end (per round ${range(host.perRound.loadAverage1, '')}).`,
     `${rounds} interleaved rounds; in each, every configuration ran one untimed run and then ${stretchMs ? `at least ${stretchMs / 1000} s of runs` : 'a few runs'}.`,
   ];

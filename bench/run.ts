@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { formatInputTimings, fullHdJpeg, type InputTiming, timeInputPath } from '../src/cli/input-timing.ts';
 import { readModel } from '../src/format/reader.ts';
 import { cosine } from '../test/helpers/metrics.ts';
+import { childPids } from './children.ts';
 import { measureFloor } from './floor.ts';
 import { describeMachine, type RoundHost, roundHost, sampleHost, summarizeHost } from './host.ts';
 import { type BenchDepth, type BenchModels, writeBenchModels } from './models.ts';
@@ -52,7 +53,7 @@ if (flags.rounds !== undefined) plan.rounds = positiveInteger(flags.rounds, '--r
 const depths = parseDepths(flags.models!);
 
 const machine = describeMachine();
-const hostStart = sampleHost();
+const hostStart = sampleHost(childPids());
 console.error(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load average ${loadavg()[0]}`);
 const floorGmacPerS = await measureFloor();
 console.error(`bench: floor ${floorGmacPerS.toFixed(1)} GMAC/s`);
@@ -93,7 +94,7 @@ for (const slot of slots) {
 
 const hostRounds: RoundHost[] = [];
 for (let round = 0; round < plan.rounds; round++) {
-  const before = sampleHost();
+  const before = sampleHost(childPids());
   for (const condition of CONDITIONS.filter((c) => slots.some((s) => s.conditions.has(c.name)))) {
     const stop = await startNeighbours(condition.neighbours);
     try {
@@ -105,7 +106,7 @@ for (let round = 0; round < plan.rounds; round++) {
       await stop();
     }
   }
-  const host = roundHost(before, sampleHost());
+  const host = roundHost(before, sampleHost(childPids()));
   hostRounds.push(host);
   console.error(
     `bench: round ${round + 1}/${plan.rounds} done; steal ${host.stealPercent?.toFixed(1) ?? '–'}%, load ${host.loadAverage1.toFixed(2)}`,
@@ -116,7 +117,7 @@ for (const slot of slots) if (slot.process) peakRss.set(slot, await slot.process
 const baselineRssMiB = await (
   await PeerProcess.start({ peer: null, model: '', threads: 1, warmupRuns: 0, warmupMs: 0 })
 ).finish();
-const host = summarizeHost(hostStart, sampleHost(), hostRounds);
+const host = summarizeHost(hostStart, sampleHost(childPids()), hostRounds);
 
 const tables = buildTables();
 const first = models.get(depths[0] ?? 18)!;

@@ -2,7 +2,7 @@
 // of per-round ratios. Oracles: figures worked out by hand from the inputs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpuShare, parseCpuTimes } from '../bench/host.ts';
+import { cpuShare, parseCpuTimes, parseProcessTicks } from '../bench/host.ts';
 import { percentile, roundRatios, spread } from '../bench/rounds.ts';
 
 // A 2-CPU guest's /proc/stat (abridged): the aggregate line first, then per CPU.
@@ -28,8 +28,17 @@ test('cpuShare: steal and busy as percentages of all CPU time in the interval', 
   const from = parseCpuTimes(stat(1000, 5000, 0, 300, 0));
   // +400 user, +500 idle, +100 steal: 1000 ticks.
   const to = parseCpuTimes(stat(1400, 5500, 0, 400, 0));
-  assert.equal(cpuShare(from, to), { stealPercent: 10, busyPercent: 40 });
-  assert.equal(cpuShare(to, to), { stealPercent: 0, busyPercent: 0 });
+  assert.equal(cpuShare(from, to), { stealPercent: 10, busyPercent: 40, othersPercent: 40 });
+  // 250 of the 400 busy ticks were the benchmark's own.
+  assert.equal(cpuShare(from, to, 250), { stealPercent: 10, busyPercent: 40, othersPercent: 15 });
+  assert.equal(cpuShare(to, to), { stealPercent: 0, busyPercent: 0, othersPercent: 0 });
+});
+
+test('parseProcessTicks adds utime, stime, cutime and cstime, whatever the process is called', () => {
+  // proc(5): pid (comm) state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime ...
+  const line = '4242 (node (a) b) S 1 4242 4242 0 -1 4194304 900 0 0 0 120 30 7 3 20 0 11 0 5000 1000000 2000';
+  assert.is(parseProcessTicks(line), 120 + 30 + 7 + 3);
+  assert.throws(() => parseProcessTicks('4242 (node) S 1'), /no CPU times/);
 });
 
 test('percentile interpolates between ranks; spread gives median, extremes and quartiles', () => {
