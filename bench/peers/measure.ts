@@ -92,7 +92,9 @@ export class PeerProcess {
 
   private ask<T>(request: Request): Promise<T> {
     const reply = nextMessage<T>(this.child, this.what);
-    this.child.send(request);
+    // A child that died cannot be written to: nextMessage rejects on its exit, and the callback
+    // keeps the write's error from being an unhandled 'error' event that would end the parent.
+    this.child.send(request, () => {});
     return reply;
   }
 }
