@@ -51,6 +51,7 @@ const { values: flags } = parseArgs({
 const plan = { ...(flags.quick ? QUICK : FULL) };
 if (flags.rounds !== undefined) plan.rounds = positiveInteger(flags.rounds, '--rounds');
 const depths = parseDepths(flags.models!);
+if (!depths.length && !flags.contention) throw new Error('--models names no network: give 18, 50 or 18,50');
 
 const machine = describeMachine();
 const hostStart = sampleHost(childPids());
@@ -109,7 +110,7 @@ for (let round = 0; round < plan.rounds; round++) {
   const host = roundHost(before, sampleHost(childPids()));
   hostRounds.push(host);
   console.error(
-    `bench: round ${round + 1}/${plan.rounds} done; steal ${host.stealPercent?.toFixed(1) ?? '–'}%, load ${host.loadAverage1.toFixed(2)}`,
+    `bench: round ${round + 1}/${plan.rounds} done; steal ${host.stealPercent?.toFixed(1) ?? '–'}%, others ${host.othersPercent?.toFixed(0) ?? '–'}% of the CPU, load ${host.loadAverage1.toFixed(2)}`,
   );
 }
 const peakRss = new Map<Slot, number>();
