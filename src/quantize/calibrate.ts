@@ -9,6 +9,7 @@
  */
 import type { FloatModel, QuantParams } from '../model/types.ts';
 import { runFloat } from '../reference/fp32.ts';
+import { simdConvolve } from '../reference/fp32-simd.ts';
 import type { Range } from './histogram.ts';
 import { MagnitudeHistogram } from './histogram.ts';
 import { rne } from './quantize.ts';
@@ -127,13 +128,15 @@ export function rangeParams(min: number, max: number): QuantParams {
 }
 
 /**
- * Runs the network over every input once and calibrates every tensor (min/max by default).
+ * Runs the network over every input once and calibrates every tensor (min/max by default). The
+ * convs run in wasm SIMD, computing the reference's floats exactly (fp32-simd.ts).
  * Memory stays bounded: one image's activations plus, per tensor, two numbers or a histogram.
  */
 export function calibrate(model: FloatModel, inputs: Float32Array[], options: CalibrationOptions = {}): QuantParams[] {
   const calibrator = tensorCalibrator(model.tensors.length, options);
+  const convolve = simdConvolve();
   inputs.forEach((input, index) => {
-    runFloat(model, input, (t, data) => calibrator.observe(t, data));
+    runFloat(model, input, (t, data) => calibrator.observe(t, data), convolve);
     options.onProgress?.(index + 1, inputs.length);
   });
   return calibrator.quantParams(model);
