@@ -5,13 +5,19 @@
 // never fuses the multiply and the add), then ReLU as `acc < 0 ? 0 : acc` and one rounding to f32.
 // So the activations are the reference's, bit for bit, and so are the ranges calibrated on them.
 //
-// Memory, all f64 except the output: x is the NHWC input; the filter of each group of 4 output
-// channels is packed tap-major as [tap][4], groups one after another (weightBytes apart); bias is
-// [cout rounded up to 4]. A call computes `pixels` output pixels of one output row whose in-bounds
-// taps are the same: `rows` filter rows of `run` contiguous values each.
+// Memory: x is the NHWC input as f64; the filter of each group of 4 output channels is packed
+// tap-major as f32 [tap][4], groups one after another (weightBytes apart), and promoted to f64 as
+// it is read (exact); bias is f64 [cout rounded up to 4]; outputs are f32. A call computes
+// `pixels` output pixels of one output row whose in-bounds taps are the same: `rows` filter rows
+// of `run` contiguous values each.
 
 const LANES: usize = 4; // output channels per group: two f64x2 accumulators
-const TAP: usize = LANES << 3; // bytes of one tap of a packed group
+const TAP: usize = LANES << 2; // bytes of one tap of a packed group
+
+// @ts-ignore: decorator
+@inline function weightPair(at: usize): v128 {
+  return f64x2.promote_low_f32x4(v128.load64_zero(at));
+}
 
 // @ts-ignore: decorator
 @inline function relu2(acc: v128, relu: bool): v128 {
@@ -39,13 +45,13 @@ export function convRow(
     const xp = x + <usize>p * pixelStep, op = out + <usize>p * outPixelStep;
     for (let g = 0; g < groups; g++) {
       convFour(xp, pixelStep, rows, run, xRowStep, w + <usize>g * weightBytes, wRowStep,
-        bias + <usize>g * TAP, op + (<usize>g << 4), outPixelStep, relu);
+        bias + (<usize>g << 5), op + (<usize>g << 4), outPixelStep, relu);
     }
   }
   for (; p < pixels; p++) {
     const xp = x + <usize>p * pixelStep, op = out + <usize>p * outPixelStep;
     for (let g = 0; g < groups; g++) {
-      convOne(xp, rows, run, xRowStep, w + <usize>g * weightBytes, wRowStep, bias + <usize>g * TAP,
+      convOne(xp, rows, run, xRowStep, w + <usize>g * weightBytes, wRowStep, bias + (<usize>g << 5),
         op + (<usize>g << 4), relu);
     }
   }
@@ -65,7 +71,7 @@ export function convRow(
     let wr = w + <usize>r * wRowStep;
     const end = xr + (<usize>run << 3);
     for (; xr < end; xr += 8, wr += TAP) {
-      const w0 = v128.load(wr), w1 = v128.load(wr, 16);
+      const w0 = weightPair(wr), w1 = weightPair(wr + 8);
       const x0 = v128.load64_splat(xr);
       a00 = f64x2.add(a00, f64x2.mul(x0, w0));
       a01 = f64x2.add(a01, f64x2.mul(x0, w1));
@@ -98,8 +104,8 @@ export function convRow(
     const end = xr + (<usize>run << 3);
     for (; xr < end; xr += 8, wr += TAP) {
       const v = v128.load64_splat(xr);
-      a0 = f64x2.add(a0, f64x2.mul(v, v128.load(wr)));
-      a1 = f64x2.add(a1, f64x2.mul(v, v128.load(wr, 16)));
+      a0 = f64x2.add(a0, f64x2.mul(v, weightPair(wr)));
+      a1 = f64x2.add(a1, f64x2.mul(v, weightPair(wr + 8)));
     }
   }
   store4(out, a0, a1, relu);

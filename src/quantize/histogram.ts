@@ -26,12 +26,17 @@ export class MagnitudeHistogram {
   /** `maxMagnitude` is the largest |x| in `data` and in everything added before. */
   add(data: Float32Array, maxMagnitude: number): void {
     this.fit(maxMagnitude);
+    // binWidth is a power of two within f32's reach, so multiplying by its inverse is exactly x / w.
+    const { positive, negative } = this;
+    const inverse = 1 / this.binWidth;
+    let zeros = 0;
     for (let i = 0; i < data.length; i++) {
       const x = data[i];
-      if (x > 0) this.positive[Math.floor(x / this.binWidth)]++;
-      else if (x < 0) this.negative[Math.floor(-x / this.binWidth)]++;
-      else this.zeros++;
+      if (x > 0) positive[Math.floor(x * inverse)]++;
+      else if (x < 0) negative[Math.floor(-x * inverse)]++;
+      else zeros++;
     }
+    this.zeros += zeros;
   }
 
   /**

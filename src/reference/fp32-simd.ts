@@ -4,8 +4,8 @@
  * operations on one output in the reference's order, so the result is the reference's, bit for bit
  * (test/fp32-simd.test.ts), several times faster.
  *
- * Per call, the input and the layer's filters are copied into the module's memory as doubles
- * (exact), the filters packed in groups of 4 output channels, tap-major. Output pixels are handed
+ * Per call, the input is copied into the module's memory as doubles (exact); the filters are packed
+ * in groups of 4 output channels, tap-major, once per layer. Output pixels are handed
  * to the kernel a row at a time, in runs whose in-bounds taps are the same, so padding is skipped
  * exactly as the reference skips it (adding 0·w instead could flip the sign of a zero).
  */
@@ -41,56 +41,79 @@ const LANES = 4;
 let module: WebAssembly.Module | undefined;
 
 /**
- * A Convolve for runFloat with its own wasm instance and memory (grown to the largest layer, kept
- * until the function is dropped). Synchronous: the module is about 1 KB.
+ * A Convolve for runFloat with its own wasm instance and memory. Each layer's filters are packed
+ * on first use and kept for the function's lifetime (as f32: as much memory again as the model's
+ * weights), so a calibration over many photos packs them once. Synchronous: the module is 1 KB.
  */
 export function simdConvolve(): Convolve {
   module ??= new WebAssembly.Module(decodeBase64(fp32ConvBase64));
   const kernel = new WebAssembly.Instance(module).exports as unknown as Fp32ConvExports;
-  return (p, weight, bias, inShape, outShape, x) => convolve(kernel, p, weight, bias, inShape, outShape, x);
+  const filters = new Map<Float32Array, number>();
+  let free = kernel.heapBase();
+  const packed = (p: ConvParams, weight: Float32Array) => {
+    let at = filters.get(weight);
+    if (at === undefined) {
+      at = free;
+      free += roundUp(p.cout, LANES) * filterLength(p) * 4;
+      reserve(kernel.memory, free);
+      packFilters(new Float32Array(kernel.memory.buffer, at, roundUp(p.cout, LANES) * filterLength(p)), weight, p);
+      filters.set(weight, at);
+    }
+    return at;
+  };
+  return (p, weight, bias, inShape, outShape, x) => {
+    const at = layout(packed(p, weight), free, p, inShape, outShape);
+    reserve(kernel.memory, at.end);
+    return convolve(kernel, at, p, bias, inShape, outShape, x);
+  };
 }
 
 /** Byte offsets of the call's arrays in the module's memory. */
 interface Layout {
-  x: number;
   weight: number;
+  x: number;
   bias: number;
   out: number;
   end: number;
 }
 
-function layout(base: number, p: ConvParams, inShape: Shape, outShape: Shape): Layout {
+function layout(weight: number, free: number, p: ConvParams, inShape: Shape, outShape: Shape): Layout {
   const cout = roundUp(p.cout, LANES);
-  const x = base;
-  const weight = x + roundUp(inShape.h * inShape.w * inShape.c * 8, 16);
-  const bias = weight + cout * p.kh * p.kw * p.cin * 8;
+  const x = roundUp(free, 16);
+  const bias = x + roundUp(inShape.h * inShape.w * inShape.c * 8, 16);
   const out = bias + cout * 8;
-  return { x, weight, bias, out, end: out + outShape.h * outShape.w * cout * 4 };
+  return { weight, x, bias, out, end: out + outShape.h * outShape.w * cout * 4 };
+}
+
+function reserve(memory: WebAssembly.Memory, end: number): void {
+  const missing = end - memory.buffer.byteLength;
+  if (missing > 0) memory.grow(Math.ceil(missing / 65536));
+}
+
+function filterLength(p: ConvParams): number {
+  return p.kh * p.kw * p.cin;
 }
 
 function convolve(
   kernel: Fp32ConvExports,
+  at: Layout,
   p: ConvParams,
-  weight: Float32Array,
   bias: Float32Array,
   inShape: Shape,
   outShape: Shape,
   x: Float32Array,
 ): Float32Array {
-  const at = layout(kernel.heapBase(), p, inShape, outShape);
-  const { memory } = kernel;
-  if (at.end > memory.buffer.byteLength) memory.grow(Math.ceil((at.end - memory.buffer.byteLength) / 65536));
+  const { buffer } = kernel.memory;
   const groups = roundUp(p.cout, LANES) / LANES;
-  new Float64Array(memory.buffer, at.x, x.length).set(x);
-  packFilters(new Float64Array(memory.buffer, at.weight, groups * LANES * p.kh * p.kw * p.cin), weight, p);
-  new Float64Array(memory.buffer, at.bias, groups * LANES).fill(0).set(bias);
+  new Float64Array(buffer, at.x, x.length).set(x);
+  new Float64Array(buffer, at.bias, groups * LANES).fill(0).set(bias);
   for (let oy = 0; oy < outShape.h; oy++) convOutputRow(kernel, at, p, inShape, outShape, oy);
-  return outputs(new Float32Array(memory.buffer, at.out, outShape.h * outShape.w * groups * LANES), p.cout);
+  return outputs(new Float32Array(buffer, at.out, outShape.h * outShape.w * groups * LANES), p.cout);
 }
 
 /** [cout][tap] → [group][tap][4]; the padding channels of the last group are zero. */
-function packFilters(packed: Float64Array, weight: Float32Array, p: ConvParams): void {
-  const filter = p.kh * p.kw * p.cin;
+function packFilters(packed: Float32Array, weight: Float32Array, p: ConvParams): void {
+  const filter = filterLength(p);
   packed.fill(0, Math.floor(p.cout / LANES) * LANES * filter);
   for (let o = 0; o < p.cout; o++) {
     const base = Math.floor(o / LANES) * LANES * filter + (o % LANES);
@@ -129,9 +152,9 @@ function convOutputRow(
       rows,
       run,
       inShape.w * cin * 8,
-      at.weight + (ky0 * kw + kx0) * cin * LANES * 8,
-      kw * cin * LANES * 8,
-      kh * kw * cin * LANES * 8,
+      at.weight + (ky0 * kw + kx0) * cin * LANES * 4,
+      kw * cin * LANES * 4,
+      kh * kw * cin * LANES * 4,
       groups,
       at.bias,
       at.out + (oy * outShape.w + first) * groups * LANES * 4,
