@@ -1,9 +1,10 @@
 // `npm run bench:calibrate [-- PHOTOS]`: how long `convert --calibrate` takes with PHOTOS photos
 // (default 32: every 10th photo of the ImageNet sample, as scripts/calibrate-default-model.sh
 // picks them) on the builder's ResNet-18 (as fp32 ONNX) and on the default model's source (the
-// Keras ResNet-50), percentile method. Each row is the whole conversion (import, calibration,
-// quantization, writing) in this process, and one photo's share of it (the run with one photo
-// subtracted). CPU time beside wall time: on a shared host, wall time also counts the waiting.
+// Keras ResNet-50), percentile method. Each row times the whole conversion (import, calibration,
+// quantization, writing) in this process with 1 photo and with PHOTOS, and each photo after the
+// first (their difference over PHOTOS − 1). CPU time beside wall time: on a shared host, wall time
+// also counts the waiting.
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -26,8 +27,8 @@ try {
   const resnet18 = join(dir, 'resnet18-fp32.onnx');
   writeFileSync(resnet18, encodeOnnxModel(exportFolded(resnetFloat({ depth: 18, seed: 1 }), { batch: 1 })));
   console.log(`convert --calibrate (percentile), ${count} photos; wall / CPU seconds\n`);
-  console.log('| model | whole conversion | one photo |');
-  console.log('|---|---|---|');
+  console.log(`| model | 1 photo | ${count} photos | each photo after the first |`);
+  console.log('|---|---|---|---|');
   for (const [name, model] of [
     ['ResNet-18 (builder, fp32 ONNX)', resnet18],
     ['ResNet-50 (Keras, the default model)', SOURCE],
@@ -35,7 +36,8 @@ try {
     const one = await timeConvert(model, photoFolder(1));
     const all = await timeConvert(model, photoFolder(count));
     const perPhoto = (k: 'wall' | 'cpu') => (all[k] - one[k]) / (count - 1);
-    console.log(`| ${name} | ${seconds(all)} | ${perPhoto('wall').toFixed(2)} / ${perPhoto('cpu').toFixed(2)} |`);
+    const each = `${perPhoto('wall').toFixed(2)} / ${perPhoto('cpu').toFixed(2)}`;
+    console.log(`| ${name} | ${seconds(one)} | ${seconds(all)} | ${each} |`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -12,14 +12,7 @@ export type TensorObserver = (tensor: number, data: Float32Array) => void;
 export type ConvParams = Pick<ConvGeometry, 'kh' | 'kw' | 'stride' | 'pad' | 'cin' | 'cout' | 'relu'>;
 
 /** A convolution (conv and fc layers) that returns exactly what `conv` below returns. */
-export type Convolve = (
-  p: ConvParams,
-  weight: Float32Array,
-  bias: Float32Array,
-  inShape: Shape,
-  outShape: Shape,
-  x: Float32Array,
-) => Float32Array;
+export type Convolve = typeof conv;
 
 /** Runs the network on one NHWC input (tensor 0) and returns the logits. */
 export function runFloat(
