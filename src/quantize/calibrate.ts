@@ -40,9 +40,13 @@ export class TensorRanges {
   observe(tensor: number, data: Float32Array): void {
     let min = this.min[tensor];
     let max = this.max[tensor];
+    // Math.min/max only where the bound moves (or x is NaN, which then sticks, as convert.ts expects):
+    // called on every value, their branch for equal operands is mispredicted on a ReLU output's
+    // random zeros. A −0 no longer replaces a 0 bound, which changes no parameter.
     for (let i = 0; i < data.length; i++) {
-      min = Math.min(min, data[i]);
-      max = Math.max(max, data[i]);
+      const x = data[i];
+      if (!(x >= min)) min = Math.min(min, x);
+      if (!(x <= max)) max = Math.max(max, x);
     }
     this.min[tensor] = min;
     this.max[tensor] = max;

@@ -44,7 +44,7 @@ let module: WebAssembly.Module | undefined;
  * A Convolve for runFloat with its own wasm instance and memory. Each layer's filters are packed
  * on first use and kept for the function's lifetime (as f32: as much memory again as the model's
  * weights), so a calibration over many photos packs them once; the weights must not change
- * meanwhile. Synchronous: the module is 1 KB.
+ * meanwhile. Synchronous, as runFloat is: the module is about 1 KB.
  */
 export function simdConvolve(): Convolve {
   module ??= new WebAssembly.Module(decodeBase64(fp32ConvBase64));
