@@ -29,7 +29,8 @@ export class MagnitudeHistogram {
     this.fit(maxMagnitude);
     // binWidth is a power of two within f32's reach, so |x| times its inverse is exactly |x| / w,
     // below HISTOGRAM_BINS, and `| 0` floors it. The sign picks the side by arithmetic: a branch
-    // on it is mispredicted on every other value of a ReLU output, which made this loop slow.
+    // on it is mispredicted on every other value of a ReLU output, which made this loop slow. (A NaN
+    // lands in the first negative bin; the observed range is NaN then, and so is the result.)
     const { counts } = this;
     const inverse = 1 / this.binWidth;
     for (let i = 0; i < data.length; i++) {

@@ -74,7 +74,7 @@ export function quantizeWeights(
   const weight = new Int8Array(layer.weight.length);
   const bias = new Int32Array(layer.cout);
   const weightScales = new Float64Array(layer.cout);
-  // Plain loops: a ResNet-50 has 25M weights, and callbacks made this a second of `convert`.
+  // Plain loops: a ResNet-50 has 25M weights, and per-value callbacks cost most of a second.
   for (let o = 0; o < layer.cout; o++) {
     const [start, end] = [o * perChannel, (o + 1) * perChannel];
     let maxAbs = 0;
