@@ -9,6 +9,7 @@
  */
 import type { FloatModel, QuantParams } from '../model/types.ts';
 import { runFloat } from '../reference/fp32.ts';
+import { simdConvolve } from '../reference/fp32-simd.ts';
 import type { Range } from './histogram.ts';
 import { MagnitudeHistogram } from './histogram.ts';
 import { rne } from './quantize.ts';
@@ -39,9 +40,13 @@ export class TensorRanges {
   observe(tensor: number, data: Float32Array): void {
     let min = this.min[tensor];
     let max = this.max[tensor];
+    // Math.min/max only where the bound moves (or x is NaN, which then sticks, as convert.ts expects):
+    // called on every value, their branch for equal operands is mispredicted on a ReLU output's
+    // random zeros. A −0 no longer replaces a 0 bound, which changes no parameter.
     for (let i = 0; i < data.length; i++) {
-      min = Math.min(min, data[i]);
-      max = Math.max(max, data[i]);
+      const x = data[i];
+      if (!(x >= min)) min = Math.min(min, x);
+      if (!(x <= max)) max = Math.max(max, x);
     }
     this.min[tensor] = min;
     this.max[tensor] = max;
@@ -127,13 +132,15 @@ export function rangeParams(min: number, max: number): QuantParams {
 }
 
 /**
- * Runs the network over every input once and calibrates every tensor (min/max by default).
+ * Runs the network over every input once and calibrates every tensor (min/max by default). The
+ * convs run in wasm SIMD, computing the reference's floats exactly (fp32-simd.ts).
  * Memory stays bounded: one image's activations plus, per tensor, two numbers or a histogram.
  */
 export function calibrate(model: FloatModel, inputs: Float32Array[], options: CalibrationOptions = {}): QuantParams[] {
   const calibrator = tensorCalibrator(model.tensors.length, options);
+  const convolve = simdConvolve();
   inputs.forEach((input, index) => {
-    runFloat(model, input, (t, data) => calibrator.observe(t, data));
+    runFloat(model, input, (t, data) => calibrator.observe(t, data), convolve);
     options.onProgress?.(index + 1, inputs.length);
   });
   return calibrator.quantParams(model);

@@ -1,6 +1,7 @@
 /**
  * The fp32 reference executor: the test oracle the int8 paths are measured against, and the engine
- * the builder runs to measure activations. Plain loops, NHWC, accumulation in doubles.
+ * the builder runs to measure activations. Plain loops, NHWC, accumulation in doubles. Calibration
+ * swaps in a faster conv that computes the same floats (fp32-simd.ts).
  */
 
 import type { ConvGeometry, FloatLayer, FloatModel, Shape } from '../model/types.ts';
@@ -8,8 +9,18 @@ import { layerInputs, outputTensor } from '../model/types.ts';
 
 export type TensorObserver = (tensor: number, data: Float32Array) => void;
 
+export type ConvParams = Pick<ConvGeometry, 'kh' | 'kw' | 'stride' | 'pad' | 'cin' | 'cout' | 'relu'>;
+
+/** A convolution (conv and fc layers) that returns exactly what `conv` below returns. */
+export type Convolve = typeof conv;
+
 /** Runs the network on one NHWC input (tensor 0) and returns the logits. */
-export function runFloat(model: FloatModel, input: Float32Array, observe?: TensorObserver): Float32Array {
+export function runFloat(
+  model: FloatModel,
+  input: Float32Array,
+  observe?: TensorObserver,
+  convolve: Convolve = conv,
+): Float32Array {
   checkInput(model, input);
   const values: Float32Array[] = [input];
   observe?.(0, input);
@@ -18,6 +29,7 @@ export function runFloat(model: FloatModel, input: Float32Array, observe?: Tenso
       model.tensors,
       layer,
       layerInputs(layer).map((t) => values[t]),
+      convolve,
     );
     values[layer.output] = output;
     observe?.(layer.output, output);
@@ -26,15 +38,20 @@ export function runFloat(model: FloatModel, input: Float32Array, observe?: Tenso
 }
 
 /** One layer; `inputs` are its input tensors in the order layerInputs() lists them. */
-export function runLayer(tensors: Shape[], layer: FloatLayer, inputs: Float32Array[]): Float32Array {
+export function runLayer(
+  tensors: Shape[],
+  layer: FloatLayer,
+  inputs: Float32Array[],
+  convolve: Convolve = conv,
+): Float32Array {
   switch (layer.kind) {
     case 'conv':
-      return conv(layer, layer.weight, layer.bias, tensors[layer.input], tensors[layer.output], inputs[0]);
+      return convolve(layer, layer.weight, layer.bias, tensors[layer.input], tensors[layer.output], inputs[0]);
     case 'fc': {
       // A fully connected layer is a 1x1 conv over a 1x1 image with every input value as a channel.
       const pointwise = { kh: 1, kw: 1, stride: 1, pad: 0, cin: layer.cin, cout: layer.cout, relu: false };
       const pixel = (c: number): Shape => ({ h: 1, w: 1, c });
-      return conv(pointwise, layer.weight, layer.bias, pixel(layer.cin), pixel(layer.cout), inputs[0]);
+      return convolve(pointwise, layer.weight, layer.bias, pixel(layer.cin), pixel(layer.cout), inputs[0]);
     }
     case 'maxpool':
       return maxpool(layer.k, layer.stride, layer.pad, tensors[layer.input], tensors[layer.output], inputs[0]);
@@ -48,8 +65,6 @@ export function runLayer(tensors: Shape[], layer: FloatLayer, inputs: Float32Arr
       return globalAveragePool(tensors[layer.input], inputs[0]);
   }
 }
-
-type ConvParams = Pick<ConvGeometry, 'kh' | 'kw' | 'stride' | 'pad' | 'cin' | 'cout' | 'relu'>;
 
 /**
  * For one output pixel and one filter row, the in-bounds taps form a single contiguous run in both

@@ -97,7 +97,8 @@ function abortFromWasm(): never {
   throw new Error('resnet-wasm kernel aborted (a bug: kernels are built without assertions)');
 }
 
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+/** @internal */
+export function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const binary = atob(text);
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
