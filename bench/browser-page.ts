@@ -4,12 +4,15 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../test/helpers/chromium.ts';
 import { serveDemo } from '../web/serve.ts';
 
 export interface BenchPage {
   page: Page;
+  context: BrowserContext;
+  /** Of the served folder, with a trailing slash. */
+  url: string;
   close(): Promise<void>;
 }
 
@@ -17,7 +20,9 @@ export interface BenchPage {
 export async function openBenchPage(files: Record<string, string | Uint8Array>): Promise<BenchPage> {
   const root = mkdtempSync(join(tmpdir(), 'resnet-wasm-browser-bench-'));
   const all = {
-    '/index.html': new TextEncoder().encode('<!doctype html><meta charset="utf-8"><title>bench</title>'),
+    '/index.html': new TextEncoder().encode(
+      '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><title>bench</title>',
+    ),
     ...files,
   };
   for (const [path, content] of Object.entries(all)) {
@@ -28,6 +33,9 @@ export async function openBenchPage(files: Record<string, string | Uint8Array>):
   }
   const server = await serveDemo({ root, port: 0 });
   const context = await launchChromium();
+  // tsx keeps function names (esbuild's keepNames), so functions handed to page.evaluate that name
+  // a function call its __name helper: the page gets one that does nothing.
+  await context.addInitScript('globalThis.__name = (f) => f;');
   const page = await context.newPage();
   page.on('console', (message) => {
     if (message.type() === 'error') console.error(`bench: page: ${message.text()}`);
@@ -37,6 +45,8 @@ export async function openBenchPage(files: Record<string, string | Uint8Array>):
     throw new Error('the benchmark page is not cross-origin isolated');
   return {
     page,
+    context,
+    url: server.url,
     close: async () => {
       await context.close();
       await server.close();
