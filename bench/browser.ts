@@ -150,6 +150,7 @@ await page.evaluate(() =>
 
 console.error('bench: the web app, a photo as bytes and as an ImageBitmap');
 const app = await appPhotoPath(rounds);
+const decoding = await decodeTimes(rounds);
 console.error("bench: the web app's page, its first photo");
 const firstInApp = await appPageFirstPhoto();
 await bench.close();
@@ -229,6 +230,24 @@ async function appPhotoPath(n: number) {
   }, n);
 }
 
+/** Median times of decoding the photo alone, in the page, with the browser's decoder and with jpeg-js. */
+async function decodeTimes(n: number) {
+  return page.evaluate(async (n) => {
+    const runtime = '/browser.js';
+    const { decodeBytes } = await import(runtime);
+    const photo = new Uint8Array(await (await fetch('/photo.jpg')).arrayBuffer());
+    const times: Record<string, number[]> = { browser: [], js: [] };
+    for (let i = 0; i <= n; i++)
+      for (const decoder of ['browser', 'js']) {
+        const start = performance.now();
+        await decodeBytes(photo, { decoder });
+        // The first of each is a warm-up.
+        if (i > 0) times[decoder].push(performance.now() - start);
+      }
+    return times;
+  }, n);
+}
+
 /** The app itself, opened afresh: its first photo, chosen in its file input, as its page shows the time. */
 async function appPageFirstPhoto(): Promise<number> {
   const appPage = await bench.context.newPage();
@@ -252,5 +271,6 @@ function appTable(): string {
     `| the photo's bytes, median | ${median(app.bytes).toFixed(1)} | **${ratio!.median.toFixed(2)}x** (${range(ratio)} over rounds) |`,
     `| the first photo's bytes after the model is ready | ${app.first.toFixed(1)} | **${(app.first / bitmap).toFixed(2)}x** |`,
     `| the app's page opened afresh, its first photo (shown on the page) | ${firstInApp} | **${(firstInApp / bitmap).toFixed(2)}x** |`,
+    `| decoding alone, in the page, median: the browser's decoder / jpeg-js (\`decoder: 'js'\`) | ${median(decoding.browser).toFixed(1)} / ${median(decoding.js).toFixed(1)} | |`,
   ].join('\n');
 }

@@ -247,13 +247,13 @@ if (!missing && !hasFfmpeg)
   },
 );
 
-it("classify in a page decodes with the browser by default: JPEGs give sharp's logits in Node (libjpeg-turbo both), decoder 'js' jpeg-js's", async () => {
+it("classify in a page decodes with the browser by default: JPEGs give sharp's logits in Node (libjpeg-turbo both), decoder 'js' jpeg-js's, a truncated JPEG is refused", async () => {
   const photos = ['rocket.jpg', 'variants/chelsea-cmyk.jpg', 'variants/chelsea-progressive.jpg'];
   const bytes = Object.fromEntries(
     photos.map((name) => [`/${name}`, readFileSync(join(ROOT, 'test', 'photos', name))]),
   );
   const decoderPage = await libraryPage(bytes);
-  const inBrowser = await decoderPage.evaluate(async (paths) => {
+  const { answers: inBrowser, truncated } = await decoderPage.evaluate(async (paths) => {
     const runtime = '/pkg/dist/browser.js';
     const { loadModel } = await import(runtime);
     const model = await loadModel();
@@ -264,8 +264,10 @@ it("classify in a page decodes with the browser by default: JPEGs give sharp's l
       const js = await model.classify(photo, { decoder: 'js' });
       answers.push({ auto: Array.from(auto.logits as Float32Array), js: Array.from(js.logits as Float32Array) });
     }
+    const whole = new Uint8Array(await (await fetch(paths[0])).arrayBuffer());
+    const truncated = await model.classify(whole.subarray(0, whole.length - 2)).catch((error: Error) => error);
     model.dispose();
-    return answers;
+    return { answers, truncated: `${truncated.name}: ${truncated.message}` };
   }, Object.keys(bytes));
   await decoderPage.close();
   const model = await loadModel(join(ROOT, 'weights', 'default.rnw'));
@@ -276,6 +278,11 @@ it("classify in a page decodes with the browser by default: JPEGs give sharp's l
     assert.equal(Float32Array.from(inBrowser[i].js), js.logits, `${photos[i]}: jpeg-js in Chromium as in Node`);
   }
   model.dispose();
+  assert.match(
+    truncated,
+    /^ImageDecodeError: corrupt or truncated JPEG data/,
+    'a JPEG without its last 2 bytes is refused',
+  );
 });
 
 it("the browser decoder on PNGs a canvas would alter (transparency, 16 bits): PIL's pixels, as the JavaScript decoder's", async () => {

@@ -31,7 +31,7 @@ export async function decodeInBrowser(bytes: Uint8Array, maxPixels: number): Pro
   const bitmap = await createImageBitmap(new Blob([bytes as Uint8Array<ArrayBuffer>]), BITMAP_OPTIONS).catch(
     (error: Error) => {
       throw new ImageDecodeError(
-        `the browser cannot decode this image (first bytes ${describeHead(bytes)}): ${error.message}`,
+        `corrupt or truncated ${sniffed ?? 'image'} data, or a format this browser does not read (first bytes ${describeHead(bytes)}): ${error.message}`,
         { cause: error },
       );
     },
