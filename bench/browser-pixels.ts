@@ -134,7 +134,7 @@ function report(all: PhotoResult[]): string {
       const differing = c.reduce((s, x) => s + x.differing, 0);
       const pixels = c.reduce((s, x) => s + x.pixels, 0);
       lines.push(
-        `| ${group} | ${decoder === 'browser' ? 'Chromium' : 'jpeg-js'} | ${count((x) => x.identical)} | ${Math.max(...c.map((x) => x.maxDiff))} | ${((100 * differing) / pixels).toFixed(2)}% | ${count((x) => x.sameLogits)} | ${count((x) => x.sameTop1)} | ${Math.max(...c.map((x) => x.maxLogitDiff)).toFixed(3)} |`,
+        `| ${group} | ${decoder === 'browser' ? 'Chromium' : 'JavaScript'} | ${count((x) => x.identical)} | ${Math.max(...c.map((x) => x.maxDiff))} | ${((100 * differing) / pixels).toFixed(2)}% | ${count((x) => x.sameLogits)} | ${count((x) => x.sameTop1)} | ${Math.max(...c.map((x) => x.maxLogitDiff)).toFixed(3)} |`,
       );
     }
   }
