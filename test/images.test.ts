@@ -12,6 +12,7 @@ import { mulberry32 } from '../src/builder/random.ts';
 import { ImageDecodeError } from '../src/errors.ts';
 import { decodeImage } from '../src/image/decode.ts';
 import { type DecoderChoice, decodeBytes } from '../src/image/decoders.ts';
+import { withoutExifOrientation } from '../src/image/orientation.ts';
 import { preprocessQuantized } from '../src/image/preprocess.ts';
 import { resize } from '../src/image/resize.ts';
 import { type ImageSource, toRgbImage } from '../src/image/sources.ts';
@@ -186,6 +187,32 @@ test('EXIF orientation is ignored, as PIL does: the same pixels, not rotated', a
     assert.equal([image.width, image.height], [40, 30], decoder);
     assert.equal(image.data, (await decodeBytes(plain, { decoder })).data, decoder);
   }
+});
+
+test('withoutExifOrientation sets the tag back to 1 in a copy, both byte orders; other bytes come back as they are', async () => {
+  if (!sharp) return;
+  const raw = { raw: { width: 40, height: 30, channels: 3 as const } };
+  const plain = await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).toBuffer();
+  assert.is(withoutExifOrientation(plain), plain, 'no EXIF: the same bytes');
+  for (const orientation of [3, 6, 8]) {
+    const rotated = new Uint8Array(
+      await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).withMetadata({ orientation }).toBuffer(),
+    );
+    const before = rotated.slice();
+    const unrotated = withoutExifOrientation(rotated);
+    assert.equal(rotated, before, 'the input is left alone');
+    assert.is((await sharp(unrotated).metadata()).orientation, 1);
+    assert.is(unrotated.length, rotated.length);
+    assert.is(withoutExifOrientation(unrotated), unrotated, 'already 1: the same bytes');
+  }
+  // Big-endian TIFF ("MM"), as cameras write it: the same entry in the other byte order.
+  const exif = Uint8Array.from([
+    0xff, 0xd8, 0xff, 0xe1, 0, 34, 0x45, 0x78, 0x69, 0x66, 0, 0, 0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3,
+    0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0xff, 0xd9,
+  ]);
+  const fixed = withoutExifOrientation(exif);
+  assert.equal(Array.from(fixed.subarray(30, 32)), [0, 1]);
+  assert.equal(Array.from(withoutExifOrientation(photo('chelsea.png')).subarray(0, 4)), [0x89, 0x50, 0x4e, 0x47]);
 });
 
 test('WebP: decoded by sharp (lossless WebP = the PNG it was made from); a clear error from the JavaScript decoder', async () => {

@@ -8,12 +8,14 @@
 import { ImageDecodeError } from '../errors.ts';
 import { drawToPixels } from './canvas.ts';
 import { checkDimensions, checkedSize, describeHead, sniffFormat } from './header.ts';
+import { withoutExifOrientation } from './orientation.ts';
 import type { RawImage } from './raw.ts';
 
 const BITMAP_OPTIONS: ImageBitmapOptions = {
   colorSpaceConversion: 'none',
   premultiplyAlpha: 'none',
-  // PIL ignores EXIF orientation; so do the other decoders.
+  // PIL ignores EXIF orientation, and so do the other decoders; Chromium 156 applies it even so,
+  // hence withoutExifOrientation below.
   imageOrientation: 'none',
 };
 
@@ -28,14 +30,13 @@ export function browserCanDecode(): boolean {
 export async function decodeInBrowser(bytes: Uint8Array, maxPixels: number): Promise<RawImage> {
   const sniffed = sniffFormat(bytes);
   if (sniffed === 'JPEG' || sniffed === 'PNG') checkedSize(sniffed, bytes, maxPixels);
-  const bitmap = await createImageBitmap(new Blob([bytes as Uint8Array<ArrayBuffer>]), BITMAP_OPTIONS).catch(
-    (error: Error) => {
-      throw new ImageDecodeError(
-        `corrupt or truncated ${sniffed ?? 'image'} data, or a format this browser does not read (first bytes ${describeHead(bytes)}): ${error.message}`,
-        { cause: error },
-      );
-    },
-  );
+  const unrotated = withoutExifOrientation(bytes) as Uint8Array<ArrayBuffer>;
+  const bitmap = await createImageBitmap(new Blob([unrotated]), BITMAP_OPTIONS).catch((error: Error) => {
+    throw new ImageDecodeError(
+      `corrupt or truncated ${sniffed ?? 'image'} data, or a format this browser does not read (first bytes ${describeHead(bytes)}): ${error.message}`,
+      { cause: error },
+    );
+  });
   try {
     checkDimensions(sniffed ?? 'image', bitmap, maxPixels);
     return drawToPixels(bitmap);
