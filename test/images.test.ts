@@ -17,6 +17,7 @@ import { preprocessQuantized } from '../src/image/preprocess.ts';
 import { resize } from '../src/image/resize.ts';
 import { type ImageSource, toRgbImage } from '../src/image/sources.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
+import { pngWithExifOrientation } from './helpers/exif.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 
 const PHOTOS = join(import.meta.dirname, 'photos');
@@ -189,7 +190,7 @@ test('EXIF orientation is ignored, as PIL does: the same pixels, not rotated', a
   }
 });
 
-test('withoutExifOrientation sets the tag back to 1 in a copy, both byte orders; other bytes come back as they are', async () => {
+test('withoutExifOrientation sets the tag back to 1 in a copy, JPEG (both byte orders) and PNG (eXIf, its CRC too); other bytes come back as they are', async () => {
   if (!sharp) return;
   const raw = { raw: { width: 40, height: 30, channels: 3 as const } };
   const plain = await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).toBuffer();
@@ -212,7 +213,17 @@ test('withoutExifOrientation sets the tag back to 1 in a copy, both byte orders;
   ]);
   const fixed = withoutExifOrientation(exif);
   assert.equal(Array.from(fixed.subarray(30, 32)), [0, 1]);
-  assert.equal(Array.from(withoutExifOrientation(photo('chelsea.png')).subarray(0, 4)), [0x89, 0x50, 0x4e, 0x47]);
+  const chelsea = photo('chelsea.png');
+  assert.is(withoutExifOrientation(chelsea), chelsea, 'a PNG without eXIf: the same bytes');
+  // A PNG's eXIf chunk: the tag set back and the chunk's CRC recomputed (the decoder checks it).
+  const turned = pngWithExifOrientation(chelsea, 6);
+  const unturned = withoutExifOrientation(turned);
+  assert.is.not(unturned, turned);
+  assert.is((await sharp(unturned).metadata()).orientation ?? 1, 1);
+  assert.equal(
+    (await decodeBytes(unturned, { decoder: 'js' })).data,
+    (await decodeBytes(chelsea, { decoder: 'js' })).data,
+  );
 });
 
 test('WebP: decoded by sharp (lossless WebP = the PNG it was made from); a clear error from the JavaScript decoder', async () => {

@@ -16,6 +16,7 @@ import { activeDecoder, decodeBytes } from '../src/image/decoders.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { type DemoServer, serveDemo } from '../web/serve.ts';
 import { chromiumMissing, launchChromium } from './helpers/chromium.ts';
+import { pngWithExifOrientation } from './helpers/exif.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CAT = join(ROOT, 'test', 'photos', 'chelsea.png');
@@ -294,7 +295,7 @@ withSharp(
 );
 
 withSharp(
-  "the browser decoder where a canvas or the browser would alter pixels (PNG transparency, 16 bits, EXIF orientation): PIL's pixels, as Node's decoders",
+  "the browser decoder where a canvas or the browser would alter pixels (PNG transparency, 16 bits, EXIF orientation in JPEG and PNG): PIL's pixels, as Node's decoders",
   async () => {
     const size = 16;
     const ramp = (i: number, k: number) => (i * 37 + k * 91) % 256;
@@ -316,7 +317,14 @@ withSharp(
     const pattern = Buffer.from(Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 53) % 256));
     const sharp = (await import('sharp')).default;
     const rotated = await sharp(pattern, raw).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
-    const bytes = { '/transparent.png': transparent, '/deep.png': deep, '/rotated.jpg': rotated };
+    const opaque = encodePng({ width, height, channels: 3, data: pattern });
+    const turned = pngWithExifOrientation(opaque, 6);
+    const bytes = {
+      '/transparent.png': transparent,
+      '/deep.png': deep,
+      '/rotated.jpg': rotated,
+      '/turned.png': turned,
+    };
     const decoderPage = await libraryPage(bytes);
     const inBrowser = await decoderPage.evaluate(async (paths) => {
       const runtime = '/pkg/dist/browser.js';
