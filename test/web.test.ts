@@ -295,7 +295,7 @@ withSharp(
 );
 
 withSharp(
-  "the browser decoder where a canvas or the browser would alter pixels (PNG transparency, 16 bits, EXIF orientation in JPEG and PNG): PIL's pixels, as Node's decoders",
+  "the browser decoder where a canvas or the browser would alter pixels (PNG transparency, 16 bits, EXIF orientation in JPEG, PNG and WebP): PIL's pixels, as Node's decoders",
   async () => {
     const size = 16;
     const ramp = (i: number, k: number) => (i * 37 + k * 91) % 256;
@@ -319,11 +319,13 @@ withSharp(
     const rotated = await sharp(pattern, raw).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
     const opaque = encodePng({ width, height, channels: 3, data: pattern });
     const turned = pngWithExifOrientation(opaque, 6);
+    const turnedWebp = await sharp(pattern, raw).webp({ lossless: true }).withMetadata({ orientation: 8 }).toBuffer();
     const bytes = {
       '/transparent.png': transparent,
       '/deep.png': deep,
       '/rotated.jpg': rotated,
       '/turned.png': turned,
+      '/turned.webp': turnedWebp,
     };
     const decoderPage = await libraryPage(bytes);
     const inBrowser = await decoderPage.evaluate(async (paths) => {
