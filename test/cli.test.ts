@@ -75,7 +75,7 @@ test("classify --decoder js: the JavaScript decoder's answer, the same as in-pro
   assert.equal(JSON.parse(r.stdout).top, expected.top);
   const bad = cli('classify', rocket, '--model', MODEL, '--decoder', 'pil');
   assert.is(bad.code, 2);
-  assert.match(bad.stderr, /decoder must be one of auto, sharp, js, got "pil"/);
+  assert.match(bad.stderr, /decoder must be one of auto, sharp, browser, js, got "pil"/);
 });
 
 test('classify: a file that is not an image is reported and the others still run', () => {

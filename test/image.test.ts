@@ -433,6 +433,17 @@ test('non-image bytes and empty input are refused, naming the supported formats'
   assertDecodeError(Uint8Array.from([0x42, 0x4d]), /only JPEG and PNG are supported/);
 });
 
+test("decoder 'browser' outside a browser is refused, saying what is missing; 'auto' here is not the browser's", async () => {
+  const png = readFileSync(join(PHOTOS, 'coffee.png'));
+  const error = await decodeBytes(png, { decoder: 'browser' }).catch((e: Error) => e);
+  assert.instance(error, ImageDecodeError);
+  assert.match(
+    (error as Error).message,
+    /the browser decoder was asked for, but createImageBitmap or a 2D canvas is missing here/,
+  );
+  assert.not.equal(await activeDecoder(), 'browser');
+});
+
 test('randomly damaged files decode or throw ImageDecodeError, never anything else', () => {
   const bases = [
     png({ ...syntheticImage(24, 16, 9), channels: 3, depth: 8 }),

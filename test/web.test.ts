@@ -8,24 +8,24 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { encode as encodePng } from 'fast-png';
+import type { BrowserContext, Page } from 'playwright-core';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { activeDecoder, decodeBytes } from '../src/image/decoders.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { type DemoServer, serveDemo } from '../web/serve.ts';
+import { chromiumMissing, launchChromium } from './helpers/chromium.ts';
+import { pngWithExifOrientation } from './helpers/exif.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM = '/usr/bin/chromium';
 const CAT = join(ROOT, 'test', 'photos', 'chelsea.png');
 const CAT_CLASSES = ['tabby', 'tiger cat', 'Egyptian cat'];
 const ARTIFACTS = join(ROOT, 'test', 'artifacts');
 const work = mkdtempSync(join(tmpdir(), 'resnet-wasm-web-'));
 
-const missing = !existsSync(CHROMIUM)
-  ? `${CHROMIUM} is missing (apt-get install chromium)`
-  : !existsSync(join(ROOT, 'weights', 'default.rnw'))
-    ? 'weights/default.rnw is missing'
-    : null;
+const missing =
+  chromiumMissing() ?? (!existsSync(join(ROOT, 'weights', 'default.rnw')) ? 'weights/default.rnw is missing' : null);
 if (missing) console.log(`web.test.ts: skipped: ${missing}`);
 const it = missing ? test.skip : test;
 
@@ -66,18 +66,10 @@ test.before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   isolatedServer = await serveDemo({ root: join(ROOT, 'build', 'web'), port: 0 });
   plainServer = await serveDemo({ root: join(ROOT, 'build', 'web'), port: 0, isolated: false });
-  const args = [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream',
-  ];
+  const args = ['--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream'];
   if (clip) args.push(`--use-file-for-fake-video-capture=${clip}`);
-  context = await chromium.launchPersistentContext(mkdtempSync(join(work, 'profile-')), {
-    executablePath: CHROMIUM,
-    headless: true,
+  context = await launchChromium({
+    profile: mkdtempSync(join(work, 'profile-')),
     args,
     viewport: { width: 760, height: 640 },
     permissions: ['camera'],
@@ -192,6 +184,34 @@ it('served without COOP/COEP: not isolated, one thread, still a cat', async () =
   await plain.close();
 });
 
+/**
+ * A page of its own that imports the library (dist/browser.js), the package's files laid out as
+ * installed and served from disk by the route, on a loopback origin (a secure context, for
+ * getUserMedia) with no service worker. loadModel() finds weights/default.rnw next to dist/.
+ * `bytes` are served too, under their paths.
+ */
+async function libraryPage(bytes: Record<string, Uint8Array> = {}): Promise<Page> {
+  const libraryPage = await context.newPage();
+  const origin = 'http://127.0.0.1:59999';
+  const files: Record<string, string> = {
+    '/pkg/dist/browser.js': join(ROOT, 'dist', 'browser.js'),
+    '/pkg/weights/default.rnw': join(ROOT, 'weights', 'default.rnw'),
+  };
+  await libraryPage.route(`${origin}/**`, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    const file = files[path];
+    if (bytes[path]) return route.fulfill({ contentType: 'application/octet-stream', body: Buffer.from(bytes[path]) });
+    if (file === undefined)
+      return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>resnet-wasm</title>' });
+    return route.fulfill({
+      contentType: file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream',
+      body: readFileSync(file),
+    });
+  });
+  await libraryPage.goto(origin);
+  return libraryPage;
+}
+
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 if (!missing && !hasFfmpeg)
   console.log(
@@ -201,25 +221,7 @@ if (!missing && !hasFfmpeg)
 (missing || !hasFfmpeg ? test.skip : test)(
   "model.classifyStream(getUserMedia's stream) in a page, the packaged model from loadModel(): the fake camera's cat, frames and times increasing",
   async () => {
-    const streamPage = await context.newPage();
-    // A page of its own that imports the library (dist/browser.js), the package's files laid out as
-    // installed and served from disk by the route, on a loopback origin (a secure context, for
-    // getUserMedia) with no service worker. loadModel() finds weights/default.rnw next to dist/.
-    const origin = 'http://127.0.0.1:59999';
-    const files: Record<string, string> = {
-      '/pkg/dist/browser.js': join(ROOT, 'dist', 'browser.js'),
-      '/pkg/weights/default.rnw': join(ROOT, 'weights', 'default.rnw'),
-    };
-    await streamPage.route(`${origin}/**`, (route) => {
-      const file = files[new URL(route.request().url()).pathname];
-      if (file === undefined)
-        return route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>classifyStream</title>' });
-      return route.fulfill({
-        contentType: file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream',
-        body: readFileSync(file),
-      });
-    });
-    await streamPage.goto(origin);
+    const streamPage = await libraryPage();
     const results = await streamPage.evaluate(async () => {
       const runtime = '/pkg/dist/browser.js';
       const { loadModel } = await import(runtime);
@@ -242,6 +244,104 @@ if (!missing && !hasFfmpeg)
         results[i].frame > results[i - 1].frame && results[i].t > results[i - 1].t,
         `frames and times increase: ${JSON.stringify(results)}`,
       );
+    }
+  },
+);
+
+const sharpLoads = (await activeDecoder()) === 'sharp';
+if (!missing && !sharpLoads)
+  console.log("web.test.ts: the browser decoder's comparisons with sharp skipped: sharp does not load here");
+const withSharp = sharpLoads ? it : test.skip;
+
+withSharp(
+  "classify in a page decodes with the browser by default: JPEGs give sharp's logits in Node (libjpeg-turbo both), decoder 'js' jpeg-js's, a truncated JPEG is refused",
+  async () => {
+    const photos = ['rocket.jpg', 'variants/chelsea-cmyk.jpg', 'variants/chelsea-progressive.jpg'];
+    const bytes = Object.fromEntries(
+      photos.map((name) => [`/${name}`, readFileSync(join(ROOT, 'test', 'photos', name))]),
+    );
+    const decoderPage = await libraryPage(bytes);
+    const { answers: inBrowser, truncated } = await decoderPage.evaluate(async (paths) => {
+      const runtime = '/pkg/dist/browser.js';
+      const { loadModel } = await import(runtime);
+      const model = await loadModel();
+      const answers = [];
+      for (const path of paths) {
+        const photo = new Uint8Array(await (await fetch(path)).arrayBuffer());
+        const auto = await model.classify(photo);
+        const js = await model.classify(photo, { decoder: 'js' });
+        answers.push({ auto: Array.from(auto.logits as Float32Array), js: Array.from(js.logits as Float32Array) });
+      }
+      const whole = new Uint8Array(await (await fetch(paths[0])).arrayBuffer());
+      const truncated = await model.classify(whole.subarray(0, whole.length - 2)).catch((error: Error) => error);
+      model.dispose();
+      return { answers, truncated: `${truncated.name}: ${truncated.message}` };
+    }, Object.keys(bytes));
+    await decoderPage.close();
+    const model = await loadModel(join(ROOT, 'weights', 'default.rnw'));
+    for (const [i, photo] of Object.values(bytes).entries()) {
+      const sharp = await model.classify(photo, { decoder: 'sharp' });
+      const js = await model.classify(photo, { decoder: 'js' });
+      assert.equal(Float32Array.from(inBrowser[i].auto), sharp.logits, `${photos[i]}: Chromium's pixels are sharp's`);
+      assert.equal(Float32Array.from(inBrowser[i].js), js.logits, `${photos[i]}: jpeg-js in Chromium as in Node`);
+    }
+    model.dispose();
+    assert.match(
+      truncated,
+      /^ImageDecodeError: corrupt or truncated JPEG data/,
+      'a JPEG without its last 2 bytes is refused',
+    );
+  },
+);
+
+withSharp(
+  "the browser decoder where a canvas or the browser would alter pixels (PNG transparency, 16 bits, EXIF orientation in JPEG, PNG and WebP): PIL's pixels, as Node's decoders",
+  async () => {
+    const size = 16;
+    const ramp = (i: number, k: number) => (i * 37 + k * 91) % 256;
+    const transparent = encodePng({
+      width: size,
+      height: size,
+      channels: 4,
+      data: Uint8Array.from({ length: size * size * 4 }, (_, i) => ramp(i >> 2, i & 3)),
+    });
+    const deep = encodePng({
+      width: size,
+      height: size,
+      channels: 3,
+      depth: 16,
+      data: Uint16Array.from({ length: size * size * 3 }, (_, i) => (i * 2741) % 65536),
+    });
+    const [width, height] = [40, 30];
+    const raw = { raw: { width, height, channels: 3 as const } };
+    const pattern = Buffer.from(Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 53) % 256));
+    const sharp = (await import('sharp')).default;
+    const rotated = await sharp(pattern, raw).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
+    const opaque = encodePng({ width, height, channels: 3, data: pattern });
+    const turned = pngWithExifOrientation(opaque, 6);
+    const turnedWebp = await sharp(pattern, raw).webp({ lossless: true }).withMetadata({ orientation: 8 }).toBuffer();
+    const bytes = {
+      '/transparent.png': transparent,
+      '/deep.png': deep,
+      '/rotated.jpg': rotated,
+      '/turned.png': turned,
+      '/turned.webp': turnedWebp,
+    };
+    const decoderPage = await libraryPage(bytes);
+    const inBrowser = await decoderPage.evaluate(async (paths) => {
+      const runtime = '/pkg/dist/browser.js';
+      const { decodeBytes } = await import(runtime);
+      const decoded = [];
+      for (const path of paths) {
+        const encoded = new Uint8Array(await (await fetch(path)).arrayBuffer());
+        decoded.push(Array.from((await decodeBytes(encoded, { decoder: 'browser' })).data as Uint8Array));
+      }
+      return decoded;
+    }, Object.keys(bytes));
+    await decoderPage.close();
+    for (const [i, [path, encoded]] of Object.entries(bytes).entries()) {
+      const expected = await decodeBytes(encoded, { decoder: path.endsWith('.png') ? 'js' : 'sharp' });
+      assert.equal(Uint8Array.from(inBrowser[i]), expected.data, path);
     }
   },
 );

@@ -3,7 +3,7 @@ import type { LoadProgress, Prediction } from '../src/index.ts';
 
 export type ToWorker =
   | { type: 'load'; url: string }
-  /** An image file's bytes (decoded by our JPEG/PNG decoders, as in Node) or a camera frame. */
+  /** An image file's bytes (decoded in the worker by the browser) or a camera frame. */
   | { type: 'classify'; id: number; image: ArrayBuffer | ImageBitmap }
   /** Teach mode: one more example of class `label`. */
   | { type: 'teach'; label: string; image: ArrayBuffer | ImageBitmap }

@@ -28,8 +28,11 @@ export interface DemoServer {
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
   '.map': 'application/json',
   '.rnw': 'application/octet-stream',
+  // Compiled while streamed only when served as such (the browser benchmark's onnxruntime-web).
+  '.wasm': 'application/wasm',
 };
 
 export async function serveDemo(options: DemoOptions = {}): Promise<DemoServer> {

@@ -1,12 +1,14 @@
 // The classification worker: loads the model once (streamed, kept in the Cache API for offline
 // use), then classifies what the page sends, so the page never freezes during an inference. On a
 // cross-origin isolated page the model runs on every core (up to 4): Web Workers share its memory.
-import { ImageDecodeError, loadModel, type Model } from '../src/index.ts';
+// Photos are decoded here by the browser (createImageBitmap, then an OffscreenCanvas).
+import { loadModel, type Model } from '../src/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { Teacher } from './teacher.ts';
 
 const MODEL_CACHE = 'resnet-wasm-models';
 const MAX_THREADS = 4;
+const WARM_UP_SIZE = 256;
 
 const post = (message: FromWorker) => postMessage(message);
 let model: Promise<Model> | undefined;
@@ -25,10 +27,12 @@ self.onmessage = async (event: MessageEvent<ToWorker>) => {
     return teachMessage(message).catch((error: Error) => post({ type: 'error', message: error.message }));
   try {
     const current = (await teacher!).taught ?? (await model!);
-    const result = await withImage(message.image, (image) => current.classify(image));
+    const result = await current.classify(message.image);
     post({ type: 'result', id: message.id, ...result });
   } catch (error) {
     post({ type: 'error', id: message.id, message: (error as Error).message });
+  } finally {
+    closeBitmap(message.image);
   }
 };
 
@@ -54,7 +58,8 @@ async function teachMessage(message: Exclude<ToWorker, { type: 'load' | 'classif
   if (message.type === 'forget') await current.forget();
   else {
     const base = await model!;
-    await current.add(message.label, await withImage(message.image, (image) => base.embed(image)));
+    const embedding = await base.embed(message.image).finally(() => closeBitmap(message.image));
+    await current.add(message.label, embedding);
   }
   post({ type: 'taught', classes: current.classes(), ms: performance.now() - start });
 }
@@ -68,27 +73,24 @@ async function load(url: string): Promise<Model> {
     threads,
     onProgress: (progress) => post({ type: 'progress', ...progress }),
   });
+  await warmUp(loaded);
   post({ type: 'ready', threads: loaded.layers.threads, isolated, loadMs: performance.now() - start });
   return loaded;
 }
 
 /**
- * JPEG and PNG bytes go through our own JavaScript decoder, so the answer is the same bits as in
- * Node with `decoder: 'js'`; other formats (WebP, GIF, AVIF, ...) are decoded by the browser.
+ * One inference of a small JPEG made here, decoded as photos are, before the app says it is ready:
+ * the first photo then finds the decoder, the canvas and the kernels warm.
  */
-async function withImage<T>(
-  image: ArrayBuffer | ImageBitmap,
-  use: (image: ArrayBuffer | ImageBitmap) => Promise<T>,
-): Promise<T> {
-  try {
-    return await use(image);
-  } catch (error) {
-    if (!(error instanceof ImageDecodeError && image instanceof ArrayBuffer)) throw error;
-    const bitmap = await createImageBitmap(new Blob([image]));
-    const result = await use(bitmap);
-    bitmap.close();
-    return result;
-  } finally {
-    if (image instanceof ImageBitmap) image.close();
-  }
+async function warmUp(model: Model): Promise<void> {
+  const canvas = new OffscreenCanvas(WARM_UP_SIZE, WARM_UP_SIZE);
+  const context = canvas.getContext('2d')!;
+  context.fillStyle = 'rgb(120, 140, 90)';
+  context.fillRect(0, 0, WARM_UP_SIZE, WARM_UP_SIZE);
+  const jpeg = await canvas.convertToBlob({ type: 'image/jpeg' });
+  await model.classify(await jpeg.arrayBuffer());
+}
+
+function closeBitmap(image: ArrayBuffer | ImageBitmap): void {
+  if (image instanceof ImageBitmap) image.close();
 }

@@ -19,7 +19,7 @@ export class OptionError extends ResnetWasmError {
 }
 
 export const DEFAULT_TOP = 5;
-const DECODERS: readonly DecoderChoice[] = ['auto', 'sharp', 'js'];
+const DECODERS: readonly DecoderChoice[] = ['auto', 'sharp', 'browser', 'js'];
 
 /** How many classes to return: a positive integer (more than the model has gives them all). */
 export function checkTop(value: unknown = DEFAULT_TOP): number {
