@@ -216,8 +216,8 @@ export const SLICE_PARAMETERS = ['part', 'parts', 'thread'] as const;
 /**
  * A sliced call's outer loop: `units`, the n that the kernel slices with sliceStart/sliceEnd (a
  * chunk is never smaller than one unit), and `unitWork`, about how long one unit takes, in
- * multiply-accumulates of the conv kernel (what an element-wise step costs is a guess within 2x:
- * it only decides how finely a call is cut).
+ * multiply-accumulates of the direct conv (~0.033 ns each on the 2-core VM). It only decides how
+ * finely a call is cut, so it may be off by 2x.
  */
 export interface Work {
   units: number;
@@ -226,19 +226,24 @@ export interface Work {
 
 const cp = (channels: number) => Math.ceil(channels / 8) * 8;
 const blocks = (outC: number) => Math.ceil(outC / 4);
-/** Winograd's transformed tile is (tile + 2)² positions. */
+/** Winograd's transformed tile is (tile + 2)² positions; each product is a conv MAC's work. */
 const positions = (tile: number) => (tile + 2) ** 2;
 
-/** Each sliced kernel's outer loop, from its arguments: a new sliced kernel needs its row here. */
+/**
+ * Each sliced kernel's outer loop, from its arguments: a new sliced kernel needs its row here.
+ * Element-wise costs from ResNet-50's `bench --profile`, in conv MACs per byte: add 16 (0.44 ms
+ * at 56x56x256), max pool 4 per window byte (0.23 ms at 56x56x64, 3x3), gap 14 (0.05 ms at
+ * 7x7x2048), fc 2 per MAC (reads every weight once).
+ */
 export const WORK: { readonly [K in SlicedKernel]: (a: KernelArgs<K>) => Work } = {
   conv: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.outH * a.outW * a.kh * a.kw * cp(a.inC) }),
-  maxpool: (a) => ({ units: a.outH, unitWork: (a.outW * a.channels * a.k * a.k) / 8 }),
-  avgpool: (a) => ({ units: a.outH, unitWork: (a.outW * a.channels * a.k * a.k) / 8 }),
-  gap: (a) => ({ units: Math.ceil(a.channels / 16), unitWork: a.pixels * 2 }),
-  add: (a) => ({ units: Math.ceil(a.count / 16), unitWork: 32 }),
-  affine: (a) => ({ units: a.pixels, unitWork: 2 * a.channels }),
-  fc: (a) => ({ units: blocks(a.outC), unitWork: 4 * cp(a.inC) }),
-  patches: (a) => ({ units: a.outH, unitWork: a.outW * a.kp }),
+  maxpool: (a) => ({ units: a.outH, unitWork: 4 * a.outW * a.channels * a.k * a.k }),
+  avgpool: (a) => ({ units: a.outH, unitWork: 4 * a.outW * a.channels * a.k * a.k }),
+  gap: (a) => ({ units: Math.ceil(a.channels / 16), unitWork: 14 * 16 * a.pixels }),
+  add: (a) => ({ units: Math.ceil(a.count / 16), unitWork: 16 * 16 }),
+  affine: (a) => ({ units: a.pixels, unitWork: 16 * a.channels }),
+  fc: (a) => ({ units: blocks(a.outC), unitWork: 2 * 4 * cp(a.inC) }),
+  patches: (a) => ({ units: a.outH, unitWork: 2 * a.outW * a.kp }),
   winogradInput: (a) => ({ units: a.tilesH, unitWork: 2 * a.tilesW * positions(a.tile) * cp(a.inC) }),
   winogradConv: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.tilesH * a.tilesW * positions(a.tile) * cp(a.inC) }),
 };

@@ -30,8 +30,9 @@ export function singleThread(kernels: KernelExports): Dispatch {
 }
 
 /**
- * The least work worth a chunk, in conv multiply-accumulates (kernels.ts Work): about 20 µs here,
- * against well under 1 µs to claim one. Calls with less than twice this run on one thread.
+ * The least work worth a chunk, in conv multiply-accumulates (kernels.ts Work): about 35 µs here,
+ * against well under 1 µs to claim one and ~100 µs to wake a sleeping worker. Calls with less than
+ * twice this run on the caller alone (ResNet-50's last adds, its gap and fc).
  */
 export const MIN_CHUNK_WORK = 1 << 20;
 /** At most this many chunks per thread: small enough chunks that a thread descheduled mid-chunk holds up little. */
