@@ -11,7 +11,7 @@ import { sliceStart, sliceEnd } from './parts';
 
 export function add(
   a: usize, za: i32, multA: f32, b: usize, zb: i32, multB: f32,
-  output: usize, count: i32, zo: i32, lo: i32, part: i32, parts: i32,
+  output: usize, count: i32, zo: i32, lo: i32, part: i32, parts: i32, thread: i32,
 ): void {
   const zA = i32x4.splat(za), zB = i32x4.splat(zb);
   const mA = f32x4.splat(multA), mB = f32x4.splat(multB);

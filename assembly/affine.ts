@@ -15,7 +15,7 @@ import { storePartial } from './partial';
 
 export function affine(
   input: usize, pixels: i32, channels: i32, zx: i32, params: usize,
-  output: usize, zo: i32, lo: i32, part: i32, parts: i32,
+  output: usize, zo: i32, lo: i32, part: i32, parts: i32, thread: i32,
 ): void {
   const zero = i32x4.splat(zx);
   const offsets = params + <usize>(((channels + 15) & ~15) << 2);

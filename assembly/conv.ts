@@ -8,8 +8,8 @@ import { sliceStart, sliceEnd } from './parts';
 // per pixel (uint8 -> i16) and 8 weights per channel (int8 -> i16) and multiplies them with
 // i32x4.dot_i16x8_s, so each of the 8 accumulators holds 4 partial sums that sum4 folds at the
 // end. The weight payload is pre-packed in exactly this order (docs/FORMAT.md), with the input
-// zero point folded into the bias; each block's weights are prepared once (mac.ts) into this
-// part's `scratch` (`scratchStride` bytes from it). Taps that fall in the padding read `padRow`,
+// zero point folded into the bias; each block's weights are prepared once (mac.ts) into the
+// calling thread's scratch (`thread · scratchStride` bytes past `scratch`). Taps that fall in the padding read `padRow`,
 // which the runtime fills with zx. Threads split the output-channel blocks.
 
 // @ts-ignore: decorator
@@ -27,9 +27,9 @@ export function conv(
   input: usize, inH: i32, inW: i32, inC: i32, zx: i32,
   params: usize, outC: i32, kh: i32, kw: i32, stride: i32, pad: i32,
   output: usize, outH: i32, outW: i32, zo: i32, lo: i32,
-  padRow: usize, scratch: usize, scratchStride: i32, part: i32, parts: i32,
+  padRow: usize, scratch: usize, scratchStride: i32, part: i32, parts: i32, thread: i32,
 ): void {
-  const prepared = scratch + <usize>(part * scratchStride);
+  const prepared = scratch + <usize>(thread * scratchStride);
   const cp = roundUp(inC, 8);
   const blocks = roundUp(outC, 4) / 4;
   const bias = params;

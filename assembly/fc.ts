@@ -6,7 +6,7 @@ import { sliceStart, sliceEnd } from './parts';
 // 4 output channels per block, 8 input channels per step, zero point folded into the bias.
 // Writes roundUp(outC, 4) floats: the arena sizes the logits buffer for that.
 
-export function fc(input: usize, inC: i32, params: usize, outC: i32, output: usize, part: i32, parts: i32): void {
+export function fc(input: usize, inC: i32, params: usize, outC: i32, output: usize, part: i32, parts: i32, thread: i32): void {
   const cp = roundUp(inC, 8);
   const blocks = roundUp(outC, 4) / 4;
   const multiplier = params + <usize>(blocks * 16);

@@ -11,7 +11,7 @@ import { sliceStart, sliceEnd } from './parts';
 export function patches(
   input: usize, inH: i32, inW: i32, inC: i32, zx: i32,
   kh: i32, kw: i32, stride: i32, pad: i32,
-  output: usize, outH: i32, outW: i32, kp: i32, part: i32, parts: i32,
+  output: usize, outH: i32, outW: i32, kp: i32, part: i32, parts: i32, thread: i32,
 ): void {
   const first = sliceStart(outH, part, parts);
   let row = output + <usize>(first * outW * kp);

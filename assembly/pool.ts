@@ -10,7 +10,7 @@ import { storePartial } from './partial';
 /** Max pool; taps in the padding are skipped, so padding never wins. */
 export function maxpool(
   input: usize, inH: i32, inW: i32, channels: i32,
-  output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32, part: i32, parts: i32,
+  output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32, part: i32, parts: i32, thread: i32,
 ): void {
   windows(input, inH, inW, channels, output, outH, outW, k, stride, pad, part, parts, false);
 }
@@ -25,7 +25,7 @@ export function maxpool(
  */
 export function avgpool(
   input: usize, inH: i32, inW: i32, channels: i32,
-  output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32, part: i32, parts: i32,
+  output: usize, outH: i32, outW: i32, k: i32, stride: i32, pad: i32, part: i32, parts: i32, thread: i32,
 ): void {
   windows(input, inH, inW, channels, output, outH, outW, k, stride, pad, part, parts, true);
 }
@@ -99,7 +99,7 @@ export function avgpool(
 /** Global average pool: per channel Σ(x − zx) over h·w, requantized with `multiplier`. */
 export function gap(
   input: usize, pixels: i32, channels: i32, zx: i32,
-  output: usize, multiplier: f32, zo: i32, part: i32, parts: i32,
+  output: usize, multiplier: f32, zo: i32, part: i32, parts: i32, thread: i32,
 ): void {
   const offset = i32x4.splat(pixels * zx);
   const mult = f32x4.splat(multiplier);

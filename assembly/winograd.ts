@@ -48,7 +48,7 @@ import { inputTile4, outputTile4 } from './winograd-f4';
 
 /** V for every input tile (stride `tile`, starting at (−1, −1)), 8 channels at a time. */
 export function winogradInput(
-  input: usize, inH: i32, inW: i32, inC: i32, zx: i32, v: usize, tile: i32, tilesH: i32, tilesW: i32, part: i32, parts: i32,
+  input: usize, inH: i32, inW: i32, inC: i32, zx: i32, v: usize, tile: i32, tilesH: i32, tilesW: i32, part: i32, parts: i32, thread: i32,
 ): void {
   const cp = roundUp(inC, 8);
   const xiStride = positionStride(tilesH * tilesW, cp);
@@ -71,14 +71,14 @@ export function winogradInput(
  * channels at a time (a multiple of 8), then the output transform, summed over the chunks, + bias,
  * requantize, store the outputs that lie inside the output.
  * `bias` holds the unfolded biases and the multipliers (winogradBias); each block's U' is derived
- * from the direct payload at `params` into this part's scratch (`scratchStride` bytes from
- * `scratch`: M and S, then the block of U'). Threads split the output-channel blocks.
+ * from the direct payload at `params` into the calling thread's scratch (`thread · scratchStride`
+ * bytes past `scratch`: M and S, then the block of U'). Threads split the output-channel blocks.
  */
 export function winogradConv(
   v: usize, tile: i32, chunk: i32, tilesH: i32, tilesW: i32, inC: i32, bias: usize, params: usize,
-  outC: i32, output: usize, outH: i32, outW: i32, zo: i32, lo: i32, scratch: usize, scratchStride: i32, part: i32, parts: i32,
+  outC: i32, output: usize, outH: i32, outW: i32, zo: i32, lo: i32, scratch: usize, scratchStride: i32, part: i32, parts: i32, thread: i32,
 ): void {
-  const m = scratch + <usize>(part * scratchStride);
+  const m = scratch + <usize>(thread * scratchStride);
   const cp = roundUp(inC, 8);
   const tiles = tilesH * tilesW;
   const blocks = roundUp(outC, 4) / 4;

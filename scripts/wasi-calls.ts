@@ -21,7 +21,8 @@ export function wasiCallsSource(): string {
   const imports = [...modules].map(([module, names]) => `import { ${names.join(', ')} } from '../assembly/${module}';`);
   const cases = KERNEL_NAMES.map((name, number) => {
     const { args, sliced } = KERNELS[name];
-    const values = [...args.map(([, kind], i) => READ[kind](i)), ...(sliced ? ['0', '1'] : [])];
+    // Whole, on thread 0: (part, parts, thread) = (0, 1, 0).
+    const values = [...args.map(([, kind], i) => READ[kind](i)), ...(sliced ? ['0', '1', '0'] : [])];
     return `    case ${number}: ${name}(${values.join(', ')}); return true;`;
   });
   return [
@@ -30,7 +31,7 @@ export function wasiCallsSource(): string {
     "import { int, ptr, real } from './values';",
     '',
     '/**',
-    ' * Runs one kernel call of a plan whole (part 0 of 1): `kernel` is its number in the table, `a`',
+    ' * Runs one kernel call of a plan whole (part 0 of 1, thread 0): `kernel` is its number in the table, `a`',
     ' * points at its arguments, `shift` moves every pointer. False for a number the table does not have.',
     ' */',
     'export function call(kernel: i32, a: usize, shift: isize): bool {',

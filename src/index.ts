@@ -9,7 +9,7 @@ export { type DrawableImage, type ImageSource, type RawImage, toRgbImage } from 
 export { type ResidualBlock, residualBlocks } from './lesion/blocks.ts';
 export { type LesionOptions, withoutBlocks } from './lesion/without.ts';
 export type * from './model/types.ts';
-export { OptionError } from './options/validate.ts';
+export { OptionError, type ThreadsChoice } from './options/validate.ts';
 export type { LoadOptions, LoadProgress } from './runtime/load/options.ts';
 export { MAX_WASM_BYTES } from './runtime/memory-plan.ts';
 export { type Classification, type ClassifyOptions, loadModel, Model, type ModelSource } from './runtime/model.ts';

@@ -135,6 +135,32 @@ test('bad arguments exit 2 with one line: unknown command, bad --top, no image, 
   assert.is(cli().code, 2, 'no command: the overview on stderr');
 });
 
+test('--threads on classify, classify --stream, embed and serve: N or auto, the same logits, bad values exit 2', () => {
+  const logits = (threads: string) => {
+    const r = cli('classify', CAT, '--model', MODEL, '--json', '--top', '10', '--threads', threads);
+    assert.is(r.code, 0, r.stderr);
+    return JSON.parse(r.stdout).top;
+  };
+  assert.equal(logits('3'), logits('1'));
+  assert.equal(logits('auto'), logits('1'));
+  const stream = cli('classify', '--stream', join(dir, 'absent.mjpeg'), '--model', MODEL, '--threads', '2');
+  assert.match(stream.stderr, /absent\.mjpeg/, 'classify --stream takes --threads');
+  const embed = (threads: string) => cli('embed', CAT, '--model', MODEL, '--json', '--threads', threads);
+  assert.equal(JSON.parse(embed('2').stdout).embedding, JSON.parse(embed('1').stdout).embedding);
+  for (const [command, bad] of [
+    ['classify', '0'],
+    ['embed', 'many'],
+    ['serve', '1.5'],
+  ]) {
+    const r = cli(command, ...(command === 'serve' ? [] : [CAT]), '--model', MODEL, '--threads', bad);
+    assert.is(r.code, 2, `${command} --threads ${bad}`);
+    assert.match(r.stderr, /threads must be a positive integer or "auto", got/);
+  }
+  for (const command of ['classify', 'embed', 'serve'])
+    assert.match(cli(command, '--help').stdout, /--threads N\|auto +threads/, `${command} --help`);
+  assert.match(cli('serve', '--help').stdout, /workers x threads stay within the cores unless both are given/);
+});
+
 test('suggestions: a misspelled command or option names the nearest one', () => {
   const command = cli('clasify', CAT);
   assert.is(command.code, 2);

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WASI_CALLS, wasiCallsSource } from '../scripts/wasi-calls.ts';
-import { KERNEL_NAMES, KERNELS } from '../src/runtime/kernels.ts';
+import { KERNEL_NAMES, KERNELS, SLICE_PARAMETERS, WORK } from '../src/runtime/kernels.ts';
 import { createMemory, instantiateKernels, kernelModule } from '../src/runtime/wasm.ts';
 
 const KIND = { usize: 'ptr', i32: 'i32', f32: 'f32' } as const;
@@ -22,17 +22,12 @@ function assemblyParameters(module: string, name: string): string[][] {
     .map((p) => p.split(':').map((s) => s.trim()));
 }
 
-test('every kernel of the table has its AssemblyScript signature: names, kinds, order, (part, parts)', () => {
+test('every kernel of the table has its AssemblyScript signature: names, kinds, order, (part, parts, thread)', () => {
   for (const name of KERNEL_NAMES) {
     const { module, args, sliced } = KERNELS[name];
     const expected = [
       ...args.map(([arg, kind]) => [arg, kind]),
-      ...(sliced
-        ? [
-            ['part', 'i32'],
-            ['parts', 'i32'],
-          ]
-        : []),
+      ...(sliced ? SLICE_PARAMETERS.map((name) => [name, 'i32']) : []),
     ];
     const actual = assemblyParameters(module, name).map(([arg, type]) => [
       arg,
@@ -54,11 +49,15 @@ test('the baseline modules export every kernel of the table with its number of p
       assert.type(exports[name], 'function', `exports ${name} (shared memory: ${shared})`);
       assert.is(
         exports[name].length,
-        args.length + (sliced ? 2 : 0),
+        args.length + (sliced ? SLICE_PARAMETERS.length : 0),
         `${name}'s parameters (shared memory: ${shared})`,
       );
     }
   }
+});
+
+test('every sliced kernel, and only those, has a row in WORK (how threads.ts cuts its calls)', () => {
+  assert.equal(Object.keys(WORK).sort(), KERNEL_NAMES.filter((name) => KERNELS[name].sliced).sort());
 });
 
 test('wasi/calls.ts is generated from the current table', () => {

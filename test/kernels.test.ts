@@ -485,7 +485,7 @@ test('max and average pool: each of 3 parts writes only its own pixels, at chann
         const changed = new Array<boolean>(span).fill(false);
         for (const sentinel of [0x00, 0xff]) {
           view.fill(sentinel, output, output + span);
-          kernels[kernel](input, h, w, c, output, outH, outW, 2, 2, 0, part, 3);
+          kernels[kernel](input, h, w, c, output, outH, outW, 2, 2, 0, part, 3, 0);
           view.subarray(output, output + span).forEach((v, i) => (changed[i] ||= v !== sentinel));
         }
         return changed;

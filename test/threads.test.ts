@@ -1,20 +1,71 @@
-// Threads split every layer's work; each output byte is computed by one slice with the same
-// arithmetic, so the logits must be the same bits for any thread count.
+// Threads claim chunks of every kernel call; each output byte is computed by one chunk with the same
+// arithmetic, so the logits must be the same bits for any thread count and any chunking, also when
+// another process keeps a core busy and threads are descheduled mid-layer. How many threads run:
+// `auto` and its fallback, explicit counts, and serve's workers x threads.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
 import { readModel } from '../src/format/reader.ts';
+import { checkThreads, OptionError } from '../src/options/validate.ts';
+import { WORK } from '../src/runtime/kernels.ts';
+import { loadModel } from '../src/runtime/model.ts';
 import { Network } from '../src/runtime/network.ts';
+import { MAX_AUTO_THREADS, threadCount } from '../src/runtime/thread-count.ts';
+import { chunkCount, MIN_CHUNK_WORK } from '../src/runtime/threads.ts';
+import { serveSizing } from '../src/serve/sizing.ts';
+import { REPO_PHOTOS } from './helpers/photos.ts';
 import { mulberry32 } from './helpers/random.ts';
 
-test('ResNet-18 logits are bit-identical on 1, 2 and 3 threads, direct and Winograd', async () => {
+const DEFAULT_MODEL = new URL('../weights/default.rnw', import.meta.url);
+const PHOTOS = ['chelsea.png', 'coffee.png', 'rocket.jpg'].map((name) => readFileSync(join(REPO_PHOTOS, name)));
+
+/** A process that keeps one core busy; resolves once it spins. */
+async function busyNeighbour(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['-e', 'process.stdout.write("spinning\\n"); for (;;) {}'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  await once(child.stdout!, 'data');
+  return child;
+}
+
+test('the default ResNet-50 gives the same logits on 1, 2, 3, 4 and 7 threads with a core kept busy', async () => {
+  const neighbour = await busyNeighbour();
+  try {
+    const results: Float32Array[][] = [];
+    for (const threads of [1, 2, 3, 4, 7]) {
+      const model = await loadModel(DEFAULT_MODEL, { threads });
+      assert.is(model.threads, threads);
+      const logits: Float32Array[] = [];
+      for (const photo of PHOTOS) logits.push((await model.classify(photo)).logits);
+      results.push(logits);
+      model.dispose();
+    }
+    for (const [i, other] of results.entries()) assert.equal(other, results[0], `${[1, 2, 3, 4, 7][i]} threads`);
+    assert.not.equal(results[0][0], results[0][1], 'different photos, different logits');
+  } finally {
+    neighbour.kill();
+  }
+});
+
+test('ResNet-18 logits are the same bits however finely calls are cut, direct and Winograd', async () => {
   const { header, payloads } = readModel(benchmarkModel());
   const rng = mulberry32(11);
-  const inputs = Array.from({ length: 3 }, () =>
+  const inputs = Array.from({ length: 2 }, () =>
     Uint8Array.from({ length: 224 * 224 * 3 }, () => Math.floor(rng() * 256)),
   );
   const results: Float32Array[][] = [];
-  for (const options of [{ threads: 1 }, { threads: 2 }, { threads: 3 }, { threads: 2, winograd: false }]) {
+  // minChunkWork 1: every call cut into as many chunks as its loop and the threads allow.
+  for (const options of [
+    { threads: 1 },
+    { threads: 2, minChunkWork: 1 },
+    { threads: 3, minChunkWork: 1 },
+    { threads: 2, minChunkWork: 1, winograd: false },
+    { threads: 1, winograd: false },
+  ]) {
     const net = await Network.create(
       header,
       payloads.map((p) => p.length),
@@ -27,6 +78,72 @@ test('ResNet-18 logits are bit-identical on 1, 2 and 3 threads, direct and Winog
   }
   for (const other of results.slice(1)) assert.equal(other, results[0]);
   assert.not.equal(results[0][0], results[0][1], 'different inputs, different logits');
+});
+
+test('a call is cut into more chunks than threads, none below the least work, and a small one not at all', () => {
+  const conv = (outC: number, size: number, inC: number) =>
+    WORK.conv({ outC, outH: size, outW: size, kh: 3, kw: 3, inC } as Parameters<typeof WORK.conv>[0]);
+  for (const [work, threads] of [
+    [conv(64, 56, 64), 2],
+    [conv(512, 7, 512), 4],
+    [conv(2048, 7, 512), 7],
+    [WORK.add({ count: 56 * 56 * 256 } as Parameters<typeof WORK.add>[0]), 2],
+  ] as const) {
+    const chunks = chunkCount(work, threads);
+    assert.ok(chunks > threads && chunks <= work.units, `${chunks} chunks for ${threads} threads`);
+    assert.ok((work.units * work.unitWork) / chunks >= MIN_CHUNK_WORK, 'each chunk has the least work');
+  }
+  const small = WORK.add({ count: 7 * 7 * 2048 } as Parameters<typeof WORK.add>[0]);
+  assert.is(chunkCount(small, 4), 1, 'an add on 7x7x2048 runs on one thread');
+  assert.is(chunkCount(WORK.fc({ inC: 8, outC: 4 } as Parameters<typeof WORK.fc>[0]), 4, 1), 1, 'one unit: one chunk');
+});
+
+test('threads: auto takes the cores up to 4; where threads cannot run, 1 thread and one warning', () => {
+  const warnings: string[] = [];
+  const warn = (message: string) => warnings.push(message);
+  const free = { cores: 2, obstacle: null };
+  assert.is(threadCount('auto', free, warn), 2);
+  assert.is(threadCount('auto', { cores: 16, obstacle: null }, warn), MAX_AUTO_THREADS);
+  assert.is(threadCount('auto', { cores: 1, obstacle: null }, warn), 1);
+  assert.is(threadCount(7, free, warn), 7, 'an explicit count is kept, even above the cores');
+  assert.equal(warnings, []);
+  const isolated = { cores: 8, obstacle: 'the page is not cross-origin isolated' };
+  assert.is(threadCount('auto', isolated, warn), 1);
+  assert.is(threadCount('auto', isolated, warn), 1);
+  assert.is(warnings.length, 1, 'warned once');
+  assert.match(warnings[0], /1 thread, not 4: the page is not cross-origin isolated/);
+  assert.is(threadCount(1, isolated, warn), 1);
+  assert.throws(
+    () => threadCount(2, isolated, warn),
+    (e: unknown) => e instanceof OptionError && /threads must be 1 or "auto" here \(the page is not/.test(e.message),
+  );
+});
+
+test('threads must be a positive integer or "auto", in the library as on the command line', async () => {
+  assert.is(checkThreads(), 'auto');
+  for (const bad of [0, -1, 1.5, 'two', Number.NaN]) {
+    assert.throws(
+      () => checkThreads(bad),
+      (e: unknown) =>
+        e instanceof OptionError && e.option === 'threads' && /positive integer or "auto"/.test(e.message),
+    );
+  }
+  try {
+    await loadModel(benchmarkModel(), { threads: 0 });
+    assert.unreachable('loaded');
+  } catch (error) {
+    assert.instance(error, OptionError);
+  }
+});
+
+test('serve keeps workers x threads within the cores unless both are given', () => {
+  assert.equal(serveSizing(undefined, 'auto', 2), { workers: 2, threads: 1 });
+  assert.equal(serveSizing(1, 'auto', 2), { workers: 1, threads: 2 });
+  assert.equal(serveSizing(1, 'auto', 16), { workers: 1, threads: MAX_AUTO_THREADS });
+  assert.equal(serveSizing(3, 'auto', 2), { workers: 3, threads: 1 });
+  assert.equal(serveSizing(undefined, 2, 2), { workers: 1, threads: 2 });
+  assert.equal(serveSizing(undefined, 4, 2), { workers: 1, threads: 4 });
+  assert.equal(serveSizing(2, 2, 2), { workers: 2, threads: 2 }, 'both given: both honoured');
 });
 
 test.run();

@@ -10,22 +10,22 @@ import { affine } from '../assembly/affine';
 import { int, ptr, real } from './values';
 
 /**
- * Runs one kernel call of a plan whole (part 0 of 1): `kernel` is its number in the table, `a`
+ * Runs one kernel call of a plan whole (part 0 of 1, thread 0): `kernel` is its number in the table, `a`
  * points at its arguments, `shift` moves every pointer. False for a number the table does not have.
  */
 export function call(kernel: i32, a: usize, shift: isize): bool {
   switch (kernel) {
-    case 0: conv(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5, shift), int(a, 6), int(a, 7), int(a, 8), int(a, 9), int(a, 10), ptr(a, 11, shift), int(a, 12), int(a, 13), int(a, 14), int(a, 15), ptr(a, 16, shift), ptr(a, 17, shift), int(a, 18), 0, 1); return true;
-    case 1: maxpool(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); return true;
-    case 2: gap(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), real(a, 5), int(a, 6), 0, 1); return true;
-    case 3: add(ptr(a, 0, shift), int(a, 1), real(a, 2), ptr(a, 3, shift), int(a, 4), real(a, 5), ptr(a, 6, shift), int(a, 7), int(a, 8), int(a, 9), 0, 1); return true;
-    case 4: fc(ptr(a, 0, shift), int(a, 1), ptr(a, 2, shift), int(a, 3), ptr(a, 4, shift), 0, 1); return true;
-    case 5: winogradInput(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5, shift), int(a, 6), int(a, 7), int(a, 8), 0, 1); return true;
-    case 6: winogradConv(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), ptr(a, 6, shift), ptr(a, 7, shift), int(a, 8), ptr(a, 9, shift), int(a, 10), int(a, 11), int(a, 12), int(a, 13), ptr(a, 14, shift), int(a, 15), 0, 1); return true;
-    case 7: patches(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), ptr(a, 9, shift), int(a, 10), int(a, 11), int(a, 12), 0, 1); return true;
+    case 0: conv(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5, shift), int(a, 6), int(a, 7), int(a, 8), int(a, 9), int(a, 10), ptr(a, 11, shift), int(a, 12), int(a, 13), int(a, 14), int(a, 15), ptr(a, 16, shift), ptr(a, 17, shift), int(a, 18), 0, 1, 0); return true;
+    case 1: maxpool(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1, 0); return true;
+    case 2: gap(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), real(a, 5), int(a, 6), 0, 1, 0); return true;
+    case 3: add(ptr(a, 0, shift), int(a, 1), real(a, 2), ptr(a, 3, shift), int(a, 4), real(a, 5), ptr(a, 6, shift), int(a, 7), int(a, 8), int(a, 9), 0, 1, 0); return true;
+    case 4: fc(ptr(a, 0, shift), int(a, 1), ptr(a, 2, shift), int(a, 3), ptr(a, 4, shift), 0, 1, 0); return true;
+    case 5: winogradInput(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), int(a, 4), ptr(a, 5, shift), int(a, 6), int(a, 7), int(a, 8), 0, 1, 0); return true;
+    case 6: winogradConv(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), ptr(a, 6, shift), ptr(a, 7, shift), int(a, 8), ptr(a, 9, shift), int(a, 10), int(a, 11), int(a, 12), int(a, 13), ptr(a, 14, shift), int(a, 15), 0, 1, 0); return true;
+    case 7: patches(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), int(a, 4), int(a, 5), int(a, 6), int(a, 7), int(a, 8), ptr(a, 9, shift), int(a, 10), int(a, 11), int(a, 12), 0, 1, 0); return true;
     case 8: winogradBias(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift)); return true;
-    case 9: avgpool(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1); return true;
-    case 10: affine(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), ptr(a, 5, shift), int(a, 6), int(a, 7), 0, 1); return true;
+    case 9: avgpool(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1, 0); return true;
+    case 10: affine(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), ptr(a, 5, shift), int(a, 6), int(a, 7), 0, 1, 0); return true;
   }
   return false;
 }

@@ -1,5 +1,5 @@
-import { availableParallelism } from 'node:os';
 import { benchmarkModel } from '../builder/bench-model.ts';
+import { checkThreads, fromText, type ThreadsChoice } from '../options/validate.ts';
 import { loadModel, type Model } from '../runtime/model.ts';
 import type { KernelBuild, KernelChoice } from '../runtime/wasm.ts';
 import { coldCommand } from './cold.ts';
@@ -38,9 +38,9 @@ export async function run({ values, flags }: CommandArgs): Promise<void> {
     if (flags.profile) {
       process.stdout.write(profileLayers(model, runs));
     } else {
-      const result = benchmark(model, runs, threads);
+      const result = benchmark(model, runs, model.threads);
       const photo = values.photo ?? defaultBenchPhoto();
-      if (threads === 1 && photo)
+      if (model.threads === 1 && photo)
         result.input_1080p = await timeInputPath(
           await fullHdJpeg(photo),
           model.header.preprocessing,
@@ -58,11 +58,9 @@ function kernelChoice(text: string): KernelChoice {
   throw new UsageError(`--kernels must be auto, baseline or relaxed, not ${JSON.stringify(text)}`);
 }
 
-/** "2", "auto" (every core) or a list such as "1,2": one configuration each. */
-function threadCounts(text: string): number[] {
-  return text
-    .split(',')
-    .map((t) => (t.trim() === 'auto' ? availableParallelism() : positiveInteger(t.trim(), '--threads')));
+/** "2", "auto" (the cores, at most 4) or a list such as "1,2": one configuration each. */
+function threadCounts(text: string): ThreadsChoice[] {
+  return text.split(',').map((t) => checkThreads(fromText(t.trim())));
 }
 
 /** Times `runs` inferences on a fixed input after a warm-up; percentiles of the wall time. */

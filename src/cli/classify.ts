@@ -2,7 +2,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { ResnetWasmError } from '../errors.ts';
 import type { DecoderChoice } from '../image/decoders.ts';
-import { checkDecoder, checkTop, fromText } from '../options/validate.ts';
+import { checkDecoder, checkThreads, checkTop, fromText } from '../options/validate.ts';
 import { loadModel, type Model } from '../runtime/model.ts';
 import type { StreamSummary } from '../stream/frames.ts';
 import { type CommandArgs, UsageError } from './command.ts';
@@ -20,8 +20,9 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
     throw new UsageError('classify needs at least one image file, or --stream -');
   const top = checkTop(fromText(values.top!));
   const decoder = checkDecoder(values.decoder);
+  const threads = checkThreads(fromText(values.threads!));
   const path = values.model ?? existingDefaultModel();
-  const model = await aboutFile(path, () => loadModel(path));
+  const model = await aboutFile(path, () => loadModel(path, { threads }));
   try {
     if (values.stream !== undefined) return await classifyStream(model, values.stream, { top, decoder });
     for (const file of positionals) await classifyFile(model, file, { top, decoder }, flags.json);

@@ -16,6 +16,12 @@ const MODEL = {
   help: 'a .rnw model file (default: the packaged ImageNet ResNet-50)',
 } as const;
 const OUTPUT = { type: 'string', short: 'o', value: 'FILE', help: 'where to write the result (required)' } as const;
+const THREADS = {
+  type: 'string',
+  value: 'N|auto',
+  default: 'auto',
+  help: 'threads sharing each layer (auto: the cores, at most 4)',
+} as const;
 
 export const COMMANDS: Command[] = [
   {
@@ -32,6 +38,7 @@ export const COMMANDS: Command[] = [
         default: 'auto',
         help: 'which JPEG/PNG decoder reads the images',
       },
+      threads: THREADS,
       stream: {
         type: 'string',
         value: 'FILE|-',
@@ -45,6 +52,7 @@ export const COMMANDS: Command[] = [
     examples: [
       'resnet-wasm classify cat.jpg dog.png --top 3',
       'resnet-wasm classify photos/*.jpg --json --model resnet18.rnw',
+      'resnet-wasm classify cat.jpg --threads 1',
       'rpicam-vid -t 0 --codec mjpeg -o - | resnet-wasm classify --stream -',
       'ffmpeg -i rtsp://camera/stream -f mjpeg - | resnet-wasm classify --stream - --top 1',
     ],
@@ -80,6 +88,7 @@ export const COMMANDS: Command[] = [
     options: {
       model: MODEL,
       json: { type: 'boolean', help: 'one JSON object per photo: {file, embedding, ms}' },
+      threads: THREADS,
     },
     examples: ['resnet-wasm embed cat.jpg --json'],
     run: lazy(() => import('./embed.ts')),
@@ -94,7 +103,7 @@ export const COMMANDS: Command[] = [
         type: 'string',
         value: 'N',
         default: '1',
-        help: 'threads sharing each layer: a number, auto (every core) or a list such as 1,2',
+        help: 'threads sharing each layer: a number, auto (the cores, at most 4) or a list such as 1,2',
       },
       kernels: { type: 'string', value: 'auto|baseline|relaxed', default: 'auto', help: 'which kernel build runs' },
       runs: { type: 'string', value: 'N', default: '30', help: 'timed runs after the warm-up' },
@@ -161,8 +170,11 @@ export const COMMANDS: Command[] = [
       workers: {
         type: 'string',
         value: 'N',
-        default: String(availableParallelism()),
-        help: 'worker threads, each with its own model',
+        help: `worker threads, each with its own model (default: the cores / --threads; here ${availableParallelism()})`,
+      },
+      threads: {
+        ...THREADS,
+        help: 'threads per worker (auto: the cores / --workers, at most 4); workers x threads stay within the cores unless both are given',
       },
       queue: {
         type: 'string',
@@ -209,6 +221,7 @@ export const COMMANDS: Command[] = [
     },
     examples: [
       'resnet-wasm serve --port 8080 --workers 2',
+      'resnet-wasm serve --workers 1 --threads auto',
       'curl --data-binary @cat.jpg -H "content-type: image/jpeg" "http://127.0.0.1:8080/v1/classify?top=3"',
     ],
     run: lazy(() => import('./serve.ts'), ['fastify', '@fastify/multipart', 'prom-client', 'image-size']),

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ImageDecodeError } from '../errors.ts';
+import { checkThreads, fromText } from '../options/validate.ts';
 import { loadModel } from '../runtime/model.ts';
 import { existingDefaultModel } from './classify.ts';
 import { type CommandArgs, UsageError } from './command.ts';
@@ -7,7 +8,8 @@ import { type CommandArgs, UsageError } from './command.ts';
 /** `resnet-wasm embed photo.jpg ... [--json]`: each photo's embedding, one line per photo (options in commands.ts). */
 export async function run({ values, flags, positionals }: CommandArgs): Promise<void> {
   if (positionals.length === 0) throw new UsageError('embed needs at least one image file');
-  const model = await loadModel(values.model ?? existingDefaultModel());
+  const threads = checkThreads(fromText(values.threads!));
+  const model = await loadModel(values.model ?? existingDefaultModel(), { threads });
   try {
     for (const file of positionals) {
       const start = performance.now();

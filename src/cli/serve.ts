@@ -1,13 +1,22 @@
+import { availableParallelism } from 'node:os';
+import { checkThreads, fromText } from '../options/validate.ts';
 import { startServer } from '../serve/server.ts';
+import { serveSizing } from '../serve/sizing.ts';
 import { type CommandArgs, positiveInteger, UsageError } from './command.ts';
 import { defaultModelPath } from './paths.ts';
 
 /** `resnet-wasm serve` (options in commands.ts): runs until SIGTERM or SIGINT, then shuts down gracefully. */
 export async function run({ values }: CommandArgs): Promise<void> {
+  const { workers, threads } = serveSizing(
+    values.workers === undefined ? undefined : positiveInteger(values.workers, '--workers'),
+    checkThreads(fromText(values.threads!)),
+    availableParallelism(),
+  );
   const server = await startServer({
     modelPath: values.model ?? defaultModelPath(),
     modelName: values['model-name'],
-    workers: positiveInteger(values.workers, '--workers'),
+    workers,
+    threads,
     host: values.host!,
     port: port(values.port!),
     queueSize: positiveInteger(values.queue, '--queue'),
@@ -19,7 +28,9 @@ export async function run({ values }: CommandArgs): Promise<void> {
     maxConnections: positiveInteger(values['max-connections'], '--max-connections'),
     log: (line) => process.stderr.write(`resnet-wasm serve: ${line}\n`),
   });
-  process.stdout.write(`resnet-wasm serve: listening on ${server.url} (workers: ${server.pool.size})\n`);
+  process.stdout.write(
+    `resnet-wasm serve: listening on ${server.url} (workers: ${server.pool.size}, threads each: ${threads})\n`,
+  );
   const signal = await Promise.race(
     ['SIGTERM', 'SIGINT'].map((name) => new Promise<string>((resolve) => process.once(name, () => resolve(name)))),
   );

@@ -1,8 +1,8 @@
 /**
- * The options that the library, the command line and `serve` share, checked in one place so that a
- * bad value gets the same message from all three: `top must be a positive integer, got 0`. The
- * command line and HTTP query strings hand their text to `fromText` first, so that `--top 0` and
- * `?top=0` read as the number 0, as `{ top: 0 }` does.
+ * The options that the library, the command line and `serve` share (`top`, `decoder`, `threads`),
+ * checked in one place so that a bad value gets the same message from all three: `top must be a
+ * positive integer, got 0`. The command line and HTTP query strings hand their text to
+ * `fromText` first, so that `--top 0` and `?top=0` read as the number 0, as `{ top: 0 }` does.
  */
 import { ResnetWasmError } from '../errors.ts';
 import type { DecoderChoice } from '../image/decoders.ts';
@@ -32,6 +32,15 @@ export function checkDecoder(value: unknown = 'auto'): DecoderChoice {
   if (!DECODERS.includes(value as DecoderChoice))
     throw new OptionError('decoder', `one of ${DECODERS.join(', ')}`, value);
   return value as DecoderChoice;
+}
+
+/** Threads sharing each layer: a count, or `auto` (the cores, at most 4, where threads can run). */
+export type ThreadsChoice = number | 'auto';
+
+export function checkThreads(value: unknown = 'auto'): ThreadsChoice {
+  if (value !== 'auto' && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1))
+    throw new OptionError('threads', 'a positive integer or "auto"', value);
+  return value;
 }
 
 /** A command-line or query-string value as the API would get it: decimal numbers become numbers. */

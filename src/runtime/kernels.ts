@@ -4,8 +4,10 @@
  * float (`f32`). The worker threads (threads.ts), the network's calls (network.ts, through
  * KernelArgs), the WASI planner's kernel numbers (src/cli/wasi-plan.ts) and the WASI command's
  * dispatch (wasi/calls.ts, generated from this table by scripts/wasi-calls.ts) all come from it;
- * kernels.test checks it against the AssemblyScript signatures. A `sliced` kernel takes
- * (part, parts) after these arguments and does that slice of its work (assembly/parts.ts).
+ * kernel-abi.test checks it against the AssemblyScript signatures. A `sliced` kernel takes
+ * (part, parts, thread) after these arguments: it does slice `part` of `parts` of its outer loop
+ * with thread `thread`'s scratch, the convention assembly/parts.ts spells out, and has a row in
+ * WORK below, which says how big that loop is so that threads.ts can cut a call into chunks.
  *
  * A kernel's number (in a WASI plan, on the threads' job board) is its position here: append new
  * kernels at the end.
@@ -204,14 +206,52 @@ type Numbers<T extends readonly unknown[]> = { -readonly [I in keyof T]: number 
 /** The wasm export's signature, derived from the table. @internal */
 export type KernelFunction<K extends KernelName> = (
   ...args: Table[K]['sliced'] extends true
-    ? [...Numbers<Table[K]['args']>, part: number, parts: number]
+    ? [...Numbers<Table[K]['args']>, part: number, parts: number, thread: number]
     : Numbers<Table[K]['args']>
 ) => void;
+
+/** The parameters that every sliced kernel takes after its own arguments (assembly/parts.ts). */
+export const SLICE_PARAMETERS = ['part', 'parts', 'thread'] as const;
+
+/**
+ * A sliced call's outer loop: `units`, the n that the kernel slices with sliceStart/sliceEnd (a
+ * chunk is never smaller than one unit), and `unitWork`, about how long one unit takes, in
+ * multiply-accumulates of the direct conv (~0.033 ns each on the 2-core VM). It only decides how
+ * finely a call is cut, so it may be off by 2x.
+ */
+export interface Work {
+  units: number;
+  unitWork: number;
+}
+
+const cp = (channels: number) => Math.ceil(channels / 8) * 8;
+const blocks = (outC: number) => Math.ceil(outC / 4);
+/** Winograd's transformed tile is (tile + 2)² positions; each product is a conv MAC's work. */
+const positions = (tile: number) => (tile + 2) ** 2;
+
+/**
+ * Each sliced kernel's outer loop, from its arguments: a new sliced kernel needs its row here.
+ * Element-wise costs from ResNet-50's `bench --profile`, in conv MACs per byte: add 16 (0.44 ms
+ * at 56x56x256), max pool 4 per window byte (0.23 ms at 56x56x64, 3x3), gap 14 (0.05 ms at
+ * 7x7x2048), fc 2 per MAC (reads every weight once).
+ */
+export const WORK: { readonly [K in SlicedKernel]: (a: KernelArgs<K>) => Work } = {
+  conv: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.outH * a.outW * a.kh * a.kw * cp(a.inC) }),
+  maxpool: (a) => ({ units: a.outH, unitWork: 4 * a.outW * a.channels * a.k * a.k }),
+  avgpool: (a) => ({ units: a.outH, unitWork: 4 * a.outW * a.channels * a.k * a.k }),
+  gap: (a) => ({ units: Math.ceil(a.channels / 16), unitWork: 14 * 16 * a.pixels }),
+  add: (a) => ({ units: Math.ceil(a.count / 16), unitWork: 16 * 16 }),
+  affine: (a) => ({ units: a.pixels, unitWork: 16 * a.channels }),
+  fc: (a) => ({ units: blocks(a.outC), unitWork: 2 * 4 * cp(a.inC) }),
+  patches: (a) => ({ units: a.outH, unitWork: 2 * a.outW * a.kp }),
+  winogradInput: (a) => ({ units: a.tilesH, unitWork: 2 * a.tilesW * positions(a.tile) * cp(a.inC) }),
+  winogradConv: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.tilesH * a.tilesW * positions(a.tile) * cp(a.inC) }),
+};
 
 /** Every kernel's number: its position in the table. */
 export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];
 
-/** The most arguments in a kernel's row of the table ((part, parts) not counted). */
+/** The most arguments in a kernel's row of the table ((part, parts, thread) not counted). */
 export const MAX_KERNEL_ARGS = Math.max(...KERNEL_NAMES.map((name) => KERNELS[name].args.length));
 
 /** The positional arguments of a call, in the table's order. */
@@ -220,7 +260,7 @@ export function argumentList<K extends KernelName>(kernel: K, args: KernelArgs<K
   return KERNELS[kernel].args.map(([name]) => named[name]);
 }
 
-/** Calls a kernel export with positional arguments (argumentList), then any trailing ones (part, parts). */
+/** Calls a kernel export with positional arguments (argumentList), then any trailing ones (part, parts, thread). */
 export function invoke(
   exports: { readonly [K in KernelName]: unknown },
   kernel: KernelName,

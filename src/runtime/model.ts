@@ -184,6 +184,11 @@ export class Model {
     return this.live().kernelBuild;
   }
 
+  /** Threads sharing each layer: what `threads` (default `auto`) came to on this machine. */
+  get threads(): number {
+    return this.live().threads;
+  }
+
   /** Bytes of wasm memory this model holds: all of it, its parameters, its activation arena. */
   footprint(): MemoryFootprint {
     return { ...this.live().footprint };

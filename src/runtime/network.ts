@@ -1,6 +1,7 @@
 import { CIN_BLOCK, roundUp } from '../format/layout.ts';
 import type { LayerHeader, NetworkHeader, QuantTensor } from '../model/types.ts';
 import { outputTensor } from '../model/types.ts';
+import { checkThreads, type ThreadsChoice } from '../options/validate.ts';
 import {
   type ConvLayer,
   type ConvPath,
@@ -11,8 +12,17 @@ import {
   type WinogradPlan,
   winogradTiles,
 } from './conv-path.ts';
-import { argumentList, invoke, type KernelArgs, type KernelName, type SlicedKernel } from './kernels.ts';
+import {
+  argumentList,
+  invoke,
+  type KernelArgs,
+  type KernelName,
+  type SlicedKernel,
+  WORK,
+  type Work,
+} from './kernels.ts';
 import { type MemoryLayout, planMemory } from './memory-plan.ts';
+import { threadCount, threadHost } from './thread-count.ts';
 import { type Dispatch, singleThread, threadPool } from './threads.ts';
 import {
   chooseKernelBuild,
@@ -39,8 +49,14 @@ export interface MemoryFootprint {
 export interface NetworkOptions {
   /** Use integer Winograd where it applies (default true); false forces direct convolution. */
   winograd?: boolean;
-  /** Threads sharing each layer (default 1). More than 1 needs SharedArrayBuffer. */
-  threads?: number;
+  /**
+   * Threads sharing each layer (default `auto`: the cores, at most 4; one thread, with a warning,
+   * where SharedArrayBuffer, cross-origin isolation or a Web Worker is missing). An explicit count
+   * above 1 where threads cannot run is an OptionError.
+   */
+  threads?: ThreadsChoice;
+  /** The least work a chunk of a kernel call gets (threads.ts MIN_CHUNK_WORK): tests lower it to cut every call. @internal */
+  minChunkWork?: number;
   /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly, off x86; chooseKernelBuild). Same bits either way. */
   kernels?: KernelChoice;
 }
@@ -48,7 +64,7 @@ export interface NetworkOptions {
 /**
  * What a Network does to its memory, in order: how `resnet-wasm wasi-plan` records a network for a
  * host without JavaScript to replay (src/cli/wasi-plan.ts). Offsets are this memory's; kernel calls
- * are whole (without the trailing part, parts).
+ * are whole (without the trailing part, parts, thread).
  */
 export type NetworkOp =
   | { op: 'memory'; base: number; end: number }
@@ -64,6 +80,8 @@ export interface NetworkPlan {
   payloadBytes: number[];
   build: KernelBuild;
   threads: number;
+  /** The least work a chunk of a kernel call gets (threads.ts): tests lower it to cut every call. @internal */
+  minChunkWork?: number;
   paths: (ConvPath | null)[];
   layout: MemoryLayout;
 }
@@ -123,20 +141,21 @@ export class Network {
    * for, known before anything is allocated (the loader checks it against MAX_WASM_BYTES).
    */
   static async plan(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<NetworkPlan> {
-    const threads = Math.max(1, Math.floor(options.threads ?? 1));
+    const threads = threadCount(checkThreads(options.threads), await threadHost());
     const build = await chooseKernelBuild(options.kernels);
     const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options.winograd !== false) : null));
     const layout = planMemory(header, payloadBytes, paths, await heapBase(build), threads);
-    return { header, payloadBytes, build, threads, paths, layout };
+    return { header, payloadBytes, build, threads, minChunkWork: options.minChunkWork, paths, layout };
   }
 
   /** Allocates the memory of a plan and instantiates its kernels. `trace` is told every operation on the memory from then on. */
   static async allocate(plan: NetworkPlan, trace?: (op: NetworkOp) => void): Promise<Network> {
-    const { build, threads, layout } = plan;
+    const { build, threads, layout, minChunkWork } = plan;
     const module = await kernelModule(threads > 1, build);
     const memory = createMemory(layout.wasmBytes, threads > 1);
     const kernels = await instantiateKernels(module, memory);
-    const dispatch = threads > 1 ? await threadPool(kernels, module, memory, threads) : singleThread(kernels);
+    const dispatch =
+      threads > 1 ? await threadPool(kernels, module, memory, threads, minChunkWork) : singleThread(kernels);
     trace?.({ op: 'memory', base: await heapBase(build), end: layout.totalBytes });
     return new Network(plan, memory, kernels, dispatch, trace);
   }
@@ -153,7 +172,7 @@ export class Network {
 
   /** Threads sharing each layer. */
   get threads(): number {
-    return this.dispatch.parts;
+    return this.dispatch.threads;
   }
 
   /** Stops the worker threads; the network cannot run afterwards. */
@@ -412,11 +431,11 @@ export class Network {
     }
   }
 
-  /** One kernel call, its work split over the threads. */
+  /** One kernel call, its work cut into chunks for the threads. */
   private run1<K extends SlicedKernel>(kernel: K, call: KernelArgs<K>): void {
     const args = argumentList(kernel, call);
     this.trace?.({ op: 'call', kernel, args });
-    this.dispatch.run(kernel, args);
+    this.dispatch.run(kernel, args, (WORK[kernel] as (a: KernelArgs<K>) => Work)(call));
   }
 
   /** Taps in the padding read this row: the input's zero point, as wide as a padded pixel. */

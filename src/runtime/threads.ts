@@ -1,110 +1,185 @@
 /**
  * Running a layer on several threads that share one wasm memory. Each thread holds its own
- * instance of the threads build; the calling thread posts a kernel call on a small shared job
- * board, wakes the workers, does slice 0 itself and waits until every worker has done its slice
- * (Atomics.wait / notify). One job per kernel call, so layers run in order. Workers are Node
- * worker_threads, or in browsers Web Workers started from a Blob of the same program.
+ * instance of the threads build. The calling thread cuts each kernel call into chunks (more chunks
+ * than threads, none below MIN_CHUNK_WORK; a call too small to cut runs on the caller alone),
+ * posts the call on a small shared job board, and then the caller and the workers claim chunks
+ * with an atomic counter until none are left. A worker that the OS has descheduled claims nothing,
+ * so the others do its share; the caller waits only for chunks already being run. Waiting spins
+ * briefly and then sleeps (Atomics.wait), which frees the core for whichever thread holds the
+ * work. One job at a time, so layers run in order. Workers are Node worker_threads, or in browsers
+ * Web Workers started from a Blob of the same program.
  */
 import { ResnetWasmError } from '../errors.ts';
-import { invoke, KERNEL_NAMES, type KernelName, MAX_KERNEL_ARGS, type SlicedKernel } from './kernels.ts';
+import { invoke, KERNEL_NAMES, type KernelName, MAX_KERNEL_ARGS, type SlicedKernel, type Work } from './kernels.ts';
+import { isNode } from './thread-count.ts';
 import type { KernelExports } from './wasm.ts';
 
 export interface Dispatch {
-  readonly parts: number;
-  /** Runs a kernel on every part; `args` in the table's order (kernels.ts argumentList). */
-  run(kernel: SlicedKernel, args: readonly number[]): void;
+  readonly threads: number;
+  /** Runs a kernel call in chunks over the threads; `args` in the table's order (kernels.ts argumentList). */
+  run(kernel: SlicedKernel, args: readonly number[], work: Work): void;
   close(): void;
 }
 
 export function singleThread(kernels: KernelExports): Dispatch {
   return {
-    parts: 1,
-    run: (kernel, args) => invoke(kernels, kernel, args, 0, 1),
+    threads: 1,
+    run: (kernel, args) => invoke(kernels, kernel, args, 0, 1, 0),
     close: () => {},
   };
 }
 
-/** control: [generation, done, kernel index, argument count] */
+/**
+ * The least work worth a chunk, in conv multiply-accumulates (kernels.ts Work): about 35 µs here,
+ * against well under 1 µs to claim one and ~100 µs to wake a sleeping worker. Calls with less than
+ * twice this run on the caller alone (ResNet-50's last adds, its gap and fc).
+ */
+export const MIN_CHUNK_WORK = 1 << 20;
+/** At most this many chunks per thread: small enough chunks that a thread descheduled mid-chunk holds up little. */
+const CHUNKS_PER_THREAD = 4;
+/** A chunk's number takes the claim word's low 8 bits (the job's tag the rest). */
+const MAX_CHUNKS = 255;
+
+/** How many chunks a call of `work` is cut into for `threads` threads (1: run it on the caller alone). */
+export function chunkCount({ units, unitWork }: Work, threads: number, minChunkWork = MIN_CHUNK_WORK): number {
+  const worthIt = Math.floor((units * unitWork) / minChunkWork);
+  return Math.max(1, Math.min(units, worthIt, threads * CHUNKS_PER_THREAD, MAX_CHUNKS));
+}
+
+/**
+ * control: [generation, claim, done, kernel index, argument count, chunks]. `claim` holds the
+ * job's tag (its generation's low 23 bits) above the next unclaimed chunk's number, so a thread
+ * that read a job late cannot claim a chunk of the next one (claimChunk).
+ */
 const GENERATION = 0,
-  DONE = 1,
-  KERNEL = 2,
-  ARGC = 3;
+  CLAIM = 1,
+  DONE = 2,
+  KERNEL = 3,
+  ARGC = 4,
+  CHUNKS = 5;
+const CONTROL_WORDS = 6;
+/** The arguments follow the control words (24 bytes: 8-aligned for the Float64Array). */
+const ARGS_AT = 4 * CONTROL_WORDS;
 const STOP = -1;
 
 /**
- * Waits until control[index] is no longer `value`. It spins first: layers follow each other within
- * microseconds, and waking a thread from Atomics.wait costs about 100 µs here, which over ResNet-18's
- * ~40 kernel calls would be 4 ms of an 18 ms inference. After ~1 ms of spinning (idle between
- * inferences) it sleeps. Self-contained: the workers get its source (bound to this name even when a
- * minifier renames it).
+ * Waits until control[index] is no longer `value`: spins `spins` times, then sleeps. Layers follow
+ * each other within microseconds and waking a thread from Atomics.wait costs about 100 µs here, so
+ * a short spin keeps the threads hot during an inference; sleeping after it lets the OS run a
+ * thread that holds a chunk on this core when another process keeps the other cores busy.
+ * Self-contained: the workers get its source (as the functions below).
  */
-function awaitChange(control: Int32Array, index: number, value: number): void {
-  for (let spin = 0; spin < 200000; spin++) if (Atomics.load(control, index) !== value) return;
+function awaitChange(control: Int32Array, index: number, value: number, spins: number): void {
+  for (let spin = 0; spin < spins; spin++) if (Atomics.load(control, index) !== value) return;
   Atomics.wait(control, index, value);
 }
 
 /**
- * The worker's whole program: instantiate, then run posted slices until told to stop. The same loop
- * runs in a Node worker thread (given its data up front) and in a Web Worker (given it by message).
+ * The next unclaimed chunk of the job tagged `tag` (bits 8 and up), or -1 when none is left or the
+ * board has moved on to another job. A successful claim also proves the job's arguments were still
+ * on the board when this thread read them: the caller changes the tag before it writes the next job.
+ */
+function claimChunk(control: Int32Array, tag: number, chunks: number): number {
+  // Literal indexes (1: CLAIM, 2: DONE below): the workers get these functions' source alone.
+  for (;;) {
+    const word = Atomics.load(control, 1);
+    if ((word & ~0xff) !== tag || (word & 0xff) >= chunks) return -1;
+    if (Atomics.compareExchange(control, 1, word, word + 1) === word) return word & 0xff;
+  }
+}
+
+/** Counts a finished chunk; whoever finishes the last one wakes the caller. */
+function chunkDone(control: Int32Array, chunks: number): void {
+  if (Atomics.add(control, 2, 1) === chunks - 1) Atomics.notify(control, 2);
+}
+
+/** Spins before sleeping: a worker between two kernel calls, and the caller waiting for the last chunks (~20 µs). */
+const SPINS = 20000;
+
+function tagOf(generation: number): number {
+  return (generation & 0x7fffff) << 8;
+}
+
+/**
+ * The worker's whole program: instantiate, then claim chunks of posted jobs until told to stop. The
+ * same loop runs in a Node worker thread (given its data up front) and in a Web Worker (given it by
+ * message).
  */
 const SERVE = `
 const awaitChange = ${awaitChange.toString()};
-function serve({ module, memory, board, part, parts, kernels }, ready) {
+const claimChunk = ${claimChunk.toString()};
+const chunkDone = ${chunkDone.toString()};
+const tagOf = ${tagOf.toString()};
+function serve({ module, memory, board, thread, kernels }, ready) {
   const exports = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('kernel aborted'); } } }).exports;
   ready();
-  const control = new Int32Array(board, 0, 4);
-  const args = new Float64Array(board, 16, ${MAX_KERNEL_ARGS});
+  const control = new Int32Array(board, 0, ${CONTROL_WORDS});
+  const args = new Float64Array(board, ${ARGS_AT}, ${MAX_KERNEL_ARGS});
   let seen = 0;
   for (;;) {
-    awaitChange(control, ${GENERATION}, seen);
+    awaitChange(control, ${GENERATION}, seen, ${SPINS});
     seen = Atomics.load(control, ${GENERATION});
     if (seen === ${STOP}) break;
-    exports[kernels[control[${KERNEL}]]](...args.subarray(0, control[${ARGC}]), part, parts);
-    Atomics.add(control, ${DONE}, 1);
-    Atomics.notify(control, ${DONE});
+    const chunks = control[${CHUNKS}];
+    const tag = tagOf(seen);
+    let call = null;
+    for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
+      call ??= { kernel: exports[kernels[control[${KERNEL}]]], args: Array.from(args.subarray(0, control[${ARGC}])) };
+      call.kernel(...call.args, chunk, chunks, thread);
+      chunkDone(control, chunks);
+    }
   }
 }
 `;
 
-/** What each worker is given: the compiled module, the shared memory and job board, its slice. */
+/** What each worker is given: the compiled module, the shared memory and job board, its scratch. */
 interface WorkerData {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   board: SharedArrayBuffer;
-  part: number;
-  parts: number;
+  thread: number;
   kernels: readonly KernelName[];
 }
 
-/** `parts - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread. */
+/** `threads - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread. */
 export async function threadPool(
   kernels: KernelExports,
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
-  parts: number,
+  threads: number,
+  minChunkWork = MIN_CHUNK_WORK,
 ): Promise<Dispatch> {
-  const board = new SharedArrayBuffer(16 + 8 * MAX_KERNEL_ARGS);
-  const control = new Int32Array(board, 0, 4);
-  const args = new Float64Array(board, 16, MAX_KERNEL_ARGS);
+  const board = new SharedArrayBuffer(ARGS_AT + 8 * MAX_KERNEL_ARGS);
+  const control = new Int32Array(board, 0, CONTROL_WORDS);
+  const args = new Float64Array(board, ARGS_AT, MAX_KERNEL_ARGS);
   const data = Array.from(
-    { length: parts - 1 },
-    (_, i): WorkerData => ({ module, memory, board, part: i + 1, parts, kernels: KERNEL_NAMES }),
+    { length: threads - 1 },
+    (_, i): WorkerData => ({ module, memory, board, thread: i + 1, kernels: KERNEL_NAMES }),
   );
   const stopWorkers = isNode() ? await nodeWorkers(data) : await webWorkers(data);
   let generation = 0;
   return {
-    parts,
-    run(kernel, values) {
+    threads,
+    run(kernel, values, work) {
+      const chunks = chunkCount(work, threads, minChunkWork);
+      if (chunks === 1) return invoke(kernels, kernel, values, 0, 1, 0);
+      generation = generation === 0x7fffffff ? 1 : generation + 1;
+      const tag = tagOf(generation);
+      // The new tag first: a worker still holding the last job's arguments can no longer claim.
+      Atomics.store(control, CLAIM, tag);
       args.set(values);
       control[KERNEL] = KERNEL_NAMES.indexOf(kernel);
       control[ARGC] = values.length;
+      control[CHUNKS] = chunks;
       Atomics.store(control, DONE, 0);
-      generation = generation === 0x7fffffff ? 1 : generation + 1;
       Atomics.store(control, GENERATION, generation);
       Atomics.notify(control, GENERATION);
-      invoke(kernels, kernel, values, 0, parts);
-      for (let done = Atomics.load(control, DONE); done < parts - 1; done = Atomics.load(control, DONE)) {
-        awaitChange(control, DONE, done);
+      for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
+        invoke(kernels, kernel, values, chunk, chunks, 0);
+        chunkDone(control, chunks);
+      }
+      for (let done = Atomics.load(control, DONE); done < chunks; done = Atomics.load(control, DONE)) {
+        awaitChange(control, DONE, done, SPINS);
       }
     },
     close() {
@@ -113,10 +188,6 @@ export async function threadPool(
       stopWorkers();
     },
   };
-}
-
-function isNode(): boolean {
-  return typeof process !== 'undefined' && process.versions?.node !== undefined;
 }
 
 /** Node: worker threads start on their own, so the pool is usable at once. */
@@ -134,16 +205,10 @@ async function nodeWorkers(data: WorkerData[]): Promise<() => void> {
 /**
  * Browsers: Web Workers from a Blob of the same loop. The calling thread blocks in Atomics.wait,
  * which only workers may do, and a browser may not start a worker while its creator is blocked: so
- * the pool needs to be created from a Web Worker, and waits until each worker has its instance.
+ * the pool is created from a Web Worker (threadSupport checks it), and waits until each worker has
+ * its instance.
  */
 async function webWorkers(data: WorkerData[]): Promise<() => void> {
-  const scope = globalThis as { WorkerGlobalScope?: unknown; crossOriginIsolated?: boolean };
-  if (scope.WorkerGlobalScope === undefined || scope.crossOriginIsolated !== true) {
-    throw new ResnetWasmError(
-      'threads > 1 in a browser need the model to run in a Web Worker of a cross-origin isolated page ' +
-        '(COOP/COEP headers, so that memory can be shared): load it with threads: 1 otherwise',
-    );
-  }
   const main = `onmessage = (event) => { onmessage = null; serve(event.data, () => postMessage('ready')); };`;
   const url = URL.createObjectURL(new Blob([SERVE, main], { type: 'text/javascript' }));
   const workers = data.map(() => new Worker(url));

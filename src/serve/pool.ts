@@ -21,6 +21,8 @@ import { BoundedQueue } from './queue.ts';
 export interface PoolOptions {
   modelPath: string;
   workers: number;
+  /** Threads each worker's model runs on (default 1). */
+  threads?: number;
   queueSize: number;
   timeoutMs: number;
   maxPixels: number;
@@ -211,7 +213,7 @@ export class WorkerPool {
 
   /** Starts a worker in a new slot; resolves when its model has loaded. */
   private spawn(): Promise<void> {
-    const slot: Slot = { worker: startWorker(this.options.modelPath), ready: false, running: null };
+    const slot: Slot = { worker: startWorker(this.workerConfig()), ready: false, running: null };
     this.slots.push(slot);
     return this.watch(slot);
   }
@@ -247,6 +249,10 @@ export class WorkerPool {
     pending.resolve(reply.result);
   }
 
+  private workerConfig(): WorkerConfig {
+    return { modelPath: this.options.modelPath, threads: this.options.threads ?? 1 };
+  }
+
   /** A worker has died: its job fails, a fresh worker takes the slot (again later if it cannot load). */
   private replace(slot: Slot, code: number): void {
     slot.running?.reject(
@@ -257,7 +263,7 @@ export class WorkerPool {
     );
     slot.running = null;
     slot.ready = false;
-    slot.worker = startWorker(this.options.modelPath);
+    slot.worker = startWorker(this.workerConfig());
     this.options.observer?.workerReplaced(`exit code ${code}`);
     this.watch(slot).catch(() => setTimeout(() => this.closing || this.replace(slot, code), RESPAWN_DELAY_MS).unref());
   }
@@ -268,8 +274,7 @@ export class WorkerPool {
  * src/serve/worker.ts when this module runs from source under tsx, which registers its loader on
  * the main thread only: there the worker registers it before importing its entry.
  */
-function startWorker(modelPath: string): Worker {
-  const workerData: WorkerConfig = { modelPath };
+function startWorker(workerData: WorkerConfig): Worker {
   if (!import.meta.url.endsWith('.ts'))
     return new Worker(new URL('./serve-worker.js', import.meta.url), { workerData });
   const entry = JSON.stringify(new URL('./worker.ts', import.meta.url).href);

@@ -6,6 +6,8 @@ import type { ServeErrorKind } from './errors.ts';
 export interface WorkerConfig {
   /** The .rnw file every worker loads for itself. */
   modelPath: string;
+  /** Threads that each worker's model runs on. */
+  threads: number;
 }
 
 /** One image to classify or embed (/v1/embed), or one preprocessed tensor to run; `bytes` is transferred, not copied. */

@@ -21,6 +21,8 @@ export interface ServeOptions extends Partial<ServeLimits> {
   /** The model's name in /v2 (default: the file's base name). */
   modelName?: string;
   workers: number;
+  /** Threads each worker's model runs on (default 1; serveSizing chooses them for the CLI). */
+  threads?: number;
   /** Default 127.0.0.1: only this machine, until the gateway's owner decides otherwise. */
   host?: string;
   /** Default 8080; 0 picks a free port. */
@@ -57,6 +59,7 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
   pool = await WorkerPool.start({
     modelPath: options.modelPath,
     workers: options.workers,
+    threads: options.threads,
     queueSize: limits.queueSize,
     timeoutMs: limits.timeoutMs,
     maxPixels: limits.maxPixels,

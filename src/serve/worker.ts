@@ -1,5 +1,5 @@
 /**
- * A classification worker (a worker_thread): loads its own copy of the model on one thread, then
+ * A classification worker (a worker_thread): loads its own copy of the model (on `threads` threads), then
  * decodes, preprocesses and classifies one job at a time, so the main thread only does HTTP.
  * Bundled as dist/serve-worker.js (scripts/build.js).
  */
@@ -23,7 +23,7 @@ import { tensorToInput } from './tensor-input.ts';
 
 const port = parentPort!;
 const config = workerData as WorkerConfig;
-const model = await loadModel(config.modelPath, { threads: 1 });
+const model = await loadModel(config.modelPath, { threads: config.threads });
 const { architecture, preprocessing, tensors, labels } = model.header;
 const inputMap = quantizingMap(preprocessing, tensors[0]);
 const summary: ModelSummary = { architecture, input: { h: tensors[0].h, w: tensors[0].w, c: tensors[0].c }, labels };

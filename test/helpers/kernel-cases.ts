@@ -21,7 +21,11 @@ export const tensor = (h: number, w: number, c: number, rng: Rng): QuantTensor =
 export const channelCount = (rng: Rng) =>
   rng() < 0.2 ? pick(rng, [3, 16, 64, 128, 256, 512]) : int(rng, 1, rng() < 0.7 ? 80 : 520);
 
-/** Places a small network in wasm and runs it on `input`; returns the network for reading tensors. */
+/**
+ * Places a small network in wasm and runs it on `input`; returns the network for reading tensors.
+ * One thread unless `options` ask for more; then every kernel call is cut into as many chunks as
+ * the threads allow, however small (minChunkWork 1), so that the slicing is tested on small shapes.
+ */
 export async function runNetwork(
   tensors: QuantTensor[],
   layers: QuantLayer[],
@@ -39,7 +43,7 @@ export async function runNetwork(
   const net = await Network.create(
     header,
     payloads.map((p) => p.length),
-    options,
+    { threads: 1, minChunkWork: 1, ...options },
   );
   payloads.forEach((p, i) => net.setParameters(i, p));
   net.setInput(input);
