@@ -16,7 +16,9 @@ import type { FloatModel, NetworkHeader, QuantLayer, QuantModel } from '../src/m
 import { SLACK } from '../src/runtime/arena.ts';
 import {
   type ConvLayer,
+  type ConvPath,
   convPath,
+  gemmPlan,
   patchRowBytes,
   patchRowsConv,
   type WinogradTile,
@@ -217,7 +219,7 @@ function convShapes(): ConvShape[] {
 /** Runs one conv shape on `path` (and tile) in exactly the planned scratch; returns the guards it touched. */
 async function guardedConv(
   { layer, inH, inW, outH, outW }: ConvShape,
-  path: 'direct' | 'patches' | 'winograd',
+  path: ConvPath,
   tile: WinogradTile = 4,
   stride = threadScratchBytes(layer, path),
 ): Promise<string[]> {
@@ -246,6 +248,20 @@ async function guardedConv(
     m.run('winogradInput', { input, inH, inW, inC, zx, v, tile, tilesH, tilesW });
     const chunk = roundUp(inC, CIN_BLOCK);
     m.run('winogradConv', { v, tile, chunk, tilesH, tilesW, inC, bias, params, outC, ...requant, ...scratch });
+  } else if (path === 'gemm') {
+    const { groupBlocks, chunkPixels } = gemmPlan(inC);
+    m.run('gemm', {
+      input,
+      inW,
+      inC,
+      params,
+      outC,
+      stride: layer.stride,
+      ...requant,
+      groupBlocks,
+      chunkPixels,
+      ...scratch,
+    });
   } else if (path === 'patches') {
     const kp = patchRowBytes(layer);
     const rows = m.region(outH * outW * kp, 'patch rows', SLACK);
@@ -286,10 +302,8 @@ test('every conv shape of the test models runs inside the scratch the planner gi
   assert.ok(shapes.length > 40, `${shapes.length} distinct conv shapes`);
   let runs = 0;
   for (const shape of shapes) {
-    const paths =
-      convPath(shape.layer, true) === 'winograd'
-        ? (['direct', 'winograd'] as const)
-        : ([convPath(shape.layer, true)] as const);
+    const planned = convPath(shape.layer, true);
+    const paths: ConvPath[] = planned === 'winograd' || planned === 'gemm' ? ['direct', planned] : [planned];
     for (const path of paths) {
       for (const tile of path === 'winograd' ? ([2, 4] as const) : ([4] as const)) {
         const { kh, stride, pad, cin, cout } = shape.layer;
@@ -299,7 +313,7 @@ test('every conv shape of the test models runs inside the scratch the planner gi
       }
     }
   }
-  assert.ok(runs > shapes.length, 'Winograd shapes ran on both tiles and direct');
+  assert.ok(runs > shapes.length, 'Winograd shapes ran on both tiles and direct, 1x1 shapes as GEMM and direct');
 });
 
 test.run();

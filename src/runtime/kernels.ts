@@ -190,6 +190,27 @@ export const KERNELS = {
       ['lo', 'i32'],
     ],
   },
+  gemm: {
+    module: 'gemm',
+    sliced: true,
+    args: [
+      ['input', 'ptr'],
+      ['inW', 'i32'],
+      ['inC', 'i32'],
+      ['params', 'ptr'],
+      ['outC', 'i32'],
+      ['stride', 'i32'],
+      ['output', 'ptr'],
+      ['outH', 'i32'],
+      ['outW', 'i32'],
+      ['zo', 'i32'],
+      ['lo', 'i32'],
+      ['groupBlocks', 'i32'],
+      ['chunkPixels', 'i32'],
+      ['scratch', 'ptr'],
+      ['scratchStride', 'i32'],
+    ],
+  },
 } as const satisfies Record<string, KernelSpec>;
 
 type Table = typeof KERNELS;

@@ -23,7 +23,15 @@ import { inputScratchBytes as inputScratchBytesFor } from '../image/preprocess.t
 import type { LayerHeader, NetworkHeader } from '../model/types.ts';
 import { layerInputs, outputTensor } from '../model/types.ts';
 import { alignUp, planArena, type TensorLife } from './arena.ts';
-import { type ConvLayer, type ConvPath, patchRowBytes, positions, tileCount, type WinogradTile } from './conv-path.ts';
+import {
+  type ConvLayer,
+  type ConvPath,
+  gemmPlan,
+  patchRowBytes,
+  positions,
+  tileCount,
+  type WinogradTile,
+} from './conv-path.ts';
 
 /**
  * The most wasm memory a model may claim (docs/FORMAT.md): a header whose plan exceeds it is
@@ -121,7 +129,8 @@ export function planMemory(
  * A thread's scratch for a conv: for F(4x4), the larger tile, Winograd's products and chunk sums of
  * two tiles (int32 x 4 channels per position and per output) and its block of U' (per position
  * Cp x 4 int16, padded by 64 bytes), as assembly/winograd.ts lays them out; or a direct block of
- * 4 filters widened to i16 (mac.ts prepareWeights).
+ * 4 filters widened to i16 (mac.ts prepareWeights); or a 1x1 GEMM's chunk of pixels and group of
+ * filters (gemmPlan).
  */
 export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, path: ConvPath): number {
   if (path === 'winograd') {
@@ -129,6 +138,7 @@ export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, 
     const productsAndSums = 2 * 16 * (positions(tile) + tile * tile);
     return productsAndSums + positions(tile) * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
   }
+  if (path === 'gemm') return gemmPlan(layer.cin).scratchBytes;
   const rowBytes = path === 'patches' ? patchRowBytes(layer) : layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
   return 2 * 4 * rowBytes;
 }
@@ -159,7 +169,7 @@ function tensorLives(header: NetworkHeader): TensorLife[] {
 function scratchLives(header: NetworkHeader, paths: readonly (ConvPath | null)[]): Map<number, TensorLife> {
   const scratch = new Map<number, TensorLife>();
   header.layers.forEach((layer, i) => {
-    if (layer.kind !== 'conv' || paths[i] === 'direct') return;
+    if (layer.kind !== 'conv' || paths[i] === 'direct' || paths[i] === 'gemm') return;
     const out = header.tensors[layer.output];
     const bytes = paths[i] === 'patches' ? out.h * out.w * patchRowBytes(layer) : winogradTileBytes(layer, out);
     scratch.set(i, { bytes, firstLayer: i, lastLayer: i });

@@ -5,6 +5,7 @@ import {
   type ConvLayer,
   type ConvPath,
   convPath,
+  gemmPlan,
   patchRowBytes,
   patchRowsConv,
   planWinograd,
@@ -390,6 +391,22 @@ export class Network {
           outC: layer.cout,
           ...requant,
           padRow,
+          ...threadScratch,
+        });
+        return;
+      }
+      case 'gemm': {
+        const { groupBlocks, chunkPixels } = gemmPlan(x.c);
+        this.run1('gemm', {
+          input,
+          inW: x.w,
+          inC: x.c,
+          params: paramOffsets[index],
+          outC: layer.cout,
+          stride,
+          ...requant,
+          groupBlocks,
+          chunkPixels,
           ...threadScratch,
         });
         return;
