@@ -1,7 +1,6 @@
 /**
  * How a conv runs, and the geometry that both its kernel calls (network.ts) and its memory
- * (memory-plan.ts) follow: `direct` taps, `patches` (few input channels: im2col rows + a 1x1
- * kernel), `gemm` (1x1 unpadded, any stride: a blocked GEMM, assembly/gemm.ts) or `winograd` (3x3
+ * (memory-plan.ts) follow: `direct` taps, `patches` (few input channels: im2col rows + the GEMM), `gemm` (1x1 unpadded, any stride: a blocked GEMM, assembly/gemm.ts) or `winograd` (3x3
  * stride 1 pad 1: integer F(2x2,3x3) or F(4x4,3x3)); all bit-identical to direct.
  */
 
@@ -21,9 +20,15 @@ export interface WinogradPlan {
   chunk: number;
 }
 
-export function convPath(layer: ConvLayer, winograd: boolean): ConvPath {
+/** Which paths may run besides direct (NetworkOptions). */
+export interface PathChoice {
+  winograd: boolean;
+  gemm: boolean;
+}
+
+export function convPath(layer: ConvLayer, { winograd, gemm }: PathChoice): ConvPath {
   if (usesPatches(layer)) return 'patches';
-  if (layer.kh === 1 && layer.kw === 1 && layer.pad === 0) return 'gemm';
+  if (layer.kh === 1 && layer.kw === 1 && layer.pad === 0 && gemm) return 'gemm';
   const winogradShape = layer.kh === 3 && layer.kw === 3 && layer.stride === 1 && layer.pad === 1;
   return winogradShape && winograd ? 'winograd' : 'direct';
 }
@@ -34,11 +39,12 @@ export function patchRowBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>): numb
 }
 
 /**
- * The patches path's second kernel call, without its weights and output: the conv kernel, 1x1 stride
- * 1 unpadded, over the patch rows at `rows` read as an out.h x out.w image of `kp` channels.
+ * The patches path's second kernel call, without its weights and output: the GEMM over the patch
+ * rows at `rows` read as an out.h x out.w image of `kp` channels.
  */
-export function patchRowsConv(rows: number, out: { h: number; w: number }, kp: number, zx: number) {
-  return { input: rows, inH: out.h, inW: out.w, inC: kp, zx, kh: 1, kw: 1, stride: 1, pad: 0 };
+export function patchRowsGemm(rows: number, out: { h: number; w: number }, kp: number) {
+  const { groupBlocks, chunkPixels } = gemmPlan(kp);
+  return { input: rows, inW: out.w, inC: kp, stride: 1, outH: out.h, outW: out.w, groupBlocks, chunkPixels };
 }
 
 /**

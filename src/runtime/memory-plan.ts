@@ -101,7 +101,7 @@ export function planMemory(
     [...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]),
   );
   const inputScratch = arenaStart + arena.offsets[lives.length + scratch.size];
-  const padRow = reserve(maxConvInputChannels(header.layers) + 16);
+  const padRow = reserve(directInputChannels(header.layers, paths) + 16);
   const productStride = paths.reduce(
     (most, path, i) => (path === null ? most : Math.max(most, threadScratchBytes(header.layers[i] as ConvLayer, path))),
     0,
@@ -129,8 +129,8 @@ export function planMemory(
  * A thread's scratch for a conv: for F(4x4), the larger tile, Winograd's products and chunk sums of
  * two tiles (int32 x 4 channels per position and per output) and its block of U' (per position
  * Cp x 4 int16, padded by 64 bytes), as assembly/winograd.ts lays them out; or a direct block of
- * 4 filters widened to i16 (mac.ts prepareWeights); or a 1x1 GEMM's chunk of pixels and group of
- * filters (gemmPlan).
+ * 4 filters widened to i16 (mac.ts prepareWeights); or a GEMM's chunk of pixels and group of
+ * filters (gemmPlan), for a 1x1 conv or the patches path's rows.
  */
 export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, path: ConvPath): number {
   if (path === 'winograd') {
@@ -139,8 +139,8 @@ export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, 
     return productsAndSums + positions(tile) * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
   }
   if (path === 'gemm') return gemmPlan(layer.cin).scratchBytes;
-  const rowBytes = path === 'patches' ? patchRowBytes(layer) : layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
-  return 2 * 4 * rowBytes;
+  if (path === 'patches') return gemmPlan(patchRowBytes(layer)).scratchBytes;
+  return 2 * 4 * layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
 }
 
 /**
@@ -177,10 +177,10 @@ function scratchLives(header: NetworkHeader, paths: readonly (ConvPath | null)[]
   return scratch;
 }
 
-/** Widest input row, in padded channels, that a conv tap may read from the pad row. */
-function maxConvInputChannels(layers: readonly LayerHeader[]): number {
+/** Widest input row, in padded channels, that a direct conv's tap may read from the pad row. */
+function directInputChannels(layers: readonly LayerHeader[], paths: readonly (ConvPath | null)[]): number {
   return layers.reduce(
-    (most, l) => (l.kind === 'conv' ? Math.max(most, roundUp(l.cin, CIN_BLOCK), patchRowBytes(l)) : most),
+    (most, l, i) => (l.kind === 'conv' && paths[i] === 'direct' ? Math.max(most, roundUp(l.cin, CIN_BLOCK)) : most),
     0,
   );
 }

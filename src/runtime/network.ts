@@ -7,7 +7,7 @@ import {
   convPath,
   gemmPlan,
   patchRowBytes,
-  patchRowsConv,
+  patchRowsGemm,
   planWinograd,
   type WinogradPlan,
   winogradTiles,
@@ -40,6 +40,8 @@ export interface MemoryFootprint {
 export interface NetworkOptions {
   /** Use integer Winograd where it applies (default true); false forces direct convolution. */
   winograd?: boolean;
+  /** Run unpadded 1x1 convs as a GEMM (default true); false runs them on the direct kernel. Same bits either way. */
+  gemm?: boolean;
   /** Threads sharing each layer (default 1). More than 1 needs SharedArrayBuffer. */
   threads?: number;
   /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly, off x86; chooseKernelBuild). Same bits either way. */
@@ -126,7 +128,9 @@ export class Network {
   static async plan(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<NetworkPlan> {
     const threads = Math.max(1, Math.floor(options.threads ?? 1));
     const build = await chooseKernelBuild(options.kernels);
-    const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options.winograd !== false) : null));
+    const paths = header.layers.map((l) =>
+      l.kind === 'conv' ? convPath(l, { winograd: options.winograd !== false, gemm: options.gemm !== false }) : null,
+    );
     const layout = planMemory(header, payloadBytes, paths, await heapBase(build), threads);
     return { header, payloadBytes, build, threads, paths, layout };
   }
@@ -384,13 +388,11 @@ export class Network {
       case 'patches': {
         const kp = patchRowBytes(layer);
         this.run1('patches', { input, ...source, kh, kw, stride, pad, output: scratch, outH: out.h, outW: out.w, kp });
-        this.fillPadRow(x.zeroPoint, kp);
-        this.run1('conv', {
-          ...patchRowsConv(scratch, out, kp, x.zeroPoint),
+        this.run1('gemm', {
+          ...requant,
+          ...patchRowsGemm(scratch, out, kp),
           params: paramOffsets[index],
           outC: layer.cout,
-          ...requant,
-          padRow,
           ...threadScratch,
         });
         return;

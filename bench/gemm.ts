@@ -1,0 +1,61 @@
+// `node --import tsx bench/gemm.ts`: the 1x1 convs as the GEMM (assembly/gemm.ts) against the same
+// layers on the direct kernel (`gemm: false`), in one process on one build, so the ratio is the
+// kernel's alone. ResNet-50 (weights/default.rnw) and the benchmark ResNet-18 (seed 1), on 1 and 2
+// threads; ROUNDS interleaved rounds of RUNS inferences each, reported as the median per-round
+// ratio of medians and its spread (a shared host slows either side at random).
+import { readFileSync } from 'node:fs';
+import { benchmarkModel } from '../src/builder/bench-model.ts';
+import { loadModel, type Model } from '../src/runtime/model.ts';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 7);
+const RUNS = Number(process.env.RUNS ?? 10);
+const THREADS = (process.env.THREADS ?? '1,2').split(',').map(Number);
+
+const models: [string, Uint8Array][] = [
+  ['ResNet-50 (weights/default.rnw)', new Uint8Array(readFileSync('weights/default.rnw'))],
+  ['ResNet-18 (bench model)', benchmarkModel()],
+];
+
+console.log(`| model | threads | gemm ms | direct ms | gemm / direct (median of ${ROUNDS} rounds) | spread |`);
+console.log('|---|---|---|---|---|---|');
+for (const [name, bytes] of models) {
+  for (const threads of THREADS) {
+    const gemm = await loadModel(bytes, { threads });
+    const direct = await loadModel(bytes, { threads, gemm: false });
+    const t0 = gemm.layers.header.tensors[0];
+    const input = new Uint8Array(t0.h * t0.w * t0.c).map((_, i) => (i * 37) & 255);
+    const same = Buffer.from(gemm.run(input).buffer).equals(Buffer.from(direct.run(input).buffer));
+    if (!same) throw new Error(`${name}, ${threads} thread(s): the GEMM's logits differ from the direct kernel's`);
+    for (const model of [gemm, direct]) for (let i = 0; i < 3; i++) model.run(input);
+    const times = { gemm: [] as number[], direct: [] as number[] };
+    const ratios: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      // Alternate which side goes first, so a slow spell does not always land on the same side.
+      const order = round % 2 ? ([direct, gemm] as const) : ([gemm, direct] as const);
+      const [a, b] = order.map((model) => median(timeRuns(model, input)));
+      const [g, d] = round % 2 ? [b, a] : [a, b];
+      times.gemm.push(g);
+      times.direct.push(d);
+      ratios.push(g / d);
+    }
+    const sorted = [...ratios].sort((x, y) => x - y);
+    console.log(
+      `| ${name} | ${threads} | ${median(times.gemm).toFixed(1)} | ${median(times.direct).toFixed(1)} | ${median(ratios).toFixed(3)} | ${sorted[0].toFixed(3)}–${sorted[sorted.length - 1].toFixed(3)} |`,
+    );
+    gemm.dispose();
+    direct.dispose();
+  }
+}
+
+function timeRuns(model: Model, input: Uint8Array): number[] {
+  return Array.from({ length: RUNS }, () => {
+    const start = performance.now();
+    model.run(input);
+    return performance.now() - start;
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
