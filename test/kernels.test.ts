@@ -39,7 +39,7 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
   }
 });
 
-test('1x1 convs run as a GEMM equal to the scalar reference on 60 random shapes: strides 1 and 2, ragged channels, 1-pixel and odd maps, several chunks and filter groups, 1 to 3 threads', async () => {
+test('1x1 convs run as a GEMM equal to the scalar reference on 60 random shapes: strides 1 and 2, ragged channels, 1-pixel and odd maps, several chunks and filter groups, 1 to 3 threads; gemm: false runs them direct', async () => {
   const rng = mulberry32(12);
   // Beside random ones, shapes at the edges of gemmPlan's blocking: a chunk of 2 pixels (cin 4100),
   // many filter groups (cin 520, cout 300), a single pixel, a single output channel.
@@ -76,6 +76,12 @@ test('1x1 convs run as a GEMM equal to the scalar reference on 60 random shapes:
     assert.equal(net.readTensor(1), want, where);
     if (!conv.relu) assert.ok(new Set(want).size >= Math.min(8, want.length / 4), `${where}: outputs spread`);
     net.close();
+    if (i % 4 === 0) {
+      const direct = await runNetwork([x, y], [conv], input, { threads, gemm: false });
+      assert.is(direct.convPaths()[0], 'direct', where);
+      assert.equal(direct.readTensor(1), want, `${where}, gemm: false`);
+      direct.close();
+    }
   }
 });
 
