@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
+import { median, roundRatios } from './rounds.ts';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const RUNS = Number(process.env.RUNS ?? 10);
@@ -28,7 +29,6 @@ for (const [name, bytes] of models) {
     if (!same) throw new Error(`${name}, ${threads} thread(s): the GEMM's logits differ from the direct kernel's`);
     for (const model of [gemm, direct]) for (let i = 0; i < 3; i++) model.run(input);
     const times = { gemm: [] as number[], direct: [] as number[] };
-    const ratios: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       // Alternate which side goes first, so a slow spell does not always land on the same side.
       const order = round % 2 ? ([direct, gemm] as const) : ([gemm, direct] as const);
@@ -36,11 +36,10 @@ for (const [name, bytes] of models) {
       const [g, d] = round % 2 ? [b, a] : [a, b];
       times.gemm.push(g);
       times.direct.push(d);
-      ratios.push(g / d);
     }
-    const sorted = [...ratios].sort((x, y) => x - y);
+    const ratio = roundRatios(times.gemm, times.direct)!;
     console.log(
-      `| ${name} | ${threads} | ${median(times.gemm).toFixed(1)} | ${median(times.direct).toFixed(1)} | ${median(ratios).toFixed(3)} | ${sorted[0].toFixed(3)}–${sorted[sorted.length - 1].toFixed(3)} |`,
+      `| ${name} | ${threads} | ${median(times.gemm).toFixed(1)} | ${median(times.direct).toFixed(1)} | ${ratio.median.toFixed(3)} | ${ratio.min.toFixed(3)}–${ratio.max.toFixed(3)} |`,
     );
     gemm.dispose();
     direct.dispose();
@@ -53,9 +52,4 @@ function timeRuns(model: Model, input: Uint8Array): number[] {
     model.run(input);
     return performance.now() - start;
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
