@@ -2,9 +2,12 @@
 // layers on the direct kernel (`gemm: false`), in one process on one build, so the ratio is the
 // kernel's alone. ResNet-50 (weights/default.rnw) and the benchmark ResNet-18 (seed 1), on 1 and 2
 // threads; ROUNDS interleaved rounds of RUNS inferences each, reported as the median per-round
-// ratio of medians and its spread (a shared host slows either side at random).
+// ratio of medians and its spread (a shared host slows either side at random). With `--layers`:
+// ResNet-50's 1x1 layers one by one instead, each side's minimum over the rounds, in GMAC/s.
 import { readFileSync } from 'node:fs';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
+import { layerTimes } from '../src/cli/profile.ts';
+import { macs } from '../src/model/types.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
 import { median, roundRatios } from './rounds.ts';
 
@@ -12,10 +15,16 @@ const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const RUNS = Number(process.env.RUNS ?? 10);
 const THREADS = (process.env.THREADS ?? '1,2').split(',').map(Number);
 
+const resnet50 = new Uint8Array(readFileSync('weights/default.rnw'));
 const models: [string, Uint8Array][] = [
-  ['ResNet-50 (weights/default.rnw)', new Uint8Array(readFileSync('weights/default.rnw'))],
+  ['ResNet-50 (weights/default.rnw)', resnet50],
   ['ResNet-18 (bench model)', benchmarkModel()],
 ];
+
+if (process.argv.includes('--layers')) {
+  await compareLayers(resnet50);
+  process.exit(0);
+}
 
 console.log(`| model | threads | gemm ms | direct ms | gemm / direct (median of ${ROUNDS} rounds) | spread |`);
 console.log('|---|---|---|---|---|---|');
@@ -52,4 +61,30 @@ function timeRuns(model: Model, input: Uint8Array): number[] {
     model.run(input);
     return performance.now() - start;
   });
+}
+
+/** Each GEMM layer's fastest time with gemm on and off, over interleaved rounds of 3 runs each. */
+async function compareLayers(bytes: Uint8Array): Promise<void> {
+  const gemm = await loadModel(bytes);
+  const direct = await loadModel(bytes, { gemm: false });
+  const fastest = (times: number[]) => Math.min(...times);
+  const rounds = { gemm: [] as number[][], direct: [] as number[][] };
+  for (let round = 0; round < ROUNDS; round++) {
+    rounds.gemm.push(layerTimes(gemm, 3, fastest));
+    rounds.direct.push(layerTimes(direct, 3, fastest));
+  }
+  const { layers, tensors } = gemm.layers.header;
+  const paths = gemm.layers.convPaths();
+  console.log(`| layer | direct ms | gemm ms | direct GMAC/s | gemm GMAC/s |`);
+  console.log('|---|---|---|---|---|');
+  layers.forEach((layer, i) => {
+    if (paths[i] !== 'gemm') return;
+    const [d, g] = [rounds.direct, rounds.gemm].map((r) => fastest(r.map((times) => times[i])));
+    const mmacs = macs({ tensors, layers: [layer] }) / 1e6;
+    console.log(
+      `| ${layer.name} | ${d.toFixed(3)} | ${g.toFixed(3)} | ${(mmacs / d).toFixed(1)} | ${(mmacs / g).toFixed(1)} |`,
+    );
+  });
+  gemm.dispose();
+  direct.dispose();
 }
