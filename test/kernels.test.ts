@@ -39,6 +39,52 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
   }
 });
 
+test('1x1 convs run as a GEMM equal to the scalar reference on 60 random shapes: strides 1 and 2, ragged channels, 1-pixel and odd maps, several chunks and filter groups, 1 to 3 threads; gemm: false runs them direct', async () => {
+  const rng = mulberry32(12);
+  // Beside random ones, shapes at the edges of gemmPlan's blocking: a chunk of 2 pixels (cin 4100),
+  // many filter groups (cin 520, cout 300), a single pixel, a single output channel.
+  const edges = [
+    [5, 3, 4100, 37, 2],
+    [9, 7, 520, 300, 1],
+    [1, 1, 24, 9, 1],
+    [3, 3, 1, 1, 2],
+  ];
+  for (let i = 0; i < 60; i++) {
+    const [h, w, cin, cout, stride] = edges[i] ?? [
+      int(rng, 1, 14),
+      int(rng, 1, 14),
+      channelCount(rng),
+      channelCount(rng),
+      pick(rng, [1, 2]),
+    ];
+    const x = tensor(h, w, cin, rng);
+    const y = { ...tensor(outSize(h, 1, stride, 0), outSize(w, 1, stride, 0), cout, rng), zeroPoint: 128 };
+    const conv: QuantLayer & { kind: 'conv' } = {
+      ...convGeometry('gemm', cin, cout, { k: 1, stride }),
+      relu: rng() < 0.5,
+      weight: Int8Array.from({ length: cout * cin }, () => int(rng, -127, 127)),
+      bias: Int32Array.from({ length: cout }, () => int(rng, -5000, 5000)),
+      // Accumulators spread as 74 x 73 x √cin: outputs spread over the uint8 range.
+      multiplier: Float32Array.from({ length: cout }, () => (40 + 200 * rng()) / (74 * 73 * Math.sqrt(cin))),
+    };
+    const input = bytes(rng, h * w * cin);
+    const threads = 1 + (i % 3);
+    const net = await runNetwork([x, y], [conv], input, { threads });
+    const where = `case ${i}: 1x1/${stride} ${h}x${w}x${cin} -> ${cout}, ${threads} thread(s)`;
+    assert.is(net.convPaths()[0], 'gemm', where);
+    const want = convRef(input, x, x.zeroPoint, conv, y.zeroPoint);
+    assert.equal(net.readTensor(1), want, where);
+    if (!conv.relu) assert.ok(new Set(want).size >= Math.min(8, want.length / 4), `${where}: outputs spread`);
+    net.close();
+    if (i % 4 === 0) {
+      const direct = await runNetwork([x, y], [conv], input, { threads, gemm: false });
+      assert.is(direct.convPaths()[0], 'direct', where);
+      assert.equal(direct.readTensor(1), want, `${where}, gemm: false`);
+      direct.close();
+    }
+  }
+});
+
 test('requantization saturates at both ends for any accumulator: multipliers up to 3e38 (overflowing to infinity), biases ±2^30', async () => {
   const rng = mulberry32(11);
   for (const multiplier of [3e38, 1e30, 1e4, 1, 1e-30]) {
@@ -338,7 +384,8 @@ const TIE_CONVS: {
 }[] = [
   { name: 'direct 3x3', k: 3, stride: 1, pad: 1, cin: 16, size: 8, options: { winograd: false }, path: 'direct' },
   { name: 'direct 3x3 stride 2', k: 3, stride: 2, pad: 1, cin: 24, size: 9, options: {}, path: 'direct' },
-  { name: '1x1', k: 1, stride: 1, pad: 0, cin: 40, size: 6, options: {}, path: 'direct' },
+  { name: '1x1', k: 1, stride: 1, pad: 0, cin: 40, size: 6, options: {}, path: 'gemm' },
+  { name: '1x1 stride 2', k: 1, stride: 2, pad: 0, cin: 40, size: 11, options: {}, path: 'gemm' },
   { name: '7x7 stem (patches)', k: 7, stride: 2, pad: 3, cin: 3, size: 12, options: {}, path: 'patches' },
   { name: 'Winograd F(4x4)', k: 3, stride: 1, pad: 1, cin: 16, size: 8, options: {}, path: 'winograd', tile: 4 },
   { name: 'Winograd F(2x2)', k: 3, stride: 1, pad: 1, cin: 16, size: 5, options: {}, path: 'winograd', tile: 2 },

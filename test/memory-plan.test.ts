@@ -16,9 +16,11 @@ import type { FloatModel, NetworkHeader, QuantLayer, QuantModel } from '../src/m
 import { SLACK } from '../src/runtime/arena.ts';
 import {
   type ConvLayer,
+  type ConvPath,
   convPath,
+  gemmPlan,
   patchRowBytes,
-  patchRowsConv,
+  patchRowsGemm,
   type WinogradTile,
   winogradTiles,
 } from '../src/runtime/conv-path.ts';
@@ -214,10 +216,12 @@ function convShapes(): ConvShape[] {
   return [...shapes.values()];
 }
 
+const ALL_PATHS = { winograd: true, gemm: true };
+
 /** Runs one conv shape on `path` (and tile) in exactly the planned scratch; returns the guards it touched. */
 async function guardedConv(
   { layer, inH, inW, outH, outW }: ConvShape,
-  path: 'direct' | 'patches' | 'winograd',
+  path: ConvPath,
   tile: WinogradTile = 4,
   stride = threadScratchBytes(layer, path),
 ): Promise<string[]> {
@@ -246,20 +250,26 @@ async function guardedConv(
     m.run('winogradInput', { input, inH, inW, inC, zx, v, tile, tilesH, tilesW });
     const chunk = roundUp(inC, CIN_BLOCK);
     m.run('winogradConv', { v, tile, chunk, tilesH, tilesW, inC, bias, params, outC, ...requant, ...scratch });
+  } else if (path === 'gemm') {
+    const { groupBlocks, chunkPixels } = gemmPlan(inC);
+    m.run('gemm', {
+      input,
+      inW,
+      inC,
+      params,
+      outC,
+      stride: layer.stride,
+      ...requant,
+      groupBlocks,
+      chunkPixels,
+      ...scratch,
+    });
   } else if (path === 'patches') {
     const kp = patchRowBytes(layer);
     const rows = m.region(outH * outW * kp, 'patch rows', SLACK);
-    const padRow = m.region(kp, 'pad row', 16, new Uint8Array(kp).fill(zx));
     const { kh, kw, stride: s, pad } = layer;
     m.run('patches', { input, inH, inW, inC, zx, kh, kw, stride: s, pad, output: rows, outH, outW, kp });
-    m.run('conv', {
-      ...patchRowsConv(rows, { h: outH, w: outW }, kp, zx),
-      params,
-      outC,
-      ...requant,
-      padRow,
-      ...scratch,
-    });
+    m.run('gemm', { ...requant, ...patchRowsGemm(rows, { h: outH, w: outW }, kp), params, outC, ...scratch });
   } else {
     const cp = roundUp(inC, CIN_BLOCK);
     const padRow = m.region(cp, 'pad row', 16, new Uint8Array(cp).fill(zx));
@@ -272,7 +282,7 @@ async function guardedConv(
 // A block of U' ends with its last position's 64 bytes of padding, never written: 65 bytes short
 // cuts into its data.
 test('the guards catch a kernel that writes past its region (the control)', async () => {
-  const shape = convShapes().find((s) => convPath(s.layer, true) === 'winograd')!;
+  const shape = convShapes().find((s) => convPath(s.layer, ALL_PATHS) === 'winograd')!;
   assert.ok((await guardedConv(shape, 'direct', 4, 64)).includes('direct thread scratch'));
   assert.ok(
     (await guardedConv(shape, 'winograd', 4, threadScratchBytes(shape.layer, 'winograd') - 65)).includes(
@@ -286,10 +296,8 @@ test('every conv shape of the test models runs inside the scratch the planner gi
   assert.ok(shapes.length > 40, `${shapes.length} distinct conv shapes`);
   let runs = 0;
   for (const shape of shapes) {
-    const paths =
-      convPath(shape.layer, true) === 'winograd'
-        ? (['direct', 'winograd'] as const)
-        : ([convPath(shape.layer, true)] as const);
+    const planned = convPath(shape.layer, ALL_PATHS);
+    const paths: ConvPath[] = planned === 'winograd' || planned === 'gemm' ? ['direct', planned] : [planned];
     for (const path of paths) {
       for (const tile of path === 'winograd' ? ([2, 4] as const) : ([4] as const)) {
         const { kh, stride, pad, cin, cout } = shape.layer;
@@ -299,7 +307,7 @@ test('every conv shape of the test models runs inside the scratch the planner gi
       }
     }
   }
-  assert.ok(runs > shapes.length, 'Winograd shapes ran on both tiles and direct');
+  assert.ok(runs > shapes.length, 'Winograd shapes ran on both tiles and direct, 1x1 shapes as GEMM and direct');
 });
 
 test.run();

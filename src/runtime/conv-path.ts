@@ -1,14 +1,13 @@
 /**
  * How a conv runs, and the geometry that both its kernel calls (network.ts) and its memory
- * (memory-plan.ts) follow: `direct` taps, `patches` (few input channels: im2col rows + a 1x1
- * kernel), or `winograd` (3x3 stride 1 pad 1: integer F(2x2,3x3) or F(4x4,3x3), bit-identical to
- * direct; assembly/winograd.ts).
+ * (memory-plan.ts) follow: `direct` taps, `patches` (few input channels: im2col rows + the GEMM), `gemm` (1x1 unpadded, any stride: a blocked GEMM, assembly/gemm.ts) or `winograd` (3x3
+ * stride 1 pad 1: integer F(2x2,3x3) or F(4x4,3x3)); all bit-identical to direct.
  */
 
 import { CIN_BLOCK, roundUp, usesPatches } from '../format/layout.ts';
 import type { LayerHeader } from '../model/types.ts';
 
-export type ConvPath = 'direct' | 'patches' | 'winograd';
+export type ConvPath = 'direct' | 'patches' | 'gemm' | 'winograd';
 
 export type ConvLayer = Extract<LayerHeader, { kind: 'conv' }>;
 
@@ -21,8 +20,15 @@ export interface WinogradPlan {
   chunk: number;
 }
 
-export function convPath(layer: ConvLayer, winograd: boolean): ConvPath {
+/** Which paths may run besides direct (NetworkOptions). */
+export interface PathChoice {
+  winograd: boolean;
+  gemm: boolean;
+}
+
+export function convPath(layer: ConvLayer, { winograd, gemm }: PathChoice): ConvPath {
   if (usesPatches(layer)) return 'patches';
+  if (layer.kh === 1 && layer.kw === 1 && layer.pad === 0 && gemm) return 'gemm';
   const winogradShape = layer.kh === 3 && layer.kw === 3 && layer.stride === 1 && layer.pad === 1;
   return winogradShape && winograd ? 'winograd' : 'direct';
 }
@@ -33,12 +39,33 @@ export function patchRowBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>): numb
 }
 
 /**
- * The patches path's second kernel call, without its weights and output: the conv kernel, 1x1 stride
- * 1 unpadded, over the patch rows at `rows` read as an out.h x out.w image of `kp` channels.
+ * The patches path's second kernel call, without its weights and output: the GEMM over the patch
+ * rows at `rows` read as an out.h x out.w image of `kp` channels.
  */
-export function patchRowsConv(rows: number, out: { h: number; w: number }, kp: number, zx: number) {
-  return { input: rows, inH: out.h, inW: out.w, inC: kp, zx, kh: 1, kw: 1, stride: 1, pad: 0 };
+export function patchRowsGemm(rows: number, out: { h: number; w: number }, kp: number) {
+  const { groupBlocks, chunkPixels } = gemmPlan(kp);
+  return { input: rows, inW: out.w, inC: kp, stride: 1, outH: out.h, outW: out.w, groupBlocks, chunkPixels };
 }
+
+/**
+ * How assembly/gemm.ts blocks a 1x1 conv of `cin` input channels: `groupBlocks` blocks of 4 filters
+ * widened at a time (at most GEMM_WEIGHT_BYTES, kept in L2) and `chunkPixels` input pixels gathered
+ * at a time (an even count, at most GEMM_CHUNK_BYTES, kept in L1), and the scratch of one thread:
+ * the chunk, then the widened group.
+ */
+export function gemmPlan(cin: number): { groupBlocks: number; chunkPixels: number; scratchBytes: number } {
+  const cp = roundUp(cin, CIN_BLOCK);
+  const preparedBlock = cp * 8;
+  const preparedPixel = cp * 2;
+  const groupBlocks = Math.max(1, Math.floor(GEMM_WEIGHT_BYTES / preparedBlock));
+  const chunkPixels = Math.max(2, 2 * Math.floor(GEMM_CHUNK_BYTES / (2 * preparedPixel)));
+  return { groupBlocks, chunkPixels, scratchBytes: chunkPixels * preparedPixel + groupBlocks * preparedBlock };
+}
+
+/** A group of filters widened to int16 (4 filters of Cp x 2 bytes per block). */
+const GEMM_WEIGHT_BYTES = 128 * 1024;
+/** A chunk of pixels' activations as the micro-kernel loads them (Cp x 2 bytes per pixel). */
+const GEMM_CHUNK_BYTES = 8 * 1024;
 
 /** Tiles of `tile` x `tile` outputs covering the output. */
 export function winogradTiles(out: { h: number; w: number }, tile: WinogradTile): [number, number] {

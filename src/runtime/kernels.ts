@@ -192,6 +192,27 @@ export const KERNELS = {
       ['lo', 'i32'],
     ],
   },
+  gemm: {
+    module: 'gemm',
+    sliced: true,
+    args: [
+      ['input', 'ptr'],
+      ['inW', 'i32'],
+      ['inC', 'i32'],
+      ['params', 'ptr'],
+      ['outC', 'i32'],
+      ['stride', 'i32'],
+      ['output', 'ptr'],
+      ['outH', 'i32'],
+      ['outW', 'i32'],
+      ['zo', 'i32'],
+      ['lo', 'i32'],
+      ['groupBlocks', 'i32'],
+      ['chunkPixels', 'i32'],
+      ['scratch', 'ptr'],
+      ['scratchStride', 'i32'],
+    ],
+  },
 } as const satisfies Record<string, KernelSpec>;
 
 type Table = typeof KERNELS;
@@ -246,6 +267,7 @@ export const WORK: { readonly [K in SlicedKernel]: (a: KernelArgs<K>) => Work } 
   patches: (a) => ({ units: a.outH, unitWork: 2 * a.outW * a.kp }),
   winogradInput: (a) => ({ units: a.tilesH, unitWork: 2 * a.tilesW * positions(a.tile) * cp(a.inC) }),
   winogradConv: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.tilesH * a.tilesW * positions(a.tile) * cp(a.inC) }),
+  gemm: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.outH * a.outW * cp(a.inC) }),
 };
 
 /** Every kernel's number: its position in the table. */

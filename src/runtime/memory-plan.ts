@@ -23,7 +23,15 @@ import { inputScratchBytes as inputScratchBytesFor } from '../image/preprocess.t
 import type { LayerHeader, NetworkHeader } from '../model/types.ts';
 import { layerInputs, outputTensor } from '../model/types.ts';
 import { alignUp, planArena, type TensorLife } from './arena.ts';
-import { type ConvLayer, type ConvPath, patchRowBytes, positions, tileCount, type WinogradTile } from './conv-path.ts';
+import {
+  type ConvLayer,
+  type ConvPath,
+  gemmPlan,
+  patchRowBytes,
+  positions,
+  tileCount,
+  type WinogradTile,
+} from './conv-path.ts';
 
 /**
  * The most wasm memory a model may claim (docs/FORMAT.md): a header whose plan exceeds it is
@@ -93,7 +101,7 @@ export function planMemory(
     [...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]),
   );
   const inputScratch = arenaStart + arena.offsets[lives.length + scratch.size];
-  const padRow = reserve(maxConvInputChannels(header.layers) + 16);
+  const padRow = reserve(directInputChannels(header.layers, paths) + 16);
   const productStride = paths.reduce(
     (most, path, i) => (path === null ? most : Math.max(most, threadScratchBytes(header.layers[i] as ConvLayer, path))),
     0,
@@ -121,7 +129,8 @@ export function planMemory(
  * A thread's scratch for a conv: for F(4x4), the larger tile, Winograd's products and chunk sums of
  * two tiles (int32 x 4 channels per position and per output) and its block of U' (per position
  * Cp x 4 int16, padded by 64 bytes), as assembly/winograd.ts lays them out; or a direct block of
- * 4 filters widened to i16 (mac.ts prepareWeights).
+ * 4 filters widened to i16 (mac.ts prepareWeights); or a GEMM's chunk of pixels and group of
+ * filters (gemmPlan), for a 1x1 conv or the patches path's rows.
  */
 export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, path: ConvPath): number {
   if (path === 'winograd') {
@@ -129,8 +138,9 @@ export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, 
     const productsAndSums = 2 * 16 * (positions(tile) + tile * tile);
     return productsAndSums + positions(tile) * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
   }
-  const rowBytes = path === 'patches' ? patchRowBytes(layer) : layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
-  return 2 * 4 * rowBytes;
+  if (path === 'gemm') return gemmPlan(layer.cin).scratchBytes;
+  if (path === 'patches') return gemmPlan(patchRowBytes(layer)).scratchBytes;
+  return 2 * 4 * layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
 }
 
 /**
@@ -159,7 +169,7 @@ function tensorLives(header: NetworkHeader): TensorLife[] {
 function scratchLives(header: NetworkHeader, paths: readonly (ConvPath | null)[]): Map<number, TensorLife> {
   const scratch = new Map<number, TensorLife>();
   header.layers.forEach((layer, i) => {
-    if (layer.kind !== 'conv' || paths[i] === 'direct') return;
+    if (layer.kind !== 'conv' || paths[i] === 'direct' || paths[i] === 'gemm') return;
     const out = header.tensors[layer.output];
     const bytes = paths[i] === 'patches' ? out.h * out.w * patchRowBytes(layer) : winogradTileBytes(layer, out);
     scratch.set(i, { bytes, firstLayer: i, lastLayer: i });
@@ -167,10 +177,10 @@ function scratchLives(header: NetworkHeader, paths: readonly (ConvPath | null)[]
   return scratch;
 }
 
-/** Widest input row, in padded channels, that a conv tap may read from the pad row. */
-function maxConvInputChannels(layers: readonly LayerHeader[]): number {
+/** Widest input row, in padded channels, that a direct conv's tap may read from the pad row. */
+function directInputChannels(layers: readonly LayerHeader[], paths: readonly (ConvPath | null)[]): number {
   return layers.reduce(
-    (most, l) => (l.kind === 'conv' ? Math.max(most, roundUp(l.cin, CIN_BLOCK), patchRowBytes(l)) : most),
+    (most, l, i) => (l.kind === 'conv' && paths[i] === 'direct' ? Math.max(most, roundUp(l.cin, CIN_BLOCK)) : most),
     0,
   );
 }

@@ -6,8 +6,9 @@ import {
   type ConvLayer,
   type ConvPath,
   convPath,
+  gemmPlan,
   patchRowBytes,
-  patchRowsConv,
+  patchRowsGemm,
   planWinograd,
   type WinogradPlan,
   winogradTiles,
@@ -57,6 +58,8 @@ export interface NetworkOptions {
   threads?: ThreadsChoice;
   /** The least work a chunk of a kernel call gets (threads.ts MIN_CHUNK_WORK): tests lower it to cut every call. @internal */
   minChunkWork?: number;
+  /** Run unpadded 1x1 convs as a GEMM (default true); false runs them on the direct kernel. Same bits either way. */
+  gemm?: boolean;
   /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly, off x86; chooseKernelBuild). Same bits either way. */
   kernels?: KernelChoice;
 }
@@ -143,7 +146,9 @@ export class Network {
   static async plan(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<NetworkPlan> {
     const threads = threadCount(checkThreads(options.threads), await threadHost());
     const build = await chooseKernelBuild(options.kernels);
-    const paths = header.layers.map((l) => (l.kind === 'conv' ? convPath(l, options.winograd !== false) : null));
+    const paths = header.layers.map((l) =>
+      l.kind === 'conv' ? convPath(l, { winograd: options.winograd !== false, gemm: options.gemm !== false }) : null,
+    );
     const layout = planMemory(header, payloadBytes, paths, await heapBase(build), threads);
     return { header, payloadBytes, build, threads, minChunkWork: options.minChunkWork, paths, layout };
   }
@@ -402,13 +407,27 @@ export class Network {
       case 'patches': {
         const kp = patchRowBytes(layer);
         this.run1('patches', { input, ...source, kh, kw, stride, pad, output: scratch, outH: out.h, outW: out.w, kp });
-        this.fillPadRow(x.zeroPoint, kp);
-        this.run1('conv', {
-          ...patchRowsConv(scratch, out, kp, x.zeroPoint),
+        this.run1('gemm', {
+          ...requant,
+          ...patchRowsGemm(scratch, out, kp),
           params: paramOffsets[index],
           outC: layer.cout,
+          ...threadScratch,
+        });
+        return;
+      }
+      case 'gemm': {
+        const { groupBlocks, chunkPixels } = gemmPlan(x.c);
+        this.run1('gemm', {
+          input,
+          inW: x.w,
+          inC: x.c,
+          params: paramOffsets[index],
+          outC: layer.cout,
+          stride,
           ...requant,
-          padRow,
+          groupBlocks,
+          chunkPixels,
           ...threadScratch,
         });
         return;
