@@ -5,7 +5,7 @@ import { ImageDecodeError } from '../errors.ts';
 import { loadModel } from '../runtime/model.ts';
 import { TeachError } from '../teach/errors.ts';
 import { readImageFolder } from '../teach/folder.ts';
-import { balancedAccuracy, chooseMethod, crossValidate, labelExamples, teach } from '../teach/teach.ts';
+import { balancedAccuracy, crossValidate, labelExamples, teach } from '../teach/teach.ts';
 import { existingDefaultModel } from './classify.ts';
 import { type CommandArgs, UsageError } from './command.ts';
 
@@ -48,7 +48,7 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
             )
         ).toFixed(1)}%`
       : 'n/a (too few photos)';
-    process.stdout.write(`head: ${chooseMethod(set)}, cross-validated balanced accuracy (5 folds): ${estimate}\n`);
+    process.stdout.write(`head: logistic, cross-validated balanced accuracy (5 folds): ${estimate}\n`);
     await writeAtomically(output, model.withHead(head).toFile());
     process.stdout.write(`wrote ${output}\n`);
   } finally {
