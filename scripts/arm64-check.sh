@@ -84,8 +84,8 @@ npx esbuild test/kernels.test.ts --bundle --platform=node --format=esm --package
   auto="import('./dist/index.js').then(async (m) => console.log((await m.loadModel('weights/default.rnw')).kernelBuild))"
   echo "arm64 auto choice: $(arm64_relaxed -e "$auto") with dotprod, $(qemu-aarch64-static -cpu cortex-a72 "$NODE_RELAXED" -e "$auto") on a Cortex-A72"
   teach_folder
-  timed "$CACHE/x64.teach" node bin/resnet-wasm.js teach "$CACHE/teach" -o "$CACHE/x64-taught.rnw" --force
-  timed "$CACHE/arm64.teach" arm64 bin/resnet-wasm.js teach "$CACHE/teach" -o "$CACHE/arm64-taught.rnw" --force
+  timed "$CACHE/x64.teach" node bin/resnet-wasm.js teach "$CACHE/teach" -o "$CACHE/x64-taught.rnw" --force --decoder js
+  timed "$CACHE/arm64.teach" arm64 bin/resnet-wasm.js teach "$CACHE/teach" -o "$CACHE/arm64-taught.rnw" --force --decoder js
   taught_file=different
   cmp -s "$CACHE/x64-taught.rnw" "$CACHE/arm64-taught.rnw" && taught_file=identical
   echo "arm64 teach: ${seconds} s, the taught model file is $taught_file to x64's"

@@ -17,6 +17,13 @@ const MODEL = {
 } as const;
 const OUTPUT = { type: 'string', short: 'o', value: 'FILE', help: 'where to write the result (required)' } as const;
 
+const DECODER = {
+  type: 'string',
+  value: 'auto|sharp|js',
+  default: 'auto',
+  help: 'which JPEG/PNG decoder reads the images',
+} as const;
+
 export const COMMANDS: Command[] = [
   {
     name: 'classify',
@@ -26,12 +33,7 @@ export const COMMANDS: Command[] = [
       model: MODEL,
       top: { type: 'string', value: 'K', default: String(DEFAULT_TOP), help: 'how many classes to print' },
       json: { type: 'boolean', help: 'one JSON object per image' },
-      decoder: {
-        type: 'string',
-        value: 'auto|sharp|js',
-        default: 'auto',
-        help: 'which JPEG/PNG decoder reads the images',
-      },
+      decoder: DECODER,
       stream: {
         type: 'string',
         value: 'FILE|-',
@@ -61,6 +63,7 @@ export const COMMANDS: Command[] = [
         help: 'the base model whose embeddings the head learns from (default: the packaged ImageNet ResNet-50)',
       },
       force: { type: 'boolean', help: 'replace the output file if it exists' },
+      decoder: DECODER,
       unknown: {
         type: 'boolean',
         help: 'answer "unknown" when the best score is below a threshold chosen from the photos',
