@@ -81,7 +81,7 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
     });
     return (scores[0] + scores[1]) / 2;
   };
-  const methods: [string, TeachOptions][] = (process.env.TEACH_METHODS ?? 'auto,logistic,mean')
+  const methods: [string, TeachOptions][] = (process.env.TEACH_METHODS ?? 'logistic,mean')
     .split(',')
     .map((m) => [
       m,
@@ -109,9 +109,10 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
   }
   const timed = folds[0].concat(folds[1]).slice(0, 500);
   const start = performance.now();
+  const cpu = process.cpuUsage();
   fitHead({ x: timed.map((i) => int8.embeddings[i]), y: timed.map((i) => y[i]), classes }, { method: 'logistic' });
   console.log(
-    `\nTeaching from ${timed.length} embeddings (${classes} classes, logistic): ${(performance.now() - start).toFixed(0)} ms on one thread.`,
+    `\nTeaching from ${timed.length} embeddings (${classes} classes, logistic): ${(performance.now() - start).toFixed(0)} ms on one thread (${(process.cpuUsage(cpu).user / 1000).toFixed(0)} ms of CPU).`,
   );
   console.log(
     `Photos embedded per second (int8, 1 thread, JavaScript JPEG decoding included): ${int8.perSecond?.toFixed(1)}.`,

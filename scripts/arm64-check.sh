@@ -6,7 +6,8 @@
 # runs the baseline kernels, a newer Node the relaxed-SIMD build (qemu's CPU has dotprod, so V8
 # emits sdot), and both must give x64's baseline logits. (The kernel test is not run on the newer
 # Node: under qemu-user it ran out of memory, 23 GB, after creating some hundreds of wasm memories.)
-# Needs root for apt (Debian) and a built checkout (npm install). The report goes to stdout and to
+# A head taught from the test photos (`teach`) must be the same file when taught on arm64, and its
+# logits the same bits there. Needs root for apt (Debian) and a built checkout (npm install). The report goes to stdout and to
 # docs/arm64-check.txt; exit status 1 if anything differs.
 #   scripts/arm64-check.sh
 set -euo pipefail
@@ -37,6 +38,13 @@ done
 
 arm64() { qemu-aarch64-static "$NODE_ARM64" "$@"; }
 arm64_relaxed() { qemu-aarch64-static "$NODE_RELAXED" "$@"; }
+
+# An ImageFolder of the test photos for `teach`: the cat photos against the others.
+teach_folder() {
+  rm -rf "$CACHE/teach" && mkdir -p "$CACHE/teach/cat" "$CACHE/teach/other"
+  cp test/photos/chelsea.png test/photos/variants/chelsea-gray.jpg test/photos/variants/chelsea-progressive.jpg "$CACHE/teach/cat/"
+  cp test/photos/coffee.png test/photos/rocket.jpg "$CACHE/teach/other/"
+}
 
 # "passed/total" from a uvu report.
 passed() { sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '/Passed:/ {p=$2} /Total:/ {t=$2} END {print p "/" t " passed"}'; }
@@ -75,6 +83,17 @@ npx esbuild test/kernels.test.ts --bundle --platform=node --format=esm --package
   # auto: relaxed with dotprod (qemu's default CPU), baseline on a Raspberry Pi 4's Cortex-A72.
   auto="import('./dist/index.js').then(async (m) => console.log((await m.loadModel('weights/default.rnw')).kernelBuild))"
   echo "arm64 auto choice: $(arm64_relaxed -e "$auto") with dotprod, $(qemu-aarch64-static -cpu cortex-a72 "$NODE_RELAXED" -e "$auto") on a Cortex-A72"
+  teach_folder
+  timed "$CACHE/x64.teach" node bin/resnet-wasm.js teach "$CACHE/teach" -o "$CACHE/x64-taught.rnw" --force --decoder js
+  timed "$CACHE/arm64.teach" arm64 bin/resnet-wasm.js teach "$CACHE/teach" -o "$CACHE/arm64-taught.rnw" --force --decoder js
+  taught_file=different
+  cmp -s "$CACHE/x64-taught.rnw" "$CACHE/arm64-taught.rnw" && taught_file=identical
+  echo "arm64 teach: ${seconds} s, the taught model file is $taught_file to x64's"
+  node scripts/print-logits.js --model "$CACHE/x64-taught.rnw" "${PHOTOS[@]}" >"$CACHE/x64-taught.logits" 2>/dev/null
+  arm64 scripts/print-logits.js --model "$CACHE/x64-taught.rnw" "${PHOTOS[@]}" >"$CACHE/arm64-taught.logits" 2>/dev/null
+  taught_logits=different
+  cmp -s "$CACHE/x64-taught.logits" "$CACHE/arm64-taught.logits" && taught_logits=identical
+  echo "taught model's logits on arm64: $taught_logits to x64's (${#PHOTOS[@]} photos)"
   echo
 
   printf '%-26s %-18s %-18s %-10s %s\n' photo top-1 'logits sha256' arm64 'arm64 relaxed'
@@ -102,4 +121,5 @@ npx esbuild test/kernels.test.ts --bundle --platform=node --format=esm --package
 
 all=${#PHOTOS[@]}
 grep -q "for $all of $all photos (baseline) and $all of $all (relaxed SIMD); kernel test passed" "$REPORT" && grep -q 'top-5 on arm64: identical' "$REPORT" &&
+  grep -q 'taught model file is identical' "$REPORT" && grep -q "taught model's logits on arm64: identical" "$REPORT" &&
   grep -q 'auto choice: relaxed with dotprod, baseline on a Cortex-A72' "$REPORT"

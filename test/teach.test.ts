@@ -68,8 +68,9 @@ test('embed gives the same bits for a path, the encoded bytes and decoded pixels
 });
 
 /**
- * The oracle: the same objective (standardized features, class-balanced cross-entropy, L2 on the
- * weights) minimized by plain full-batch gradient descent, written without the library's code.
+ * The oracle: the same objective (examples centred on the mean of the class means and scaled to unit
+ * length, class-balanced cross-entropy, L2 on the weights, no bias) minimized by plain full-batch
+ * gradient descent on all the features, written without the library's code.
  */
 function plainLogistic(
   x: Float32Array[],
@@ -78,16 +79,16 @@ function plainLogistic(
   l2: number,
   steps: number,
 ): (e: Float32Array) => number[] {
-  const n = x.length;
   const d = x[0].length;
-  const mean = Array.from({ length: d }, (_, j) => x.reduce((s, r) => s + r[j], 0) / n);
-  const sd = Array.from({ length: d }, (_, j) => Math.sqrt(x.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / n));
-  const z = x.map((r) => Array.from(r, (v, j) => (v - mean[j]) / sd[j]));
   const count = Array.from({ length: classes }, (_, c) => y.filter((v) => v === c).length);
+  const centre = Array.from({ length: d }, (_, j) => x.reduce((s, r, i) => s + r[j] / (classes * count[y[i]]), 0));
+  const centred = x.map((r) => Array.from(r, (v, j) => v - centre[j]));
+  const norms = centred.map((r) => Math.hypot(...r));
+  const meanNorm = norms.reduce((s, v) => s + v, 0) / norms.length;
+  const z = centred.map((r, i) => r.map((v) => v / norms[i]));
   const W = Array.from({ length: classes }, () => new Array<number>(d).fill(0));
-  const b = new Array<number>(classes).fill(0);
   const probabilities = (zi: number[]) => {
-    const logits = W.map((row, c) => row.reduce((s, w, j) => s + w * zi[j], b[c]));
+    const logits = W.map((row) => row.reduce((s, w, j) => s + w * zi[j], 0));
     const max = Math.max(...logits);
     const e = logits.map((v) => Math.exp(v - max));
     const sum = e.reduce((s, v) => s + v, 0);
@@ -95,35 +96,38 @@ function plainLogistic(
   };
   for (let step = 0; step < steps; step++) {
     const gW = W.map((row) => row.map((w) => l2 * w));
-    const gb = new Array<number>(classes).fill(0);
     z.forEach((zi, i) => {
       const p = probabilities(zi);
       const weight = 1 / (classes * count[y[i]]);
       p.forEach((pc, c) => {
         const r = weight * (pc - (c === y[i] ? 1 : 0));
-        gb[c] += r;
         zi.forEach((v, j) => (gW[c][j] += r * v));
       });
     });
-    W.forEach((row, c) => row.forEach((_, j) => (row[j] -= 0.5 * gW[c][j])));
-    b.forEach((_, c) => (b[c] -= 0.5 * gb[c]));
+    W.forEach((row, c) => row.forEach((_, j) => (row[j] -= 1 * gW[c][j])));
   }
-  return (e) => W.map((row, c) => row.reduce((s, w, j) => s + (w * (e[j] - mean[j])) / sd[j], b[c]));
+  return (e) => W.map((row) => row.reduce((s, w, j) => s + (w * (e[j] - centre[j])) / meanNorm, 0));
 }
 
 test('teaching finds the minimum of the regression that plain gradient descent finds', () => {
   const random = mulberry32(13);
   const classes = 3;
-  const y = Array.from({ length: 40 }, (_, i) => (i < 20 ? 0 : i < 32 ? 1 : 2)); // unbalanced on purpose
-  const x = y.map((c) => Float32Array.from({ length: 6 }, (_, j) => (j === c ? 1.5 : 0) + random() * 2 + j));
-  const oracle = plainLogistic(x, y, classes, 0.05, 4000);
-  const head = fitLogistic({ x, y, classes }, { l2: 0.05, iterations: 200 });
-  for (const e of x) {
-    const expected = oracle(e);
-    expected.forEach((v, c) => {
-      const got = head.bias[c] + e.reduce((s, value, j) => s + head.weight[c * 6 + j] * value, 0);
-      assert.ok(Math.abs(got - v) < 1e-3, `logit ${c}: ${got} against ${v}`);
-    });
+  // More examples than features, then fewer (as 2048-value embeddings of a few photos): unbalanced on purpose.
+  for (const [n, d] of [
+    [40, 6],
+    [14, 30],
+  ]) {
+    const y = Array.from({ length: n }, (_, i) => (i < n / 2 ? 0 : i < (4 * n) / 5 ? 1 : 2));
+    const x = y.map((c) => Float32Array.from({ length: d }, (_, j) => (j === c ? 1.5 : 0) + random() * 2 + (j % 7)));
+    const oracle = plainLogistic(x, y, classes, 0.05, 4000);
+    const head = fitLogistic({ x, y, classes }, { l2: 0.05, iterations: 200 });
+    for (const e of x) {
+      const expected = oracle(e);
+      expected.forEach((v, c) => {
+        const got = head.bias[c] + e.reduce((s, value, j) => s + head.weight[c * d + j] * value, 0);
+        assert.ok(Math.abs(got - v) < 1e-3, `${n} × ${d}, logit ${c}: ${got} against ${v}`);
+      });
+    }
   }
 });
 

@@ -23,6 +23,13 @@ const THREADS = {
   help: 'threads sharing each layer (auto: the cores, at most 4)',
 } as const;
 
+const DECODER = {
+  type: 'string',
+  value: 'auto|sharp|js',
+  default: 'auto',
+  help: 'which JPEG/PNG decoder reads the images',
+} as const;
+
 export const COMMANDS: Command[] = [
   {
     name: 'classify',
@@ -32,12 +39,7 @@ export const COMMANDS: Command[] = [
       model: MODEL,
       top: { type: 'string', value: 'K', default: String(DEFAULT_TOP), help: 'how many classes to print' },
       json: { type: 'boolean', help: 'one JSON object per image' },
-      decoder: {
-        type: 'string',
-        value: 'auto|sharp|js',
-        default: 'auto',
-        help: 'which JPEG/PNG decoder reads the images',
-      },
+      decoder: DECODER,
       threads: THREADS,
       stream: {
         type: 'string',
@@ -69,6 +71,7 @@ export const COMMANDS: Command[] = [
         help: 'the base model whose embeddings the head learns from (default: the packaged ImageNet ResNet-50)',
       },
       force: { type: 'boolean', help: 'replace the output file if it exists' },
+      decoder: DECODER,
       unknown: {
         type: 'boolean',
         help: 'answer "unknown" when the best score is below a threshold chosen from the photos',

@@ -2,10 +2,12 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { writeAtomically } from '../convert/convert.ts';
 import { ImageDecodeError } from '../errors.ts';
+import type { DecoderChoice } from '../image/decoders.ts';
+import { checkDecoder } from '../options/validate.ts';
 import { loadModel } from '../runtime/model.ts';
 import { TeachError } from '../teach/errors.ts';
 import { readImageFolder } from '../teach/folder.ts';
-import { balancedAccuracy, chooseMethod, crossValidate, labelExamples, teach } from '../teach/teach.ts';
+import { balancedAccuracy, crossValidate, labelExamples, teach } from '../teach/teach.ts';
 import { existingDefaultModel } from './classify.ts';
 import { type CommandArgs, UsageError } from './command.ts';
 
@@ -19,6 +21,7 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
     throw new UsageError('teach needs one folder (a sub-folder of photos per class) and -o <out.rnw>');
   const output = values.output;
   if (existsSync(output) && !flags.force) throw new TeachError(`${output} exists: pass --force to replace it`);
+  const decoder = checkDecoder(values.decoder);
   const folder = readImageFolder(positionals[0]);
   const photos = folder.classes.flatMap(({ label, photos }) => photos.map((file) => ({ label, file })));
   labelExamples(photos);
@@ -29,7 +32,7 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
     const examples = [];
     for (const [index, { label, file }] of photos.entries()) {
       process.stderr.write(`\rembedding ${index + 1}/${photos.length}`);
-      examples.push({ label, embedding: await embedPhoto(model, file) });
+      examples.push({ label, embedding: await embedPhoto(model, file, decoder) });
     }
     process.stderr.write('\n');
     const head = await teach(model, examples, { unknown: flags.unknown });
@@ -48,7 +51,7 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
             )
         ).toFixed(1)}%`
       : 'n/a (too few photos)';
-    process.stdout.write(`head: ${chooseMethod(set)}, cross-validated balanced accuracy (5 folds): ${estimate}\n`);
+    process.stdout.write(`head: logistic, cross-validated balanced accuracy (5 folds): ${estimate}\n`);
     await writeAtomically(output, model.withHead(head).toFile());
     process.stdout.write(`wrote ${output}\n`);
   } finally {
@@ -56,9 +59,13 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
   }
 }
 
-async function embedPhoto(model: Awaited<ReturnType<typeof loadModel>>, file: string): Promise<Float32Array> {
+async function embedPhoto(
+  model: Awaited<ReturnType<typeof loadModel>>,
+  file: string,
+  decoder: DecoderChoice,
+): Promise<Float32Array> {
   try {
-    return await model.embed(new Uint8Array(await readFile(file)));
+    return await model.embed(new Uint8Array(await readFile(file)), { decoder });
   } catch (error) {
     if (error instanceof ImageDecodeError)
       throw new TeachError(`${file}: ${error.message}; nothing was written`, { cause: error });

@@ -1,16 +1,21 @@
 /**
- * Multinomial logistic regression on embeddings: class-balanced (each class weighs the same
- * whatever its count of examples), L2 on the weights (not the biases), on standardized features
- * (each feature's mean and spread over the examples), minimized by L-BFGS for a fixed number of
- * iterations. Plain double arithmetic in a fixed order: the same examples give the same head.
- * The result is expressed on the raw embeddings (the standardization folded into it).
+ * Multinomial logistic regression on embeddings, the head `teach` learns: class-balanced (each
+ * class weighs the same whatever its count of examples), L2 on the weights, no bias, on the
+ * examples centred on the mean of the class means and scaled to unit length (ReLU-pooled features
+ * are non-negative with a large common part: centring and unit length turn the logits into
+ * cosines). Scaling an embedding does not change which class wins when there is no bias, so the
+ * head runs on the embedding as an fc: logits = W (e − centre) / L, L the examples' mean length
+ * from the centre. Minimized by L-BFGS in the examples' span (span.ts). Plain double arithmetic in
+ * a fixed order: the same examples give the same head.
  */
 import type { FloatHead } from './head.ts';
+import { lbfgs } from './lbfgs.ts';
+import { featureWeights, type Span, spanOf } from './span.ts';
 
 export interface RegressionOptions {
-  /** L2 strength on the standardized weights (per unit of balanced example weight). */
+  /** L2 strength on the weights, per unit of example weight (the examples weigh 1 in all). */
   l2: number;
-  /** L-BFGS iterations. */
+  /** At most this many L-BFGS iterations (it stops earlier at the minimum). */
   iterations: number;
 }
 
@@ -21,34 +26,38 @@ export interface Examples {
   classes: number;
 }
 
-const HISTORY = 8;
-/** A gradient this small leaves nothing to learn: the objective is flat within rounding. */
-const GRADIENT_TOLERANCE = 1e-6;
-
 export function fitLogistic({ x, y, classes }: Examples, options: RegressionOptions): FloatHead {
-  const d = x[0].length;
-  const { mean, scale } = standardization(x);
-  const z = x.map((row) => Float64Array.from(row, (v, j) => (v - mean[j]) * scale[j]));
-  const weights = balancedWeights(y, classes);
-  const objective = (theta: Float64Array, gradient: Float64Array) =>
-    loss(theta, gradient, z, y, weights, classes, options.l2);
-  const theta = lbfgs(objective, new Float64Array(classes * (d + 1)), options.iterations);
-  return unstandardize(theta, mean, scale, classes, d);
+  const centre = classMeanCentre({ x, y, classes });
+  const rows = x.map((e) => Float64Array.from(e, (v, j) => v - centre[j]));
+  const lengths = rows.map((row) => Math.sqrt(row.reduce((s, v) => s + v * v, 0)));
+  const meanLength = lengths.reduce((s, v) => s + v, 0) / rows.length || 1;
+  rows.forEach((row, i) => row.forEach((v, j) => (row[j] = lengths[i] > 0 ? v / lengths[i] : 0)));
+  const span = spanOf(rows);
+  const objective = (v: Float64Array, gradient: Float64Array) =>
+    loss(v, gradient, span, y, balancedWeights(y, classes), classes, options.l2);
+  const v = lbfgs(objective, new Float64Array(classes * span.rank), options.iterations);
+  const weight = featureWeights(span, v, classes, rows).map((w) => w / meanLength);
+  const d = centre.length;
+  const bias = Float64Array.from({ length: classes }, (_, c) => {
+    let s = 0;
+    for (let j = 0; j < d; j++) s -= weight[c * d + j] * centre[j];
+    return s;
+  });
+  return { weight, bias };
 }
 
-/** Mean and 1/spread of every feature; a feature that never varies gets scale 0 (it cannot teach). */
-export function standardization(x: Float32Array[]): { mean: Float64Array; scale: Float64Array } {
+/** The mean of the class means: the centre of the classes, whatever their counts of examples. */
+export function classMeanCentre({ x, y, classes }: Examples): Float64Array {
   const d = x[0].length;
-  const mean = new Float64Array(d);
-  const scale = new Float64Array(d);
-  for (const row of x) for (let j = 0; j < d; j++) mean[j] += row[j];
-  for (let j = 0; j < d; j++) mean[j] /= x.length;
-  for (const row of x) for (let j = 0; j < d; j++) scale[j] += (row[j] - mean[j]) ** 2;
-  for (let j = 0; j < d; j++) {
-    const spread = Math.sqrt(scale[j] / x.length);
-    scale[j] = spread > 1e-6 ? 1 / spread : 0;
-  }
-  return { mean, scale };
+  const counts = new Array<number>(classes).fill(0);
+  for (const c of y) counts[c]++;
+  const present = counts.filter((n) => n > 0).length;
+  const centre = new Float64Array(d);
+  x.forEach((row, i) => {
+    const share = 1 / (present * counts[y[i]]);
+    for (let j = 0; j < d; j++) centre[j] += share * row[j];
+  });
+  return centre;
 }
 
 /** Each example weighs 1 / (classes · its class's count): every class sums to 1 / classes. */
@@ -59,136 +68,45 @@ export function balancedWeights(y: number[], classes: number): Float64Array {
 }
 
 /**
- * Σ_i w_i · cross-entropy(softmax(W z_i + b), y_i) + l2/2 · |W|²; theta holds W row-major
- * (classes × d) then b. Writes the gradient, returns the value.
+ * Σ_i w_i · cross-entropy(softmax(V f_i), y_i) + l2/2 · |V|², f_i example i's coordinates in the
+ * span and V (classes × rank) row-major. Writes the gradient, returns the value.
  */
 export function loss(
-  theta: Float64Array,
+  v: Float64Array,
   gradient: Float64Array,
-  z: Float64Array[],
+  span: Span,
   y: number[],
   weights: Float64Array,
   classes: number,
   l2: number,
 ): number {
-  const d = z[0].length;
-  const biasAt = classes * d;
-  gradient.fill(0);
+  const { coordinates: f, rank } = span;
   let value = 0;
-  const logits = new Float64Array(classes);
-  for (let i = 0; i < z.length; i++) {
-    const zi = z[i];
-    for (let c = 0; c < classes; c++) logits[c] = theta[biasAt + c] + dot(theta, c * d, zi);
-    const max = logits.reduce((m, v) => Math.max(m, v), -Infinity);
-    let sum = 0;
-    for (let c = 0; c < classes; c++) sum += Math.exp(logits[c] - max);
-    value += weights[i] * (max + Math.log(sum) - logits[y[i]]);
-    for (let c = 0; c < classes; c++) {
-      const residual = weights[i] * (Math.exp(logits[c] - max) / sum - (c === y[i] ? 1 : 0));
-      gradient[biasAt + c] += residual;
-      const row = c * d;
-      for (let j = 0; j < d; j++) gradient[row + j] += residual * zi[j];
-    }
+  for (let k = 0; k < v.length; k++) {
+    value += 0.5 * l2 * v[k] * v[k];
+    gradient[k] = l2 * v[k];
   }
-  for (let k = 0; k < biasAt; k++) {
-    value += 0.5 * l2 * theta[k] * theta[k];
-    gradient[k] += l2 * theta[k];
+  const exp = new Float64Array(classes);
+  for (let i = 0; i < y.length; i++) {
+    const at = i * rank;
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) {
+      let s = 0;
+      for (let k = 0, w = c * rank; k < rank; k++) s += v[w + k] * f[at + k];
+      exp[c] = s;
+      max = Math.max(max, s);
+    }
+    const target = exp[y[i]];
+    let sum = 0;
+    for (let c = 0; c < classes; c++) {
+      exp[c] = Math.exp(exp[c] - max);
+      sum += exp[c];
+    }
+    value += weights[i] * (max + Math.log(sum) - target);
+    for (let c = 0; c < classes; c++) {
+      const residual = weights[i] * (exp[c] / sum - (c === y[i] ? 1 : 0));
+      for (let k = 0, w = c * rank; k < rank; k++) gradient[w + k] += residual * f[at + k];
+    }
   }
   return value;
-}
-
-function dot(theta: Float64Array, at: number, z: Float64Array): number {
-  let s = 0;
-  for (let j = 0; j < z.length; j++) s += theta[at + j] * z[j];
-  return s;
-}
-
-type Objective = (theta: Float64Array, gradient: Float64Array) => number;
-
-/** L-BFGS with a backtracking (Armijo) line search, `iterations` steps from `theta`. */
-export function lbfgs(objective: Objective, theta: Float64Array, iterations: number): Float64Array {
-  const n = theta.length;
-  let gradient = new Float64Array(n);
-  let value = objective(theta, gradient);
-  const steps: Float64Array[] = [];
-  const changes: Float64Array[] = [];
-  for (let iteration = 0; iteration < iterations; iteration++) {
-    if (Math.sqrt(dotAll(gradient, gradient)) < GRADIENT_TOLERANCE) break;
-    const direction = twoLoop(gradient, steps, changes);
-    const slope = dotAll(direction, gradient);
-    if (!(slope < 0)) break; // no descent left: at the minimum within rounding
-    let step = steps.length === 0 ? 1 / Math.sqrt(dotAll(gradient, gradient)) : 1;
-    const next = new Float64Array(n);
-    const nextGradient = new Float64Array(n);
-    let nextValue = Infinity;
-    for (let tries = 0; tries < 20; tries++) {
-      for (let k = 0; k < n; k++) next[k] = theta[k] + step * direction[k];
-      nextValue = objective(next, nextGradient);
-      if (nextValue <= value + 1e-4 * step * slope) break;
-      step /= 2;
-    }
-    if (!(nextValue < value)) break;
-    const s = next.map((v, k) => v - theta[k]);
-    const c = nextGradient.map((v, k) => v - gradient[k]);
-    if (dotAll(s, c) > 1e-12) {
-      steps.push(s);
-      changes.push(c);
-      if (steps.length > HISTORY) {
-        steps.shift();
-        changes.shift();
-      }
-    }
-    theta = next;
-    gradient = nextGradient;
-    value = nextValue;
-  }
-  return theta;
-}
-
-/** −H·g from the stored steps and gradient changes (Nocedal and Wright, algorithm 7.4). */
-function twoLoop(gradient: Float64Array, steps: Float64Array[], changes: Float64Array[]): Float64Array {
-  const q = Float64Array.from(gradient);
-  const alphas: number[] = [];
-  for (let m = steps.length - 1; m >= 0; m--) {
-    const alpha = dotAll(steps[m], q) / dotAll(changes[m], steps[m]);
-    alphas[m] = alpha;
-    for (let k = 0; k < q.length; k++) q[k] -= alpha * changes[m][k];
-  }
-  if (steps.length > 0) {
-    const last = steps.length - 1;
-    const gamma = dotAll(steps[last], changes[last]) / dotAll(changes[last], changes[last]);
-    for (let k = 0; k < q.length; k++) q[k] *= gamma;
-  }
-  for (let m = 0; m < steps.length; m++) {
-    const beta = dotAll(changes[m], q) / dotAll(changes[m], steps[m]);
-    for (let k = 0; k < q.length; k++) q[k] += steps[m][k] * (alphas[m] - beta);
-  }
-  return q.map((v) => -v);
-}
-
-function dotAll(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let k = 0; k < a.length; k++) s += a[k] * b[k];
-  return s;
-}
-
-/** W z + b with z = (e − mean) · scale is (W · scale) e + (b − W · scale · mean). */
-function unstandardize(
-  theta: Float64Array,
-  mean: Float64Array,
-  scale: Float64Array,
-  classes: number,
-  d: number,
-): FloatHead {
-  const weight = new Float64Array(classes * d);
-  const bias = new Float64Array(classes);
-  for (let c = 0; c < classes; c++) {
-    let shift = 0;
-    for (let j = 0; j < d; j++) {
-      weight[c * d + j] = theta[c * d + j] * scale[j];
-      shift += weight[c * d + j] * mean[j];
-    }
-    bias[c] = theta[classes * d + c] - shift;
-  }
-  return { weight, bias };
 }

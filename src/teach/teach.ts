@@ -1,7 +1,7 @@
 /**
  * teach(model, examples): a head taught from labelled photos or embeddings, to run with
  * model.withHead(head) or to save as a complete model file. Class-balanced logistic regression
- * (regression.ts), or the nearest class mean (mean.ts) where a class has too few examples for it.
+ * (regression.ts), or on request the nearest class mean (mean.ts).
  */
 
 import type { DecoderChoice } from '../image/decoders.ts';
@@ -16,18 +16,20 @@ import { type Examples, fitLogistic } from './regression.ts';
 /** A photo (anything classify takes) or an embedding of it (model.embed), with its class. */
 export type Example = { label: string } & ({ image: ImageSource } | { embedding: Float32Array });
 
-export type HeadMethod = 'auto' | 'logistic' | 'mean';
+export type HeadMethod = 'logistic' | 'mean';
 
 export interface TeachOptions {
   /**
-   * `logistic` regression, nearest class `mean`, or `auto` (default): logistic once the classes have
-   * MIN_LOGISTIC examples on average, else mean (bench/teach.ts: mean is better at 1 and 5 photos a
-   * class, logistic from about 20).
+   * `logistic` regression (default) or nearest class `mean`: in bench/teach.ts the regression on
+   * centred unit-length embeddings is as good as the mean at 1 photo a class and better from 5.
    */
   method?: HeadMethod;
-  /** L2 strength of the regression (default 100, on standardized features: bench/teach.ts measured 1 to 300). */
+  /**
+   * L2 strength of the regression (default 0.01; bench/teach.ts measured 0.001 to 0.1, and choosing
+   * it by inner cross-validation on the examples did worse than this default).
+   */
   l2?: number;
-  /** L-BFGS iterations (default 20: 15 and 40 gave the same accuracy in bench/teach.ts). */
+  /** At most this many L-BFGS iterations (default 100; it converges in 10 to 30 on the sample). */
   iterations?: number;
   /**
    * Answer `unknown` for photos whose best probability falls below a threshold chosen from the
@@ -39,8 +41,7 @@ export interface TeachOptions {
   onProgress?: (embedded: number, total: number) => void;
 }
 
-export const MIN_LOGISTIC = 10;
-const DEFAULTS = { l2: 100, iterations: 20 };
+const DEFAULTS = { l2: 0.01, iterations: 100 };
 /** The share of correctly classified held-out examples that the unknown threshold may reject. */
 const UNKNOWN_QUANTILE = 0.05;
 
@@ -117,14 +118,7 @@ async function exampleEmbedding(
 
 /** The float head for labelled embeddings, by the method the options choose. */
 export function fitHead(set: Examples, options: TeachOptions = {}): FloatHead {
-  return chooseMethod(set, options.method) === 'mean'
-    ? fitClassMeans(set)
-    : fitLogistic(set, { ...DEFAULTS, ...definedOnly(options) });
-}
-
-export function chooseMethod(set: Examples, method: HeadMethod = 'auto'): 'logistic' | 'mean' {
-  if (method !== 'auto') return method;
-  return set.x.length / set.classes >= MIN_LOGISTIC ? 'logistic' : 'mean';
+  return options.method === 'mean' ? fitClassMeans(set) : fitLogistic(set, { ...DEFAULTS, ...definedOnly(options) });
 }
 
 function definedOnly(options: TeachOptions): { l2?: number; iterations?: number } {
