@@ -7,7 +7,6 @@ import type { FromWorker, ToWorker } from './protocol.ts';
 import { Teacher } from './teacher.ts';
 
 const MODEL_CACHE = 'resnet-wasm-models';
-const MAX_THREADS = 4;
 const WARM_UP_SIZE = 256;
 
 const post = (message: FromWorker) => postMessage(message);
@@ -66,15 +65,18 @@ async function teachMessage(message: Exclude<ToWorker, { type: 'load' | 'classif
 
 async function load(url: string): Promise<Model> {
   const start = performance.now();
-  const isolated = crossOriginIsolated;
-  const threads = isolated ? Math.min(navigator.hardwareConcurrency || 1, MAX_THREADS) : 1;
   const loaded = await loadModel(url, {
     cache: MODEL_CACHE,
-    threads,
+    threads: 'auto',
     onProgress: (progress) => post({ type: 'progress', ...progress }),
   });
   await warmUp(loaded);
-  post({ type: 'ready', threads: loaded.layers.threads, isolated, loadMs: performance.now() - start });
+  post({
+    type: 'ready',
+    threads: loaded.layers.threads,
+    isolated: crossOriginIsolated,
+    loadMs: performance.now() - start,
+  });
   return loaded;
 }
 
