@@ -98,6 +98,28 @@ for (const [omit, feeds] of cases) {
   });
 }
 
+test('Model.withoutBlocks: the built network run as the integer reference runs it; no names, the same file; typed errors', async () => {
+  const model = await loadModel(writeModel(quant));
+  const shortened = await model.withoutBlocks(['layer4.1']);
+  const built = builtWithout(full, ['layer4.1'], { 'layer4.0.add': 'layer4.1.add' });
+  assert.equal(shortened.toFile(), writeModel(built));
+  inputs.forEach((input) => assert.equal(shortened.run(input), runQuantReference(built, input)));
+  const same = await model.withoutBlocks([]);
+  assert.equal(same.toFile(), model.toFile());
+  for (const names of [['layer9.9'], ['layer2.0'], residualBlocks(quant).map((b) => b.name)]) {
+    try {
+      await model.withoutBlocks(names);
+      assert.unreachable(`withoutBlocks(${names.join(', ')}) resolved`);
+    } catch (error) {
+      assert.instance(error, BlockLesionError);
+    }
+  }
+  const replaced = await model.withoutBlocks(['layer2.0'], { downsampling: 'shortcut' });
+  const reference = withoutBlocks(quant, ['layer2.0'], { downsampling: 'shortcut' });
+  inputs.forEach((input) => assert.equal(replaced.run(input), runQuantReference(reference, input)));
+  for (const m of [model, shortened, same, replaced]) m.dispose();
+});
+
 test('a downsampling block replaced by its shortcut runs as the integer reference runs it, and differs', async () => {
   const shortened = withoutBlocks(quant, ['layer3.0'], { downsampling: 'shortcut' });
   assert.equal(
