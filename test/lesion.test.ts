@@ -17,6 +17,7 @@ import { decodeModel, readModel } from '../src/format/reader.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 import { residualBlocks } from '../src/lesion/blocks.ts';
+import { variantLogits } from '../src/lesion/evaluate.ts';
 import { recalibrate } from '../src/lesion/recalibrate.ts';
 import { withoutBlocks } from '../src/lesion/without.ts';
 import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts';
@@ -118,6 +119,22 @@ test('Model.withoutBlocks: the built network run as the integer reference runs i
   const reference = withoutBlocks(quant, ['layer2.0'], { downsampling: 'shortcut' });
   inputs.forEach((input) => assert.equal(replaced.run(input), runQuantReference(reference, input)));
   for (const m of [model, shortened, same, replaced]) m.dispose();
+});
+
+test('variants run from where they differ give the logits each gives run whole', async () => {
+  const variants = [
+    withoutBlocks(quant, ['layer4.1']),
+    withoutBlocks(quant, ['layer1.1', 'layer3.1']),
+    withoutBlocks(quant, ['layer2.0'], { downsampling: 'shortcut' }),
+    quant,
+  ];
+  const studyPhotos = inputs.map((input, i) => ({ file: photos.test[i].file, input }));
+  let checked = 0;
+  await variantLogits(quant, variants, studyPhotos, (k, p, logits) => {
+    assert.equal(logits, runQuantReference(variants[k], inputs[p]), `variant ${k}, ${photos.test[p].file}`);
+    checked++;
+  });
+  assert.is(checked, variants.length * inputs.length);
 });
 
 test('a downsampling block replaced by its shortcut runs as the integer reference runs it, and differs', async () => {
