@@ -19,10 +19,12 @@ import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts
 import { residualBlocks } from '../src/lesion/blocks.ts';
 import { variantLogits } from '../src/lesion/evaluate.ts';
 import { recalibrate } from '../src/lesion/recalibrate.ts';
-import { withoutBlocks } from '../src/lesion/without.ts';
+import { fitBlocks } from '../src/lesion/fit.ts';
+import { withFittedBlocks, withoutBlocks } from '../src/lesion/without.ts';
 import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts';
 import { calibrate, TensorRanges } from '../src/quantize/calibrate.ts';
 import { quantizeModel } from '../src/quantize/quantize.ts';
+import { runFloat } from '../src/reference/fp32.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { photoSplit } from './helpers/photos.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
@@ -135,6 +137,42 @@ test('variants run from where they differ give the logits each gives run whole',
     checked++;
   });
   assert.is(checked, variants.length * inputs.length);
+});
+
+test('a block replaced by its fitted line: the least-squares line of the float network, run as the integer reference runs it', async () => {
+  const studyPhotos = photos.calibration.map((p) => ({
+    file: p.file,
+    input: preprocessQuantized(p.image, pre, quant.tensors[0]),
+  }));
+  const fits = await fitBlocks(quant, ['layer3.1'], studyPhotos);
+  // The oracle: the same line fitted on the float network's tensors, by a plain per-channel regression.
+  const block = residualBlocks(full.float).find((b) => b.name === 'layer3.1')!;
+  const pairs: Float32Array[][] = [];
+  for (const p of photos.calibration) {
+    const seen: Float32Array[] = [];
+    runFloat(full.float, preprocessFloat(p.image, pre), (t, data) => (seen[t] = data));
+    pairs.push([seen[block.input], seen[block.output]]);
+  }
+  const channels = full.float.tensors[block.input].c;
+  const { scale } = fits.get('layer3.1')!;
+  let close = 0;
+  for (let c = 0; c < channels; c++) {
+    const xs = pairs.flatMap(([x]) => Array.from(x).filter((_, i) => i % channels === c));
+    const ys = pairs.flatMap(([, y]) => Array.from(y).filter((_, i) => i % channels === c));
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const [mx, my] = [mean(xs), mean(ys)];
+    const slope = mean(xs.map((x, i) => (x - mx) * (ys[i] - my))) / mean(xs.map((x) => (x - mx) ** 2));
+    if (Math.abs(scale[c] - slope) < 0.05 + 0.05 * Math.abs(slope)) close++;
+  }
+  assert.ok(close >= 0.9 * channels, `${close} of ${channels} channels' slopes within 5% of the float fit's`);
+  const fitted = withFittedBlocks(quant, fits);
+  assert.equal(
+    fitted.layers.filter((l) => l.name.startsWith('layer3.1')).map((l) => l.kind),
+    ['affine'],
+  );
+  const model = await loadModel(writeModel(fitted));
+  inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(fitted, input)));
+  model.dispose();
 });
 
 test('a downsampling block replaced by its shortcut runs as the integer reference runs it, and differs', async () => {

@@ -1,13 +1,15 @@
 /**
- * Blocks to drop for a time budget: greedily, each step drops the identity block whose removal
- * (with those already dropped) keeps the most top-1 agreement with the full network on the
- * choosing half of the photos, until the per-layer profile says the rest takes at most `budget`
- * of the full time. The first step measures every identity block; later steps measure the
- * `shortlist` best of that first ranking still kept (each candidate reruns only the layers after
- * its first change: evaluate.ts, variantTopOnes). The layers after the dropped blocks are then
- * repaired on the same half, four ways measured and the best agreeing kept: as they are, ranges
- * recalibrated, channel statistics corrected (statistics.ts), or both. The other half, never used
- * to choose, judges the result; the full and shortened networks are timed in turns in the same run.
+ * Blocks to drop for a time budget. Every identity block is first fitted with a per-channel line
+ * from its input to its output on the choosing photos (fit.ts). Greedily, each step then replaces
+ * the identity block whose replacement by its line (with those already replaced) keeps the most
+ * top-1 agreement with the full network on the choosing half, until the per-layer profile says
+ * the rest takes at most `budget` of the full time. The first step measures every identity block;
+ * later steps the `shortlist` best of that first ranking still kept (each candidate reruns only
+ * the layers after its first change: evaluate.ts, variantTopOnes). The chosen blocks are then
+ * dropped four ways, measured on the same half, and the best agreeing kept: dropped outright,
+ * with the ranges after them recalibrated, replaced by their lines, or both. The other half,
+ * never used to choose, judges the result; the full and shortened networks are timed in turns
+ * in the same run.
  */
 
 import { mulberry32 } from '../builder/random.ts';
@@ -15,11 +17,11 @@ import { BlockLesionError } from '../errors.ts';
 import type { QuantModel } from '../model/types.ts';
 import { type ResidualBlock, residualBlocks } from './blocks.ts';
 import { accuracy, agreement, inferenceMs, layerMs, topOnes, variantTopOnes } from './evaluate.ts';
+import { type BlockFit, fitBlocks } from './fit.ts';
 import type { StudyPhoto } from './photos.ts';
 import { recalibrate } from './recalibrate.ts';
-import { correctStatistics } from './statistics.ts';
 import { PROFILE_RUNS, removedMs } from './study.ts';
-import { withoutBlocks } from './without.ts';
+import { withFittedBlocks, withoutBlocks } from './without.ts';
 
 export interface BudgetResult {
   budget: number;
@@ -45,7 +47,7 @@ export interface BudgetOptions {
   onBudget?: (result: BudgetResult) => void;
 }
 
-export type Repair = 'none' | 'ranges' | 'statistics' | 'statistics, ranges';
+export type Repair = 'none' | 'ranges' | 'fitted' | 'fitted, ranges';
 
 const TIMING_RUNS = 21;
 const SPLIT_SEED = 18;
@@ -74,7 +76,13 @@ export async function budgetCurve(
   const ms = await layerMs(model, PROFILE_RUNS);
   const fullEstimate = ms.reduce((a, b) => a + b, 0);
   const fullChoose = await topOnes(model, choose);
-  const path = await greedyPath(model, choose, fullChoose, ms, Math.min(...budgets) * fullEstimate, options);
+  const identity = residualBlocks(model).filter((b) => b.shortcut.length === 0);
+  const fits = await fitBlocks(
+    model,
+    identity.map((b) => b.name),
+    choose.slice(0, REPAIR_PHOTOS),
+  );
+  const path = await greedyPath(model, fits, choose, fullChoose, ms, Math.min(...budgets) * fullEstimate, options);
   const fullHeldOut = await topOnes(model, heldOut);
   const results: BudgetResult[] = [];
   for (const budget of budgets) {
@@ -84,7 +92,7 @@ export async function budgetCurve(
         `a budget of ${budget} is out of reach: dropping every identity block leaves ${(path[path.length - 1].ms / fullEstimate).toFixed(2)} of the time`,
       );
     const dropped = path.slice(0, steps).map((step) => step.block);
-    const chosen = await repaired(model, dropped, choose, fullChoose);
+    const chosen = await repaired(model, dropped, fits, choose, fullChoose);
     const [answers] = await variantTopOnes(model, [chosen.model], heldOut);
     const [fullMs, shortenedMs] = await inferenceMs([model, chosen.model], choose[0].input, TIMING_RUNS);
     const fullAccuracy = accuracy(fullHeldOut, heldOut);
@@ -118,6 +126,7 @@ interface Step {
 
 async function greedyPath(
   model: QuantModel,
+  fits: Map<string, BlockFit>,
   choose: StudyPhoto[],
   full: Int32Array,
   ms: number[],
@@ -132,7 +141,9 @@ async function greedyPath(
   while (left > targetMs && path.length < identity.length) {
     const kept = (ranking.length ? ranking : identity).filter((b) => !path.some((s) => s.block === b.name));
     const candidates = ranking.length ? kept.slice(0, options.shortlist ?? 3) : kept;
-    const variants = candidates.map((block) => withoutBlocks(model, [...path.map((s) => s.block), block.name]));
+    const variants = candidates.map((block) =>
+      withFittedBlocks(model, only(fits, [...path.map((s) => s.block), block.name])),
+    );
     const answers = await variantTopOnes(current, variants, choose);
     const measured = candidates.map((block, i) => ({
       block,
@@ -157,6 +168,7 @@ async function greedyPath(
 async function repaired(
   full: QuantModel,
   dropped: string[],
+  fits: Map<string, BlockFit>,
   choose: StudyPhoto[],
   fullChoose: Int32Array,
 ): Promise<{ model: QuantModel; agreement: number; repair: Repair }> {
@@ -166,12 +178,12 @@ async function repaired(
   const writer = full.layers.find((layer) => layer.output === first.input)!;
   const from = shortened.layers.findIndex((layer) => layer.name === writer.name);
   const photos = choose.slice(0, REPAIR_PHOTOS);
-  const corrected = await correctStatistics(full, shortened, from, photos);
+  const fitted = withFittedBlocks(full, only(fits, dropped));
   const ways: { model: QuantModel; repair: Repair }[] = [
     { model: shortened, repair: 'none' },
     { model: await recalibrate(shortened, from, photos), repair: 'ranges' },
-    { model: corrected, repair: 'statistics' },
-    { model: await recalibrate(corrected, from, photos), repair: 'statistics, ranges' },
+    { model: fitted, repair: 'fitted' },
+    { model: await recalibrate(fitted, from, photos), repair: 'fitted, ranges' },
   ];
   const answers = await variantTopOnes(
     full,
@@ -181,4 +193,8 @@ async function repaired(
   const agreements = answers.map((a) => agreement(a, fullChoose));
   const best = agreements.indexOf(Math.max(...agreements));
   return { ...ways[best], agreement: agreements[best] };
+}
+
+function only(fits: Map<string, BlockFit>, names: string[]): Map<string, BlockFit> {
+  return new Map(names.map((name) => [name, fits.get(name)!]));
 }

@@ -78,22 +78,18 @@ function realBeforeRequantization(
       return sums.map((s) => (s * x.scale) / (x.h * x.w));
     }
     case 'conv':
-      return convSamples(layer, tensors, read(layer.input), photo, true);
+      return convSamples(layer, tensors, read(layer.input), photo);
     default:
       throw new RangeError(`${layer.name}: ${layer.kind} output is not recalibrated`);
   }
 }
 
-/**
- * acc·M·s_out (= acc·s_in·s_w) at CONV_SAMPLES output pixels, spread over the map and shifted per
- * photo, pixel-major; after the layer's ReLU with `relu`, else before it.
- */
-export function convSamples(
+/** acc·M·s_out (= acc·s_in·s_w) at CONV_SAMPLES output pixels, spread over the map and shifted per photo. */
+function convSamples(
   layer: Extract<QuantLayer, { kind: 'conv' }>,
   tensors: QuantTensor[],
   q: Uint8Array,
   photo: number,
-  relu: boolean,
 ): Float32Array {
   const x = tensors[layer.input];
   const out = tensors[layer.output];
@@ -117,7 +113,7 @@ export function convSamples(
         }
       }
       const real = acc * layer.multiplier[o] * out.scale;
-      values[k * layer.cout + o] = relu && layer.relu ? Math.max(0, real) : real;
+      values[k * layer.cout + o] = layer.relu ? Math.max(0, real) : real;
     }
   });
   return values;
