@@ -17,11 +17,14 @@ import { decodeModel, readModel } from '../src/format/reader.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 import { residualBlocks } from '../src/lesion/blocks.ts';
+import { variantLogits } from '../src/lesion/evaluate.ts';
+import { fitBlocks } from '../src/lesion/fit.ts';
 import { recalibrate } from '../src/lesion/recalibrate.ts';
-import { withoutBlocks } from '../src/lesion/without.ts';
+import { withFittedBlocks, withoutBlocks } from '../src/lesion/without.ts';
 import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts';
 import { calibrate, TensorRanges } from '../src/quantize/calibrate.ts';
 import { quantizeModel } from '../src/quantize/quantize.ts';
+import { runFloat } from '../src/reference/fp32.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { photoSplit } from './helpers/photos.ts';
 import { runQuantReference } from './oracle/int8-reference.ts';
@@ -97,6 +100,80 @@ for (const [omit, feeds] of cases) {
     model.dispose();
   });
 }
+
+test('Model.withoutBlocks: the built network run as the integer reference runs it; no names, the same file; typed errors', async () => {
+  const model = await loadModel(writeModel(quant));
+  const shortened = await model.withoutBlocks(['layer4.1']);
+  const built = builtWithout(full, ['layer4.1'], { 'layer4.0.add': 'layer4.1.add' });
+  assert.equal(shortened.toFile(), writeModel(built));
+  inputs.forEach((input) => assert.equal(shortened.run(input), runQuantReference(built, input)));
+  const same = await model.withoutBlocks([]);
+  assert.equal(same.toFile(), model.toFile());
+  for (const names of [['layer9.9'], ['layer2.0'], residualBlocks(quant).map((b) => b.name)]) {
+    try {
+      await model.withoutBlocks(names);
+      assert.unreachable(`withoutBlocks(${names.join(', ')}) resolved`);
+    } catch (error) {
+      assert.instance(error, BlockLesionError);
+    }
+  }
+  const replaced = await model.withoutBlocks(['layer2.0'], { downsampling: 'shortcut' });
+  const reference = withoutBlocks(quant, ['layer2.0'], { downsampling: 'shortcut' });
+  inputs.forEach((input) => assert.equal(replaced.run(input), runQuantReference(reference, input)));
+  for (const m of [model, shortened, same, replaced]) m.dispose();
+});
+
+test('variants run from where they differ give the logits each gives run whole', async () => {
+  const variants = [
+    withoutBlocks(quant, ['layer4.1']),
+    withoutBlocks(quant, ['layer1.1', 'layer3.1']),
+    withoutBlocks(quant, ['layer2.0'], { downsampling: 'shortcut' }),
+    quant,
+  ];
+  const studyPhotos = inputs.map((input, i) => ({ file: photos.test[i].file, input }));
+  let checked = 0;
+  await variantLogits(quant, variants, studyPhotos, (k, p, logits) => {
+    assert.equal(logits, runQuantReference(variants[k], inputs[p]), `variant ${k}, ${photos.test[p].file}`);
+    checked++;
+  });
+  assert.is(checked, variants.length * inputs.length);
+});
+
+test('a block replaced by its fitted line: the least-squares line of the float network, run as the integer reference runs it', async () => {
+  const studyPhotos = photos.calibration.map((p) => ({
+    file: p.file,
+    input: preprocessQuantized(p.image, pre, quant.tensors[0]),
+  }));
+  const fits = await fitBlocks(quant, ['layer3.1'], studyPhotos);
+  // The oracle: the same line fitted on the float network's tensors, by a plain per-channel regression.
+  const block = residualBlocks(full.float).find((b) => b.name === 'layer3.1')!;
+  const pairs: Float32Array[][] = [];
+  for (const p of photos.calibration) {
+    const seen: Float32Array[] = [];
+    runFloat(full.float, preprocessFloat(p.image, pre), (t, data) => (seen[t] = data));
+    pairs.push([seen[block.input], seen[block.output]]);
+  }
+  const channels = full.float.tensors[block.input].c;
+  const { scale } = fits.get('layer3.1')!;
+  let close = 0;
+  for (let c = 0; c < channels; c++) {
+    const xs = pairs.flatMap(([x]) => Array.from(x).filter((_, i) => i % channels === c));
+    const ys = pairs.flatMap(([, y]) => Array.from(y).filter((_, i) => i % channels === c));
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    const [mx, my] = [mean(xs), mean(ys)];
+    const slope = mean(xs.map((x, i) => (x - mx) * (ys[i] - my))) / mean(xs.map((x) => (x - mx) ** 2));
+    if (Math.abs(scale[c] - slope) < 0.05 + 0.05 * Math.abs(slope)) close++;
+  }
+  assert.ok(close >= 0.9 * channels, `${close} of ${channels} channels' slopes within 5% of the float fit's`);
+  const fitted = withFittedBlocks(quant, fits);
+  assert.equal(
+    fitted.layers.filter((l) => l.name.startsWith('layer3.1')).map((l) => l.kind),
+    ['affine'],
+  );
+  const model = await loadModel(writeModel(fitted));
+  inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(fitted, input)));
+  model.dispose();
+});
 
 test('a downsampling block replaced by its shortcut runs as the integer reference runs it, and differs', async () => {
   const shortened = withoutBlocks(quant, ['layer3.0'], { downsampling: 'shortcut' });

@@ -23,7 +23,7 @@ export function budgetTable(results: BudgetResult[]): string {
   return [
     `budgets: blocks chosen on ${first.choosePhotos} photos, judged on the other ${first.heldOut.photos} (held out); time: the fastest of 21 whole inferences of each, measured in turns`,
     '',
-    '| budget | blocks dropped | ms (full → shortened) | speed-up | agreement, held out | top-1 held out (full → shortened) | ranges |',
+    '| budget | blocks dropped | ms (full → shortened) | speed-up | agreement, held out | top-1 held out (full → shortened) | repair |',
     '|--:|---|--:|--:|--:|--:|---|',
     ...results.map((r) => {
       const h = r.heldOut;
@@ -31,7 +31,7 @@ export function budgetTable(results: BudgetResult[]): string {
         h.fullAccuracy === undefined
           ? ''
           : `${percent(h.fullAccuracy)} → ${percent(h.accuracy)} (${signed(100 * (h.accuracy! - h.fullAccuracy))})`;
-      return `| ${r.budget} | ${r.dropped.join(', ')} | ${r.fullMs.toFixed(1)} → ${r.shortenedMs.toFixed(1)} | ${(r.fullMs / r.shortenedMs).toFixed(2)}x | ${percent(h.agreement)} | ${top1} | ${r.recalibrated ? 'recalibrated' : 'kept'} |`;
+      return `| ${r.budget} | ${r.dropped.join(', ')} | ${r.fullMs.toFixed(1)} → ${r.shortenedMs.toFixed(1)} | ${(r.fullMs / r.shortenedMs).toFixed(2)}x | ${percent(h.agreement)} | ${top1} | ${r.repair} |`;
     }),
     '',
   ].join('\n');

@@ -6,7 +6,7 @@
  */
 import type { QuantModel } from '../model/types.ts';
 import { type ResidualBlock, residualBlocks } from './blocks.ts';
-import { accuracy, agreement, layerMs, topOnes } from './evaluate.ts';
+import { accuracy, agreement, layerMs, topOnes, variantTopOnes } from './evaluate.ts';
 import type { StudyPhoto } from './photos.ts';
 import { withoutBlocks } from './without.ts';
 
@@ -40,9 +40,12 @@ export async function lesionStudy(
 ): Promise<StudyResult> {
   const ms = await layerMs(model, PROFILE_RUNS);
   const full = await topOnes(model, photos);
+  const blocks = residualBlocks(model);
+  const lesions = blocks.map((block) => withoutBlocks(model, [block.name], { downsampling: 'shortcut' }));
+  const answered = await variantTopOnes(model, lesions, photos);
   const rows: LesionRow[] = [];
-  for (const block of residualBlocks(model)) {
-    const answers = await topOnes(withoutBlocks(model, [block.name], { downsampling: 'shortcut' }), photos);
+  for (const [b, block] of blocks.entries()) {
+    const answers = answered[b];
     const row: LesionRow = {
       block: block.name,
       downsampling: block.shortcut.length > 0,

@@ -10,6 +10,7 @@ import { BlockLesionError } from '../errors.ts';
 import type { QuantLayer, QuantModel } from '../model/types.ts';
 import { layerInputs } from '../model/types.ts';
 import { type ResidualBlock, residualBlocks } from './blocks.ts';
+import type { BlockFit } from './fit.ts';
 import { requantizeTensor } from './requantize.ts';
 
 export interface LesionOptions {
@@ -29,6 +30,40 @@ export function withoutBlocks(model: QuantModel, names: readonly string[], optio
     shortened = dropBlock(shortened, current, options.downsampling ?? 'refuse');
   }
   return withoutUnusedTensors(shortened);
+}
+
+/**
+ * `model` with each named identity block replaced by one affine layer, relu(a·x + b) per channel
+ * (fit.ts fits a and b), reading the block's input and writing its output as the block did.
+ */
+export function withFittedBlocks(model: QuantModel, fits: ReadonlyMap<string, BlockFit>): QuantModel {
+  const names = [...fits.keys()];
+  if (names.length === 0) return model;
+  checkNames(residualBlocks(model), names);
+  let fitted = model;
+  for (const name of names) {
+    const block = residualBlocks(fitted).find((b) => b.name === name)!;
+    if (block.shortcut.length > 0)
+      throw new BlockLesionError('it downsamples through a projection shortcut: no line stands in for it', name);
+    const [x, y] = [fitted.tensors[block.input], fitted.tensors[block.output]];
+    const { scale, shift } = fits.get(name)!;
+    const affine: QuantLayer = {
+      kind: 'affine',
+      name: `${name}_fit`,
+      input: block.input,
+      output: block.output,
+      channels: x.c,
+      relu: true,
+      multiplier: Float32Array.from(scale, (a) => (x.scale * a) / y.scale),
+      offset: Float32Array.from(shift, (b) => b / y.scale),
+    };
+    const add = block.layers[block.layers.length - 1];
+    const layers = fitted.layers.flatMap((layer, i) =>
+      i === add ? [affine] : block.layers.includes(i) ? [] : [layer],
+    );
+    fitted = { ...fitted, layers };
+  }
+  return withoutUnusedTensors(fitted);
 }
 
 function checkNames(blocks: ResidualBlock[], names: readonly string[]): void {

@@ -1,9 +1,11 @@
 import { defaultModelUrl } from '../default-model.ts';
-import { ResnetWasmError } from '../errors.ts';
-import { writePackedModel } from '../format/writer.ts';
+import { BlockLesionError, ResnetWasmError } from '../errors.ts';
+import { decodeModel } from '../format/reader.ts';
+import { writeModel, writePackedModel } from '../format/writer.ts';
 import { quantizingMap, writeQuantized } from '../image/preprocess.ts';
 import type { PixelMap } from '../image/resample.ts';
 import { type ImageSource, toRgbImage } from '../image/sources.ts';
+import { type LesionOptions, withoutBlocks } from '../lesion/without.ts';
 import type { NetworkHeader } from '../model/types.ts';
 import { macs } from '../model/types.ts';
 import { checkDecoder, checkTop } from '../options/validate.ts';
@@ -167,6 +169,26 @@ export class Model {
     const payloads = network.header.layers.map((_, index) => network.parameters(index));
     if (this.head) payloads[payloads.length - 1] = headPayload(network.header, this.head);
     return writePackedModel(this.header, payloads);
+  }
+
+  /**
+   * A faster model without the named residual blocks (`residualBlocks` lists them; src/lesion/):
+   * each dropped block's input is requantized to the scale its output had. Loaded anew with
+   * `options`; this model is unchanged and stays usable. Throws BlockLesionError for an unknown
+   * name, a name given twice, a downsampling block (unless `downsampling: 'shortcut'`) or every
+   * block, and for a model with a taught head (its head was taught on the full network's
+   * embeddings: drop blocks from the base model, then teach again). No names: the same network.
+   */
+  async withoutBlocks(names: readonly string[], options: LoadOptions & LesionOptions = {}): Promise<Model> {
+    if (this.head)
+      throw new BlockLesionError(
+        'this model answers with a taught head, taught on the full network: drop blocks from the base model, then teach the head again',
+      );
+    const { downsampling, ...load } = options;
+    const file = this.toFile();
+    const full = decodeModel(file);
+    const shortened = withoutBlocks(full, names, downsampling ? { downsampling } : {});
+    return loadModel(shortened === full ? file : writeModel(shortened), load);
   }
 
   private headLogits(pooled: Uint8Array): Float32Array {

@@ -272,6 +272,11 @@ export class Network {
 
   private forward(): Float32Array {
     this.header.layers.forEach((layer, i) => this.runLayer(layer, i));
+    return this.logits();
+  }
+
+  /** A copy of the logits the last layer wrote. */
+  logits(): Float32Array {
     const out = outputTensor(this.header);
     const at = this.layout.tensorOffsets[out];
     this.trace?.({ op: 'logits', at, count: this.header.tensors[out].c });
@@ -292,6 +297,14 @@ export class Network {
     const t = this.header.tensors[id];
     const at = this.layout.tensorOffsets[id];
     return new Uint8Array(this.memory.buffer.slice(at, at + t.h * t.w * t.c));
+  }
+
+  /** Overwrites uint8 tensor `id`, so layers can run on from it (a lesion study resumes a shortened network there). */
+  writeTensor(id: number, data: Uint8Array): void {
+    const t = this.header.tensors[id];
+    if (data.length !== t.h * t.w * t.c)
+      throw new RangeError(`tensor ${id} holds ${t.h}x${t.w}x${t.c} bytes, not ${data.length}`);
+    new Uint8Array(this.memory.buffer).set(data, this.layout.tensorOffsets[id]);
   }
 
   /** Runs one layer; `profile` hooks call it to time layers one by one. */
