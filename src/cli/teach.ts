@@ -63,10 +63,11 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
   }
 }
 
-/** Balanced accuracy of the held-out rows (a photo and its views share a fold). */
+/** Balanced accuracy of the held-out photos (their views share their fold, and are not scored). */
 function estimate(set: LabelledSet): string {
   const { predicted } = crossValidate(set);
-  const held = set.y.flatMap((c, i) => (predicted[i] === undefined ? [] : [{ c, p: predicted[i] }]));
+  const isPhoto = (i: number) => i === 0 || set.photo[i] !== set.photo[i - 1];
+  const held = set.y.flatMap((c, i) => (predicted[i] === undefined || !isPhoto(i) ? [] : [{ c, p: predicted[i] }]));
   if (held.length === 0) return 'n/a (too few photos)';
   const accuracy = balancedAccuracy(
     held.map((h) => h.c),
