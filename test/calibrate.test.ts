@@ -4,7 +4,7 @@ import { seededRandom } from '../src/builder/random.ts';
 import { imagenetPreprocessing, resnetFloat } from '../src/builder/resnet.ts';
 import type { FloatModel, QuantParams } from '../src/model/types.ts';
 import type { CalibrationMethod, CalibrationOptions } from '../src/quantize/calibrate.ts';
-import { calibrate, rangeParams } from '../src/quantize/calibrate.ts';
+import { calibrate, rangeParams, tensorCalibrator } from '../src/quantize/calibrate.ts';
 import type { Range } from '../src/quantize/histogram.ts';
 import { MagnitudeHistogram } from '../src/quantize/histogram.ts';
 import { quantizeModel } from '../src/quantize/quantize.ts';
@@ -218,6 +218,18 @@ test('onProgress reports each image once', () => {
       method,
     );
   }
+});
+
+test('an infinity or a NaN gives parameters that are not finite, which convert refuses', () => {
+  const model = { tensors: [{}, {}], layers: [] } as unknown as FloatModel;
+  for (const method of ['minmax', 'percentile', 'entropy'] as const)
+    for (const bad of [Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.NaN]) {
+      const calibrator = tensorCalibrator(2, { method });
+      calibrator.observe(1, Float32Array.of(0.5, -2, 3));
+      calibrator.observe(1, Float32Array.of(1, bad, 0));
+      const { scale, zeroPoint } = calibrator.quantParams(model)[1];
+      assert.not.ok(Number.isFinite(scale) && Number.isFinite(zeroPoint), `${method} with ${bad}`);
+    }
 });
 
 test('bad options are refused', () => {

@@ -98,11 +98,16 @@ export class TensorHistograms extends TensorRanges {
 
   override observe(tensor: number, data: Float32Array): void {
     super.observe(tensor, data);
-    this.histograms[tensor].add(data, Math.max(-this.min[tensor], this.max[tensor]));
+    // An infinity would double the bin width forever. A range that is not finite needs no histogram:
+    // it is passed on as it is (calibratedRange), and convert.ts refuses the network.
+    const magnitude = Math.max(-this.min[tensor], this.max[tensor]);
+    if (Number.isFinite(magnitude)) this.histograms[tensor].add(data, magnitude);
   }
 
   protected override calibratedRange(tensor: number): Range {
-    return this.clip(this.histograms[tensor], this.observedRange(tensor));
+    const observed = this.observedRange(tensor);
+    if (!Number.isFinite(observed.min) || !Number.isFinite(observed.max)) return observed;
+    return this.clip(this.histograms[tensor], observed);
   }
 }
 
