@@ -17,11 +17,11 @@ import { BlockLesionError } from '../errors.ts';
 import type { QuantModel } from '../model/types.ts';
 import { type ResidualBlock, residualBlocks } from './blocks.ts';
 import { accuracy, agreement, inferenceMs, layerMs, topOnes, variantTopOnes } from './evaluate.ts';
-import { type BlockFit, fitBlocks } from './fit.ts';
+import { fitBlocks } from './fit.ts';
 import type { StudyPhoto } from './photos.ts';
 import { recalibrate } from './recalibrate.ts';
 import { PROFILE_RUNS, removedMs } from './study.ts';
-import { withFittedBlocks, withoutBlocks } from './without.ts';
+import { type BlockFit, withFittedBlocks, withoutBlocks } from './without.ts';
 
 export interface BudgetResult {
   budget: number;

@@ -13,11 +13,7 @@ import type { QuantModel } from '../model/types.ts';
 import { loadModel } from '../runtime/model.ts';
 import { residualBlocks } from './blocks.ts';
 import type { StudyPhoto } from './photos.ts';
-
-export interface BlockFit {
-  scale: Float64Array;
-  shift: Float64Array;
-}
+import type { BlockFit } from './without.ts';
 
 /** The per-channel line from each named block's input to its output on `photos`, in real units. */
 export async function fitBlocks(

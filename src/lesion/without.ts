@@ -10,7 +10,6 @@ import { BlockLesionError } from '../errors.ts';
 import type { QuantLayer, QuantModel } from '../model/types.ts';
 import { layerInputs } from '../model/types.ts';
 import { type ResidualBlock, residualBlocks } from './blocks.ts';
-import type { BlockFit } from './fit.ts';
 import { requantizeTensor } from './requantize.ts';
 
 export interface LesionOptions {
@@ -30,6 +29,12 @@ export function withoutBlocks(model: QuantModel, names: readonly string[], optio
     shortened = dropBlock(shortened, current, options.downsampling ?? 'refuse');
   }
   return withoutUnusedTensors(shortened);
+}
+
+/** A block's per-channel line in real units, output ≈ scale·input + shift (fitted by fit.ts). */
+export interface BlockFit {
+  scale: Float64Array;
+  shift: Float64Array;
 }
 
 /**

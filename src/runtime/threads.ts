@@ -190,10 +190,14 @@ export async function threadPool(
   };
 }
 
-/** Node: worker threads start on their own, so the pool is usable at once. */
+/**
+ * Node: worker threads start on their own, so the pool is usable at once. The evaluated source
+ * inherits the parent's flags, so under `--input-type=module` it is an ES module, where `require`
+ * does not exist: process.getBuiltinModule works in both.
+ */
 async function nodeWorkers(data: WorkerData[]): Promise<() => void> {
   const { Worker } = await import('node:worker_threads');
-  const source = `${SERVE}\nserve(require('node:worker_threads').workerData, () => {});`;
+  const source = `${SERVE}\nserve(process.getBuiltinModule('node:worker_threads').workerData, () => {});`;
   const workers = data.map((workerData) => {
     const worker = new Worker(source, { eval: true, workerData });
     worker.unref();
