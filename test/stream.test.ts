@@ -290,7 +290,7 @@ test('Cache API: a verified download is stored, loaded from the cache next time,
 });
 
 test('footprint reports the wasm memory, parameters and arena; dispose releases the instance', async () => {
-  const model = await loadModel(R18);
+  const model = await loadModel(R18, { threads: 1 });
   const f = model.footprint();
   // Every payload stays as it came (Winograd derives U' as it runs); derived: unfolded biases only.
   const payloadBytes = readModel(R18).payloads.reduce((sum, p) => sum + p.length, 0);

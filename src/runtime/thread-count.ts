@@ -17,7 +17,7 @@ export interface ThreadHost {
 }
 
 export async function threadHost(): Promise<ThreadHost> {
-  return { cores: await cores(), obstacle: obstacle() };
+  return { cores: cores(), obstacle: obstacle() };
 }
 
 let warned = false;
@@ -36,11 +36,12 @@ export function threadCount(
   return 1;
 }
 
-async function cores(): Promise<number> {
+function cores(): number {
   const concurrency = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency;
   if (typeof concurrency === 'number' && concurrency >= 1) return concurrency;
-  if (!isNode()) return 1;
-  return (await import('node:os')).availableParallelism();
+  // Not import(): the browser bundle, which Node also runs (--conditions=browser), stubs node: imports.
+  const os = globalThis.process?.getBuiltinModule?.('node:os') as typeof import('node:os') | undefined;
+  return os?.availableParallelism() ?? 1;
 }
 
 /**

@@ -196,7 +196,8 @@ export async function threadPool(
  * does not exist: process.getBuiltinModule works in both.
  */
 async function nodeWorkers(data: WorkerData[]): Promise<() => void> {
-  const { Worker } = await import('node:worker_threads');
+  // Not import(), for the browser bundle that Node runs too (thread-count.ts cores).
+  const { Worker } = process.getBuiltinModule('node:worker_threads') as typeof import('node:worker_threads');
   const source = `${SERVE}\nserve(process.getBuiltinModule('node:worker_threads').workerData, () => {});`;
   const workers = data.map((workerData) => {
     const worker = new Worker(source, { eval: true, workerData });
