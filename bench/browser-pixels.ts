@@ -8,6 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { positiveInteger } from '../src/cli/command.ts';
 import type { RgbImage } from '../src/image/decode.ts';
 import { decodeBytes } from '../src/image/decoders.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
@@ -37,7 +38,7 @@ interface PhotoResult {
 
 const repoPhotos = listPhotos(REPO_PHOTOS).map((file) => ({ set: 'test/photos', file }));
 const sample = imagenetFiles()
-  .slice(0, flags.limit === undefined ? undefined : Number(flags.limit))
+  .slice(0, flags.limit === undefined ? undefined : positiveInteger(flags.limit, '--limit'))
   .map(({ file }) => ({ set: 'ImageNet sample', file }));
 const photos = [...repoPhotos, ...sample];
 

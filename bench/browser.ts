@@ -13,6 +13,8 @@ import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
+import { positiveInteger } from '../src/cli/command.ts';
+import { median } from '../src/cli/statistics.ts';
 import { readModel } from '../src/format/reader.ts';
 import { preprocessQuantized } from '../src/image/preprocess.ts';
 import { loadModel } from '../src/runtime/model.ts';
@@ -20,7 +22,7 @@ import { openBenchPage } from './browser-page.ts';
 import type { LoadRequest, Reply, Request } from './browser-worker.ts';
 import { type BenchModels, writeBenchModels } from './models.ts';
 import { benchInput } from './peers/measure.ts';
-import { median, roundRatios, type Spread } from './rounds.ts';
+import { roundRatios, type Spread } from './rounds.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const { values: flags } = parseArgs({
@@ -31,8 +33,8 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
   },
 });
-const rounds = flags.quick ? 2 : Number(flags.rounds);
-const runs = flags.quick ? 2 : Number(flags.runs);
+const rounds = flags.quick ? 2 : positiveInteger(flags.rounds, '--rounds');
+const runs = flags.quick ? 2 : positiveInteger(flags.runs, '--runs');
 const RUNTIMES = ['resnet-wasm', 'onnxruntime-web'] as const;
 
 interface Config {

@@ -9,13 +9,14 @@ import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { resnetFloat } from '../src/builder/resnet.ts';
+import { positiveInteger } from '../src/cli/command.ts';
 import { convertModel } from '../src/convert/convert.ts';
 import { encodeOnnxModel } from '../src/convert/onnx-proto.ts';
 import { exportFolded } from '../test/helpers/onnx-export.ts';
 import { imagenetFiles } from '../test/helpers/photos.ts';
 import { SOURCE } from './teach/embeddings.ts';
 
-const count = Number(process.argv[2] ?? 32);
+const count = positiveInteger(process.argv[2] ?? '32', 'the photo count');
 const files = imagenetFiles().filter((_, i) => i % 10 === 5);
 if (files.length < count) {
   console.log(`bench:calibrate: skipped, needs ${count} photos of the ImageNet sample, found ${files.length}`);

@@ -6,14 +6,16 @@
 // ResNet-50's 1x1 layers one by one instead, each side's minimum over the rounds, in GMAC/s.
 import { readFileSync } from 'node:fs';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
+import { positiveInteger } from '../src/cli/command.ts';
 import { layerTimes } from '../src/cli/profile.ts';
+import { median } from '../src/cli/statistics.ts';
 import { macs } from '../src/model/types.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
-import { median, roundRatios } from './rounds.ts';
+import { roundRatios } from './rounds.ts';
 
-const ROUNDS = Number(process.env.ROUNDS ?? 7);
-const RUNS = Number(process.env.RUNS ?? 10);
-const THREADS = (process.env.THREADS ?? '1,2').split(',').map(Number);
+const ROUNDS = positiveInteger(process.env.ROUNDS ?? '7', 'ROUNDS');
+const RUNS = positiveInteger(process.env.RUNS ?? '10', 'RUNS');
+const THREADS = (process.env.THREADS ?? '1,2').split(',').map((t) => positiveInteger(t, 'THREADS'));
 
 const resnet50 = new Uint8Array(readFileSync('weights/default.rnw'));
 const models: [string, Uint8Array][] = [

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { positiveInteger } from '../src/cli/command.ts';
 import { lowerGraph } from '../src/convert/lower.ts';
 import { importTfjsLayers } from '../src/convert/tfjs.ts';
 import { decodeModel } from '../src/format/reader.ts';
@@ -24,7 +25,7 @@ const { values, positionals } = parseArgs({
   options: { photos: { type: 'string', default: '40' } },
   allowPositionals: true,
 });
-const photoCount = Number(values.photos);
+const photoCount = positiveInteger(values.photos, '--photos');
 const names = positionals.length
   ? positionals
   : ['res2b', 'res2c', 'res3b', 'res3d', 'res4c', 'res4f', 'res5b', 'res5c'];

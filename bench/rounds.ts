@@ -2,6 +2,8 @@
 // moment, so a ratio of two configurations is taken within each round (both measured minutes apart
 // at most), and the median of those per-round ratios, with its spread, is what a table reports.
 
+import { percentile } from '../src/cli/statistics.ts';
+
 /** Of the values, over rounds or runs. */
 export interface Spread {
   median: number;
@@ -11,21 +13,6 @@ export interface Spread {
   q1: number;
   q3: number;
   n: number;
-}
-
-/** Linear interpolation between the closest ranks of sorted values. */
-export function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  return sorted[lo] + (sorted[Math.ceil(pos)] - sorted[lo]) * (pos - lo);
-}
-
-export function median(values: readonly number[]): number {
-  return percentile(
-    [...values].sort((a, b) => a - b),
-    0.5,
-  );
 }
 
 export function spread(values: readonly number[]): Spread {

@@ -13,7 +13,9 @@ import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { positiveInteger } from '../src/cli/command.ts';
 import { formatInputTimings, fullHdJpeg, type InputTiming, timeInputPath } from '../src/cli/input-timing.ts';
+import { median, percentile } from '../src/cli/statistics.ts';
 import { readModel } from '../src/format/reader.ts';
 import { cosine } from '../test/helpers/metrics.ts';
 import { childPids } from './children.ts';
@@ -24,7 +26,7 @@ import { CONDITIONS, type Condition, startNeighbours } from './neighbour.ts';
 import { benchInput, type Peer, PeerProcess, type Stretch, type StretchResult } from './peers/measure.ts';
 import { barChart } from './plot.ts';
 import { type Config, type Row, report, rowLabel, type Table } from './report.ts';
-import { median, percentile, roundRatios } from './rounds.ts';
+import { roundRatios } from './rounds.ts';
 import { shippedSizes } from './shipped.ts';
 
 interface Plan {
@@ -352,12 +354,6 @@ function writePlot(table: Table): void {
   }));
   const title = `${table.model} 224x224, batch 1 — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`;
   writeFileSync(file, barChart(bars, table.floorMs!, title));
-}
-
-function positiveInteger(text: string, flag: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} takes a whole number of at least 1, not "${text}"`);
-  return n;
 }
 
 function parseDepths(text: string): BenchDepth[] {

@@ -3,7 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpuShare, parseCpuTimes, parseProcessTicks } from '../bench/host.ts';
-import { percentile, roundRatios, spread } from '../bench/rounds.ts';
+import { roundRatios, spread } from '../bench/rounds.ts';
+import { percentile } from '../src/cli/statistics.ts';
 
 // A 2-CPU guest's /proc/stat (abridged): the aggregate line first, then per CPU.
 const stat = (user: number, idle: number, iowait: number, steal: number, guest: number) =>

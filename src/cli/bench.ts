@@ -7,6 +7,7 @@ import { type CommandArgs, positiveInteger, UsageError } from './command.ts';
 import { aboutFile } from './errors.ts';
 import { defaultBenchPhoto, formatInputTimings, fullHdJpeg, type InputTiming, timeInputPath } from './input-timing.ts';
 import { profileLayers } from './profile.ts';
+import { percentile } from './statistics.ts';
 
 export interface BenchResult {
   runtime: 'resnet-wasm';
@@ -87,14 +88,6 @@ export function benchmark(model: Model, runs: number, threads: number): BenchRes
     p90_ms: round2(percentile(times, 0.9)),
     gmac_per_s: round2(model.macs / 1e6 / median),
   };
-}
-
-/** Linear interpolation between closest ranks of sorted values. */
-function percentile(sorted: number[], q: number): number {
-  const pos = (sorted.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
 
 function round2(x: number): number {

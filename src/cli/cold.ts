@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { loadModel } from '../runtime/model.ts';
 import { UsageError } from './command.ts';
 import { defaultModelPath } from './paths.ts';
+import { median } from './statistics.ts';
 
 const CHILD_MARK = 'RESNET_WASM_COLD_CHILD';
 const RUNS = 5;
@@ -72,12 +73,6 @@ function timeChild(model: string): Promise<number> {
       else reject(new Error(`the cold-start child failed (exit code ${code}): ${stderr.trim()}`));
     });
   });
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function round1(x: number): number {

@@ -13,6 +13,7 @@ import { preprocessQuantized } from '../image/preprocess.ts';
 import { resize } from '../image/resize.ts';
 import type { Preprocessing, QuantParams } from '../model/types.ts';
 import { packageRoot } from './paths.ts';
+import { median } from './statistics.ts';
 
 export interface InputTiming {
   decoder: 'sharp' | 'js';
@@ -82,10 +83,4 @@ export function formatInputTimings(timings: InputTiming[], inferenceMs: number):
       return `  1920x1080 JPEG -> input, ${t.decoder === 'sharp' ? 'sharp' : 'jpeg-js'}: decode ${t.decode_ms.toFixed(1)} + preprocess ${t.preprocess_ms.toFixed(1)} = ${t.total_ms.toFixed(1)} ms, ${verdict} the ${inferenceMs.toFixed(1)} ms of 1-thread inference`;
     })
     .join('\n');
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }

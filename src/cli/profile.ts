@@ -2,6 +2,7 @@ import type { LayerHeader } from '../model/types.ts';
 import { macs } from '../model/types.ts';
 import type { WinogradPlan } from '../runtime/conv-path.ts';
 import type { Model } from '../runtime/model.ts';
+import { median } from './statistics.ts';
 
 /** `bench --profile`: each layer's median time over `runs` inferences, and its GMAC/s. */
 export function profileLayers(model: Model, runs: number): string {
@@ -57,9 +58,4 @@ function describe(
 function describeWinograd({ tile, chunk }: WinogradPlan, channels: number): string {
   const chunks = Math.ceil(channels / chunk);
   return `winograd F(${tile}x${tile})${chunks > 1 ? ` in ${chunks} chunks` : ''}`;
-}
-
-export function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
