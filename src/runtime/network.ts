@@ -144,7 +144,7 @@ export class Network {
    * for, known before anything is allocated (the loader checks it against MAX_WASM_BYTES).
    */
   static async plan(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<NetworkPlan> {
-    const threads = threadCount(checkThreads(options.threads), await threadHost());
+    const threads = threadCount(checkThreads(options.threads), threadHost());
     const build = await chooseKernelBuild(options.kernels);
     const paths = header.layers.map((l) =>
       l.kind === 'conv' ? convPath(l, { winograd: options.winograd !== false, gemm: options.gemm !== false }) : null,

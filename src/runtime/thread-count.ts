@@ -16,7 +16,7 @@ export interface ThreadHost {
   obstacle: string | null;
 }
 
-export async function threadHost(): Promise<ThreadHost> {
+export function threadHost(): ThreadHost {
   return { cores: cores(), obstacle: obstacle() };
 }
 

@@ -1,6 +1,7 @@
 // Every kind of model source turned into chunks (chunks.ts): bytes, a file (read at record
 // boundaries), a caller's stream or iterable, or a URL (http.ts).
 import { ModelLoadError } from '../../errors.ts';
+import { isNode } from '../thread-count.ts';
 import { type Chunk, type ReadPlan, streamChunks } from './chunks.ts';
 import { httpChunks } from './http.ts';
 import type { LoadOptions } from './options.ts';
@@ -47,10 +48,6 @@ export function resolveLocation(source: string | URL): string | URL {
   if (/^[a-z][a-z0-9+.-]+:/i.test(source)) return new URL(source);
   const page = (globalThis as { location?: { href: string } }).location;
   return isNode() || page === undefined ? source : new URL(source, page.href);
-}
-
-function isNode(): boolean {
-  return typeof process !== 'undefined' && process.versions?.node !== undefined;
 }
 
 /**
