@@ -8,7 +8,8 @@
 
 import type { FloatLayer, FloatModel, Shape } from '../model/types.ts';
 import { layerInputs } from '../model/types.ts';
-import { checkInput, runLayer } from '../reference/fp32.ts';
+import { type Convolve, checkInput, runLayer } from '../reference/fp32.ts';
+import { simdConvolve } from '../reference/fp32-simd.ts';
 import type { BatchNorm, UnfoldedNet } from './batchnorm.ts';
 import { bnAffine, foldLayer } from './batchnorm.ts';
 import { type FocusOptions, focusClassifier } from './classifier.ts';
@@ -21,7 +22,9 @@ export type BatchObserver = (tensor: number, batch: Float32Array[]) => void;
  * (biased) variance over batch x h x w; those are written into `net.batchNorms`, and the
  * normalised activations feed the next layers; the classifier is focused on the photos'
  * features (classifier.ts). Returns the network with BN folded.
- * Only tensors that a later layer still reads are kept.
+ * Only tensors that a later layer still reads are kept. The convs run in wasm (fp32-simd.ts), which
+ * gives the reference's floats bit for bit, 5-6 times sooner: building a test network is most of
+ * what several test files spend.
  */
 export function setBatchNormStats(
   net: UnfoldedNet,
@@ -33,6 +36,7 @@ export function setBatchNormStats(
   if (inputs.length === 0) throw new Error('BatchNorm statistics need at least one calibration input');
   for (const input of inputs) checkInput(net.model, input);
   const lastReader = lastReaders(net.model);
+  const convolve = simdConvolve();
   const values = new Map<number, Float32Array[]>([[0, inputs]]);
   observe?.(0, inputs);
   const layers = net.model.layers.map((layer, index) => {
@@ -41,15 +45,15 @@ export function setBatchNormStats(
     let folded: FloatLayer = layer;
     let outputs: Float32Array[];
     if (bn && (layer.kind === 'conv' || layer.kind === 'affine')) {
-      outputs = runBatch(tensors, { ...layer, relu: false }, inputBatches);
+      outputs = runBatch(tensors, { ...layer, relu: false }, inputBatches, convolve);
       measureBatchNorm(bn, outputs);
       normalize(outputs, bn, layer.relu);
       folded = foldLayer(layer, bn);
     } else if (layer.kind === 'fc') {
       folded = focusClassifier(layer, inputBatches[0], focus);
-      outputs = runBatch(tensors, folded, inputBatches);
+      outputs = runBatch(tensors, folded, inputBatches, convolve);
     } else {
-      outputs = runBatch(tensors, layer, inputBatches);
+      outputs = runBatch(tensors, layer, inputBatches, convolve);
     }
     values.set(layer.output, outputs);
     observe?.(layer.output, outputs);
@@ -60,12 +64,18 @@ export function setBatchNormStats(
 }
 
 /** `inputBatches[k][item]` is the layer's k-th input for one batch item. */
-function runBatch(tensors: Shape[], layer: FloatLayer, inputBatches: Float32Array[][]): Float32Array[] {
+function runBatch(
+  tensors: Shape[],
+  layer: FloatLayer,
+  inputBatches: Float32Array[][],
+  convolve: Convolve,
+): Float32Array[] {
   return inputBatches[0].map((_, item) =>
     runLayer(
       tensors,
       layer,
       inputBatches.map((batch) => batch[item]),
+      convolve,
     ),
   );
 }
