@@ -22,6 +22,7 @@ import {
 } from '../src/image/resize.ts';
 import type { Preprocessing, QuantParams } from '../src/model/types.ts';
 import { imagenetFiles } from './helpers/photos.ts';
+import { skipBecause } from './helpers/skip.ts';
 
 const PHOTOS = join(dirname(fileURLToPath(import.meta.url)), 'photos');
 
@@ -91,11 +92,7 @@ const PIL_PYTHON = ['python3', '/usr/bin/python3'].find(
 
 function pilTest(name: string, body: (python: string) => void): void {
   if (PIL_PYTHON) test(name, () => body(PIL_PYTHON));
-  else {
-    // uvu counts skipped tests but does not name them.
-    console.log(`    skipped "${name}": no python3 with PIL (apt-get install python3-pil to run it)`);
-    test.skip(name);
-  }
+  else skipBecause(name, 'no python3 with PIL (apt-get install python3-pil to run it)');
 }
 
 function runPython(python: string, script: string, args: string[], input?: Uint8Array): Uint8Array {
@@ -166,10 +163,7 @@ const sharpLoads = (await activeDecoder()) === 'sharp';
 /** The sharp decoder's tests, skipped (and said so) where sharp does not load. */
 function sharpPilTest(name: string, body: (python: string) => Promise<void>): void {
   if (sharpLoads && PIL_PYTHON) test(name, () => body(PIL_PYTHON));
-  else {
-    console.log(`    skipped "${name}": needs sharp and python3 with PIL`);
-    test.skip(name);
-  }
+  else skipBecause(name, 'needs sharp and python3 with PIL');
 }
 
 const sharpDecode = (bytes: Uint8Array) => decodeBytes(bytes, { decoder: 'sharp' });

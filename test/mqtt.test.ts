@@ -29,6 +29,7 @@ import {
   startMosquitto,
 } from './helpers/mosquitto.ts';
 import { mulberry32 } from './helpers/random.ts';
+import { skipBecause } from './helpers/skip.ts';
 import { startProxy } from './helpers/tcp-proxy.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -48,9 +49,8 @@ const skipReason =
 
 /** Registered either way: skipped, and said so, where there is no Mosquitto. */
 function brokerTest(name: string, body: () => Promise<void>): void {
-  if (skipReason === null) return test(name, body);
-  console.log(`    skipped "${name}": ${skipReason}`);
-  test.skip(name);
+  if (skipReason === null) test(name, body);
+  else skipBecause(name, skipReason);
 }
 
 interface Received {

@@ -56,7 +56,7 @@ let context: BrowserContext;
 const clip = missing ? null : fakeCameraClip();
 if (!missing && !clip)
   console.log(
-    'web.test.ts: the camera test skipped: no ffmpeg to make a Y4M clip for the fake camera (apt-get install ffmpeg)',
+    'web.test.ts: the camera tests skipped: no ffmpeg to make a Y4M clip for the fake camera (apt-get install ffmpeg)',
   );
 const withCamera = clip ? it : test.skip;
 
@@ -212,13 +212,7 @@ async function libraryPage(bytes: Record<string, Uint8Array> = {}): Promise<Page
   return libraryPage;
 }
 
-const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
-if (!missing && !hasFfmpeg)
-  console.log(
-    'web.test.ts: classifyStream on the fake camera skipped: no ffmpeg to make its clip (apt-get install ffmpeg)',
-  );
-
-(missing || !hasFfmpeg ? test.skip : test)(
+withCamera(
   "model.classifyStream(getUserMedia's stream) in a page, the packaged model from loadModel(): the fake camera's cat, frames and times increasing",
   async () => {
     const streamPage = await libraryPage();
