@@ -59,8 +59,8 @@ for (const [i, { set, file }] of photos.entries()) {
   results.push({
     set,
     format,
-    browser: await compare(model, reference.logits, sharp, browser),
-    js: await compare(model, reference.logits, sharp, js),
+    browser: await compare(model, reference.logits, sharp, browser, `${file}, Chromium`),
+    js: await compare(model, reference.logits, sharp, js, `${file}, decoder 'js'`),
   });
   if ((i + 1) % 50 === 0) console.error(`bench: ${i + 1} of ${photos.length} photos`);
 }
@@ -90,9 +90,15 @@ async function decodeInChromium(i: number): Promise<RgbImage> {
   return { width, height, data: new Uint8Array(Buffer.from(base64, 'base64')) };
 }
 
-async function compare(model: Model, logits: Float32Array, reference: RgbImage, image: RgbImage): Promise<Comparison> {
+async function compare(
+  model: Model,
+  logits: Float32Array,
+  reference: RgbImage,
+  image: RgbImage,
+  what: string,
+): Promise<Comparison> {
   if (image.width !== reference.width || image.height !== reference.height)
-    throw new Error(`sizes differ: ${image.width}x${image.height} vs ${reference.width}x${reference.height}`);
+    throw new Error(`${what}: ${image.width}x${image.height}, sharp's ${reference.width}x${reference.height}`);
   let maxDiff = 0;
   let differing = 0;
   for (let p = 0; p < reference.data.length; p += 3) {

@@ -58,7 +58,8 @@ export function parseProcessTicks(stat: string): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is the state, field 3 of proc(5); utime is field 14.
   const [utime, stime, cutime, cstime] = fields.slice(11, 15).map(Number);
-  if (![utime, stime, cutime, cstime].every(Number.isFinite)) throw new Error('/proc/PID/stat: no CPU times');
+  if (![utime, stime, cutime, cstime].every(Number.isFinite))
+    throw new Error(`/proc/PID/stat: no CPU times in "${stat.slice(0, 80)}"`);
   return utime + stime + cutime + cstime;
 }
 
