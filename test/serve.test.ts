@@ -366,18 +366,16 @@ test('SIGTERM: the request in flight is answered, new ones are refused, the proc
     stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  let code: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (c) => {
-      code = c;
-      resolve(c);
-    }),
-  );
-  while (!/listening on (\S+)/.test(stdout)) {
-    assert.is(code, undefined, `the server exited before listening: ${stderr}`);
-    await sleep(20);
-  }
-  const url = /listening on (\S+)/.exec(stdout)![1];
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const url = await new Promise<string>((resolve, reject) => {
+    // After the listener above, so `stdout` already holds the chunk.
+    const onData = () => {
+      const listening = /listening on (\S+)/.exec(stdout);
+      if (listening) resolve(listening[1]);
+    };
+    child.stdout.on('data', onData);
+    exited.then(() => reject(new Error(`the server exited before listening: ${stderr}`)));
+  });
   const inFlight = fetch(`${url}/v1/classify/batch`, {
     method: 'POST',
     body: form(['a.png', CAT], ['b.png', COFFEE], ['c.png', CAT]),
