@@ -1,7 +1,7 @@
 /**
  * The fp32 reference executor: the test oracle the int8 paths are measured against, and the engine
  * the builder runs to measure activations. Plain loops, NHWC, accumulation in doubles. Calibration
- * swaps in a faster conv that computes the same floats (fp32-simd.ts).
+ * and the builder swap in a faster conv that computes the same floats (fp32-simd.ts).
  */
 
 import type { ConvGeometry, FloatLayer, FloatModel, Shape } from '../model/types.ts';
