@@ -14,23 +14,55 @@ export function patches(
   output: usize, outH: i32, outW: i32, kp: i32, part: i32, parts: i32, thread: i32,
 ): void {
   const first = sliceStart(outH, part, parts);
+  const run = kw * inC;
+  const fill = i8x16.splat(<i8>zx);
   let row = output + <usize>(first * outW * kp);
   for (let oy = first, end = sliceEnd(outH, part, parts); oy < end; oy++) {
+    const y0 = oy * stride - pad;
+    const rowsInside = y0 >= 0 && y0 + kh <= inH;
     for (let ox = 0; ox < outW; ox++) {
-      memory.fill(row, <u8>zx, kp);
-      let dst = row;
-      for (let ky = 0; ky < kh; ky++) {
-        const y = oy * stride - pad + ky;
-        if (<u32>y < <u32>inH) {
-          const x0 = ox * stride - pad;
-          const first = max(x0, 0), last = min(x0 + kw, inW);
-          if (last > first) {
-            memory.copy(dst + <usize>((first - x0) * inC), input + <usize>((y * inW + first) * inC), <usize>((last - first) * inC));
-          }
-        }
-        dst += <usize>(kw * inC);
+      const x0 = ox * stride - pad;
+      if (rowsInside && x0 >= 0 && x0 + kw <= inW && run >= 16 && kp >= 16) {
+        copyInside(input + <usize>((y0 * inW + x0) * inC), <usize>(inW * inC), kh, run, kp, fill, row);
+      } else {
+        copyClipped(input, inH, inW, inC, zx, kh, kw, y0, x0, kp, row);
       }
       row += <usize>kp;
     }
+  }
+}
+
+/**
+ * A receptive field wholly inside the input, kh runs of `run` (>= 16) bytes `step` apart, into
+ * `row` in whole vectors that stay inside the row: the zero-point tail first, its vector then
+ * overwritten by the taps it overlaps. memory.copy and memory.fill call out of the wasm code in V8,
+ * which for 7 runs of 21 bytes a pixel cost more than the copying.
+ */
+// @ts-ignore: decorator
+@inline function copyInside(from: usize, step: usize, kh: i32, run: i32, kp: i32, fill: v128, row: usize): void {
+  v128.store(row + <usize>(kp - 16), fill);
+  const last = <usize>(run - 16);
+  let to = row;
+  for (let ky = 0; ky < kh; ky++) {
+    for (let i: usize = 0; i < last; i += 16) v128.store(to + i, v128.load(from + i));
+    v128.store(to + last, v128.load(from + last));
+    from += step;
+    to += <usize>run;
+  }
+}
+
+/** A receptive field that reaches into the padding: taps outside the input read zx. */
+function copyClipped(input: usize, inH: i32, inW: i32, inC: i32, zx: i32, kh: i32, kw: i32, y0: i32, x0: i32, kp: i32, row: usize): void {
+  memory.fill(row, <u8>zx, kp);
+  let dst = row;
+  for (let ky = 0; ky < kh; ky++) {
+    const y = y0 + ky;
+    if (<u32>y < <u32>inH) {
+      const first = max(x0, 0), last = min(x0 + kw, inW);
+      if (last > first) {
+        memory.copy(dst + <usize>((first - x0) * inC), input + <usize>((y * inW + first) * inC), <usize>((last - first) * inC));
+      }
+    }
+    dst += <usize>(kw * inC);
   }
 }

@@ -41,7 +41,7 @@ test('conv equals the scalar reference on 120 random shapes', async () => {
 
 test('1x1 convs run as a GEMM equal to the scalar reference on 60 random shapes: strides 1 and 2, ragged channels, 1-pixel and odd maps, several chunks and filter groups, 1 to 3 threads; gemm: false runs them direct', async () => {
   const rng = mulberry32(12);
-  // Beside random ones, shapes at the edges of gemmPlan's blocking: a chunk of 2 pixels (cin 4100),
+  // Beside random ones, shapes at the edges of gemmPlan's blocking: a chunk of 4 pixels (cin 4100),
   // many filter groups (cin 520, cout 300), a single pixel, a single output channel.
   const edges = [
     [5, 3, 4100, 37, 2],

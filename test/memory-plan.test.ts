@@ -18,7 +18,7 @@ import {
   type ConvLayer,
   type ConvPath,
   convPath,
-  gemmPlan,
+  gemmBlocking,
   patchRowBytes,
   patchRowsGemm,
   type WinogradTile,
@@ -251,7 +251,6 @@ async function guardedConv(
     const chunk = roundUp(inC, CIN_BLOCK);
     m.run('winogradConv', { v, tile, chunk, tilesH, tilesW, inC, bias, params, outC, ...requant, ...scratch });
   } else if (path === 'gemm') {
-    const { groupBlocks, chunkPixels } = gemmPlan(inC);
     m.run('gemm', {
       input,
       inW,
@@ -260,8 +259,7 @@ async function guardedConv(
       outC,
       stride: layer.stride,
       ...requant,
-      groupBlocks,
-      chunkPixels,
+      ...gemmBlocking(inC, { h: outH, w: outW }, outC),
       ...scratch,
     });
   } else if (path === 'patches') {
@@ -269,7 +267,7 @@ async function guardedConv(
     const rows = m.region(outH * outW * kp, 'patch rows', SLACK);
     const { kh, kw, stride: s, pad } = layer;
     m.run('patches', { input, inH, inW, inC, zx, kh, kw, stride: s, pad, output: rows, outH, outW, kp });
-    m.run('gemm', { ...requant, ...patchRowsGemm(rows, { h: outH, w: outW }, kp), params, outC, ...scratch });
+    m.run('gemm', { ...requant, ...patchRowsGemm(rows, { h: outH, w: outW }, kp, outC), params, outC, ...scratch });
   } else {
     const cp = roundUp(inC, CIN_BLOCK);
     const padRow = m.region(cp, 'pad row', 16, new Uint8Array(cp).fill(zx));

@@ -27,7 +27,7 @@ export function call(kernel: i32, a: usize, shift: isize): bool {
     case 8: winogradBias(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift)); return true;
     case 9: avgpool(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1, 0); return true;
     case 10: affine(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), ptr(a, 5, shift), int(a, 6), int(a, 7), 0, 1, 0); return true;
-    case 11: gemm(ptr(a, 0, shift), int(a, 1), int(a, 2), ptr(a, 3, shift), int(a, 4), int(a, 5), ptr(a, 6, shift), int(a, 7), int(a, 8), int(a, 9), int(a, 10), int(a, 11), int(a, 12), ptr(a, 13, shift), int(a, 14), 0, 1, 0); return true;
+    case 11: gemm(ptr(a, 0, shift), int(a, 1), int(a, 2), ptr(a, 3, shift), int(a, 4), int(a, 5), ptr(a, 6, shift), int(a, 7), int(a, 8), int(a, 9), int(a, 10), int(a, 11), int(a, 12), int(a, 13), ptr(a, 14, shift), int(a, 15), 0, 1, 0); return true;
   }
   return false;
 }

@@ -209,6 +209,7 @@ export const KERNELS = {
       ['lo', 'i32'],
       ['groupBlocks', 'i32'],
       ['chunkPixels', 'i32'],
+      ['byPixels', 'i32'],
       ['scratch', 'ptr'],
       ['scratchStride', 'i32'],
     ],
@@ -267,7 +268,10 @@ export const WORK: { readonly [K in SlicedKernel]: (a: KernelArgs<K>) => Work } 
   patches: (a) => ({ units: a.outH, unitWork: 2 * a.outW * a.kp }),
   winogradInput: (a) => ({ units: a.tilesH, unitWork: 2 * a.tilesW * positions(a.tile) * cp(a.inC) }),
   winogradConv: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.tilesH * a.tilesW * positions(a.tile) * cp(a.inC) }),
-  gemm: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.outH * a.outW * cp(a.inC) }),
+  gemm: (a) =>
+    a.byPixels
+      ? { units: Math.ceil((a.outH * a.outW) / 4), unitWork: 4 * a.outC * cp(a.inC) }
+      : { units: blocks(a.outC), unitWork: 4 * a.outH * a.outW * cp(a.inC) },
 };
 
 /** Every kernel's number: its position in the table. */

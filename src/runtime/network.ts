@@ -6,7 +6,7 @@ import {
   type ConvLayer,
   type ConvPath,
   convPath,
-  gemmPlan,
+  gemmBlocking,
   patchRowBytes,
   patchRowsGemm,
   planWinograd,
@@ -422,7 +422,7 @@ export class Network {
         this.run1('patches', { input, ...source, kh, kw, stride, pad, output: scratch, outH: out.h, outW: out.w, kp });
         this.run1('gemm', {
           ...requant,
-          ...patchRowsGemm(scratch, out, kp),
+          ...patchRowsGemm(scratch, out, kp, layer.cout),
           params: paramOffsets[index],
           outC: layer.cout,
           ...threadScratch,
@@ -430,7 +430,6 @@ export class Network {
         return;
       }
       case 'gemm': {
-        const { groupBlocks, chunkPixels } = gemmPlan(x.c);
         this.run1('gemm', {
           input,
           inW: x.w,
@@ -439,8 +438,7 @@ export class Network {
           outC: layer.cout,
           stride,
           ...requant,
-          groupBlocks,
-          chunkPixels,
+          ...gemmBlocking(x.c, out, layer.cout),
           ...threadScratch,
         });
         return;
