@@ -6,8 +6,10 @@
  * with an atomic counter until none are left. A worker that the OS has descheduled claims nothing,
  * so the others do its share; the caller waits only for chunks already being run. Waiting spins
  * briefly and then sleeps (Atomics.wait), which frees the core for whichever thread holds the
- * work. One job at a time, so layers run in order. Workers are Node worker_threads, or in browsers
- * Web Workers started from a Blob of the same program.
+ * work. The caller wakes sleeping workers only while fewer than the host's cores are awake, so
+ * with more threads than cores the extra ones sleep instead of taking turns on the cores. One job
+ * at a time, so layers run in order. Workers are Node worker_threads, or in browsers Web Workers
+ * started from a Blob of the same program.
  */
 import { ResnetWasmError } from '../errors.ts';
 import { invoke, KERNEL_NAMES, type KernelName, MAX_KERNEL_ARGS, type SlicedKernel, type Work } from './kernels.ts';
@@ -18,13 +20,27 @@ export interface Dispatch {
   readonly threads: number;
   /** Runs a kernel call in chunks over the threads; `args` in the table's order (kernels.ts argumentList). */
   run(kernel: SlicedKernel, args: readonly number[], work: Work): void;
+  /** How the work has been shared so far. */
+  stats(): ThreadStats;
   close(): void;
 }
 
+export interface ThreadStats {
+  /** Chunks each thread has run (thread 0: the caller; a call too small to cut counts as one chunk). */
+  chunksRun: number[];
+  /** Workers not asleep. */
+  awake: number;
+}
+
 export function singleThread(kernels: KernelExports): Dispatch {
+  let calls = 0;
   return {
     threads: 1,
-    run: (kernel, args) => invoke(kernels, kernel, args, 0, 1, 0),
+    run: (kernel, args) => {
+      invoke(kernels, kernel, args, 0, 1, 0);
+      calls++;
+    },
+    stats: () => ({ chunksRun: [calls], awake: 0 }),
     close: () => {},
   };
 }
@@ -47,31 +63,53 @@ export function chunkCount({ units, unitWork }: Work, threads: number, minChunkW
 }
 
 /**
- * control: [generation, claim, done, kernel index, argument count, chunks]. `claim` holds the
- * job's tag (its generation's low 23 bits) above the next unclaimed chunk's number, so a thread
- * that read a job late cannot claim a chunk of the next one (claimChunk).
+ * control: [generation, claim, done, kernel index, argument count, chunks, awake, per-thread chunk
+ * counts...]. `claim` holds the job's tag (its generation's low 23 bits) above the next unclaimed
+ * chunk's number, so a thread that read a job late cannot claim a chunk of the next one
+ * (claimChunk). `awake` counts the workers not asleep in Atomics.wait (awaitJob).
  */
 const GENERATION = 0,
   CLAIM = 1,
   DONE = 2,
   KERNEL = 3,
   ARGC = 4,
-  CHUNKS = 5;
-const CONTROL_WORDS = 6;
-/** The arguments follow the control words (24 bytes: 8-aligned for the Float64Array). */
-const ARGS_AT = 4 * CONTROL_WORDS;
+  CHUNKS = 5,
+  AWAKE = 6,
+  CHUNKS_RUN = 7;
+/** The control words for `threads` threads, rounded up to an even count: the arguments after them are 8-aligned for the Float64Array. */
+const controlWords = (threads: number) => 2 * Math.ceil((CHUNKS_RUN + threads) / 2);
 const STOP = -1;
 
 /**
- * Waits until control[index] is no longer `value`: spins `spins` times, then sleeps. Layers follow
- * each other within microseconds and waking a thread from Atomics.wait costs about 100 µs here, so
- * a short spin keeps the threads hot during an inference; sleeping after it lets the OS run a
- * thread that holds a chunk on this core when another process keeps the other cores busy.
- * Self-contained: the workers get its source (as the functions below).
+ * Waits until control[index] is no longer `value`: spins `spins` times, then calls `beforeSleep`
+ * and sleeps. Says how the wait ended: 'spun' (seen while spinning), 'ok' (woken by a notify) or
+ * 'not-equal' (the value changed just before it would have slept). Layers follow each other within
+ * microseconds and waking a thread from Atomics.wait costs about 100 µs here, so a short spin keeps
+ * the threads hot during an inference; sleeping after it lets the OS run a thread that holds a
+ * chunk on this core when another process keeps the other cores busy. Self-contained: the workers
+ * get its source (as the functions below).
  */
-function awaitChange(control: Int32Array, index: number, value: number, spins: number): void {
-  for (let spin = 0; spin < spins; spin++) if (Atomics.load(control, index) !== value) return;
-  Atomics.wait(control, index, value);
+function awaitChange(
+  control: Int32Array,
+  index: number,
+  value: number,
+  spins: number,
+  beforeSleep = () => {},
+): 'spun' | 'ok' | 'not-equal' | 'timed-out' {
+  for (let spin = 0; spin < spins; spin++) if (Atomics.load(control, index) !== value) return 'spun';
+  beforeSleep();
+  return Atomics.wait(control, index, value);
+}
+
+/**
+ * A worker's wait for the next job after `seen`, keeping `awake` (control[6]) up to date: it leaves
+ * the count before it sleeps, and whoever wakes it counts it again (the caller, in run), so it
+ * counts itself back only when it did not sleep after all.
+ */
+function awaitJob(control: Int32Array, seen: number, spins: number): void {
+  // Literal indexes (0: GENERATION, 6: AWAKE), as in claimChunk.
+  const ended = awaitChange(control, 0, seen, spins, () => Atomics.sub(control, 6, 1));
+  if (ended === 'not-equal') Atomics.add(control, 6, 1);
 }
 
 /**
@@ -107,17 +145,18 @@ function tagOf(generation: number): number {
  */
 const SERVE = `
 const awaitChange = ${awaitChange.toString()};
+const awaitJob = ${awaitJob.toString()};
 const claimChunk = ${claimChunk.toString()};
 const chunkDone = ${chunkDone.toString()};
 const tagOf = ${tagOf.toString()};
-function serve({ module, memory, board, thread, kernels }, ready) {
+function serve({ module, memory, board, words, thread, kernels }, ready) {
   const exports = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('kernel aborted'); } } }).exports;
   ready();
-  const control = new Int32Array(board, 0, ${CONTROL_WORDS});
-  const args = new Float64Array(board, ${ARGS_AT}, ${MAX_KERNEL_ARGS});
+  const control = new Int32Array(board, 0, words);
+  const args = new Float64Array(board, 4 * words, ${MAX_KERNEL_ARGS});
   let seen = 0;
   for (;;) {
-    awaitChange(control, ${GENERATION}, seen, ${SPINS});
+    awaitJob(control, seen, ${SPINS});
     seen = Atomics.load(control, ${GENERATION});
     if (seen === ${STOP}) break;
     const chunks = control[${CHUNKS}];
@@ -126,43 +165,67 @@ function serve({ module, memory, board, thread, kernels }, ready) {
     for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
       call ??= { kernel: exports[kernels[control[${KERNEL}]]], args: Array.from(args.subarray(0, control[${ARGC}])) };
       call.kernel(...call.args, chunk, chunks, thread);
+      control[${CHUNKS_RUN} + thread]++;
       chunkDone(control, chunks);
     }
   }
 }
 `;
 
-/** What each worker is given: the compiled module, the shared memory and job board, its scratch. */
+/** What each worker is given: the compiled module, the shared memory and job board (its control words), its scratch. */
 interface WorkerData {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   board: SharedArrayBuffer;
+  words: number;
   thread: number;
   kernels: readonly KernelName[];
 }
 
-/** `threads - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread. */
+/** The pool's size, and the cores it runs on (thread-count.ts ThreadHost). */
+export interface PoolOptions {
+  threads: number;
+  cores: number;
+  minChunkWork?: number;
+}
+
+/**
+ * `threads - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread.
+ * At most `cores - 1` workers are woken for a job (others already awake count): with more threads
+ * than cores, threads taking turns on a core would hold chunks while descheduled and spin where
+ * another has work, so the extra workers sleep until an awake one does.
+ */
 export async function threadPool(
   kernels: KernelExports,
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
-  threads: number,
-  minChunkWork = MIN_CHUNK_WORK,
+  { threads, cores, minChunkWork = MIN_CHUNK_WORK }: PoolOptions,
 ): Promise<Dispatch> {
-  const board = new SharedArrayBuffer(ARGS_AT + 8 * MAX_KERNEL_ARGS);
-  const control = new Int32Array(board, 0, CONTROL_WORDS);
-  const args = new Float64Array(board, ARGS_AT, MAX_KERNEL_ARGS);
+  const words = controlWords(threads);
+  const board = new SharedArrayBuffer(4 * words + 8 * MAX_KERNEL_ARGS);
+  const control = new Int32Array(board, 0, words);
+  const args = new Float64Array(board, 4 * words, MAX_KERNEL_ARGS);
+  control[AWAKE] = threads - 1;
   const data = Array.from(
     { length: threads - 1 },
-    (_, i): WorkerData => ({ module, memory, board, thread: i + 1, kernels: KERNEL_NAMES }),
+    (_, i): WorkerData => ({ module, memory, board, words, thread: i + 1, kernels: KERNEL_NAMES }),
   );
   const stopWorkers = isNode() ? await nodeWorkers(data) : await webWorkers(data);
+  /** The threads that run at once: the chunks are cut for them. */
+  const running = Math.min(threads, cores);
+  const wakeable = running - 1;
   let generation = 0;
   return {
     threads,
     run(kernel, values, work) {
-      const chunks = chunkCount(work, threads, minChunkWork);
-      if (chunks === 1) return invoke(kernels, kernel, values, 0, 1, 0);
+      // A call that no worker will join (none awake, none to wake: a host of one core) runs whole.
+      const alone = wakeable === 0 && Atomics.load(control, AWAKE) === 0;
+      const chunks = alone ? 1 : chunkCount(work, running, minChunkWork);
+      if (chunks === 1) {
+        invoke(kernels, kernel, values, 0, 1, 0);
+        control[CHUNKS_RUN]++;
+        return;
+      }
       generation = generation === 0x7fffffff ? 1 : generation + 1;
       const tag = tagOf(generation);
       // The new tag first: a worker still holding the last job's arguments can no longer claim.
@@ -173,15 +236,21 @@ export async function threadPool(
       control[CHUNKS] = chunks;
       Atomics.store(control, DONE, 0);
       Atomics.store(control, GENERATION, generation);
-      Atomics.notify(control, GENERATION);
+      const asleep = wakeable - Atomics.load(control, AWAKE);
+      if (asleep > 0) Atomics.add(control, AWAKE, Atomics.notify(control, GENERATION, asleep));
       for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
         invoke(kernels, kernel, values, chunk, chunks, 0);
+        control[CHUNKS_RUN]++;
         chunkDone(control, chunks);
       }
       for (let done = Atomics.load(control, DONE); done < chunks; done = Atomics.load(control, DONE)) {
         awaitChange(control, DONE, done, SPINS);
       }
     },
+    stats: () => ({
+      chunksRun: Array.from(control.subarray(CHUNKS_RUN, CHUNKS_RUN + threads)),
+      awake: Atomics.load(control, AWAKE),
+    }),
     close() {
       Atomics.store(control, GENERATION, STOP);
       Atomics.notify(control, GENERATION);
