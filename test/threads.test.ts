@@ -1,7 +1,7 @@
 // Threads claim chunks of every kernel call; each output byte is computed by one chunk with the same
 // arithmetic, so the logits must be the same bits for any thread count and any chunking, also when
 // another process keeps a core busy and threads are descheduled mid-layer. How many threads run:
-// `auto` and its fallback, explicit counts, and serve's workers x threads.
+// `auto` and its fallback, explicit counts, serve's workers x threads, and how many are awake.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -110,7 +110,7 @@ test('idle workers sleep, and with more threads than cores only as many as the c
     await until(() => net.threadStats().awake === 0, 'all workers asleep');
     const before = net.threadStats().chunksRun;
     calls = 0;
-    assert.equal(net.run(input), expected);
+    for (let run = 0; run < 3; run++) assert.equal(net.run(input), expected);
     const after = net.threadStats().chunksRun;
     if (cores === 1) {
       // None awake and none to wake: the caller runs each call whole, the workers nothing.
