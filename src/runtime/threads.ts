@@ -63,10 +63,12 @@ export function chunkCount({ units, unitWork }: Work, threads: number, minChunkW
 }
 
 /**
- * control: [generation, claim, done, kernel index, argument count, chunks, awake, per-thread chunk
- * counts...]. `claim` holds the job's tag (its generation's low 23 bits) above the next unclaimed
- * chunk's number, so a thread that read a job late cannot claim a chunk of the next one
- * (claimChunk). `awake` counts the workers not asleep in Atomics.wait (awaitJob).
+ * control: [generation, claim, done, kernel index, argument count, chunks, then per thread an
+ * asleep flag (ASLEEP + thread; the caller's is unused), then per thread a chunk count
+ * (chunksRunAt)]. `claim` holds the job's tag (its generation's low 23 bits) above the next
+ * unclaimed chunk's number, so a thread that read a job late cannot claim a chunk of the next one
+ * (claimChunk). A worker raises its flag before it sleeps and sleeps on it; the caller lowers it to
+ * wake the worker (wakeWorkers).
  */
 const GENERATION = 0,
   CLAIM = 1,
@@ -74,42 +76,40 @@ const GENERATION = 0,
   KERNEL = 3,
   ARGC = 4,
   CHUNKS = 5,
-  AWAKE = 6,
-  CHUNKS_RUN = 7;
-/** The control words for `threads` threads, rounded up to an even count: the arguments after them are 8-aligned for the Float64Array. */
-const controlWords = (threads: number) => 2 * Math.ceil((CHUNKS_RUN + threads) / 2);
+  ASLEEP = 6;
+const chunksRunAt = (threads: number) => ASLEEP + threads;
+/** The control words for `threads` threads: an even count, so the arguments after them are 8-aligned for the Float64Array. */
+const controlWords = (threads: number) => ASLEEP + 2 * threads;
 const STOP = -1;
 
 /**
- * Waits until control[index] is no longer `value`: spins `spins` times, then calls `beforeSleep`
- * and sleeps. Says how the wait ended: 'spun' (seen while spinning), 'ok' (woken by a notify) or
- * 'not-equal' (the value changed just before it would have slept). Layers follow each other within
- * microseconds and waking a thread from Atomics.wait costs about 100 µs here, so a short spin keeps
- * the threads hot during an inference; sleeping after it lets the OS run a thread that holds a
- * chunk on this core when another process keeps the other cores busy. Self-contained: the workers
- * get its source (as the functions below).
+ * Spins up to `spins` loads while control[index] is `value`; whether it changed. Layers follow each
+ * other within microseconds and waking a thread from Atomics.wait costs about 100 µs here, so a
+ * short spin keeps the threads hot during an inference; sleeping after it lets the OS run a thread
+ * that holds a chunk on this core when another process keeps the other cores busy.
+ * Self-contained: the workers get its source (as the functions below).
  */
-function awaitChange(
-  control: Int32Array,
-  index: number,
-  value: number,
-  spins: number,
-  beforeSleep = () => {},
-): 'spun' | 'ok' | 'not-equal' | 'timed-out' {
-  for (let spin = 0; spin < spins; spin++) if (Atomics.load(control, index) !== value) return 'spun';
-  beforeSleep();
-  return Atomics.wait(control, index, value);
+function spinWhile(control: Int32Array, index: number, value: number, spins: number): boolean {
+  for (let spin = 0; spin < spins; spin++) if (Atomics.load(control, index) !== value) return true;
+  return false;
+}
+
+/** The caller's wait until control[index] is no longer `value`: spin, then sleep. */
+function awaitChange(control: Int32Array, index: number, value: number, spins: number): void {
+  if (!spinWhile(control, index, value, spins)) Atomics.wait(control, index, value);
 }
 
 /**
- * A worker's wait for the next job after `seen`, keeping `awake` (control[6]) up to date: it leaves
- * the count before it sleeps, and whoever wakes it counts it again (the caller, in run), so it
- * counts itself back only when it did not sleep after all.
+ * A worker's wait for the next job after `seen`: spin, then raise its flag (control[flag]) and
+ * sleep on it until the caller lowers it. The job is looked at again after the flag is up: a job
+ * posted in between found the worker awake and did not wake it.
  */
-function awaitJob(control: Int32Array, seen: number, spins: number): void {
-  // Literal indexes (0: GENERATION, 6: AWAKE), as in claimChunk.
-  const ended = awaitChange(control, 0, seen, spins, () => Atomics.sub(control, 6, 1));
-  if (ended === 'not-equal') Atomics.add(control, 6, 1);
+function awaitJob(control: Int32Array, seen: number, spins: number, flag: number): void {
+  // Literal index 0: GENERATION, as in claimChunk.
+  if (spinWhile(control, 0, seen, spins)) return;
+  Atomics.store(control, flag, 1);
+  if (Atomics.load(control, 0) !== seen) Atomics.store(control, flag, 0);
+  else Atomics.wait(control, flag, 1);
 }
 
 /**
@@ -144,19 +144,19 @@ function tagOf(generation: number): number {
  * message).
  */
 const SERVE = `
-const awaitChange = ${awaitChange.toString()};
+const spinWhile = ${spinWhile.toString()};
 const awaitJob = ${awaitJob.toString()};
 const claimChunk = ${claimChunk.toString()};
 const chunkDone = ${chunkDone.toString()};
 const tagOf = ${tagOf.toString()};
-function serve({ module, memory, board, words, thread, kernels }, ready) {
+function serve({ module, memory, board, words, thread, flag, count, kernels }, ready) {
   const exports = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('kernel aborted'); } } }).exports;
   ready();
   const control = new Int32Array(board, 0, words);
   const args = new Float64Array(board, 4 * words, ${MAX_KERNEL_ARGS});
   let seen = 0;
   for (;;) {
-    awaitJob(control, seen, ${SPINS});
+    awaitJob(control, seen, ${SPINS}, flag);
     seen = Atomics.load(control, ${GENERATION});
     if (seen === ${STOP}) break;
     const chunks = control[${CHUNKS}];
@@ -165,20 +165,25 @@ function serve({ module, memory, board, words, thread, kernels }, ready) {
     for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
       call ??= { kernel: exports[kernels[control[${KERNEL}]]], args: Array.from(args.subarray(0, control[${ARGC}])) };
       call.kernel(...call.args, chunk, chunks, thread);
-      control[${CHUNKS_RUN} + thread]++;
+      control[count]++;
       chunkDone(control, chunks);
     }
   }
 }
 `;
 
-/** What each worker is given: the compiled module, the shared memory and job board (its control words), its scratch. */
+/**
+ * What each worker is given: the compiled module, the shared memory and job board (its control
+ * words, the worker's asleep flag and chunk count in them), its scratch.
+ */
 interface WorkerData {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   board: SharedArrayBuffer;
   words: number;
   thread: number;
+  flag: number;
+  count: number;
   kernels: readonly KernelName[];
 }
 
@@ -191,9 +196,9 @@ export interface PoolOptions {
 
 /**
  * `threads - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread.
- * At most `cores - 1` workers are woken for a job (others already awake count): with more threads
- * than cores, threads taking turns on a core would hold chunks while descheduled and spin where
- * another has work, so the extra workers sleep until an awake one does.
+ * Sleeping workers are woken for a job, lowest thread first, until `cores - 1` are awake: with more
+ * threads than cores, threads taking turns on a core would hold chunks while descheduled and spin
+ * where another has work, so the extra workers sleep, and the same ones are woken every time.
  */
 export async function threadPool(
   kernels: KernelExports,
@@ -205,10 +210,19 @@ export async function threadPool(
   const board = new SharedArrayBuffer(4 * words + 8 * MAX_KERNEL_ARGS);
   const control = new Int32Array(board, 0, words);
   const args = new Float64Array(board, 4 * words, MAX_KERNEL_ARGS);
-  control[AWAKE] = threads - 1;
+  const counts = chunksRunAt(threads);
   const data = Array.from(
     { length: threads - 1 },
-    (_, i): WorkerData => ({ module, memory, board, words, thread: i + 1, kernels: KERNEL_NAMES }),
+    (_, i): WorkerData => ({
+      module,
+      memory,
+      board,
+      words,
+      thread: i + 1,
+      flag: ASLEEP + i + 1,
+      count: counts + i + 1,
+      kernels: KERNEL_NAMES,
+    }),
   );
   const stopWorkers = isNode() ? await nodeWorkers(data) : await webWorkers(data);
   /** The threads that run at once: the chunks are cut for them. */
@@ -219,11 +233,11 @@ export async function threadPool(
     threads,
     run(kernel, values, work) {
       // A call that no worker will join (none awake, none to wake: a host of one core) runs whole.
-      const alone = wakeable === 0 && Atomics.load(control, AWAKE) === 0;
+      const alone = wakeable === 0 && awake(control, threads) === 0;
       const chunks = alone ? 1 : chunkCount(work, running, minChunkWork);
       if (chunks === 1) {
         invoke(kernels, kernel, values, 0, 1, 0);
-        control[CHUNKS_RUN]++;
+        control[counts]++;
         return;
       }
       generation = generation === 0x7fffffff ? 1 : generation + 1;
@@ -236,11 +250,10 @@ export async function threadPool(
       control[CHUNKS] = chunks;
       Atomics.store(control, DONE, 0);
       Atomics.store(control, GENERATION, generation);
-      const asleep = wakeable - Atomics.load(control, AWAKE);
-      if (asleep > 0) Atomics.add(control, AWAKE, Atomics.notify(control, GENERATION, asleep));
+      wakeWorkers(control, threads, wakeable);
       for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
         invoke(kernels, kernel, values, chunk, chunks, 0);
-        control[CHUNKS_RUN]++;
+        control[counts]++;
         chunkDone(control, chunks);
       }
       for (let done = Atomics.load(control, DONE); done < chunks; done = Atomics.load(control, DONE)) {
@@ -248,15 +261,32 @@ export async function threadPool(
       }
     },
     stats: () => ({
-      chunksRun: Array.from(control.subarray(CHUNKS_RUN, CHUNKS_RUN + threads)),
-      awake: Atomics.load(control, AWAKE),
+      chunksRun: Array.from(control.subarray(counts, counts + threads)),
+      awake: awake(control, threads),
     }),
     close() {
       Atomics.store(control, GENERATION, STOP);
-      Atomics.notify(control, GENERATION);
+      wakeWorkers(control, threads, threads - 1);
       stopWorkers();
     },
   };
+}
+
+/** Workers whose asleep flag is down. */
+function awake(control: Int32Array, threads: number): number {
+  let count = 0;
+  for (let thread = 1; thread < threads; thread++) if (Atomics.load(control, ASLEEP + thread) === 0) count++;
+  return count;
+}
+
+/** Lowers sleeping workers' flags, lowest thread first, until `wanted` are awake, and wakes them. */
+function wakeWorkers(control: Int32Array, threads: number, wanted: number): void {
+  let count = awake(control, threads);
+  for (let thread = 1; thread < threads && count < wanted; thread++) {
+    if (Atomics.compareExchange(control, ASLEEP + thread, 1, 0) !== 1) continue;
+    Atomics.notify(control, ASLEEP + thread);
+    count++;
+  }
 }
 
 /**
