@@ -1,7 +1,7 @@
 // Threads claim chunks of every kernel call; each output byte is computed by one chunk with the same
 // arithmetic, so the logits must be the same bits for any thread count and any chunking, also when
 // another process keeps a core busy and threads are descheduled mid-layer. How many threads run:
-// `auto` and its fallback, explicit counts, and serve's workers x threads.
+// `auto` and its fallback, explicit counts, serve's workers x threads, and how many are awake.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -65,6 +65,9 @@ test('ResNet-18 logits are the same bits however finely calls are cut, direct an
     { threads: 3, minChunkWork: 1 },
     { threads: 2, minChunkWork: 1, winograd: false },
     { threads: 1, winograd: false },
+    // More threads than cores: the extra workers sleep, and on one core the caller runs every call.
+    { threads: 4, cores: 2, minChunkWork: 1 },
+    { threads: 3, cores: 1 },
   ]) {
     const net = await Network.create(
       header,
@@ -79,6 +82,64 @@ test('ResNet-18 logits are the same bits however finely calls are cut, direct an
   for (const other of results.slice(1)) assert.equal(other, results[0]);
   assert.not.equal(results[0][0], results[0][1], 'different inputs, different logits');
 });
+
+/** Resolves once `condition` holds (checked every millisecond), or fails after `ms`. */
+async function until(condition: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!condition()) {
+    if (performance.now() > deadline) assert.unreachable(`${what} within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+test('idle workers sleep, and with more threads than cores only as many as the cores are woken', async () => {
+  const { header, payloads } = readModel(benchmarkModel());
+  const input = new Uint8Array(224 * 224 * 3).fill(77);
+  const expected = await singleThreadLogits(header, payloads, input);
+  for (const cores of [3, 1]) {
+    let calls = 0;
+    const net = await Network.create(
+      header,
+      payloads.map((p) => p.length),
+      { threads: 3, cores },
+      (op) => void (op.op === 'call' && calls++),
+    );
+    payloads.forEach((p, i) => net.setParameters(i, p));
+    for (let run = 0; run < 3; run++) assert.equal(net.run(input), expected);
+    // Every worker counted out of `awake` as it fell asleep, none counted twice.
+    await until(() => net.threadStats().awake === 0, 'all workers asleep');
+    const before = net.threadStats().chunksRun;
+    calls = 0;
+    for (let run = 0; run < 3; run++) assert.equal(net.run(input), expected);
+    const after = net.threadStats().chunksRun;
+    if (cores === 1) {
+      // None awake and none to wake: the caller runs each call whole, the workers nothing.
+      assert.equal(after.slice(1), before.slice(1), 'no worker ran a chunk');
+      assert.is(after[0] - before[0], calls, 'one chunk per kernel call');
+    } else
+      assert.ok(
+        after.slice(1).some((n, i) => n > before[i + 1]),
+        'sleeping workers were woken',
+      );
+    net.close();
+  }
+});
+
+async function singleThreadLogits(
+  header: ReturnType<typeof readModel>['header'],
+  payloads: Uint8Array[],
+  input: Uint8Array,
+): Promise<Float32Array> {
+  const net = await Network.create(
+    header,
+    payloads.map((p) => p.length),
+    { threads: 1 },
+  );
+  payloads.forEach((p, i) => net.setParameters(i, p));
+  const logits = net.run(input);
+  net.close();
+  return logits;
+}
 
 test('a call is cut into more chunks than threads, none below the least work, and a small one not at all', () => {
   const conv = (outC: number, size: number, inC: number) =>

@@ -92,9 +92,31 @@ const RECORD_PROGRESS = () => {
   });
 };
 
+/**
+ * The order in which the page receives the worker's answers ('result') and sets the photo's preview
+ * ('preview'): the preview is decoded only once the answer is in (app.ts).
+ */
+const RECORD_PREVIEW_ORDER = () => {
+  const order: string[] = [];
+  (window as unknown as { previewOrder: string[] }).previewOrder = order;
+  const PageWorker = window.Worker;
+  window.Worker = class extends PageWorker {
+    constructor(url: string | URL, options?: WorkerOptions) {
+      super(url, options);
+      // Registered before the page's onmessage, so it hears each answer first.
+      this.addEventListener('message', ({ data }) => data.type === 'result' && order.push('result'));
+    }
+  };
+  document.addEventListener('DOMContentLoaded', () => {
+    const preview = document.getElementById('preview')!;
+    new MutationObserver(() => order.push('preview')).observe(preview, { attributes: true, attributeFilter: ['src'] });
+  });
+};
+
 async function open(url: string): Promise<Page> {
   const page = await context.newPage();
   await page.addInitScript(RECORD_PROGRESS);
+  await page.addInitScript(RECORD_PREVIEW_ORDER);
   await page.goto(url);
   await reached(page, 'ready');
   return page;
@@ -140,6 +162,11 @@ it('a chosen photo is classified in the worker: a cat, with the same logits as i
   const top = await classifyPhoto(page, CAT);
   assert.ok(CAT_CLASSES.includes(top[0].label), `top-1 is ${top[0].label}`);
   assert.match((await page.textContent('#latency')) ?? '', /^\d+ ms on this device/);
+  assert.equal(
+    await page.evaluate(() => (window as unknown as { previewOrder: string[] }).previewOrder),
+    ['result', 'preview'],
+    'the photo is shown once its answer is in, not decoded while the worker classifies it',
+  );
   await page.screenshot({ path: join(ARTIFACTS, 'web-photo.png') });
   const model = await loadModel(join(ROOT, 'weights', 'default.rnw'));
   const { logits } = await model.classify(readFileSync(CAT));

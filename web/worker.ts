@@ -7,7 +7,8 @@ import type { FromWorker, ToWorker } from './protocol.ts';
 import { Teacher } from './teacher.ts';
 
 const MODEL_CACHE = 'resnet-wasm-models';
-const WARM_UP_SIZE = 256;
+/** A photo's size: the warm-up then also meets a canvas of a photo's size and a downscaling resampler. */
+const WARM_UP = { width: 1024, height: 768 };
 
 const post = (message: FromWorker) => postMessage(message);
 let model: Promise<Model> | undefined;
@@ -81,14 +82,20 @@ async function load(url: string): Promise<Model> {
 }
 
 /**
- * One inference of a small JPEG made here, decoded as photos are, before the app says it is ready:
- * the first photo then finds the decoder, the canvas and the kernels warm.
+ * One inference of a photo-sized JPEG made here, decoded as photos are, before the app says it is
+ * ready: the first photo then finds the decoder, a canvas of its size, the resampler and the
+ * kernels warm. (What else slowed the app's first photo was the page decoding it for display at
+ * the same time: app.ts shows it with the answer.)
  */
 async function warmUp(model: Model): Promise<void> {
-  const canvas = new OffscreenCanvas(WARM_UP_SIZE, WARM_UP_SIZE);
+  const { width, height } = WARM_UP;
+  const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext('2d')!;
-  context.fillStyle = 'rgb(120, 140, 90)';
-  context.fillRect(0, 0, WARM_UP_SIZE, WARM_UP_SIZE);
+  const gradient = context.createLinearGradient(0, 0, width, height);
+  gradient.addColorStop(0, 'rgb(120, 140, 90)');
+  gradient.addColorStop(1, 'rgb(40, 60, 150)');
+  context.fillStyle = gradient;
+  context.fillRect(0, 0, width, height);
   const jpeg = await canvas.convertToBlob({ type: 'image/jpeg' });
   await model.classify(await jpeg.arrayBuffer());
 }

@@ -24,7 +24,7 @@ import {
 } from './kernels.ts';
 import { type MemoryLayout, planMemory } from './memory-plan.ts';
 import { threadCount, threadHost } from './thread-count.ts';
-import { type Dispatch, singleThread, threadPool } from './threads.ts';
+import { type Dispatch, singleThread, type ThreadStats, threadPool } from './threads.ts';
 import {
   chooseKernelBuild,
   createMemory,
@@ -58,6 +58,8 @@ export interface NetworkOptions {
   threads?: ThreadsChoice;
   /** The least work a chunk of a kernel call gets (threads.ts MIN_CHUNK_WORK): tests lower it to cut every call. @internal */
   minChunkWork?: number;
+  /** The cores the threads run on (default: the host's, thread-count.ts): tests give fewer than the threads. @internal */
+  cores?: number;
   /** Run unpadded 1x1 convs as a GEMM (default true); false runs them on the direct kernel. Same bits either way. */
   gemm?: boolean;
   /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly, off x86; chooseKernelBuild). Same bits either way. */
@@ -83,6 +85,8 @@ export interface NetworkPlan {
   payloadBytes: number[];
   build: KernelBuild;
   threads: number;
+  /** The cores the threads run on (threads.ts threadPool). */
+  cores: number;
   /** The least work a chunk of a kernel call gets (threads.ts): tests lower it to cut every call. @internal */
   minChunkWork?: number;
   paths: (ConvPath | null)[];
@@ -144,23 +148,25 @@ export class Network {
    * for, known before anything is allocated (the loader checks it against MAX_WASM_BYTES).
    */
   static async plan(header: NetworkHeader, payloadBytes: number[], options: NetworkOptions = {}): Promise<NetworkPlan> {
-    const threads = threadCount(checkThreads(options.threads), threadHost());
+    const host = threadHost();
+    const threads = threadCount(checkThreads(options.threads), host);
     const build = await chooseKernelBuild(options.kernels);
     const paths = header.layers.map((l) =>
       l.kind === 'conv' ? convPath(l, { winograd: options.winograd !== false, gemm: options.gemm !== false }) : null,
     );
     const layout = planMemory(header, payloadBytes, paths, await heapBase(build), threads);
-    return { header, payloadBytes, build, threads, minChunkWork: options.minChunkWork, paths, layout };
+    const { minChunkWork, cores = host.cores } = options;
+    return { header, payloadBytes, build, threads, cores, minChunkWork, paths, layout };
   }
 
   /** Allocates the memory of a plan and instantiates its kernels. `trace` is told every operation on the memory from then on. */
   static async allocate(plan: NetworkPlan, trace?: (op: NetworkOp) => void): Promise<Network> {
-    const { build, threads, layout, minChunkWork } = plan;
+    const { build, threads, cores, layout, minChunkWork } = plan;
     const module = await kernelModule(threads > 1, build);
     const memory = createMemory(layout.wasmBytes, threads > 1);
     const kernels = await instantiateKernels(module, memory);
     const dispatch =
-      threads > 1 ? await threadPool(kernels, module, memory, threads, minChunkWork) : singleThread(kernels);
+      threads > 1 ? await threadPool(kernels, module, memory, { threads, cores, minChunkWork }) : singleThread(kernels);
     trace?.({ op: 'memory', base: await heapBase(build), end: layout.totalBytes });
     return new Network(plan, memory, kernels, dispatch, trace);
   }
@@ -178,6 +184,11 @@ export class Network {
   /** Threads sharing each layer. */
   get threads(): number {
     return this.dispatch.threads;
+  }
+
+  /** How the threads have shared the work so far (tests, benchmarks). @internal */
+  threadStats(): ThreadStats {
+    return this.dispatch.stats();
   }
 
   /** Stops the worker threads; the network cannot run afterwards. */

@@ -6,8 +6,10 @@
  * with an atomic counter until none are left. A worker that the OS has descheduled claims nothing,
  * so the others do its share; the caller waits only for chunks already being run. Waiting spins
  * briefly and then sleeps (Atomics.wait), which frees the core for whichever thread holds the
- * work. One job at a time, so layers run in order. Workers are Node worker_threads, or in browsers
- * Web Workers started from a Blob of the same program.
+ * work. The caller wakes sleeping workers only while fewer than the host's cores are awake, so
+ * with more threads than cores the extra ones sleep instead of taking turns on the cores. One job
+ * at a time, so layers run in order. Workers are Node worker_threads, or in browsers Web Workers
+ * started from a Blob of the same program.
  */
 import { ResnetWasmError } from '../errors.ts';
 import { invoke, KERNEL_NAMES, type KernelName, MAX_KERNEL_ARGS, type SlicedKernel, type Work } from './kernels.ts';
@@ -18,13 +20,27 @@ export interface Dispatch {
   readonly threads: number;
   /** Runs a kernel call in chunks over the threads; `args` in the table's order (kernels.ts argumentList). */
   run(kernel: SlicedKernel, args: readonly number[], work: Work): void;
+  /** How the work has been shared so far. */
+  stats(): ThreadStats;
   close(): void;
 }
 
+export interface ThreadStats {
+  /** Chunks each thread has run (thread 0: the caller; a call too small to cut counts as one chunk). */
+  chunksRun: number[];
+  /** Workers not asleep. */
+  awake: number;
+}
+
 export function singleThread(kernels: KernelExports): Dispatch {
+  let calls = 0;
   return {
     threads: 1,
-    run: (kernel, args) => invoke(kernels, kernel, args, 0, 1, 0),
+    run: (kernel, args) => {
+      invoke(kernels, kernel, args, 0, 1, 0);
+      calls++;
+    },
+    stats: () => ({ chunksRun: [calls], awake: 0 }),
     close: () => {},
   };
 }
@@ -47,31 +63,53 @@ export function chunkCount({ units, unitWork }: Work, threads: number, minChunkW
 }
 
 /**
- * control: [generation, claim, done, kernel index, argument count, chunks]. `claim` holds the
- * job's tag (its generation's low 23 bits) above the next unclaimed chunk's number, so a thread
- * that read a job late cannot claim a chunk of the next one (claimChunk).
+ * control: [generation, claim, done, kernel index, argument count, chunks, then per thread an
+ * asleep flag (ASLEEP + thread; the caller's is unused), then per thread a chunk count
+ * (chunksRunAt)]. `claim` holds the job's tag (its generation's low 23 bits) above the next
+ * unclaimed chunk's number, so a thread that read a job late cannot claim a chunk of the next one
+ * (claimChunk). A worker raises its flag before it sleeps and sleeps on it; the caller lowers it to
+ * wake the worker (wakeWorkers).
  */
 const GENERATION = 0,
   CLAIM = 1,
   DONE = 2,
   KERNEL = 3,
   ARGC = 4,
-  CHUNKS = 5;
-const CONTROL_WORDS = 6;
-/** The arguments follow the control words (24 bytes: 8-aligned for the Float64Array). */
-const ARGS_AT = 4 * CONTROL_WORDS;
+  CHUNKS = 5,
+  ASLEEP = 6;
+const chunksRunAt = (threads: number) => ASLEEP + threads;
+/** The control words for `threads` threads: an even count, so the arguments after them are 8-aligned for the Float64Array. */
+const controlWords = (threads: number) => ASLEEP + 2 * threads;
 const STOP = -1;
 
 /**
- * Waits until control[index] is no longer `value`: spins `spins` times, then sleeps. Layers follow
- * each other within microseconds and waking a thread from Atomics.wait costs about 100 µs here, so
- * a short spin keeps the threads hot during an inference; sleeping after it lets the OS run a
- * thread that holds a chunk on this core when another process keeps the other cores busy.
+ * Spins up to `spins` loads while control[index] is `value`; whether it changed. Layers follow each
+ * other within microseconds and waking a thread from Atomics.wait costs about 100 µs here, so a
+ * short spin keeps the threads hot during an inference; sleeping after it lets the OS run a thread
+ * that holds a chunk on this core when another process keeps the other cores busy.
  * Self-contained: the workers get its source (as the functions below).
  */
+function spinWhile(control: Int32Array, index: number, value: number, spins: number): boolean {
+  for (let spin = 0; spin < spins; spin++) if (Atomics.load(control, index) !== value) return true;
+  return false;
+}
+
+/** The caller's wait until control[index] is no longer `value`: spin, then sleep. */
 function awaitChange(control: Int32Array, index: number, value: number, spins: number): void {
-  for (let spin = 0; spin < spins; spin++) if (Atomics.load(control, index) !== value) return;
-  Atomics.wait(control, index, value);
+  if (!spinWhile(control, index, value, spins)) Atomics.wait(control, index, value);
+}
+
+/**
+ * A worker's wait for the next job after `seen`: spin, then raise its flag (control[flag]) and
+ * sleep on it until the caller lowers it. The job is looked at again after the flag is up: a job
+ * posted in between found the worker awake and did not wake it.
+ */
+function awaitJob(control: Int32Array, seen: number, spins: number, flag: number): void {
+  // Literal index 0: GENERATION, as in claimChunk.
+  if (spinWhile(control, 0, seen, spins)) return;
+  Atomics.store(control, flag, 1);
+  if (Atomics.load(control, 0) !== seen) Atomics.store(control, flag, 0);
+  else Atomics.wait(control, flag, 1);
 }
 
 /**
@@ -106,18 +144,19 @@ function tagOf(generation: number): number {
  * message).
  */
 const SERVE = `
-const awaitChange = ${awaitChange.toString()};
+const spinWhile = ${spinWhile.toString()};
+const awaitJob = ${awaitJob.toString()};
 const claimChunk = ${claimChunk.toString()};
 const chunkDone = ${chunkDone.toString()};
 const tagOf = ${tagOf.toString()};
-function serve({ module, memory, board, thread, kernels }, ready) {
+function serve({ module, memory, board, words, thread, flag, count, kernels }, ready) {
   const exports = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('kernel aborted'); } } }).exports;
   ready();
-  const control = new Int32Array(board, 0, ${CONTROL_WORDS});
-  const args = new Float64Array(board, ${ARGS_AT}, ${MAX_KERNEL_ARGS});
+  const control = new Int32Array(board, 0, words);
+  const args = new Float64Array(board, 4 * words, ${MAX_KERNEL_ARGS});
   let seen = 0;
   for (;;) {
-    awaitChange(control, ${GENERATION}, seen, ${SPINS});
+    awaitJob(control, seen, ${SPINS}, flag);
     seen = Atomics.load(control, ${GENERATION});
     if (seen === ${STOP}) break;
     const chunks = control[${CHUNKS}];
@@ -126,43 +165,81 @@ function serve({ module, memory, board, thread, kernels }, ready) {
     for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
       call ??= { kernel: exports[kernels[control[${KERNEL}]]], args: Array.from(args.subarray(0, control[${ARGC}])) };
       call.kernel(...call.args, chunk, chunks, thread);
+      control[count]++;
       chunkDone(control, chunks);
     }
   }
 }
 `;
 
-/** What each worker is given: the compiled module, the shared memory and job board, its scratch. */
+/**
+ * What each worker is given: the compiled module, the shared memory and job board (its control
+ * words, the worker's asleep flag and chunk count in them), its scratch.
+ */
 interface WorkerData {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   board: SharedArrayBuffer;
+  words: number;
   thread: number;
+  flag: number;
+  count: number;
   kernels: readonly KernelName[];
 }
 
-/** `threads - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread. */
+/** The pool's size, and the cores it runs on (thread-count.ts ThreadHost). */
+export interface PoolOptions {
+  threads: number;
+  cores: number;
+  minChunkWork?: number;
+}
+
+/**
+ * `threads - 1` workers (Node worker_threads, or Web Workers in browsers) plus the calling thread.
+ * Sleeping workers are woken for a job, lowest thread first, until `cores - 1` are awake: with more
+ * threads than cores, threads taking turns on a core would hold chunks while descheduled and spin
+ * where another has work, so the extra workers sleep, and the same ones are woken every time.
+ */
 export async function threadPool(
   kernels: KernelExports,
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
-  threads: number,
-  minChunkWork = MIN_CHUNK_WORK,
+  { threads, cores, minChunkWork = MIN_CHUNK_WORK }: PoolOptions,
 ): Promise<Dispatch> {
-  const board = new SharedArrayBuffer(ARGS_AT + 8 * MAX_KERNEL_ARGS);
-  const control = new Int32Array(board, 0, CONTROL_WORDS);
-  const args = new Float64Array(board, ARGS_AT, MAX_KERNEL_ARGS);
+  const words = controlWords(threads);
+  const board = new SharedArrayBuffer(4 * words + 8 * MAX_KERNEL_ARGS);
+  const control = new Int32Array(board, 0, words);
+  const args = new Float64Array(board, 4 * words, MAX_KERNEL_ARGS);
+  const counts = chunksRunAt(threads);
   const data = Array.from(
     { length: threads - 1 },
-    (_, i): WorkerData => ({ module, memory, board, thread: i + 1, kernels: KERNEL_NAMES }),
+    (_, i): WorkerData => ({
+      module,
+      memory,
+      board,
+      words,
+      thread: i + 1,
+      flag: ASLEEP + i + 1,
+      count: counts + i + 1,
+      kernels: KERNEL_NAMES,
+    }),
   );
   const stopWorkers = isNode() ? await nodeWorkers(data) : await webWorkers(data);
+  /** The threads that run at once: the chunks are cut for them. */
+  const running = Math.min(threads, cores);
+  const wakeable = running - 1;
   let generation = 0;
   return {
     threads,
     run(kernel, values, work) {
-      const chunks = chunkCount(work, threads, minChunkWork);
-      if (chunks === 1) return invoke(kernels, kernel, values, 0, 1, 0);
+      // A call that no worker will join (none awake, none to wake: a host of one core) runs whole.
+      const alone = wakeable === 0 && awake(control, threads) === 0;
+      const chunks = alone ? 1 : chunkCount(work, running, minChunkWork);
+      if (chunks === 1) {
+        invoke(kernels, kernel, values, 0, 1, 0);
+        control[counts]++;
+        return;
+      }
       generation = generation === 0x7fffffff ? 1 : generation + 1;
       const tag = tagOf(generation);
       // The new tag first: a worker still holding the last job's arguments can no longer claim.
@@ -173,21 +250,43 @@ export async function threadPool(
       control[CHUNKS] = chunks;
       Atomics.store(control, DONE, 0);
       Atomics.store(control, GENERATION, generation);
-      Atomics.notify(control, GENERATION);
+      wakeWorkers(control, threads, wakeable);
       for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
         invoke(kernels, kernel, values, chunk, chunks, 0);
+        control[counts]++;
         chunkDone(control, chunks);
       }
       for (let done = Atomics.load(control, DONE); done < chunks; done = Atomics.load(control, DONE)) {
         awaitChange(control, DONE, done, SPINS);
       }
     },
+    stats: () => ({
+      chunksRun: Array.from(control.subarray(counts, counts + threads)),
+      awake: awake(control, threads),
+    }),
     close() {
       Atomics.store(control, GENERATION, STOP);
-      Atomics.notify(control, GENERATION);
+      wakeWorkers(control, threads, threads - 1);
       stopWorkers();
     },
   };
+}
+
+/** Workers whose asleep flag is down. */
+function awake(control: Int32Array, threads: number): number {
+  let count = 0;
+  for (let thread = 1; thread < threads; thread++) if (Atomics.load(control, ASLEEP + thread) === 0) count++;
+  return count;
+}
+
+/** Lowers sleeping workers' flags, lowest thread first, until `wanted` are awake, and wakes them. */
+function wakeWorkers(control: Int32Array, threads: number, wanted: number): void {
+  let count = awake(control, threads);
+  for (let thread = 1; thread < threads && count < wanted; thread++) {
+    if (Atomics.compareExchange(control, ASLEEP + thread, 1, 0) !== 1) continue;
+    Atomics.notify(control, ASLEEP + thread);
+    count++;
+  }
 }
 
 /**
