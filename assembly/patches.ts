@@ -22,7 +22,7 @@ export function patches(
     const rowsInside = y0 >= 0 && y0 + kh <= inH;
     for (let ox = 0; ox < outW; ox++) {
       const x0 = ox * stride - pad;
-      if (rowsInside && x0 >= 0 && x0 + kw <= inW && run >= 16 && kp >= 16) {
+      if (rowsInside && x0 >= 0 && x0 + kw <= inW && run >= 8 && kp >= 16) {
         copyInside(input + <usize>((y0 * inW + x0) * inC), <usize>(inW * inC), kh, run, kp, fill, row);
       } else {
         copyClipped(input, inH, inW, inC, zx, kh, kw, y0, x0, kp, row);
@@ -33,7 +33,7 @@ export function patches(
 }
 
 /**
- * A receptive field wholly inside the input, kh runs of `run` (>= 16) bytes `step` apart, into
+ * A receptive field wholly inside the input, kh runs of `run` (>= 8) bytes `step` apart, into
  * `row` in whole vectors that stay inside the row: the zero-point tail first, its vector then
  * overwritten by the taps it overlaps. memory.copy and memory.fill call out of the wasm code in V8,
  * which for 7 runs of 21 bytes a pixel cost more than the copying.
@@ -41,14 +41,24 @@ export function patches(
 // @ts-ignore: decorator
 @inline function copyInside(from: usize, step: usize, kh: i32, run: i32, kp: i32, fill: v128, row: usize): void {
   v128.store(row + <usize>(kp - 16), fill);
-  const last = <usize>(run - 16);
   let to = row;
   for (let ky = 0; ky < kh; ky++) {
-    for (let i: usize = 0; i < last; i += 16) v128.store(to + i, v128.load(from + i));
-    v128.store(to + last, v128.load(from + last));
+    copyRun(to, from, <usize>run);
     from += step;
     to += <usize>run;
   }
+}
+
+/** Copies `run` (>= 8) bytes in 16- or 8-byte pieces, the last one overlapping its predecessor. */
+// @ts-ignore: decorator
+@inline function copyRun(to: usize, from: usize, run: usize): void {
+  if (run < 16) {
+    store<u64>(to, load<u64>(from));
+    store<u64>(to + run - 8, load<u64>(from + run - 8));
+    return;
+  }
+  for (let i: usize = 0; i < run - 16; i += 16) v128.store(to + i, v128.load(from + i));
+  v128.store(to + run - 16, v128.load(from + run - 16));
 }
 
 /** A receptive field that reaches into the padding: taps outside the input read zx. */

@@ -85,6 +85,44 @@ test('1x1 convs run as a GEMM equal to the scalar reference on 60 random shapes:
   }
 });
 
+test('patch convs equal the scalar reference with field rows of 2 to 35 bytes (copied bytewise, in 8- and 16-byte pieces), inside and across the padding, 1 to 3 threads', async () => {
+  const rng = mulberry32(13);
+  // [k, cin]: rows of kw·cin bytes under 8, 8 to 15 and 16 or more; kh·kw·cin rounded up to 8 is the row.
+  const fields = [
+    [2, 1],
+    [3, 3],
+    [2, 7],
+    [5, 3],
+    [7, 3],
+    [7, 5],
+    [3, 6],
+    [5, 7],
+  ];
+  for (const [i, [k, cin]] of fields.entries()) {
+    const stride = 1 + (i % 2);
+    const pad = i % 3 === 0 ? 0 : Math.floor(k / 2);
+    const size = k + int(rng, 3, 12);
+    const out = outSize(size, k, stride, pad);
+    const cout = int(rng, 1, 20);
+    const x = tensor(size, size, cin, rng);
+    const y = { ...tensor(out, out, cout, rng), zeroPoint: 128 };
+    const conv: QuantLayer & { kind: 'conv' } = {
+      ...convGeometry('patches', cin, cout, { k, stride, pad }),
+      relu: false,
+      weight: Int8Array.from({ length: cout * k * k * cin }, () => int(rng, -127, 127)),
+      bias: Int32Array.from({ length: cout }, () => int(rng, -5000, 5000)),
+      multiplier: Float32Array.from({ length: cout }, () => (40 + 200 * rng()) / (74 * 73 * Math.sqrt(k * k * cin))),
+    };
+    const input = bytes(rng, size * size * cin);
+    const threads = 1 + (i % 3);
+    const net = await runNetwork([x, y], [conv], input, { threads });
+    const where = `case ${i}: ${k}x${k}/${stride} pad ${pad} ${size}x${size}x${cin} -> ${cout}, ${threads} thread(s)`;
+    assert.is(net.convPaths()[0], 'patches', where);
+    assert.equal(net.readTensor(1), convRef(input, x, x.zeroPoint, conv, y.zeroPoint), where);
+    net.close();
+  }
+});
+
 test('requantization saturates at both ends for any accumulator: multipliers up to 3e38 (overflowing to infinity), biases ±2^30', async () => {
   const rng = mulberry32(11);
   for (const multiplier of [3e38, 1e30, 1e4, 1, 1e-30]) {
