@@ -1,4 +1,4 @@
-import { chunkOutput, shifted8 } from './winograd-shared';
+import { chunkRow, shifted8 } from './winograd-shared';
 
 // F(2x2, 3x3) with G scaled by 2 (winograd.ts):
 //   weights U' = (2G) g (2G)ᵀ = 4U     |U'| ≤ 9·127 = 1143: int16
@@ -35,7 +35,7 @@ import { chunkOutput, shifted8 } from './winograd-shared';
   v128.store(at + 3 * xiStride, i16x8.sub(b, d));
 }
 
-/** Y = Aᵀ M A of one tile's 16 products (4 channels each), / 4, to its 2x2 outputs (chunkOutput). */
+/** Y = Aᵀ M A of one tile's 16 products (4 channels each), / 4, to its 2x2 outputs, row by row (chunkRow, given each row's 2 outputs twice). */
 export function outputTile2(
   m: usize, sums: usize, first: bool, last: bool, oy: i32, ox: i32, bias: usize, multiplier: usize,
   block: usize, outH: i32, outW: i32, outC: i32, channels: i32, zo: i32, lo: i32,
@@ -44,10 +44,10 @@ export function outputTile2(
   // Aᵀ M: rows 0+1+2 and 1−2−3, for each of the 4 columns.
   const s0 = colSum(m, 0), s1 = colSum(m, 1), s2 = colSum(m, 2), s3 = colSum(m, 3);
   const d0 = colDiff(m, 0), d1 = colDiff(m, 1), d2 = colDiff(m, 2), d3 = colDiff(m, 3);
-  chunkOutput(exact(i32x4.add(i32x4.add(s0, s1), s2)), sums, first, last, oy, ox, biasV, multV, block, outH, outW, outC, channels, zo, lo);
-  chunkOutput(exact(i32x4.sub(i32x4.sub(s1, s2), s3)), sums + 16, first, last, oy, ox + 1, biasV, multV, block, outH, outW, outC, channels, zo, lo);
-  chunkOutput(exact(i32x4.add(i32x4.add(d0, d1), d2)), sums + 32, first, last, oy + 1, ox, biasV, multV, block, outH, outW, outC, channels, zo, lo);
-  chunkOutput(exact(i32x4.sub(i32x4.sub(d1, d2), d3)), sums + 48, first, last, oy + 1, ox + 1, biasV, multV, block, outH, outW, outC, channels, zo, lo);
+  const y00 = exact(i32x4.add(i32x4.add(s0, s1), s2)), y01 = exact(i32x4.sub(i32x4.sub(s1, s2), s3));
+  const y10 = exact(i32x4.add(i32x4.add(d0, d1), d2)), y11 = exact(i32x4.sub(i32x4.sub(d1, d2), d3));
+  chunkRow(y00, y01, y00, y01, 2, sums, first, last, oy, ox, biasV, multV, block, outH, outW, outC, channels, zo, lo);
+  chunkRow(y10, y11, y10, y11, 2, sums + 32, first, last, oy + 1, ox, biasV, multV, block, outH, outW, outC, channels, zo, lo);
 }
 
 // @ts-ignore: decorator

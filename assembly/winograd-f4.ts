@@ -1,4 +1,4 @@
-import { chunkOutput, shifted8 } from './winograd-shared';
+import { chunkRow, shifted8 } from './winograd-shared';
 
 // F(4x4, 3x3): 36 products per 16 outputs. Points 0, ±1, ±2, ∞; each row of G is scaled by the
 // least integer that clears its fractions (4, 6, 6, 24, 24, 1), so with E = diag(6, 4, 4, 1, 1, 24):
@@ -48,7 +48,7 @@ import { chunkOutput, shifted8 } from './winograd-shared';
   v128.store(at + 5 * step, i16x8.add(i16x8.shl(i16x8.sub(d1, d3), 2), i16x8.sub(d5, d3)));
 }
 
-/** (AᵀE) M (EA) of one tile's 36 products (4 channels each), / 576, to its 4x4 outputs (chunkOutput). */
+/** (AᵀE) M (EA) of one tile's 36 products (4 channels each), / 576, row by row to its 4x4 outputs (chunkRow). */
 export function outputTile4(
   m: usize, sums: usize, first: bool, last: bool, oy: i32, ox: i32, bias: usize, multiplier: usize,
   block: usize, outH: i32, outW: i32, outC: i32, channels: i32, zo: i32, lo: i32,
@@ -63,11 +63,8 @@ export function outputTile4(
     const at = m + <usize>(i * 96);
     const t0 = v128.load(at), t1 = v128.load(at, 16), t2 = v128.load(at, 32), t3 = v128.load(at, 48), t4 = v128.load(at, 64), t5 = v128.load(at, 80);
     const a = i32x4.add(t1, t2), b = i32x4.sub(t1, t2), c = i32x4.add(t3, t4), d = i32x4.sub(t3, t4);
-    const y = oy + i, row = sums + <usize>(i * 64);
-    chunkOutput(exact(aeRow0(t0, a, c)), row, first, last, y, ox, biasV, multV, block, outH, outW, outC, channels, zo, lo);
-    chunkOutput(exact(aeRow1(b, d)), row + 16, first, last, y, ox + 1, biasV, multV, block, outH, outW, outC, channels, zo, lo);
-    chunkOutput(exact(aeRow2(a, c)), row + 32, first, last, y, ox + 2, biasV, multV, block, outH, outW, outC, channels, zo, lo);
-    chunkOutput(exact(aeRow3(b, d, t5)), row + 48, first, last, y, ox + 3, biasV, multV, block, outH, outW, outC, channels, zo, lo);
+    chunkRow(exact(aeRow0(t0, a, c)), exact(aeRow1(b, d)), exact(aeRow2(a, c)), exact(aeRow3(b, d, t5)), 4, sums + <usize>(i * 64),
+      first, last, oy + i, ox, biasV, multV, block, outH, outW, outC, channels, zo, lo);
   }
 }
 
