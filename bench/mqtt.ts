@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
+import { median } from '../src/cli/statistics.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { type Broker, startMosquitto } from '../test/helpers/mosquitto.ts';
 
@@ -230,7 +231,7 @@ async function singleThreadMs(modelPath: string): Promise<number> {
     times.push(performance.now() - start);
   }
   model.dispose();
-  return times.sort((a, b) => a - b)[times.length >> 1];
+  return median(times);
 }
 
 /** The builder's seeded ResNet-18 (what `resnet-wasm bench` times). */

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
+import { median } from '../src/cli/statistics.ts';
 import { loadModel } from '../src/runtime/model.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -110,7 +111,7 @@ async function singleThread(model: string, bytes: Uint8Array): Promise<{ medianM
     times.push(performance.now() - start);
   }
   loaded.dispose();
-  return { medianMs: times.sort((a, b) => a - b)[times.length >> 1], top1: top[0].index };
+  return { medianMs: median(times), top1: top[0].index };
 }
 
 /** The server must answer the photo as the model in this process did: a fast wrong answer is no result. */

@@ -7,11 +7,16 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { positiveInteger, UsageError } from '../src/cli/command.ts';
+import { median } from '../src/cli/statistics.ts';
 
 const { values, positionals: roots } = parseArgs({
   allowPositionals: true,
   options: { rounds: { type: 'string', default: '5' }, runs: { type: 'string', default: '15' } },
 });
+if (roots.length === 0) throw new UsageError('give the package roots to compare, such as . (this worktree)');
+const rounds = positiveInteger(values.rounds, '--rounds');
+const runs = String(positiveInteger(values.runs, '--runs'));
 const THREADS = '1,2,4';
 const models = ['resnet18', 'resnet50'] as const;
 const loads = ['quiet', 'busy'] as const;
@@ -27,7 +32,7 @@ function bench(root: string, model: (typeof models)[number]): { threads: number;
   const modelArgs = model === 'resnet50' ? ['--model', join(root, 'weights/default.rnw')] : [];
   const out = execFileSync(
     'node',
-    [join(root, 'bin/resnet-wasm.js'), 'bench', ...modelArgs, '--threads', THREADS, '--runs', values.runs!, '--json'],
+    [join(root, 'bin/resnet-wasm.js'), 'bench', ...modelArgs, '--threads', THREADS, '--runs', runs, '--json'],
     { encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   return out
@@ -36,7 +41,7 @@ function bench(root: string, model: (typeof models)[number]): { threads: number;
     .map((line) => JSON.parse(line));
 }
 
-for (let round = 0; round < Number(values.rounds); round++) {
+for (let round = 0; round < rounds; round++) {
   for (const load of loads) {
     spinner = load === 'busy' ? spawn('node', ['-e', 'for(;;){}'], { stdio: 'ignore' }) : null;
     try {
@@ -55,6 +60,5 @@ for (let round = 0; round < Number(values.rounds); round++) {
   );
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 process.stdout.write('root\tmodel\tload\tthreads\tmedian ms\tper-round medians\n');
 for (const [key, xs] of medians) process.stdout.write(`${key}\t${median(xs).toFixed(1)}\t${xs.join(' ')}\n`);

@@ -19,6 +19,7 @@ import { type ImageSource, toRgbImage } from '../src/image/sources.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
 import { pngWithExifOrientation } from './helpers/exif.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
+import { skipBecause } from './helpers/skip.ts';
 
 const PHOTOS = join(import.meta.dirname, 'photos');
 const photo = (name: string) => new Uint8Array(readFileSync(join(PHOTOS, name)));
@@ -177,8 +178,13 @@ for (const decoder of DECODERS) {
   });
 }
 
-test('EXIF orientation is ignored, as PIL does: the same pixels, not rotated', async () => {
-  if (!sharp) return;
+/** A test that makes its images with sharp: skipped, and said so, where sharp does not load. */
+function sharpTest(name: string, body: (make: NonNullable<typeof sharp>) => Promise<void>): void {
+  if (sharp) test(name, () => body(sharp));
+  else skipBecause(name, 'sharp does not load here, and it makes these images');
+}
+
+sharpTest('EXIF orientation is ignored, as PIL does: the same pixels, not rotated', async (sharp) => {
   const raw = { raw: { width: 40, height: 30, channels: 3 as const } };
   const plain = await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).toBuffer();
   const rotated = await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).withMetadata({ orientation: 6 }).toBuffer();
@@ -190,41 +196,43 @@ test('EXIF orientation is ignored, as PIL does: the same pixels, not rotated', a
   }
 });
 
-test('withoutExifOrientation sets the tag back to 1 in a copy, JPEG (both byte orders) and PNG (eXIf, its CRC too); other bytes come back as they are', async () => {
-  if (!sharp) return;
-  const raw = { raw: { width: 40, height: 30, channels: 3 as const } };
-  const plain = await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).toBuffer();
-  assert.is(withoutExifOrientation(plain), plain, 'no EXIF: the same bytes');
-  for (const orientation of [3, 6, 8]) {
-    const rotated = new Uint8Array(
-      await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).withMetadata({ orientation }).toBuffer(),
+sharpTest(
+  'withoutExifOrientation sets the tag back to 1 in a copy, JPEG (both byte orders) and PNG (eXIf, its CRC too); other bytes come back as they are',
+  async (sharp) => {
+    const raw = { raw: { width: 40, height: 30, channels: 3 as const } };
+    const plain = await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).toBuffer();
+    assert.is(withoutExifOrientation(plain), plain, 'no EXIF: the same bytes');
+    for (const orientation of [3, 6, 8]) {
+      const rotated = new Uint8Array(
+        await sharp(pattern(40, 30), raw).jpeg({ quality: 95 }).withMetadata({ orientation }).toBuffer(),
+      );
+      const before = rotated.slice();
+      const unrotated = withoutExifOrientation(rotated);
+      assert.equal(rotated, before, 'the input is left alone');
+      assert.is((await sharp(unrotated).metadata()).orientation, 1);
+      assert.is(unrotated.length, rotated.length);
+      assert.is(withoutExifOrientation(unrotated), unrotated, 'already 1: the same bytes');
+    }
+    // Big-endian TIFF ("MM"), as cameras write it: the same entry in the other byte order.
+    const exif = Uint8Array.from([
+      0xff, 0xd8, 0xff, 0xe1, 0, 34, 0x45, 0x78, 0x69, 0x66, 0, 0, 0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0,
+      3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0xff, 0xd9,
+    ]);
+    const fixed = withoutExifOrientation(exif);
+    assert.equal(Array.from(fixed.subarray(30, 32)), [0, 1]);
+    const chelsea = photo('chelsea.png');
+    assert.is(withoutExifOrientation(chelsea), chelsea, 'a PNG without eXIf: the same bytes');
+    // A PNG's eXIf chunk: the tag set back and the chunk's CRC recomputed (the decoder checks it).
+    const turned = pngWithExifOrientation(chelsea, 6);
+    const unturned = withoutExifOrientation(turned);
+    assert.is.not(unturned, turned);
+    assert.is((await sharp(unturned).metadata()).orientation ?? 1, 1);
+    assert.equal(
+      (await decodeBytes(unturned, { decoder: 'js' })).data,
+      (await decodeBytes(chelsea, { decoder: 'js' })).data,
     );
-    const before = rotated.slice();
-    const unrotated = withoutExifOrientation(rotated);
-    assert.equal(rotated, before, 'the input is left alone');
-    assert.is((await sharp(unrotated).metadata()).orientation, 1);
-    assert.is(unrotated.length, rotated.length);
-    assert.is(withoutExifOrientation(unrotated), unrotated, 'already 1: the same bytes');
-  }
-  // Big-endian TIFF ("MM"), as cameras write it: the same entry in the other byte order.
-  const exif = Uint8Array.from([
-    0xff, 0xd8, 0xff, 0xe1, 0, 34, 0x45, 0x78, 0x69, 0x66, 0, 0, 0x4d, 0x4d, 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3,
-    0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0, 0xff, 0xd9,
-  ]);
-  const fixed = withoutExifOrientation(exif);
-  assert.equal(Array.from(fixed.subarray(30, 32)), [0, 1]);
-  const chelsea = photo('chelsea.png');
-  assert.is(withoutExifOrientation(chelsea), chelsea, 'a PNG without eXIf: the same bytes');
-  // A PNG's eXIf chunk: the tag set back and the chunk's CRC recomputed (the decoder checks it).
-  const turned = pngWithExifOrientation(chelsea, 6);
-  const unturned = withoutExifOrientation(turned);
-  assert.is.not(unturned, turned);
-  assert.is((await sharp(unturned).metadata()).orientation ?? 1, 1);
-  assert.equal(
-    (await decodeBytes(unturned, { decoder: 'js' })).data,
-    (await decodeBytes(chelsea, { decoder: 'js' })).data,
-  );
-});
+  },
+);
 
 test('WebP: decoded by sharp (lossless WebP = the PNG it was made from); a clear error from the JavaScript decoder', async () => {
   const webp = photo('chelsea.png');
