@@ -1,5 +1,5 @@
 // Embeddings and taught heads (src/teach/) on the default ResNet-50 and test/photos/: embed against
-// the scalar integer reference's pool tensor, head training against a plain float regression,
+// the scalar integer reference's pool tensor, head training against plain float implementations,
 // withHead against the saved and reloaded file.
 
 import { spawnSync } from 'node:child_process';
@@ -16,10 +16,12 @@ import type { QuantModel } from '../src/model/types.ts';
 import { OptionError } from '../src/options/validate.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import { startServer } from '../src/serve/server.ts';
+import { SHRINKAGE } from '../src/teach/discriminant.ts';
 import { embeddingTensor } from '../src/teach/embedding.ts';
 import { TeachError } from '../src/teach/errors.ts';
+import type { FloatHead } from '../src/teach/head.ts';
 import { fitLogistic } from '../src/teach/regression.ts';
-import { balancedAccuracy, crossValidate, type Example, embedExamples, teach } from '../src/teach/teach.ts';
+import { balancedAccuracy, crossValidate, type Example, embedExamples, fitHead, teach } from '../src/teach/teach.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 import { REPO_PHOTOS, repoPhotos } from './helpers/photos.ts';
 import { mulberry32 } from './helpers/random.ts';
@@ -110,25 +112,94 @@ function plainLogistic(
   return (e) => W.map((row) => row.reduce((s, w, j) => s + (w * (e[j] - centre[j])) / meanNorm, 0));
 }
 
-test('teaching finds the minimum of the regression that plain gradient descent finds', () => {
-  const random = mulberry32(13);
-  const classes = 3;
-  // More examples than features, then fewer (as 2048-value embeddings of a few photos): unbalanced on purpose.
-  for (const [n, d] of [
+/**
+ * Three classes of random features, unbalanced on purpose: more examples than features, then fewer
+ * (as 2048-value embeddings of a few photos).
+ */
+function unbalancedProblems(seed: number): { x: Float32Array[]; y: number[]; d: number }[] {
+  const random = mulberry32(seed);
+  return [
     [40, 6],
     [14, 30],
-  ]) {
+  ].map(([n, d]) => {
     const y = Array.from({ length: n }, (_, i) => (i < n / 2 ? 0 : i < (4 * n) / 5 ? 1 : 2));
     const x = y.map((c) => Float32Array.from({ length: d }, (_, j) => (j === c ? 1.5 : 0) + random() * 2 + (j % 7)));
+    return { x, y, d };
+  });
+}
+
+/** A float head's score of class c for embedding e. */
+const headScore = (head: FloatHead, e: Float32Array, c: number) =>
+  head.bias[c] + e.reduce((s, v, j) => s + head.weight[c * e.length + j] * v, 0);
+
+test('teaching finds the minimum of the regression that plain gradient descent finds', () => {
+  const classes = 3;
+  for (const { x, y, d } of unbalancedProblems(13)) {
     const oracle = plainLogistic(x, y, classes, 0.05, 4000);
     const head = fitLogistic({ x, y, classes }, { l2: 0.05, iterations: 200 });
-    for (const e of x) {
-      const expected = oracle(e);
-      expected.forEach((v, c) => {
-        const got = head.bias[c] + e.reduce((s, value, j) => s + head.weight[c * d + j] * value, 0);
-        assert.ok(Math.abs(got - v) < 1e-3, `${n} × ${d}, logit ${c}: ${got} against ${v}`);
+    for (const e of x)
+      oracle(e).forEach((v, c) => {
+        const got = headScore(head, e, c);
+        assert.ok(Math.abs(got - v) < 1e-3, `${x.length} × ${d}, logit ${c}: ${got} against ${v}`);
       });
-    }
+  }
+});
+
+/**
+ * The oracle for the default head: the shrinkage discriminant on all the features (no span), with
+ * the same centring and unit length, by Gauss-Jordan elimination, written without the library's code.
+ * Its scores are up to the library's temperature, one positive factor.
+ */
+function plainDiscriminant(x: Float32Array[], y: number[], classes: number, shrinkage: number) {
+  const d = x[0].length;
+  const count = Array.from({ length: classes }, (_, c) => y.filter((v) => v === c).length);
+  const centre = Array.from({ length: d }, (_, j) => x.reduce((s, r, i) => s + r[j] / (classes * count[y[i]]), 0));
+  const z = x.map((r) => {
+    const centred = Array.from(r, (v, j) => v - centre[j]);
+    const norm = Math.hypot(...centred);
+    return centred.map((v) => v / norm);
+  });
+  const means = Array.from({ length: classes }, (_, c) =>
+    Array.from({ length: d }, (_, j) => z.reduce((s, r, i) => s + (y[i] === c ? r[j] / count[c] : 0), 0)),
+  );
+  const within = Array.from({ length: d }, (_, a) =>
+    Array.from({ length: d }, (_, b) =>
+      z.reduce((s, r, i) => s + ((r[a] - means[y[i]][a]) * (r[b] - means[y[i]][b])) / (classes * count[y[i]]), 0),
+    ),
+  );
+  const nu = within.reduce((s, row, a) => s + row[a], 0) / d;
+  const sigma = within.map((row, a) => row.map((v, b) => (1 - shrinkage) * v + (a === b ? shrinkage * nu : 0)));
+  // Gauss-Jordan on [Σ | m_0 ... m_C-1].
+  const m = sigma.map((row, a) => [...row, ...means.map((mean) => mean[a])]);
+  for (let col = 0; col < d; col++) {
+    const pivot = m[col][col];
+    m[col] = m[col].map((v) => v / pivot);
+    m.forEach((row, r) => {
+      if (r === col) return;
+      const f = row[col];
+      m[r] = row.map((v, k) => v - f * m[col][k]);
+    });
+  }
+  const weights = means.map((_, c) => m.map((row) => row[d + c]));
+  return (e: Float32Array) => weights.map((w) => w.reduce((s, v, j) => s + v * (e[j] - centre[j]), 0));
+}
+
+test('the default head is the shrinkage discriminant that a plain float implementation finds', () => {
+  const classes = 3;
+  for (const { x, y, d } of unbalancedProblems(17)) {
+    const oracle = plainDiscriminant(x, y, classes, SHRINKAGE);
+    const head = fitHead({ x, y, classes });
+    // One positive factor (the temperature) relates the two for every example and class.
+    const factor = headScore(head, x[0], 0) / oracle(x[0])[0];
+    assert.ok(factor > 0, `factor ${factor}`);
+    for (const e of x)
+      oracle(e).forEach((v, c) => {
+        const got = headScore(head, e, c);
+        assert.ok(
+          Math.abs(got - factor * v) < 1e-6 * (1 + Math.abs(got)),
+          `${x.length} × ${d}, score ${c}: ${got} against ${factor * v}`,
+        );
+      });
   }
 });
 

@@ -55,7 +55,7 @@ export async function run({ values, flags, positionals }: CommandArgs): Promise<
     const head = headFromSet(model, set, { unknown: flags.unknown });
     for (const { label, photos } of folder.classes)
       process.stdout.write(`${label}: ${photos.length} photo${photos.length === 1 ? '' : 's'}\n`);
-    process.stdout.write(`head: logistic, cross-validated balanced accuracy (5 folds): ${estimate(set)}\n`);
+    process.stdout.write(`head: discriminant, cross-validated balanced accuracy (5 folds): ${estimate(set)}\n`);
     await writeAtomically(output, model.withHead(head).toFile());
     process.stdout.write(`wrote ${output}\n`);
   } finally {

@@ -27,15 +27,37 @@ export interface Examples {
 }
 
 export function fitLogistic({ x, y, classes }: Examples, options: RegressionOptions): FloatHead {
+  const normalized = normalizedExamples({ x, y, classes });
+  const { span } = normalized;
+  const objective = (v: Float64Array, gradient: Float64Array) =>
+    loss(v, gradient, span, y, balancedWeights(y, classes), classes, options.l2);
+  return headOnEmbeddings(normalized, lbfgs(objective, new Float64Array(classes * span.rank), options.iterations));
+}
+
+/** The examples centred on the mean of the class means, at unit length, and their span. */
+export interface Normalized {
+  centre: Float64Array;
+  rows: Float64Array[];
+  /** The examples' mean length from the centre before scaling. */
+  meanLength: number;
+  span: Span;
+  classes: number;
+}
+
+export function normalizedExamples({ x, y, classes }: Examples): Normalized {
   const centre = classMeanCentre({ x, y, classes });
   const rows = x.map((e) => Float64Array.from(e, (v, j) => v - centre[j]));
   const lengths = rows.map((row) => Math.sqrt(row.reduce((s, v) => s + v * v, 0)));
   const meanLength = lengths.reduce((s, v) => s + v, 0) / rows.length || 1;
   rows.forEach((row, i) => row.forEach((v, j) => (row[j] = lengths[i] > 0 ? v / lengths[i] : 0)));
-  const span = spanOf(rows);
-  const objective = (v: Float64Array, gradient: Float64Array) =>
-    loss(v, gradient, span, y, balancedWeights(y, classes), classes, options.l2);
-  const v = lbfgs(objective, new Float64Array(classes * span.rank), options.iterations);
+  return { centre, rows, meanLength, span: spanOf(rows), classes };
+}
+
+/**
+ * Weights V (classes × rank) on the span's coordinates of the normalized examples as an fc on the
+ * raw embedding: logits = W (e − centre) / meanLength, the centring folded into the bias.
+ */
+export function headOnEmbeddings({ centre, rows, meanLength, span, classes }: Normalized, v: Float64Array): FloatHead {
   const weight = featureWeights(span, v, classes, rows).map((w) => w / meanLength);
   const d = centre.length;
   const bias = Float64Array.from({ length: classes }, (_, c) => {

@@ -1,7 +1,8 @@
 /**
  * teach(model, examples): a head taught from labelled photos or embeddings, to run with
- * model.withHead(head) or to save as a complete model file. Class-balanced logistic regression
- * (regression.ts), or on request the nearest class mean (mean.ts).
+ * model.withHead(head) or to save as a complete model file. A shrinkage linear discriminant
+ * (discriminant.ts), or on request class-balanced logistic regression (regression.ts) or the nearest
+ * class mean (mean.ts).
  */
 
 import type { DecoderChoice } from '../image/decoders.ts';
@@ -9,6 +10,7 @@ import { type ImageSource, toRgbImage } from '../image/sources.ts';
 import { photoView, type View } from '../image/views.ts';
 import { checkAugment } from '../options/validate.ts';
 import type { Model } from '../runtime/model.ts';
+import { fitDiscriminant } from './discriminant.ts';
 import { embeddingTensor } from './embedding.ts';
 import { TeachError } from './errors.ts';
 import { type FloatHead, type Head, quantizeHead } from './head.ts';
@@ -18,20 +20,20 @@ import { type Examples, fitLogistic } from './regression.ts';
 /** A photo (anything classify takes) or an embedding of it (model.embed), with its class. */
 export type Example = { label: string } & ({ image: ImageSource } | { embedding: Float32Array });
 
-export type HeadMethod = 'logistic' | 'mean';
+export type HeadMethod = 'discriminant' | 'logistic' | 'mean';
 
 export interface TeachOptions {
   /**
-   * `logistic` regression (default) or nearest class `mean`: in bench/teach.ts the regression on
-   * centred unit-length embeddings is as good as the mean at 1 photo a class and better from 5.
+   * Shrinkage linear `discriminant` (default), `logistic` regression or nearest class `mean`: in
+   * bench/teach.ts the three are alike at 1 photo a class, and the discriminant is best from 5.
    */
   method?: HeadMethod;
   /**
-   * L2 strength of the regression (default 0.01; bench/teach.ts measured 0.001 to 0.1, and choosing
-   * it by inner cross-validation on the examples did worse than this default).
+   * L2 strength of the `logistic` regression (default 0.01; bench/teach.ts measured 0.001 to 0.1,
+   * and choosing it by inner cross-validation on the examples did worse than this default).
    */
   l2?: number;
-  /** At most this many L-BFGS iterations (default 100; it converges in 10 to 30 on the sample). */
+  /** At most this many L-BFGS iterations of the regression (default 100; it converges in 10 to 30 on the sample). */
   iterations?: number;
   /**
    * Answer `unknown` for photos whose best probability falls below a threshold chosen from the
@@ -158,7 +160,9 @@ function checkedEmbedding(model: Model, embedding: Float32Array, index: number):
 
 /** The float head for labelled embeddings, by the method the options choose. */
 export function fitHead(set: Examples, options: TeachOptions = {}): FloatHead {
-  return options.method === 'mean' ? fitClassMeans(set) : fitLogistic(set, { ...DEFAULTS, ...definedOnly(options) });
+  if (options.method === 'mean') return fitClassMeans(set);
+  if (options.method === 'logistic') return fitLogistic(set, { ...DEFAULTS, ...definedOnly(options) });
+  return fitDiscriminant(set);
 }
 
 function definedOnly(options: TeachOptions): { l2?: number; iterations?: number } {
