@@ -177,6 +177,8 @@ async function startGateway(target: Broker, modelPath: string, group: string, cl
     target.url,
     '--model',
     modelPath,
+    '--workers',
+    '1',
     '--threads',
     '1',
     '--group',

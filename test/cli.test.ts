@@ -135,7 +135,7 @@ test('bad arguments exit 2 with one line: unknown command, bad --top, no image, 
   assert.is(cli().code, 2, 'no command: the overview on stderr');
 });
 
-test('--threads on classify, classify --stream, embed and serve: N or auto, the same logits, bad values exit 2', () => {
+test('--threads on classify, classify --stream, embed, serve and mqtt: N or auto, the same logits, bad values exit 2', () => {
   const logits = (threads: string) => {
     const r = cli('classify', CAT, '--model', MODEL, '--json', '--top', '10', '--threads', threads);
     assert.is(r.code, 0, r.stderr);
@@ -151,14 +151,25 @@ test('--threads on classify, classify --stream, embed and serve: N or auto, the 
     ['classify', '0'],
     ['embed', 'many'],
     ['serve', '1.5'],
+    ['mqtt', '0'],
   ]) {
-    const r = cli(command, ...(command === 'serve' ? [] : [CAT]), '--model', MODEL, '--threads', bad);
+    const images = command === 'serve' || command === 'mqtt' ? [] : [CAT];
+    const r = cli(command, ...images, '--model', MODEL, '--threads', bad);
     assert.is(r.code, 2, `${command} --threads ${bad}`);
     assert.match(r.stderr, /threads must be a positive integer or "auto", got/);
   }
-  for (const command of ['classify', 'embed', 'serve'])
+  for (const command of ['classify', 'embed', 'serve', 'mqtt'])
     assert.match(cli(command, '--help').stdout, /--threads N\|auto +threads/, `${command} --help`);
-  assert.match(cli('serve', '--help').stdout, /workers x threads stay within the cores unless both are given/);
+  // mqtt's --threads used to count the workers: now both are serve's.
+  for (const command of ['serve', 'mqtt']) {
+    const help = cli(command, '--help').stdout;
+    assert.match(help, /--threads N\|auto +threads per worker/, `${command} --help`);
+    assert.match(help, /--workers N +.*each with its own model/, `${command} --help`);
+    assert.match(help, /workers x threads stay within the cores unless both are given/, `${command} --help`);
+    const workers = cli(command, '--model', MODEL, '--workers', '0');
+    assert.is(workers.code, 2, `${command} --workers 0`);
+    assert.match(workers.stderr, /--workers must be a positive integer, got "0"/);
+  }
 });
 
 test('suggestions: a misspelled command or option names the nearest one', () => {

@@ -7,18 +7,20 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MqttOptionError } from '../src/mqtt/errors.ts';
-import type { MqttServiceOptions } from '../src/mqtt/options.ts';
+import { type MqttServiceOptions, resolveOptions } from '../src/mqtt/options.ts';
 import { FrameScheduler } from '../src/mqtt/scheduler.ts';
 import { type MqttService, mqttService } from '../src/mqtt/service.ts';
+import { OptionError } from '../src/options/validate.ts';
 import { loadModel } from '../src/runtime/model.ts';
 import type { Prediction } from '../src/runtime/topk.ts';
+import { serveSizing } from '../src/serve/sizing.ts';
 import { tinyModelFile } from './helpers/model-files.ts';
 import {
   type Broker,
@@ -163,7 +165,14 @@ test.before(async () => {
   const model = await loadModel(MODEL, { threads: 1 });
   oracle = (await model.classify(CAT, { top: 5 })).top;
   listener = await Listener.open(broker.url, ['resnet-wasm/#', 'homeassistant/#', 'replies/#']);
-  main = await gateway(broker, { clientId: 'gw-main', maxBytes: MAX_BYTES, homeassistant: true, metricsPort: 0 });
+  // One worker, as the burst test counts frames; its threads are serve's auto (the cores, at most 4).
+  main = await gateway(broker, {
+    clientId: 'gw-main',
+    maxBytes: MAX_BYTES,
+    homeassistant: true,
+    metricsPort: 0,
+    workers: 1,
+  });
   await listener.next(isStatus(main.statusTopic, 'online'), 'online status of gw-main');
 });
 
@@ -207,6 +216,37 @@ test('options that cannot work are refused before any worker starts, naming the 
       assert.match((error as Error).message, message);
     }
   }
+});
+
+test("workers and threads are serve's: its sizing within the cores, both honoured when both are given, bad values refused", () => {
+  const cores = availableParallelism();
+  const sized = (options: Partial<MqttServiceOptions>) => {
+    const { workers, threads } = resolveOptions({ broker: 'mqtt://127.0.0.1:1', modelPath: MODEL, ...options });
+    return { workers, threads };
+  };
+  assert.equal(sized({}), { workers: cores, threads: 1 }, 'one single-threaded worker per core by default');
+  assert.equal(sized({ threads: 1 }), { workers: cores, threads: 1 });
+  assert.equal(sized({ workers: 1 }), { workers: 1, threads: Math.min(4, cores) });
+  assert.equal(sized({ threads: 2 }), serveSizing(undefined, 2, cores));
+  assert.equal(sized({ workers: 3, threads: 'auto' }), serveSizing(3, 'auto', cores));
+  assert.equal(sized({ workers: 2 * cores, threads: 3 }), { workers: 2 * cores, threads: 3 }, 'both given');
+  for (const [options, message] of [
+    [{ workers: 0 }, /workers must be a positive integer, got 0/],
+    [{ workers: 1.5 }, /workers must be a positive integer, got 1.5/],
+    [{ threads: 0 }, /threads must be a positive integer or "auto", got 0/],
+    [{ threads: 'many' as 'auto' }, /threads must be a positive integer or "auto", got "many"/],
+  ] as const) {
+    assert.throws(
+      () => sized(options),
+      (error: Error) => error instanceof OptionError && message.test(error.message),
+    );
+  }
+});
+
+brokerTest("the main gateway runs one worker on serve's auto threads and answers as Model.classify", async () => {
+  assert.equal(main.sizing, serveSizing(1, 'auto', availableParallelism()));
+  await listener.publish('cameras/threads/image', CAT, frame('threads-0'));
+  assert.equal((await listener.next(isResult('threads-0'), 'the cat through a threaded worker')).json.top, oracle);
 });
 
 test('resnet-wasm/mqtt resolves through the exports; classifying with resnet-wasm never loads MQTT.js', () => {

@@ -151,24 +151,35 @@ test('health, server metadata, model metadata and readiness as the protocol name
   assert.equal(await get('/v2/health/ready'), { status: 200, json: { ready: true } });
   const meta = await get('/v2');
   assert.is(meta.json.name, 'resnet-wasm');
-  assert.equal(meta.json.extensions, ['binary_tensor_data', 'classification']);
+  assert.equal(meta.json.extensions, ['binary_tensor_data', 'classification', 'model_configuration']);
   const modelMeta = {
     name: 'default',
     versions: ['1'],
     platform: 'resnet-wasm',
-    inputs: [
-      { name: 'image', datatype: 'BYTES', shape: [-1] },
-      { name: 'input', datatype: 'FP32', shape: [-1, 3, 224, 224] },
-    ],
-    outputs: [
-      { name: 'logits', datatype: 'FP32', shape: [-1, 1000] },
-      { name: 'top', datatype: 'BYTES', shape: [-1, -1] },
-    ],
+    inputs: [{ name: 'input', datatype: 'UINT8', shape: [-1, 224, 224, 3] }],
+    outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 1000] }],
   };
   assert.equal(await get('/v2/models/default'), { status: 200, json: modelMeta });
   assert.equal(await get('/v2/models/default/versions/1'), { status: 200, json: modelMeta });
+  // Triton's ModelConfig JSON for the same tensors: dims without the batch dimension, up to --max-batch (4 here).
+  const config = {
+    name: 'default',
+    platform: 'resnet-wasm',
+    backend: 'resnet-wasm',
+    max_batch_size: 4,
+    input: [{ name: 'input', data_type: 'TYPE_UINT8', format: 'FORMAT_NHWC', dims: [224, 224, 3] }],
+    output: [{ name: 'logits', data_type: 'TYPE_FP32', dims: [1000], label_filename: 'default.rnw' }],
+  };
+  assert.equal(await get('/v2/models/default/config'), { status: 200, json: config });
+  assert.equal(await get('/v2/models/default/versions/1/config'), { status: 200, json: config });
   assert.equal(await get('/v2/models/default/ready'), { status: 200, json: { name: 'default', ready: true } });
-  for (const path of ['/v2/models/resnet50', '/v2/models/resnet50/ready', '/v2/models/default/versions/2']) {
+  for (const path of [
+    '/v2/models/resnet50',
+    '/v2/models/resnet50/ready',
+    '/v2/models/resnet50/config',
+    '/v2/models/default/versions/2',
+    '/v2/models/default/versions/2/config',
+  ]) {
     const answer = await get(path);
     assert.is(answer.status, 404, path);
     assert.equal(Object.keys(answer.json), ['error'], path);
@@ -254,7 +265,50 @@ test('UINT8 pixels the library resized and cropped, NHWC binary and NCHW JSON (t
   assert.equal(coffee.outputs.logits.data, logits.coffee);
 });
 
-test("FP32 values the library normalized (preprocessFloat), NCHW binary (image_client.py) and NHWC JSON: the photo's classes", async () => {
+/**
+ * Triton's image_client.py: get_model_metadata, get_model_config, parse_model's checks, then one
+ * batch of its preprocessed images (the dtype the metadata names, the config's format) under the
+ * metadata's input name, the output asked for with class_count (binary, as tritonclient asks).
+ */
+test("Triton's image_client.py: metadata, config, then a batch in the config's input format with class_count", async () => {
+  const metadata = await (await fetch(`${server.url}/v2/models/default`)).json();
+  const config = await (await fetch(`${server.url}/v2/models/default/config`)).json();
+  assert.is(metadata.inputs.length, 1, 'expecting 1 input');
+  assert.is(metadata.outputs.length, 1, 'expecting 1 output');
+  assert.is(config.input.length, 1, 'expecting 1 input in model configuration');
+  const [input] = metadata.inputs;
+  const [output] = metadata.outputs;
+  assert.is(output.datatype, 'FP32');
+  assert.ok(config.max_batch_size >= 2, 'batching');
+  assert.ok(output.shape.slice(1).filter((d: number) => d > 1).length <= 1, 'the output is a vector');
+  assert.is(input.shape.length, 4);
+  assert.is(config.input[0].format, 'FORMAT_NHWC');
+  const [, h, w, c] = input.shape;
+  assert.equal([h, w, c], [224, 224, 3]);
+  assert.is(input.datatype, 'UINT8', 'raw pixels: image_client scales none by default');
+  const request = tritonRequest(
+    [
+      {
+        name: input.name,
+        datatype: input.datatype,
+        shape: [2, h, w, c],
+        binary: Buffer.concat([pixels(CAT), pixels(COFFEE)]),
+      },
+    ],
+    [{ name: output.name, parameters: { binary_data: true, classification: 3 } }],
+  );
+  const { status, json, outputs } = await infer(request);
+  assert.is(status, 200, JSON.stringify(json));
+  assert.equal(outputs[output.name].shape, [2, 3]);
+  const strings = (result: ClassifyResult, values: Float32Array) =>
+    result.top.slice(0, 3).map(({ index, label }) => `${values[index].toFixed(6)}:${index}:${label}`);
+  assert.equal(outputs[output.name].data, [
+    ...strings(expected.cat, logits.cat),
+    ...strings(expected.coffee, logits.coffee),
+  ]);
+});
+
+test("FP32 values the library normalized (preprocessFloat), NCHW binary and NHWC JSON: the photo's classes", async () => {
   const cat = preprocessFloat(decodeImage(CAT), preprocessing());
   const coffee = preprocessFloat(decodeImage(COFFEE), preprocessing());
   const batch = new Float32Array(2 * cat.length);

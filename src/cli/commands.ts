@@ -15,6 +15,7 @@ const MODEL = {
   value: 'FILE',
   help: 'a .rnw model file (default: the packaged ImageNet ResNet-50)',
 } as const;
+
 const OUTPUT = { type: 'string', short: 'o', value: 'FILE', help: 'where to write the result (required)' } as const;
 const THREADS = {
   type: 'string',
@@ -28,6 +29,18 @@ const DECODER = {
   value: 'auto|sharp|js',
   default: 'auto',
   help: 'which JPEG/PNG decoder reads the images',
+} as const;
+
+/** serve's and mqtt's: how many models run at once, and the threads of each (src/serve/sizing.ts). */
+const WORKERS = {
+  type: 'string',
+  value: 'N',
+  help: `worker threads, each with its own model (default: the cores / --threads; here ${availableParallelism()})`,
+} as const;
+
+const WORKER_THREADS = {
+  ...THREADS,
+  help: 'threads per worker (auto: the cores / --workers, at most 4); workers x threads stay within the cores unless both are given',
 } as const;
 
 export const COMMANDS: Command[] = [
@@ -174,15 +187,8 @@ export const COMMANDS: Command[] = [
         value: 'NAME',
         help: "the model's name in /v2 (default: the file's base name, default for the packaged one)",
       },
-      workers: {
-        type: 'string',
-        value: 'N',
-        help: `worker threads, each with its own model (default: the cores / --threads; here ${availableParallelism()})`,
-      },
-      threads: {
-        ...THREADS,
-        help: 'threads per worker (auto: the cores / --workers, at most 4); workers x threads stay within the cores unless both are given',
-      },
+      workers: WORKERS,
+      threads: WORKER_THREADS,
       queue: {
         type: 'string',
         value: 'N',
@@ -246,12 +252,8 @@ export const COMMANDS: Command[] = [
       },
       model: MODEL,
       top: { type: 'string', value: 'K', default: String(DEFAULT_TOP), help: 'classes in each result' },
-      threads: {
-        type: 'string',
-        value: 'N',
-        default: '1',
-        help: 'frames classified at once, each by a worker thread with its own model',
-      },
+      workers: { ...WORKERS, help: `frames classified at once: ${WORKERS.help}` },
+      threads: WORKER_THREADS,
       qos: { type: 'string', value: '0|1|2', default: '1', help: 'of the subscription and of every answer' },
       retain: { type: 'boolean', help: 'results retained: the last result per camera' },
       topic: {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { QoS } from '../mqtt/options.ts';
 import { mqttService } from '../mqtt/service.ts';
-import { checkTop, fromText } from '../options/validate.ts';
+import { checkThreads, checkTop, fromText } from '../options/validate.ts';
 import { type CommandArgs, positiveInteger, UsageError } from './command.ts';
 import { defaultModelPath } from './paths.ts';
 
@@ -15,7 +15,8 @@ export async function run({ values, flags }: CommandArgs): Promise<void> {
     broker: values.broker!,
     modelPath: values.model ?? defaultModelPath(),
     top: checkTop(fromText(values.top!)),
-    threads: positiveInteger(values.threads, '--threads'),
+    workers: values.workers === undefined ? undefined : positiveInteger(values.workers, '--workers'),
+    threads: checkThreads(fromText(values.threads!)),
     qos: qos(values.qos!),
     retain: flags.retain,
     images: values.topic,
@@ -39,9 +40,10 @@ export async function run({ values, flags }: CommandArgs): Promise<void> {
     metricsHost: values['metrics-host'],
     log,
   });
+  const { workers, threads } = service.sizing;
   const metrics = service.metricsUrl === undefined ? '' : `, metrics on ${service.metricsUrl}`;
   process.stdout.write(
-    `resnet-wasm mqtt: online as ${service.clientId} on ${values.broker} (status: ${service.statusTopic}${metrics})\n`,
+    `resnet-wasm mqtt: online as ${service.clientId} on ${values.broker} (workers: ${workers}, threads each: ${threads}, status: ${service.statusTopic}${metrics})\n`,
   );
   const signal = await Promise.race(
     ['SIGTERM', 'SIGINT'].map((name) => new Promise<string>((resolve) => process.once(name, () => resolve(name)))),

@@ -3,9 +3,11 @@
  * and the limits a frame must pass (serve's, src/serve/limits.ts). resolveOptions fills in the
  * defaults and refuses what cannot work, naming the option.
  */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { basename } from 'node:path';
+import { checkThreads, OptionError, type ThreadsChoice } from '../options/validate.ts';
 import { DEFAULT_LIMITS } from '../serve/limits.ts';
+import { type ServeSizing, serveSizing } from '../serve/sizing.ts';
 import { MqttOptionError } from './errors.ts';
 import { DEFAULT_DISCOVERY_PREFIX } from './homeassistant.ts';
 import { checkFilter, checkTemplate, DEFAULT_TOPICS, type Topics } from './topics.ts';
@@ -19,8 +21,14 @@ export interface MqttServiceOptions extends Partial<Topics> {
   modelPath: string;
   /** Classes in each answer (default 5). */
   top?: number;
-  /** Frames classified at once, each by its own single-threaded worker (default 1). */
-  threads?: number;
+  /** Frames classified at once, each by a worker with its own model (default: the cores / threads), as serve's `workers`. */
+  workers?: number;
+  /**
+   * Threads sharing each frame's inference in a worker (default auto: the cores / workers, at most
+   * 4), as serve's: workers x threads stay within the cores unless both are given. (`threads` used
+   * to count the workers; that is `workers` now.)
+   */
+  threads?: ThreadsChoice;
   /** Of the subscription and of every answer (default 1). */
   qos?: QoS;
   /** Results are retained: a new subscriber reads each camera's last result at once (default false). */
@@ -58,9 +66,13 @@ export interface MqttServiceOptions extends Partial<Topics> {
 }
 
 export type ResolvedOptions = Required<
-  Omit<MqttServiceOptions, 'group' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'metricsPort'>
+  Omit<
+    MqttServiceOptions,
+    'group' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'metricsPort' | keyof ServeSizing
+  >
 > &
-  Pick<MqttServiceOptions, 'group' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'metricsPort'> & {
+  Pick<MqttServiceOptions, 'group' | 'ca' | 'cert' | 'key' | 'username' | 'password' | 'metricsPort'> &
+  ServeSizing & {
     model: string;
   };
 
@@ -70,7 +82,6 @@ export function resolveOptions(options: MqttServiceOptions): ResolvedOptions {
   const resolved = {
     ...DEFAULT_TOPICS,
     top: 5,
-    threads: 1,
     qos: 1 as QoS,
     retain: false,
     clientId: `resnet-wasm-${hostname()}`,
@@ -85,6 +96,7 @@ export function resolveOptions(options: MqttServiceOptions): ResolvedOptions {
     log: () => {},
     ...definedOnly(options),
     model: basename(options.modelPath).replace(/\.rnw$/, ''),
+    ...sizing(options),
   };
   checkBroker(resolved.broker);
   checkFilter(resolved.images, 'the image topic');
@@ -93,6 +105,13 @@ export function resolveOptions(options: MqttServiceOptions): ResolvedOptions {
     throw new MqttOptionError(`the group must be a name without "/", "+" or "#", got "${resolved.group}"`);
   if (![0, 1, 2].includes(resolved.qos)) throw new MqttOptionError(`the QoS must be 0, 1 or 2, got ${resolved.qos}`);
   return resolved;
+}
+
+/** Workers and threads as serve sizes them. */
+function sizing({ workers, threads }: MqttServiceOptions): ServeSizing {
+  if (workers !== undefined && !(Number.isSafeInteger(workers) && workers >= 1))
+    throw new OptionError('workers', 'a positive integer', workers);
+  return serveSizing(workers, checkThreads(threads), availableParallelism());
 }
 
 function checkBroker(url: string): void {

@@ -7,6 +7,7 @@
 import type { MqttClient } from 'mqtt';
 import { ServeError, toServeError } from '../serve/errors.ts';
 import { WorkerPool } from '../serve/pool.ts';
+import type { ServeSizing } from '../serve/sizing.ts';
 import { type BrokerConnection, connectBroker } from './connection.ts';
 import { BrokerError } from './errors.ts';
 import { checkFrame, type Frame, frameOf } from './frame.ts';
@@ -22,6 +23,8 @@ export interface MqttService {
   /** Where `online` / `offline` is retained. */
   statusTopic: string;
   metrics: MqttMetrics;
+  /** The workers (frames classified at once) and the threads of each, as serve sizes them. */
+  sizing: ServeSizing;
   /** e.g. http://127.0.0.1:9464/metrics, when a metrics port was given. */
   metricsUrl?: string;
   /**
@@ -42,8 +45,9 @@ export async function mqttService(input: MqttServiceOptions): Promise<MqttServic
   );
   pool = await WorkerPool.start({
     modelPath: input.modelPath,
-    workers: options.threads,
-    queueSize: options.threads,
+    workers: options.workers,
+    threads: options.threads,
+    queueSize: options.workers,
     timeoutMs: options.timeoutMs,
     maxPixels: options.maxPixels,
     observer: {
@@ -69,6 +73,7 @@ export async function mqttService(input: MqttServiceOptions): Promise<MqttServic
       clientId: options.clientId,
       statusTopic,
       metrics,
+      sizing: { workers: options.workers, threads: options.threads },
       ...(server === undefined ? {} : { metricsUrl: server.url }),
       async stop() {
         await gateway.stop();

@@ -1,11 +1,12 @@
 /**
  * The Open Inference Protocol (KServe v2, as Triton speaks it over HTTP) beside /v1: health,
  * server and model metadata, and infer, through the same worker pool, queue, limits and error
- * kinds. One model, named after its file (`default`) or --model-name, version "1". Its inputs:
- * `image` (BYTES: encoded images, one per element) or `input` (FP32 normalized values or UINT8
- * pixels of the network's crop, NCHW or NHWC, told apart by the shape); any input name is taken by
- * its datatype. Its outputs: `logits` (FP32 [N, classes]) and `top` (BYTES [N, k]:
- * "score:index:label", softmax scores), and Triton's classification extension on either.
+ * kinds, and Triton's model configuration. One model, named after its file (`default`) or
+ * --model-name, version "1", described in oip-model.ts. Its inputs: `image` (BYTES: encoded images,
+ * one per element) or `input` (FP32 normalized values or UINT8 pixels of the network's crop, NCHW
+ * or NHWC, told apart by the shape); any input name is taken by its datatype. Its outputs: `logits`
+ * (FP32 [N, classes]) and `top` (BYTES [N, k]: "score:index:label", softmax scores), and Triton's
+ * classification extension on either.
  * Errors are {"error": "message"}, as Triton's and KServe's clients read them.
  */
 
@@ -18,6 +19,7 @@ import { ServeError } from './errors.ts';
 import type { ServeLimits } from './limits.ts';
 import type { InferRequest, InputTensor, OutputTensor } from './oip-codec.ts';
 import { badRequest, encodeInferResponse, HEADER_LENGTH, parseInferRequest } from './oip-codec.ts';
+import { describeModel, modelConfig, modelMetadata, PLATFORM, VERSION } from './oip-model.ts';
 import type { WorkerPool } from './pool.ts';
 import type { ClassifyResult, JobOptions, ModelSummary } from './protocol.ts';
 
@@ -25,12 +27,12 @@ export interface OipOptions {
   pool: WorkerPool;
   limits: ServeLimits;
   modelName: string;
+  /** The .rnw file's base name: it holds the labels. */
+  modelFile: string;
   state: { draining: boolean };
   whenClientLeaves(reply: FastifyReply): AbortSignal;
 }
 
-const VERSION = '1';
-const PLATFORM = 'resnet-wasm';
 const DEFAULT_TOP = 5;
 const OUTPUTS = ['logits', 'top'];
 
@@ -54,7 +56,10 @@ export async function registerOip(app: FastifyInstance, options: OipOptions): Pr
   await app.register(async (v2) => oipRoutes(v2, options), { prefix: '/v2' });
 }
 
-function oipRoutes(v2: FastifyInstance, { pool, limits, modelName, state, whenClientLeaves }: OipOptions): void {
+function oipRoutes(
+  v2: FastifyInstance,
+  { pool, limits, modelName, modelFile, state, whenClientLeaves }: OipOptions,
+): void {
   // Triton's client sends its JSON and binary tensors with no content type (KServe's says JSON).
   v2.removeAllContentTypeParsers();
   v2.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: limits.maxBodyBytes }, (_request, body, done) =>
@@ -64,7 +69,7 @@ function oipRoutes(v2: FastifyInstance, { pool, limits, modelName, state, whenCl
   v2.setNotFoundHandler(async (request) => {
     throw new ServeError(
       'not-found',
-      `no route ${request.method} ${request.url}: GET /v2, /v2/health/live, /v2/health/ready, /v2/models/${modelName}[/ready], POST /v2/models/${modelName}/infer`,
+      `no route ${request.method} ${request.url}: GET /v2, /v2/health/live, /v2/health/ready, /v2/models/${modelName}[/ready, /config], POST /v2/models/${modelName}/infer`,
     );
   });
 
@@ -82,11 +87,12 @@ function oipRoutes(v2: FastifyInstance, { pool, limits, modelName, state, whenCl
     }
     return pool.model;
   };
+  const describe = (params: ModelParams) => describeModel(modelName, model(params), limits.maxBatch, modelFile);
 
   v2.get('/', async () => ({
     name: PLATFORM,
     version: packageJson.version,
-    extensions: ['binary_tensor_data', 'classification'],
+    extensions: ['binary_tensor_data', 'classification', 'model_configuration'],
   }));
   v2.get('/health/live', async () => ({ live: true }));
   v2.get('/health/ready', async () => {
@@ -94,7 +100,8 @@ function oipRoutes(v2: FastifyInstance, { pool, limits, modelName, state, whenCl
     return { ready: true };
   });
   for (const path of ['/models/:name', '/models/:name/versions/:version']) {
-    v2.get(path, async (request) => metadata(modelName, model(request.params as ModelParams)));
+    v2.get(path, async (request) => modelMetadata(describe(request.params as ModelParams)));
+    v2.get(`${path}/config`, async (request) => modelConfig(describe(request.params as ModelParams)));
     v2.get(`${path}/ready`, async (request) => {
       model(request.params as ModelParams);
       ready();
@@ -107,27 +114,11 @@ function oipRoutes(v2: FastifyInstance, { pool, limits, modelName, state, whenCl
   }
 }
 
-function metadata(name: string, { input, labels }: ModelSummary) {
-  return {
-    name,
-    versions: [VERSION],
-    platform: PLATFORM,
-    inputs: [
-      { name: 'image', datatype: 'BYTES', shape: [-1] },
-      { name: 'input', datatype: 'FP32', shape: [-1, input.c, input.h, input.w] },
-    ],
-    outputs: [
-      { name: 'logits', datatype: 'FP32', shape: [-1, labels.length] },
-      { name: 'top', datatype: 'BYTES', shape: [-1, -1] },
-    ],
-  };
-}
-
 async function infer(
   request: FastifyRequest,
   reply: FastifyReply,
   summary: ModelSummary,
-  options: Omit<OipOptions, 'state'>,
+  options: Omit<OipOptions, 'state' | 'modelFile'>,
 ): Promise<unknown> {
   const body = request.body as Uint8Array | undefined;
   if (body === undefined || body.length === 0) throw new ServeError('empty-body', 'the inference request is empty');

@@ -5,6 +5,7 @@
  */
 
 import type { AddressInfo } from 'node:net';
+import { basename } from 'node:path';
 import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { checkTop, fromText } from '../options/validate.ts';
 import { bodyDeadline, readImages, registerBodyParsers } from './body.ts';
@@ -88,6 +89,7 @@ export async function startServer(options: ServeOptions): Promise<ServeHandle> {
     limits,
     state,
     modelName: options.modelName ?? modelNameOf(options.modelPath),
+    modelFile: basename(options.modelPath),
     whenClientLeaves,
   });
   try {
