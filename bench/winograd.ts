@@ -9,9 +9,10 @@ import { readFileSync } from 'node:fs';
 import { benchmarkModel, quantizeForBenchmark } from '../src/builder/bench-model.ts';
 import { resnetFloat } from '../src/builder/resnet.ts';
 import { layerTimes } from '../src/cli/profile.ts';
+import { median } from '../src/cli/statistics.ts';
 import { macs } from '../src/model/types.ts';
 import { loadModel, type Model } from '../src/runtime/model.ts';
-import { median, roundRatios } from './rounds.ts';
+import { roundRatios } from './rounds.ts';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const RUNS = Number(process.env.RUNS ?? 10);
