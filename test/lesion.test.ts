@@ -17,12 +17,12 @@ import { decodeModel, readModel } from '../src/format/reader.ts';
 import { writeModel } from '../src/format/writer.ts';
 import { preprocessFloat, preprocessQuantized } from '../src/image/preprocess.ts';
 import { residualBlocks } from '../src/lesion/blocks.ts';
+import { convStatistics, corrected } from '../src/lesion/correct.ts';
 import { variantLogits } from '../src/lesion/evaluate.ts';
 import { fitBlocks } from '../src/lesion/fit.ts';
-import { recalibrate } from '../src/lesion/recalibrate.ts';
 import { withFittedBlocks, withoutBlocks } from '../src/lesion/without.ts';
-import type { FloatModel, QuantModel, QuantParams } from '../src/model/types.ts';
-import { calibrate, TensorRanges } from '../src/quantize/calibrate.ts';
+import type { FloatModel, QuantLayer, QuantModel, QuantParams } from '../src/model/types.ts';
+import { TensorRanges } from '../src/quantize/calibrate.ts';
 import { quantizeModel } from '../src/quantize/quantize.ts';
 import { runFloat } from '../src/reference/fp32.ts';
 import { loadModel } from '../src/runtime/model.ts';
@@ -188,31 +188,84 @@ test('a downsampling block replaced by its shortcut runs as the integer referenc
   model.dispose();
 });
 
-test('recalibration after a lesion moves the ranges towards fp32 calibration of the network built without the block', async () => {
-  const calibration = photos.calibration.map((p) => preprocessFloat(p.image, pre));
-  const expected = calibrate(floatWithout(full.float, ['layer3.1']), calibration, { method: 'percentile' });
-  const shortened = withoutBlocks(quant, ['layer3.1']);
-  const from = shortened.layers.findIndex((l) => l.name === 'layer3.0.add');
-  const studyPhotos = photos.calibration.map((p) => ({
+/** Per channel, a conv's mean value before its ReLU over every output pixel of every photo: plain loops. */
+function meanBeforeRelu(model: QuantModel, name: string, inputs: Uint8Array[]): Float64Array {
+  const layer = model.layers.find((l) => l.name === name)!;
+  if (layer.kind !== 'conv') throw new Error(`${name} is not a conv`);
+  const [x, out] = [model.tensors[layer.input], model.tensors[layer.output]];
+  const sums = new Float64Array(layer.cout);
+  for (const input of inputs) {
+    let q = input;
+    runQuantReference(model, input, (t, data) => {
+      if (t === layer.input) q = data;
+    });
+    for (let oy = 0; oy < out.h; oy++)
+      for (let ox = 0; ox < out.w; ox++)
+        for (let o = 0; o < layer.cout; o++) {
+          let acc = layer.bias[o];
+          for (let ky = 0; ky < layer.kh; ky++)
+            for (let kx = 0; kx < layer.kw; kx++) {
+              const [iy, ix] = [oy * layer.stride - layer.pad + ky, ox * layer.stride - layer.pad + kx];
+              if (iy < 0 || iy >= x.h || ix < 0 || ix >= x.w) continue;
+              for (let i = 0; i < layer.cin; i++)
+                acc +=
+                  (q[(iy * x.w + ix) * x.c + i] - x.zeroPoint) *
+                  layer.weight[((o * layer.kh + ky) * layer.kw + kx) * layer.cin + i];
+            }
+          sums[o] += acc * layer.multiplier[o] * out.scale;
+        }
+  }
+  return sums.map((s) => s / (inputs.length * out.h * out.w));
+}
+
+test("statistics corrected after a lesion: each later conv's mean before ReLU is the full network's again", async () => {
+  const studyPhotos = photos.calibration.slice(0, 4).map((p) => ({
     file: p.file,
     input: preprocessQuantized(p.image, pre, quant.tensors[0]),
   }));
-  const recalibrated = await recalibrate(shortened, from, studyPhotos);
-  const after = shortened.layers.slice(from).filter((l) => l.kind === 'conv' || l.kind === 'add' || l.kind === 'gap');
-  const error = (model: QuantModel) =>
-    after.reduce((sum, l) => sum + Math.abs(Math.log(model.tensors[l.output].scale / expected[l.output].scale)), 0) /
-    after.length;
-  console.log(
-    `    mean |log(scale / fp32 scale)| after layer3.0: kept ${error(shortened).toFixed(3)}, recalibrated ${error(recalibrated).toFixed(3)}`,
-  );
-  assert.ok(error(recalibrated) < error(shortened));
-  for (const l of after) {
-    const ratio = recalibrated.tensors[l.output].scale / expected[l.output].scale;
-    assert.ok(ratio > 0.7 && ratio < 1.4, `${l.name}: recalibrated scale ${ratio.toFixed(2)} times fp32's`);
+  const shortened = withoutBlocks(quant, ['layer3.1']);
+  const targets = await convStatistics(quant, studyPhotos, 'mean, scale');
+  const later = shortened.layers.filter((l) => l.kind === 'conv' && l.name.startsWith('layer4')).map((l) => l.name);
+  const studied = studyPhotos.map((p) => p.input);
+  for (const correction of ['mean', 'mean, scale'] as const) {
+    const fixed = await corrected(quant, shortened, targets, studyPhotos, correction);
+    let drifted = 0;
+    for (const name of later) {
+      const [want, before, after] = [quant, shortened, fixed].map((m) => meanBeforeRelu(m, name, studied));
+      const layer = fixed.layers.find((l) => l.name === name) as Extract<QuantLayer, { kind: 'conv' }>;
+      const unit = (o: number) => layer.multiplier[o] * fixed.tensors[layer.output].scale;
+      want.forEach((w, o) => {
+        // The shift is rounded to the int32 bias's unit.
+        assert.ok(Math.abs(after[o] - w) <= 0.5 * unit(o) + 1e-9 * Math.abs(w), `${correction}: ${name}[${o}]`);
+        if (Math.abs(before[o] - w) > unit(o)) drifted++;
+      });
+    }
+    assert.ok(drifted > 100, `${correction}: only ${drifted} channels had drifted`);
+    const model = await loadModel(writeModel(fixed));
+    inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(fixed, input)));
+    model.dispose();
   }
-  const model = await loadModel(writeModel(recalibrated));
-  inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(recalibrated, input)));
-  model.dispose();
+  const unchanged = await corrected(quant, quant, targets, studyPhotos, 'mean, scale');
+  assert.equal(writeModel(unchanged), writeModel(quant));
+  const meansOnly = await convStatistics(quant, studyPhotos, 'mean');
+  const other = new Map(targets);
+  other.set('layer4.0.conv1', { mean: new Float64Array(3), std: new Float64Array(3) });
+  for (const [bad, pattern] of [
+    [() => corrected(quant, shortened, targets, [], 'mean'), /no photos/],
+    [
+      () => corrected(quant, shortened, other, studyPhotos, 'mean'),
+      /layer4\.0\.conv1: 3 channels of statistics for 512/,
+    ],
+    [() => corrected(quant, shortened, meansOnly, studyPhotos, 'mean, scale'), /no spread to match/],
+  ] as const) {
+    try {
+      await bad();
+      assert.unreachable('resolved');
+    } catch (error) {
+      assert.instance(error, BlockLesionError);
+      assert.match((error as Error).message, pattern);
+    }
+  }
 });
 
 test('typed errors name the block: unknown, downsampling, named twice, every block', () => {

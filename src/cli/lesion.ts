@@ -41,7 +41,7 @@ export async function run({ values, flags }: CommandArgs): Promise<void> {
   const results = await budgetCurve(model, photos, budgets, {
     shortlist: positiveInteger(values.shortlist!, '--shortlist'),
     onStep: progress,
-    onBudget: (result) => progress(budgetTable([result]).split('\n').at(-2)!),
+    onBudget: (result) => progress(`budget ${result.budget} measured:\n${budgetTable([result])}`),
   });
   if (values.output) await writeAtomically(values.output, writeModel(results[0].model, producer));
   const printable = results.map(({ model: _model, ...result }) => result);

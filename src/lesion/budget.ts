@@ -6,20 +6,20 @@
  * the rest takes at most `budget` of the full time. The first step measures every identity block;
  * later steps the `shortlist` best of that first ranking still kept (each candidate reruns only
  * the layers after its first change: evaluate.ts, variantTopOnes). The chosen blocks are then
- * dropped four ways, measured on the same half, and the best agreeing kept: dropped outright,
- * with the ranges after them recalibrated, replaced by their lines, or both. The other half,
- * never used to choose, judges the result; the full and shortened networks are timed in turns
- * in the same run.
+ * repaired four ways, measured on the same half, and the best agreeing kept: dropped outright,
+ * replaced by their lines, and either with the later convs' statistics corrected to the full
+ * network's (correct.ts). The other half, never used to choose, judges the result (and, for the
+ * report, every repair); the full and shortened networks are timed in turns in the same run.
  */
 
 import { mulberry32 } from '../builder/random.ts';
 import { BlockLesionError } from '../errors.ts';
 import type { QuantModel } from '../model/types.ts';
 import { type ResidualBlock, residualBlocks } from './blocks.ts';
+import { type ChannelStats, convStatistics, corrected } from './correct.ts';
 import { accuracy, agreement, inferenceMs, layerMs, topOnes, variantTopOnes } from './evaluate.ts';
 import { fitBlocks } from './fit.ts';
 import type { StudyPhoto } from './photos.ts';
-import { recalibrate } from './recalibrate.ts';
 import { PROFILE_RUNS, removedMs } from './study.ts';
 import { type BlockFit, withFittedBlocks, withoutBlocks } from './without.ts';
 
@@ -33,9 +33,11 @@ export interface BudgetResult {
   chooseAgreement: number;
   /** How the layers after the dropped blocks were repaired. */
   repair: Repair;
+  /** Every repair tried, the kept one among them: agreement on the choosing half, and the held-out figures. */
+  repairs: RepairResult[];
   fullMs: number;
   shortenedMs: number;
-  heldOut: { photos: number; agreement: number; accuracy?: number; fullAccuracy?: number };
+  heldOut: HeldOut;
   model: QuantModel;
 }
 
@@ -47,11 +49,24 @@ export interface BudgetOptions {
   onBudget?: (result: BudgetResult) => void;
 }
 
-export type Repair = 'none' | 'ranges' | 'fitted' | 'fitted, ranges';
+export type Repair = 'none' | 'fitted' | 'corrected' | 'fitted, corrected';
+
+export interface HeldOut {
+  photos: number;
+  agreement: number;
+  accuracy?: number;
+  fullAccuracy?: number;
+}
+
+export interface RepairResult {
+  repair: Repair;
+  chooseAgreement: number;
+  heldOut: HeldOut;
+}
 
 const TIMING_RUNS = 21;
 const SPLIT_SEED = 18;
-/** Choosing photos the statistics and ranges are measured on: each costs a run with the convs sampled in JavaScript. */
+/** Choosing photos the lines and statistics are measured on: each costs a run with the convs sampled in JavaScript. */
 const REPAIR_PHOTOS = 64;
 
 /** The photos shuffled with a fixed seed and halved: one half chooses the blocks, the other (never used to choose) judges. */
@@ -77,13 +92,21 @@ export async function budgetCurve(
   const fullEstimate = ms.reduce((a, b) => a + b, 0);
   const fullChoose = await topOnes(model, choose);
   const identity = residualBlocks(model).filter((b) => b.shortcut.length === 0);
+  const repairPhotos = choose.slice(0, REPAIR_PHOTOS);
   const fits = await fitBlocks(
     model,
     identity.map((b) => b.name),
-    choose.slice(0, REPAIR_PHOTOS),
+    repairPhotos,
   );
+  const targets = await convStatistics(model, repairPhotos, 'mean, scale');
   const path = await greedyPath(model, fits, choose, fullChoose, ms, Math.min(...budgets) * fullEstimate, options);
   const fullHeldOut = await topOnes(model, heldOut);
+  const fullAccuracy = accuracy(fullHeldOut, heldOut);
+  const judged = (answers: Int32Array): HeldOut => ({
+    photos: heldOut.length,
+    agreement: agreement(answers, fullHeldOut),
+    ...(fullAccuracy === undefined ? {} : { fullAccuracy, accuracy: accuracy(answers, heldOut) }),
+  });
   const results: BudgetResult[] = [];
   for (const budget of budgets) {
     const steps = path.findIndex((step) => step.ms <= budget * fullEstimate) + 1;
@@ -92,25 +115,37 @@ export async function budgetCurve(
         `a budget of ${budget} is out of reach: dropping every identity block leaves ${(path[path.length - 1].ms / fullEstimate).toFixed(2)} of the time`,
       );
     const dropped = path.slice(0, steps).map((step) => step.block);
-    const chosen = await repaired(model, dropped, fits, choose, fullChoose);
-    const [answers] = await variantTopOnes(model, [chosen.model], heldOut);
-    const [fullMs, shortenedMs] = await inferenceMs([model, chosen.model], choose[0].input, TIMING_RUNS);
-    const fullAccuracy = accuracy(fullHeldOut, heldOut);
+    const ways = await repairs(model, dropped, fits, targets, repairPhotos);
+    const chosen = await variantTopOnes(
+      model,
+      ways.map((w) => w.model),
+      choose,
+    );
+    const heldOutAnswers = await variantTopOnes(
+      model,
+      ways.map((w) => w.model),
+      heldOut,
+    );
+    const tried = ways.map(({ repair }, i) => ({
+      repair,
+      chooseAgreement: agreement(chosen[i], fullChoose),
+      heldOut: judged(heldOutAnswers[i]),
+    }));
+    // The best agreeing on the choosing half (ties: the simpler, listed first).
+    const best = tried.reduce((b, t, i) => (t.chooseAgreement > tried[b].chooseAgreement ? i : b), 0);
+    const [fullMs, shortenedMs] = await inferenceMs([model, ways[best].model], choose[0].input, TIMING_RUNS);
     results.push({
       budget,
       dropped,
       choosePhotos: choose.length,
       estimatedShare: path[steps - 1].ms / fullEstimate,
-      chooseAgreement: chosen.agreement,
-      repair: chosen.repair,
+      chooseAgreement: tried[best].chooseAgreement,
+      repair: tried[best].repair,
+      repairs: tried,
       fullMs,
       shortenedMs,
-      model: chosen.model,
-      heldOut: {
-        photos: heldOut.length,
-        agreement: agreement(answers, fullHeldOut),
-        ...(fullAccuracy === undefined ? {} : { fullAccuracy, accuracy: accuracy(answers, heldOut) }),
-      },
+      model: ways[best].model,
+      heldOut: tried[best].heldOut,
     });
     options.onBudget?.(results[results.length - 1]);
   }
@@ -164,35 +199,22 @@ async function greedyPath(
   return path;
 }
 
-/** The shortened model, repaired whichever way agrees best with the full one on the choosing photos (ties: the simpler). */
-async function repaired(
+/** The shortened model repaired each way, the simplest first. */
+async function repairs(
   full: QuantModel,
   dropped: string[],
   fits: Map<string, BlockFit>,
-  choose: StudyPhoto[],
-  fullChoose: Int32Array,
-): Promise<{ model: QuantModel; agreement: number; repair: Repair }> {
+  targets: Map<string, ChannelStats>,
+  photos: StudyPhoto[],
+): Promise<{ model: QuantModel; repair: Repair }[]> {
   const shortened = withoutBlocks(full, dropped);
-  // Everything before the layer that writes the first dropped block's input is as it was.
-  const first = residualBlocks(full).find((b) => dropped.includes(b.name))!;
-  const writer = full.layers.find((layer) => layer.output === first.input)!;
-  const from = shortened.layers.findIndex((layer) => layer.name === writer.name);
-  const photos = choose.slice(0, REPAIR_PHOTOS);
   const fitted = withFittedBlocks(full, only(fits, dropped));
-  const ways: { model: QuantModel; repair: Repair }[] = [
+  return [
     { model: shortened, repair: 'none' },
-    { model: await recalibrate(shortened, from, photos), repair: 'ranges' },
     { model: fitted, repair: 'fitted' },
-    { model: await recalibrate(fitted, from, photos), repair: 'fitted, ranges' },
+    { model: await corrected(full, shortened, targets, photos, 'mean, scale'), repair: 'corrected' },
+    { model: await corrected(full, fitted, targets, photos, 'mean, scale'), repair: 'fitted, corrected' },
   ];
-  const answers = await variantTopOnes(
-    full,
-    ways.map((w) => w.model),
-    choose,
-  );
-  const agreements = answers.map((a) => agreement(a, fullChoose));
-  const best = agreements.indexOf(Math.max(...agreements));
-  return { ...ways[best], agreement: agreements[best] };
 }
 
 function only(fits: Map<string, BlockFit>, names: string[]): Map<string, BlockFit> {

@@ -86,7 +86,7 @@ function handedTensors(reference: QuantModel, model: QuantModel, from: number): 
 }
 
 /** The index of the first layer of `model` that is not `reference`'s (by content), or its layer count. */
-function firstDifference(reference: QuantModel, model: QuantModel): number {
+export function firstDifference(reference: QuantModel, model: QuantModel): number {
   const index = model.layers.findIndex((layer, i) => {
     const other = reference.layers[i];
     if (!other || !sameRecord(layer, other)) return true;

@@ -1,6 +1,6 @@
 // The terminal tables of `resnet-wasm lesion`: the study and the budget curve.
 
-import type { BudgetResult } from './budget.ts';
+import type { BudgetResult, HeldOut } from './budget.ts';
 import type { StudyResult } from './study.ts';
 
 export function studyTable(study: StudyResult): string {
@@ -23,18 +23,31 @@ export function budgetTable(results: BudgetResult[]): string {
   return [
     `budgets: blocks chosen on ${first.choosePhotos} photos, judged on the other ${first.heldOut.photos} (held out); time: the fastest of 21 whole inferences of each, measured in turns`,
     '',
-    '| budget | blocks dropped | ms (full → shortened) | speed-up | agreement, held out | top-1 held out (full → shortened) | repair |',
-    '|--:|---|--:|--:|--:|--:|---|',
-    ...results.map((r) => {
-      const h = r.heldOut;
-      const top1 =
-        h.fullAccuracy === undefined
-          ? ''
-          : `${percent(h.fullAccuracy)} → ${percent(h.accuracy)} (${signed(100 * (h.accuracy! - h.fullAccuracy))})`;
-      return `| ${r.budget} | ${r.dropped.join(', ')} | ${r.fullMs.toFixed(1)} → ${r.shortenedMs.toFixed(1)} | ${(r.fullMs / r.shortenedMs).toFixed(2)}x | ${percent(h.agreement)} | ${top1} | ${r.repair} |`;
-    }),
+    '| budget | blocks dropped | time left (profile) | ms (full → shortened) | speed-up | agreement, held out | top-1 held out (full → shortened) | repair |',
+    '|--:|---|--:|--:|--:|--:|--:|---|',
+    ...results.map(
+      (r) =>
+        `| ${r.budget} | ${r.dropped.join(', ')} | ${percent(r.estimatedShare)} | ${r.fullMs.toFixed(1)} → ${r.shortenedMs.toFixed(1)} | ${(r.fullMs / r.shortenedMs).toFixed(2)}x | ${percent(r.heldOut.agreement)} | ${topOne(r.heldOut)} | ${r.repair} |`,
+    ),
+    '',
+    'every repair tried (the kept one agrees best on the choosing half):',
+    '',
+    '| budget | repair | agreement, choosing half | agreement, held out | top-1 held out |',
+    '|--:|---|--:|--:|--:|',
+    ...results.flatMap((r) =>
+      r.repairs.map(
+        (t) =>
+          `| ${r.budget} | ${t.repair} | ${percent(t.chooseAgreement)} | ${percent(t.heldOut.agreement)} | ${topOne(t.heldOut)} |`,
+      ),
+    ),
     '',
   ].join('\n');
+}
+
+function topOne(h: HeldOut): string {
+  return h.fullAccuracy === undefined
+    ? ''
+    : `${percent(h.fullAccuracy)} → ${percent(h.accuracy)} (${signed(100 * (h.accuracy! - h.fullAccuracy))})`;
 }
 
 function percent(v: number | undefined): string {

@@ -268,8 +268,15 @@ function sameShape(a: Shape, b: Shape): boolean {
   return a.h === b.h && a.w === b.w && a.c === b.c;
 }
 
-/** Executes the layers in order; returns the f32 logits of the last layer, which must be fc. */
-export function runQuantReference(model: QuantModel, input: Uint8Array): Float32Array {
+/**
+ * Executes the layers in order; returns the f32 logits of the last layer, which must be fc.
+ * `observe` sees every uint8 tensor as it is written.
+ */
+export function runQuantReference(
+  model: QuantModel,
+  input: Uint8Array,
+  observe?: (tensor: number, data: Uint8Array) => void,
+): Float32Array {
   const { tensors, layers } = model;
   const t0 = tensors[0];
   checkLength('network input', input, t0.h * t0.w * t0.c);
@@ -366,6 +373,7 @@ export function runQuantReference(model: QuantModel, input: Uint8Array): Float32
       );
     }
     values[layer.output] = y;
+    observe?.(layer.output, y);
   }
   throw new Error('the last layer is not fc, so the network produces no logits');
 }
