@@ -169,17 +169,26 @@ function tagOf(generation: number): number {
 }
 
 /**
+ * `fn`'s source as a declaration, reachable as `name` too. A minifier renames functions (esbuild
+ * makes spinWhile `Nr`) and the calls between them alike, so the declaration keeps its own name for
+ * those calls and the alias serves the loop below, which names them as written here.
+ */
+function declare(name: string, fn: (...args: never[]) => unknown): string {
+  return fn.name === name ? fn.toString() : `${fn.toString()}\nconst ${name} = ${fn.name};`;
+}
+
+/**
  * The worker's whole program: instantiate, then claim chunks of posted jobs until told to stop. The
  * same loop runs in a Node worker thread (given its data up front) and in a Web Worker (given it by
  * message).
  */
 const SERVE = `
-const spinWhile = ${spinWhile.toString()};
-const awaitJob = ${awaitJob.toString()};
-const claimChunk = ${claimChunk.toString()};
-const chunkDone = ${chunkDone.toString()};
-const tagOf = ${tagOf.toString()};
-const reportFailure = ${reportFailure.toString()};
+${declare('spinWhile', spinWhile)}
+${declare('awaitJob', awaitJob)}
+${declare('claimChunk', claimChunk)}
+${declare('chunkDone', chunkDone)}
+${declare('tagOf', tagOf)}
+${declare('reportFailure', reportFailure)}
 function abort() {
   throw new Error(${JSON.stringify(KERNEL_ABORTED)});
 }
