@@ -43,10 +43,10 @@ export function tilesC8(
   }
 }
 
-/** `n` prepared pixels at `chunk` times output-channel block `ob` (prepared at `w0`), two pixels at a time, into output rows from `out`. */
+/** `n` prepared pixels at `chunk` times output-channel block `ob` (prepared at `weights`), two pixels at a time, into output rows from `out`. */
 // @ts-ignore: decorator
 @inline function tiles(
-  chunk: usize, n: i32, cp: i32, w0: usize,
+  chunk: usize, n: i32, cp: i32, weights: usize,
   params: usize, blocks: i32, ob: i32, outC: i32, out: usize, zo: i32, lo: i32,
 ): void {
   const channels = min(4, outC - ob * 4);
@@ -60,7 +60,7 @@ export function tilesC8(
     const pb = chunk + <usize>j * rowBytes;
     let a0 = i32x4.splat(0), a1 = i32x4.splat(0), a2 = i32x4.splat(0), a3 = i32x4.splat(0);
     let b0 = i32x4.splat(0), b1 = i32x4.splat(0), b2 = i32x4.splat(0), b3 = i32x4.splat(0);
-    let w = w0;
+    let w = weights;
     for (let k: usize = 0; k < rowBytes; k += 16) {
       const xa = v128.load(pa + k);
       const xb = v128.load(pb + k);

@@ -92,3 +92,21 @@ export class BlockLesionError extends ResnetWasmError {
     if (block !== undefined) this.block = block;
   }
 }
+
+/**
+ * A worker thread of a model's pool failed (a wasm trap, an error, an exit): the call it was part of
+ * and every later one on that model throw this, as the model cannot run any more. Names the thread
+ * (1 and up; 0 is the caller), the kernel it was running where known, and the worker's message.
+ */
+export class ThreadFailureError extends ResnetWasmError {
+  readonly thread: number;
+  readonly kernel?: string;
+
+  constructor(thread: number, kernel: string | undefined, problem: string) {
+    const where = kernel === undefined ? '' : ` running kernel "${kernel}"`;
+    super(`worker thread ${thread} failed${where}: ${problem}; the model cannot run any more: load it again`);
+    this.name = 'ThreadFailureError';
+    this.thread = thread;
+    if (kernel !== undefined) this.kernel = kernel;
+  }
+}

@@ -1,6 +1,13 @@
 // resnet-wasm: int8 ResNet image classification in WebAssembly SIMD.
 
-export { BlockLesionError, ImageDecodeError, ModelFormatError, ModelLoadError, ResnetWasmError } from './errors.ts';
+export {
+  BlockLesionError,
+  ImageDecodeError,
+  ModelFormatError,
+  ModelLoadError,
+  ResnetWasmError,
+  ThreadFailureError,
+} from './errors.ts';
 export { decodeModel, ModelStreamParser, readModel } from './format/reader.ts';
 export { writeModel } from './format/writer.ts';
 export { decodeImage, type RgbImage } from './image/decode.ts';

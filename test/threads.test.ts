@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { benchmarkModel } from '../src/builder/bench-model.ts';
+import { ResnetWasmError, ThreadFailureError } from '../src/errors.ts';
 import { readModel } from '../src/format/reader.ts';
 import { checkThreads, OptionError } from '../src/options/validate.ts';
 import { WORK } from '../src/runtime/kernels.ts';
@@ -16,6 +17,7 @@ import { loadModel } from '../src/runtime/model.ts';
 import { Network } from '../src/runtime/network.ts';
 import { MAX_AUTO_THREADS, threadCount } from '../src/runtime/thread-count.ts';
 import { chunkCount, MIN_CHUNK_WORK } from '../src/runtime/threads.ts';
+import { KERNEL_ABORTED } from '../src/runtime/wasm.ts';
 import { serveSizing } from '../src/serve/sizing.ts';
 import { REPO_PHOTOS } from './helpers/photos.ts';
 import { mulberry32 } from './helpers/random.ts';
@@ -140,6 +142,50 @@ async function singleThreadLogits(
   net.close();
   return logits;
 }
+
+/** What the first of up to `tries` calls that rejects rejects with; fails if none does. */
+async function firstRejection(call: () => Promise<unknown>, tries: number): Promise<unknown> {
+  for (let attempt = 0; attempt < tries; attempt++) {
+    const error = await call().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    if (error !== null) return error;
+  }
+  return assert.unreachable(`none of ${tries} calls rejected`);
+}
+
+test('a worker that aborts ends its call and every later one with a ThreadFailureError, never a hang', async () => {
+  // Worker 1 aborts on the first chunk it claims, while the caller may be asleep waiting for it;
+  // every call is cut (minChunkWork 1), so it claims one within the first classify or so.
+  const model = await loadModel(DEFAULT_MODEL, { threads: 2, cores: 2, minChunkWork: 1, failingThread: 1 });
+  const failure = await firstRejection(() => model.classify(PHOTOS[0]), 5);
+  assert.instance(failure, ThreadFailureError);
+  const error = failure as ThreadFailureError;
+  assert.is(error.thread, 1);
+  assert.ok(
+    error.kernel !== undefined && /^worker thread 1 failed running kernel "\w+": /.test(error.message),
+    error.message,
+  );
+  assert.ok(error.message.includes(KERNEL_ABORTED), error.message);
+  assert.match(error.message, /cannot run any more/);
+  // The model stays unusable, and says why, at once.
+  for (const photo of PHOTOS) {
+    const again = await model.classify(photo).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    assert.instance(again, ThreadFailureError);
+    assert.is((again as Error).message, error.message);
+  }
+  model.dispose();
+  try {
+    await model.classify(PHOTOS[0]);
+    assert.unreachable('classify after dispose');
+  } catch (e) {
+    assert.ok(e instanceof ResnetWasmError && /disposed/.test(e.message), String(e));
+  }
+});
 
 test('a call is cut into more chunks than threads, none below the least work, and a small one not at all', () => {
   const conv = (outC: number, size: number, inC: number) =>

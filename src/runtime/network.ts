@@ -60,6 +60,8 @@ export interface NetworkOptions {
   minChunkWork?: number;
   /** The cores the threads run on (default: the host's, thread-count.ts): tests give fewer than the threads. @internal */
   cores?: number;
+  /** A worker thread that aborts on its first chunk (threads.ts PoolOptions): tests of a failing worker. @internal */
+  failingThread?: number;
   /** Run unpadded 1x1 convs as a GEMM (default true); false runs them on the direct kernel. Same bits either way. */
   gemm?: boolean;
   /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly, off x86; chooseKernelBuild). Same bits either way. */
@@ -89,6 +91,8 @@ export interface NetworkPlan {
   cores: number;
   /** The least work a chunk of a kernel call gets (threads.ts): tests lower it to cut every call. @internal */
   minChunkWork?: number;
+  /** A worker thread that aborts on its first chunk (threads.ts PoolOptions). @internal */
+  failingThread?: number;
   paths: (ConvPath | null)[];
   layout: MemoryLayout;
 }
@@ -155,18 +159,20 @@ export class Network {
       l.kind === 'conv' ? convPath(l, { winograd: options.winograd !== false, gemm: options.gemm !== false }) : null,
     );
     const layout = planMemory(header, payloadBytes, paths, await heapBase(build), threads);
-    const { minChunkWork, cores = host.cores } = options;
-    return { header, payloadBytes, build, threads, cores, minChunkWork, paths, layout };
+    const { minChunkWork, failingThread, cores = host.cores } = options;
+    return { header, payloadBytes, build, threads, cores, minChunkWork, failingThread, paths, layout };
   }
 
   /** Allocates the memory of a plan and instantiates its kernels. `trace` is told every operation on the memory from then on. */
   static async allocate(plan: NetworkPlan, trace?: (op: NetworkOp) => void): Promise<Network> {
-    const { build, threads, cores, layout, minChunkWork } = plan;
+    const { build, threads, cores, layout, minChunkWork, failingThread } = plan;
     const module = await kernelModule(threads > 1, build);
     const memory = createMemory(layout.wasmBytes, threads > 1);
     const kernels = await instantiateKernels(module, memory);
     const dispatch =
-      threads > 1 ? await threadPool(kernels, module, memory, { threads, cores, minChunkWork }) : singleThread(kernels);
+      threads > 1
+        ? await threadPool(kernels, module, memory, { threads, cores, minChunkWork, failingThread })
+        : singleThread(kernels);
     trace?.({ op: 'memory', base: await heapBase(build), end: layout.totalBytes });
     return new Network(plan, memory, kernels, dispatch, trace);
   }

@@ -10,11 +10,17 @@
  * with more threads than cores the extra ones sleep instead of taking turns on the cores. One job
  * at a time, so layers run in order. Workers are Node worker_threads, or in browsers Web Workers
  * started from a Blob of the same program.
+ *
+ * A worker that fails cannot finish the chunks it claimed, and the caller may be blocked where no
+ * event reaches it: so a worker that throws (a wasm trap) leaves its thread, kernel and message on
+ * the board and wakes the caller (reportFailure); one that dies outside its loop is reported by its
+ * creator's listener. The call throws a ThreadFailureError, and so does every later one, as the
+ * pool is then one thread short.
  */
-import { ResnetWasmError } from '../errors.ts';
+import { ResnetWasmError, ThreadFailureError } from '../errors.ts';
 import { invoke, KERNEL_NAMES, type KernelName, MAX_KERNEL_ARGS, type SlicedKernel, type Work } from './kernels.ts';
 import { isNode } from './thread-count.ts';
-import type { KernelExports } from './wasm.ts';
+import { KERNEL_ABORTED, type KernelExports } from './wasm.ts';
 
 export interface Dispatch {
   readonly threads: number;
@@ -63,10 +69,11 @@ export function chunkCount({ units, unitWork }: Work, threads: number, minChunkW
 }
 
 /**
- * control: [generation, claim, done, kernel index, argument count, chunks, then per thread an
- * asleep flag (ASLEEP + thread; the caller's is unused), then per thread a chunk count
- * (chunksRunAt)]. `claim` holds the job's tag (its generation's low 23 bits) above the next
- * unclaimed chunk's number, so a thread that read a job late cannot claim a chunk of the next one
+ * control: [generation, claim, done, kernel index, argument count, chunks, the failed thread (0:
+ * none, -1: being reported), the kernel index it was running (-1: none), its message's length in
+ * bytes, then per thread an asleep flag (ASLEEP + thread; the caller's is unused), then per thread
+ * a chunk count (chunksRunAt)]. `claim` holds the job's tag (its generation's low 23 bits) above
+ * the next unclaimed chunk's number, so a thread that read a job late cannot claim a chunk of the next one
  * (claimChunk). A worker raises its flag before it sleeps and sleeps on it; the caller lowers it to
  * wake the worker (wakeWorkers).
  */
@@ -76,11 +83,16 @@ const GENERATION = 0,
   KERNEL = 3,
   ARGC = 4,
   CHUNKS = 5,
-  ASLEEP = 6;
+  FAILED = 6,
+  FAILED_KERNEL = 7,
+  MESSAGE_LENGTH = 8,
+  ASLEEP = 9;
 const chunksRunAt = (threads: number) => ASLEEP + threads;
 /** The control words for `threads` threads: an even count, so the arguments after them are 8-aligned for the Float64Array. */
-const controlWords = (threads: number) => ASLEEP + 2 * threads;
+const controlWords = (threads: number) => 2 * Math.ceil((ASLEEP + 2 * threads) / 2);
 const STOP = -1;
+/** The board's room for a failed worker's message (UTF-8, cut to fit), after the arguments. */
+const MESSAGE_BYTES = 1024;
 
 /**
  * Spins up to `spins` loads while control[index] is `value`; whether it changed. Layers follow each
@@ -131,6 +143,24 @@ function chunkDone(control: Int32Array, chunks: number): void {
   if (Atomics.add(control, 2, 1) === chunks - 1) Atomics.notify(control, 2);
 }
 
+/**
+ * Records the first failure of a worker: its thread, the kernel it was running (index, -1: none),
+ * its message in `text`; then lifts the done count past any call's chunks and wakes the caller,
+ * which throws it (failureOf). Later failures are left out: the first one is the cause.
+ */
+function reportFailure(control: Int32Array, text: Uint8Array, thread: number, kernel: number, message: string): void {
+  // Literal indexes (6: FAILED, 7: FAILED_KERNEL, 8: MESSAGE_LENGTH, 2: DONE), as in claimChunk.
+  if (Atomics.compareExchange(control, 6, 0, -1) !== 0) return;
+  const bytes = new TextEncoder().encode(message).subarray(0, text.length);
+  text.set(bytes);
+  Atomics.store(control, 8, bytes.length);
+  Atomics.store(control, 7, kernel);
+  Atomics.store(control, 6, thread);
+  // More than any call's chunks (MAX_CHUNKS): the caller stops waiting.
+  Atomics.add(control, 2, 1 << 16);
+  Atomics.notify(control, 2);
+}
+
 /** Spins before sleeping: a worker between two kernel calls, and the caller waiting for the last chunks (~20 µs). */
 const SPINS = 20000;
 
@@ -139,20 +169,44 @@ function tagOf(generation: number): number {
 }
 
 /**
+ * `fn`'s source as a declaration, reachable as `name` too. A minifier renames functions (esbuild
+ * makes spinWhile `Nr`) and the calls between them alike, so the declaration keeps its own name for
+ * those calls and the alias serves the loop below, which names them as written here.
+ */
+function declare(name: string, fn: (...args: never[]) => unknown): string {
+  return fn.name === name ? fn.toString() : `${fn.toString()}\nconst ${name} = ${fn.name};`;
+}
+
+/**
  * The worker's whole program: instantiate, then claim chunks of posted jobs until told to stop. The
  * same loop runs in a Node worker thread (given its data up front) and in a Web Worker (given it by
  * message).
  */
 const SERVE = `
-const spinWhile = ${spinWhile.toString()};
-const awaitJob = ${awaitJob.toString()};
-const claimChunk = ${claimChunk.toString()};
-const chunkDone = ${chunkDone.toString()};
-const tagOf = ${tagOf.toString()};
-function serve({ module, memory, board, words, thread, flag, count, kernels }, ready) {
-  const exports = new WebAssembly.Instance(module, { env: { memory, abort() { throw new Error('kernel aborted'); } } }).exports;
-  ready();
+${declare('spinWhile', spinWhile)}
+${declare('awaitJob', awaitJob)}
+${declare('claimChunk', claimChunk)}
+${declare('chunkDone', chunkDone)}
+${declare('tagOf', tagOf)}
+${declare('reportFailure', reportFailure)}
+function abort() {
+  throw new Error(${JSON.stringify(KERNEL_ABORTED)});
+}
+function serve(data, ready) {
+  const { board, words, thread } = data;
   const control = new Int32Array(board, 0, words);
+  const text = new Uint8Array(board, 4 * words + ${8 * MAX_KERNEL_ARGS}, ${MESSAGE_BYTES});
+  const running = { kernel: -1 };
+  try {
+    claimUntilStopped(data, control, running, ready);
+  } catch (error) {
+    reportFailure(control, text, thread, running.kernel, String((error && error.message) || error));
+    throw error;
+  }
+}
+function claimUntilStopped({ module, memory, board, words, thread, flag, count, kernels, failingThread }, control, running, ready) {
+  const exports = new WebAssembly.Instance(module, { env: { memory, abort } }).exports;
+  ready();
   const args = new Float64Array(board, 4 * words, ${MAX_KERNEL_ARGS});
   let seen = 0;
   for (;;) {
@@ -164,7 +218,10 @@ function serve({ module, memory, board, words, thread, flag, count, kernels }, r
     let call = null;
     for (let chunk = claimChunk(control, tag, chunks); chunk >= 0; chunk = claimChunk(control, tag, chunks)) {
       call ??= { kernel: exports[kernels[control[${KERNEL}]]], args: Array.from(args.subarray(0, control[${ARGC}])) };
+      running.kernel = control[${KERNEL}];
+      if (thread === failingThread) abort();
       call.kernel(...call.args, chunk, chunks, thread);
+      running.kernel = -1;
       control[count]++;
       chunkDone(control, chunks);
     }
@@ -185,6 +242,7 @@ interface WorkerData {
   flag: number;
   count: number;
   kernels: readonly KernelName[];
+  failingThread?: number;
 }
 
 /** The pool's size, and the cores it runs on (thread-count.ts ThreadHost). */
@@ -192,6 +250,8 @@ export interface PoolOptions {
   threads: number;
   cores: number;
   minChunkWork?: number;
+  /** A worker that aborts (as a kernel does) on the first chunk it claims: tests of a failing worker. @internal */
+  failingThread?: number;
 }
 
 /**
@@ -204,12 +264,13 @@ export async function threadPool(
   kernels: KernelExports,
   module: WebAssembly.Module,
   memory: WebAssembly.Memory,
-  { threads, cores, minChunkWork = MIN_CHUNK_WORK }: PoolOptions,
+  { threads, cores, minChunkWork = MIN_CHUNK_WORK, failingThread }: PoolOptions,
 ): Promise<Dispatch> {
   const words = controlWords(threads);
-  const board = new SharedArrayBuffer(4 * words + 8 * MAX_KERNEL_ARGS);
+  const board = new SharedArrayBuffer(4 * words + 8 * MAX_KERNEL_ARGS + MESSAGE_BYTES);
   const control = new Int32Array(board, 0, words);
   const args = new Float64Array(board, 4 * words, MAX_KERNEL_ARGS);
+  const text = new Uint8Array(board, 4 * words + 8 * MAX_KERNEL_ARGS, MESSAGE_BYTES);
   const counts = chunksRunAt(threads);
   const data = Array.from(
     { length: threads - 1 },
@@ -222,9 +283,17 @@ export async function threadPool(
       flag: ASLEEP + i + 1,
       count: counts + i + 1,
       kernels: KERNEL_NAMES,
+      ...(failingThread === undefined ? {} : { failingThread }),
     }),
   );
-  const stopWorkers = isNode() ? await nodeWorkers(data) : await webWorkers(data);
+  // A worker that dies without reporting (an exit, an error outside its loop) is reported for it.
+  const failed = (thread: number, message: string) => reportFailure(control, text, thread, -1, message);
+  const stopWorkers = isNode() ? nodeWorkers(data, failed) : await webWorkers(data, failed);
+  const throwIfFailed = () => {
+    if (Atomics.load(control, FAILED) <= 0) return;
+    stopWorkers();
+    throw failureOf(control, text);
+  };
   /** The threads that run at once: the chunks are cut for them. */
   const running = Math.min(threads, cores);
   const wakeable = running - 1;
@@ -232,6 +301,7 @@ export async function threadPool(
   return {
     threads,
     run(kernel, values, work) {
+      throwIfFailed();
       // A call that no worker will join (none awake, none to wake: a host of one core) runs whole.
       const alone = wakeable === 0 && awake(control, threads) === 0;
       const chunks = alone ? 1 : chunkCount(work, running, minChunkWork);
@@ -259,6 +329,7 @@ export async function threadPool(
       for (let done = Atomics.load(control, DONE); done < chunks; done = Atomics.load(control, DONE)) {
         awaitChange(control, DONE, done, SPINS);
       }
+      throwIfFailed();
     },
     stats: () => ({
       chunksRun: Array.from(control.subarray(counts, counts + threads)),
@@ -270,6 +341,14 @@ export async function threadPool(
       stopWorkers();
     },
   };
+}
+
+/** The error a failed worker left on the board (reportFailure). */
+function failureOf(control: Int32Array, text: Uint8Array): ThreadFailureError {
+  const kernel = KERNEL_NAMES[Atomics.load(control, FAILED_KERNEL)];
+  // A copy: TextDecoder does not read shared memory.
+  const message = new TextDecoder().decode(text.slice(0, Atomics.load(control, MESSAGE_LENGTH)));
+  return new ThreadFailureError(Atomics.load(control, FAILED), kernel, message);
 }
 
 /** Workers whose asleep flag is down. */
@@ -289,30 +368,39 @@ function wakeWorkers(control: Int32Array, threads: number, wanted: number): void
   }
 }
 
+/** Told of a worker that failed where it could not report it itself: its thread and what happened. */
+type FailureListener = (thread: number, message: string) => void;
+
 /**
  * Node: worker threads start on their own, so the pool is usable at once. The evaluated source
  * inherits the parent's flags, so under `--input-type=module` it is an ES module, where `require`
- * does not exist: process.getBuiltinModule works in both.
+ * does not exist: process.getBuiltinModule works in both. Stopping the workers is no failure.
  */
-async function nodeWorkers(data: WorkerData[]): Promise<() => void> {
+function nodeWorkers(data: WorkerData[], failed: FailureListener): () => void {
   // Not import(), for the browser bundle that Node runs too (thread-count.ts cores).
   const { Worker } = process.getBuiltinModule('node:worker_threads') as typeof import('node:worker_threads');
   const source = `${SERVE}\nserve(process.getBuiltinModule('node:worker_threads').workerData, () => {});`;
+  let stopped = false;
   const workers = data.map((workerData) => {
     const worker = new Worker(source, { eval: true, workerData });
     worker.unref();
+    worker.on('error', (error) => failed(workerData.thread, error.message));
+    worker.on('exit', (code) => stopped || failed(workerData.thread, `the worker exited (code ${code})`));
     return worker;
   });
-  return () => workers.forEach((worker) => void worker.terminate());
+  return () => {
+    stopped = true;
+    workers.forEach((worker) => void worker.terminate());
+  };
 }
 
 /**
  * Browsers: Web Workers from a Blob of the same loop. The calling thread blocks in Atomics.wait,
  * which only workers may do, and a browser may not start a worker while its creator is blocked: so
- * the pool is created from a Web Worker (threadSupport checks it), and waits until each worker has
- * its instance.
+ * the pool is created from a Web Worker (thread-count.ts obstacle checks it), and waits until each
+ * worker has its instance.
  */
-async function webWorkers(data: WorkerData[]): Promise<() => void> {
+async function webWorkers(data: WorkerData[], failed: FailureListener): Promise<() => void> {
   const main = `onmessage = (event) => { onmessage = null; serve(event.data, () => postMessage('ready')); };`;
   const url = URL.createObjectURL(new Blob([SERVE, main], { type: 'text/javascript' }));
   const workers = data.map(() => new Worker(url));
@@ -324,6 +412,10 @@ async function webWorkers(data: WorkerData[]): Promise<() => void> {
   } finally {
     URL.revokeObjectURL(url);
   }
+  workers.forEach((worker, i) => {
+    worker.onerror = (event) => failed(data[i].thread, event.message);
+    worker.onmessageerror = () => failed(data[i].thread, 'a message from the worker could not be read');
+  });
   return () => workers.forEach((worker) => worker.terminate());
 }
 

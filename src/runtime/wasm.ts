@@ -93,8 +93,11 @@ export function createMemory(bytes: number, shared: boolean): WebAssembly.Memory
   return new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
 }
 
+/** What a kernel's abort says, on the calling thread as in a worker (threads.ts). @internal */
+export const KERNEL_ABORTED = 'resnet-wasm kernel aborted (a bug: kernels are built without assertions)';
+
 function abortFromWasm(): never {
-  throw new Error('resnet-wasm kernel aborted (a bug: kernels are built without assertions)');
+  throw new Error(KERNEL_ABORTED);
 }
 
 /** @internal */

@@ -69,7 +69,7 @@ export function headOnEmbeddings({ centre, rows, meanLength, span, classes }: No
 }
 
 /** The mean of the class means: the centre of the classes, whatever their counts of examples. */
-export function classMeanCentre({ x, y, classes }: Examples): Float64Array {
+function classMeanCentre({ x, y, classes }: Examples): Float64Array {
   const d = x[0].length;
   const counts = new Array<number>(classes).fill(0);
   for (const c of y) counts[c]++;
@@ -93,7 +93,7 @@ export function balancedWeights(y: number[], classes: number): Float64Array {
  * Σ_i w_i · cross-entropy(softmax(V f_i), y_i) + l2/2 · |V|², f_i example i's coordinates in the
  * span and V (classes × rank) row-major. Writes the gradient, returns the value.
  */
-export function loss(
+function loss(
   v: Float64Array,
   gradient: Float64Array,
   span: Span,
