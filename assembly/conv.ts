@@ -19,7 +19,7 @@ import { sliceStart, sliceEnd } from './parts';
 
 /** Byte offset of pixel (y, x) in an NHWC tensor, or of the zero-point row when outside. */
 // @ts-ignore: decorator
-@inline function tapAddress(input: usize, inH: i32, inW: i32, inC: i32, y: i32, x: i32, padRow: usize): usize {
+@inline export function tapAddress(input: usize, inH: i32, inW: i32, inC: i32, y: i32, x: i32, padRow: usize): usize {
   return (<u32>y < <u32>inH && <u32>x < <u32>inW) ? input + <usize>((y * inW + x) * inC) : padRow;
 }
 

@@ -1,5 +1,6 @@
 import { requantize4 } from './requantize';
 import { storePartial } from './partial';
+import { tapAddress } from './conv';
 
 // gemm's layout in the baseline build (i32x4.dot_i16x8_s): 4 output pixels x 8 output channels per
 // micro-kernel step, each accumulator lane one output channel, as XNNPACK's "c2" kernels lay out
@@ -78,11 +79,50 @@ export function gatherQuads(row: usize, ox: i32, outW: i32, pixelStep: usize, ro
     if (i + 3 < n && ++ox == outW) { ox = 0; row += rowStep; }
     const f3 = row + <usize>ox * pixelStep;
     if (++ox == outW) { ox = 0; row += rowStep; }
-    const to = chunk + <usize>(i >> 2) * quadBytes(cp);
-    for (let c = 0; c < cp; c += 8) {
-      const from = <usize>c;
-      storeColumns(to + <usize>(c * 8), 16, v128.load8x8_u(f0 + from), v128.load8x8_u(f1 + from), v128.load8x8_u(f2 + from), v128.load8x8_u(f3 + from));
+    packQuad(f0, f1, f2, f3, cp, chunk + <usize>(i >> 2) * quadBytes(cp));
+  }
+}
+
+/**
+ * `n` output pixels from (oy, ox) on, each its kh x kw taps of cp channels (a tap in the padding
+ * reads `padRow`), into `chunk` in quads of K = kh·kw·cp channels, tap by tap (the order of the
+ * packed weights); a last quad's missing pixels repeat its last pixel.
+ */
+export function gatherTapQuads(
+  input: usize, inH: i32, inW: i32, inC: i32, kh: i32, kw: i32, stride: i32, pad: i32, padRow: usize,
+  oy: i32, ox: i32, outW: i32, cp: i32, n: i32, chunk: usize,
+): void {
+  for (let i = 0; i < n; i += 4) {
+    const y0 = oy * stride - pad, x0 = ox * stride - pad;
+    if (i + 1 < n && ++ox == outW) { ox = 0; oy++; }
+    const y1 = oy * stride - pad, x1 = ox * stride - pad;
+    if (i + 2 < n && ++ox == outW) { ox = 0; oy++; }
+    const y2 = oy * stride - pad, x2 = ox * stride - pad;
+    if (i + 3 < n && ++ox == outW) { ox = 0; oy++; }
+    const y3 = oy * stride - pad, x3 = ox * stride - pad;
+    if (++ox == outW) { ox = 0; oy++; }
+    let to = chunk + <usize>(i >> 2) * quadBytes(kh * kw * cp);
+    for (let ky = 0; ky < kh; ky++) {
+      for (let kx = 0; kx < kw; kx++) {
+        packQuad(
+          tapAddress(input, inH, inW, inC, y0 + ky, x0 + kx, padRow),
+          tapAddress(input, inH, inW, inC, y1 + ky, x1 + kx, padRow),
+          tapAddress(input, inH, inW, inC, y2 + ky, x2 + kx, padRow),
+          tapAddress(input, inH, inW, inC, y3 + ky, x3 + kx, padRow),
+          cp, to,
+        );
+        to += quadBytes(cp);
+      }
     }
+  }
+}
+
+/** The cp channels of 4 pixels at f0..f3 as a quad's (or one tap's part of a quad's) activations at `to`. */
+// @ts-ignore: decorator
+@inline function packQuad(f0: usize, f1: usize, f2: usize, f3: usize, cp: i32, to: usize): void {
+  for (let c = 0; c < cp; c += 8) {
+    const from = <usize>c;
+    storeColumns(to + <usize>(c * 8), 16, v128.load8x8_u(f0 + from), v128.load8x8_u(f1 + from), v128.load8x8_u(f2 + from), v128.load8x8_u(f3 + from));
   }
 }
 

@@ -1,6 +1,6 @@
 import { requantize4 } from './requantize';
 import { loadActivations, loadPrepared, mac, foldAccumulators, prepareWeights, PREPARED_GROUP_BYTES } from './mac';
-import { storeChannels } from './conv';
+import { storeChannels, tapAddress } from './conv';
 
 // gemm's layout in the relaxed build: conv's 2 pixels x 4 output channels over 8 input channels per
 // step (mac.ts), each accumulator 4 partial sums of one channel, folded once per tile. The relaxed
@@ -21,15 +21,37 @@ import { storeChannels } from './conv';
 
 /** `n` input pixels, each as loadActivations reads its cp channels, into `chunk` (walked as gatherQuads walks them). */
 export function gatherPixels(row: usize, ox: i32, outW: i32, pixelStep: usize, rowStep: usize, cp: i32, n: i32, chunk: usize): void {
-  let to = chunk;
   for (let i = 0; i < n; i++) {
-    const from = row + <usize>ox * pixelStep;
-    for (let c = 0; c < cp; c += 8) {
-      v128.store(to, loadActivations(from + <usize>c));
-      to += 16;
-    }
+    packPixel(row + <usize>ox * pixelStep, cp, chunk + <usize>i * preparedRowBytes(cp));
     if (++ox == outW) { ox = 0; row += rowStep; }
   }
+}
+
+/**
+ * `n` output pixels from (oy, ox) on, each its kh x kw taps of cp channels (a tap in the padding
+ * reads `padRow`), into `chunk` as gatherPixels lays out pixels of K = kh·kw·cp channels.
+ */
+export function gatherTapPixels(
+  input: usize, inH: i32, inW: i32, inC: i32, kh: i32, kw: i32, stride: i32, pad: i32, padRow: usize,
+  oy: i32, ox: i32, outW: i32, cp: i32, n: i32, chunk: usize,
+): void {
+  let to = chunk;
+  for (let i = 0; i < n; i++) {
+    const y0 = oy * stride - pad, x0 = ox * stride - pad;
+    for (let ky = 0; ky < kh; ky++) {
+      for (let kx = 0; kx < kw; kx++) {
+        packPixel(tapAddress(input, inH, inW, inC, y0 + ky, x0 + kx, padRow), cp, to);
+        to += preparedRowBytes(cp);
+      }
+    }
+    if (++ox == outW) { ox = 0; oy++; }
+  }
+}
+
+/** The cp channels at `from` as loadActivations reads them, at `to`. */
+// @ts-ignore: decorator
+@inline function packPixel(from: usize, cp: i32, to: usize): void {
+  for (let c = 0; c < cp; c += 8) v128.store(to + <usize>(c * 2), loadActivations(from + <usize>c));
 }
 
 /** The `n` gathered pixels at `chunk` times the prepared blocks [g0, g1) at `group`, into output rows from `out`. */

@@ -2,7 +2,7 @@
 // which the runtime lays out (src/runtime/memory-plan.ts) above heapBase(); their arguments are
 // listed once, in the runtime's kernel table (src/runtime/kernels.ts).
 export { conv } from './conv';
-export { gemm } from './gemm';
+export { gemm, gemmTaps } from './gemm';
 export { maxpool, avgpool, gap } from './pool';
 export { add } from './add';
 export { fc } from './fc';

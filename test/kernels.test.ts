@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { QuantLayer, QuantTensor } from '../src/model/types.ts';
 import { outSize, poolOutSize } from '../src/model/types.ts';
+import { MAX_TAPS_DEPTH, tapsDepth } from '../src/runtime/conv-path.ts';
 import type { NetworkOptions } from '../src/runtime/network.ts';
 import { createMemory, instantiateKernels, kernelModule } from '../src/runtime/wasm.ts';
 import { convGeometry } from './helpers/conv-layer.ts';
@@ -78,6 +79,65 @@ test('1x1 convs run as a GEMM equal to the scalar reference on 60 random shapes:
     net.close();
     if (i % 4 === 0) {
       const direct = await runNetwork([x, y], [conv], input, { threads, gemm: false });
+      assert.is(direct.convPaths()[0], 'direct', where);
+      assert.equal(direct.readTensor(1), want, `${where}, gemm: false`);
+      direct.close();
+    }
+  }
+});
+
+test('convs on their taps as a GEMM equal the scalar reference on 60 random shapes: 1x1 to 7x7, strides 1 to 3, inside and across the padding, ragged channels, several chunks and filter groups, 1 to 3 threads; gemm: false runs them direct', async () => {
+  const rng = mulberry32(14);
+  // Beside random ones, shapes at the edges of gemmPlan's blocking for the deepest taps (9 x 256
+  // channels): chunks of 4 pixels, 2 groups of 6 blocks; many filter groups (cin 24, cout 300); a
+  // 1x1 conv with padding; a single pixel; and one channel too many for taps (9 x 264), run direct.
+  const edges = [
+    [9, 7, 256, 37, 3, 2, 1],
+    [8, 9, 24, 300, 3, 2, 1],
+    [5, 4, 9, 11, 1, 1, 1],
+    [1, 1, 8, 5, 3, 1, 1],
+    [7, 7, 257, 9, 3, 2, 1],
+  ];
+  for (let i = 0; i < 60; i++) {
+    const k = pick(rng, [2, 3, 3, 3, 5, 7]);
+    const [h, w, cin, cout, kernel, stride, pad] = edges[i] ?? [
+      int(rng, 1, 13),
+      int(rng, 1, 13),
+      Math.max(8, Math.min(channelCount(rng), Math.floor(MAX_TAPS_DEPTH / (k * k)))),
+      channelCount(rng),
+      k,
+      pick(rng, [1, 2, 2, 3]),
+      int(rng, 0, Math.floor(k / 2)),
+    ];
+    if (outSize(h, kernel, stride, pad) < 1 || outSize(w, kernel, stride, pad) < 1) continue;
+    const x = tensor(h, w, cin, rng);
+    const y = {
+      ...tensor(outSize(h, kernel, stride, pad), outSize(w, kernel, stride, pad), cout, rng),
+      zeroPoint: 128,
+    };
+    const conv: QuantLayer & { kind: 'conv' } = {
+      ...convGeometry('taps', cin, cout, { k: kernel, stride, pad }),
+      relu: rng() < 0.5,
+      weight: Int8Array.from({ length: cout * kernel * kernel * cin }, () => int(rng, -127, 127)),
+      bias: Int32Array.from({ length: cout }, () => int(rng, -5000, 5000)),
+      multiplier: Float32Array.from(
+        { length: cout },
+        () => (40 + 200 * rng()) / (74 * 73 * Math.sqrt(kernel * kernel * cin)),
+      ),
+    };
+    const input = bytes(rng, h * w * cin);
+    const threads = 1 + (i % 3);
+    // Every third case cut into as many chunks as the loop allows.
+    const minChunkWork = i % 3 === 2 ? 1 : undefined;
+    const net = await runNetwork([x, y], [conv], input, { threads, minChunkWork, winograd: false });
+    const where = `case ${i}: ${kernel}x${kernel}/${stride} pad ${pad} ${h}x${w}x${cin} -> ${cout}, ${threads} thread(s)`;
+    assert.is(net.convPaths()[0], tapsDepth(conv) <= MAX_TAPS_DEPTH ? 'taps' : 'direct', where);
+    const want = convRef(input, x, x.zeroPoint, conv, y.zeroPoint);
+    assert.equal(net.readTensor(1), want, where);
+    if (!conv.relu) assert.ok(new Set(want).size >= Math.min(8, want.length / 4), `${where}: outputs spread`);
+    net.close();
+    if (i % 4 === 0) {
+      const direct = await runNetwork([x, y], [conv], input, { threads, winograd: false, gemm: false });
       assert.is(direct.convPaths()[0], 'direct', where);
       assert.equal(direct.readTensor(1), want, `${where}, gemm: false`);
       direct.close();
@@ -171,7 +231,7 @@ test('Winograd, F(2x2) or F(4x4), whole or in channel chunks, gives the same bit
       { ...y, h: x.h, w: x.w, zeroPoint: 128 },
     ];
     const threads = i % 5 === 0 ? 2 : 1;
-    const direct = await runNetwork(tensors, [conv], input, { winograd: false });
+    const direct = await runNetwork(tensors, [conv], input, { winograd: false, gemm: false });
     const winograd = await runNetwork(tensors, [conv], input, { threads });
     assert.equal(winograd.convPaths()[0], 'winograd');
     assert.equal(direct.convPaths()[0], 'direct');
@@ -420,8 +480,18 @@ const TIE_CONVS: {
   path: string;
   tile?: number;
 }[] = [
-  { name: 'direct 3x3', k: 3, stride: 1, pad: 1, cin: 16, size: 8, options: { winograd: false }, path: 'direct' },
-  { name: 'direct 3x3 stride 2', k: 3, stride: 2, pad: 1, cin: 24, size: 9, options: {}, path: 'direct' },
+  {
+    name: 'direct 3x3',
+    k: 3,
+    stride: 1,
+    pad: 1,
+    cin: 16,
+    size: 8,
+    options: { winograd: false, gemm: false },
+    path: 'direct',
+  },
+  { name: 'direct 3x3 stride 2', k: 3, stride: 2, pad: 1, cin: 24, size: 9, options: { gemm: false }, path: 'direct' },
+  { name: 'taps 3x3 stride 2', k: 3, stride: 2, pad: 1, cin: 24, size: 9, options: {}, path: 'taps' },
   { name: '1x1', k: 1, stride: 1, pad: 0, cin: 40, size: 6, options: {}, path: 'gemm' },
   { name: '1x1 stride 2', k: 1, stride: 2, pad: 0, cin: 40, size: 11, options: {}, path: 'gemm' },
   { name: '7x7 stem (patches)', k: 7, stride: 2, pad: 3, cin: 3, size: 12, options: {}, path: 'patches' },

@@ -21,6 +21,7 @@ import {
   gemmBlocking,
   patchRowBytes,
   patchRowsGemm,
+  tapsDepth,
   type WinogradTile,
   winogradTiles,
 } from '../src/runtime/conv-path.ts';
@@ -272,7 +273,9 @@ async function guardedConv(
     const cp = roundUp(inC, CIN_BLOCK);
     const padRow = m.region(cp, 'pad row', 16, new Uint8Array(cp).fill(zx));
     const { kh, kw, stride: s, pad } = layer;
-    m.run('conv', { input, inH, inW, inC, zx, params, outC, kh, kw, stride: s, pad, ...requant, padRow, ...scratch });
+    const taps = { input, inH, inW, inC, params, outC, kh, kw, stride: s, pad, ...requant, padRow, ...scratch };
+    if (path === 'taps') m.run('gemmTaps', { ...taps, ...gemmBlocking(tapsDepth(layer), { h: outH, w: outW }, outC) });
+    else m.run('conv', { ...taps, zx });
   }
   return m.touchedGuards();
 }
@@ -295,7 +298,7 @@ test('every conv shape of the test models runs inside the scratch the planner gi
   let runs = 0;
   for (const shape of shapes) {
     const planned = convPath(shape.layer, ALL_PATHS);
-    const paths: ConvPath[] = planned === 'winograd' || planned === 'gemm' ? ['direct', planned] : [planned];
+    const paths: ConvPath[] = planned === 'patches' ? [planned] : [...new Set<ConvPath>(['direct', planned])];
     for (const path of paths) {
       for (const tile of path === 'winograd' ? ([2, 4] as const) : ([4] as const)) {
         const { kh, stride, pad, cin, cout } = shape.layer;
@@ -305,7 +308,14 @@ test('every conv shape of the test models runs inside the scratch the planner gi
       }
     }
   }
-  assert.ok(runs > shapes.length, 'Winograd shapes ran on both tiles and direct, 1x1 shapes as GEMM and direct');
+  assert.ok(
+    runs > shapes.length,
+    'Winograd shapes ran on both tiles and direct, 1x1 and taps shapes as GEMM and direct',
+  );
+  assert.ok(
+    shapes.some((shape) => convPath(shape.layer, ALL_PATHS) === 'taps'),
+    'the test models have convs on the taps path',
+  );
 });
 
 test.run();

@@ -114,7 +114,7 @@ whereRelaxedRuns(
 );
 
 whereRelaxedRuns(
-  'relaxed kernels: direct and patch convs and fc equal the scalar reference on 100 random shapes, 1 and 2 threads',
+  'relaxed kernels: direct, taps, gemm and patch convs and fc equal the scalar reference on 100 random shapes, 1 and 2 threads',
   async () => {
     const rng = mulberry32(11);
     for (let i = 0; i < 80; i++) {
@@ -123,6 +123,8 @@ whereRelaxedRuns(
       const got = await runOneLayer([x, y], layer, input, {
         kernels: 'relaxed',
         winograd: false,
+        // Every fourth case direct: the others take taps, gemm or patches where they apply.
+        gemm: i % 4 !== 3,
         threads: 1 + (i % 2),
       });
       assert.equal(got, convRef(input, x, x.zeroPoint, layer, y.zeroPoint), `conv case ${i}`);

@@ -7,7 +7,7 @@ import { winogradInput, winogradConv } from '../assembly/winograd';
 import { patches } from '../assembly/patches';
 import { winogradBias } from '../assembly/winograd-weights';
 import { affine } from '../assembly/affine';
-import { gemm } from '../assembly/gemm';
+import { gemm, gemmTaps } from '../assembly/gemm';
 import { int, ptr, real } from './values';
 
 /**
@@ -28,6 +28,7 @@ export function call(kernel: i32, a: usize, shift: isize): bool {
     case 9: avgpool(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), 0, 1, 0); return true;
     case 10: affine(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), ptr(a, 5, shift), int(a, 6), int(a, 7), 0, 1, 0); return true;
     case 11: gemm(ptr(a, 0, shift), int(a, 1), int(a, 2), ptr(a, 3, shift), int(a, 4), int(a, 5), ptr(a, 6, shift), int(a, 7), int(a, 8), int(a, 9), int(a, 10), int(a, 11), int(a, 12), int(a, 13), ptr(a, 14, shift), int(a, 15), 0, 1, 0); return true;
+    case 12: gemmTaps(ptr(a, 0, shift), int(a, 1), int(a, 2), int(a, 3), ptr(a, 4, shift), int(a, 5), int(a, 6), int(a, 7), int(a, 8), int(a, 9), ptr(a, 10, shift), int(a, 11), int(a, 12), int(a, 13), int(a, 14), ptr(a, 15, shift), int(a, 16), int(a, 17), int(a, 18), ptr(a, 19, shift), int(a, 20), 0, 1, 0); return true;
   }
   return false;
 }

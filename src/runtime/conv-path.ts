@@ -1,13 +1,15 @@
 /**
  * How a conv runs, and the geometry that both its kernel calls (network.ts) and its memory
- * (memory-plan.ts) follow: `direct` taps, `patches` (few input channels: im2col rows + the GEMM), `gemm` (1x1 unpadded, any stride: a blocked GEMM, assembly/gemm.ts) or `winograd` (3x3
- * stride 1 pad 1: integer F(2x2,3x3) or F(4x4,3x3)); all bit-identical to direct.
+ * (memory-plan.ts) follow: `direct` taps, `patches` (few input channels: im2col rows + the GEMM),
+ * `gemm` (1x1 unpadded, any stride: a blocked GEMM, assembly/gemm.ts), `taps` (any other kernel, the
+ * 3x3 stride-2 convs: the same GEMM over each pixel's gathered taps) or `winograd` (3x3 stride 1
+ * pad 1: integer F(2x2,3x3) or F(4x4,3x3)); all bit-identical to direct.
  */
 
 import { CIN_BLOCK, roundUp, usesPatches } from '../format/layout.ts';
 import type { LayerHeader } from '../model/types.ts';
 
-export type ConvPath = 'direct' | 'patches' | 'gemm' | 'winograd';
+export type ConvPath = 'direct' | 'patches' | 'gemm' | 'taps' | 'winograd';
 
 export type ConvLayer = Extract<LayerHeader, { kind: 'conv' }>;
 
@@ -30,7 +32,21 @@ export function convPath(layer: ConvLayer, { winograd, gemm }: PathChoice): Conv
   if (usesPatches(layer)) return 'patches';
   if (layer.kh === 1 && layer.kw === 1 && layer.pad === 0 && gemm) return 'gemm';
   const winogradShape = layer.kh === 3 && layer.kw === 3 && layer.stride === 1 && layer.pad === 1;
-  return winogradShape && winograd ? 'winograd' : 'direct';
+  if (winogradShape && winograd) return 'winograd';
+  return gemm && tapsDepth(layer) <= MAX_TAPS_DEPTH ? 'taps' : 'direct';
+}
+
+/**
+ * The deepest GEMM the taps path takes: a tile's operands, a quad of pixels (8 bytes per K) and a
+ * pair of filter blocks (16), then fit in L1 (24·2304 = 54 KiB). Deeper, they stream from L2 on
+ * every tile: ResNet-50's 512-channel stride-2 conv (K = 4608) ran at 31 GMAC/s as taps against 36
+ * direct, whose block of 4 widened filters (36 KiB) stays in L1 for every pixel.
+ */
+export const MAX_TAPS_DEPTH = 9 * 256;
+
+/** The depth of the taps path's GEMM: every tap's padded input channels. */
+export function tapsDepth(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>): number {
+  return layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
 }
 
 /** Bytes of a patch row: one receptive field, kh·kw·cin, padded to a whole input block. */
@@ -46,9 +62,9 @@ export function patchRowsGemm(rows: number, out: { h: number; w: number }, kp: n
   return { input: rows, inW: out.w, inC: kp, stride: 1, outH: out.h, outW: out.w, ...gemmBlocking(kp, out, cout) };
 }
 
-/** The blocking arguments of a gemm call of `cin` to `cout` channels on an `out` map. */
-export function gemmBlocking(cin: number, out: { h: number; w: number }, cout: number) {
-  const { groupBlocks, chunkPixels } = gemmPlan(cin);
+/** The blocking arguments of a gemm or gemmTaps call of depth `k` (the input channels of a 1x1 conv) to `cout` channels on an `out` map. */
+export function gemmBlocking(k: number, out: { h: number; w: number }, cout: number) {
+  const { groupBlocks, chunkPixels } = gemmPlan(k);
   return { groupBlocks, chunkPixels, byPixels: gemmSlicesPixels(out.h * out.w, cout) ? 1 : 0 };
 }
 
@@ -64,13 +80,13 @@ export function gemmSlicesPixels(pixels: number, cout: number): boolean {
 }
 
 /**
- * How assembly/gemm.ts blocks a 1x1 conv of `cin` input channels: `groupBlocks` blocks of 4 filters
- * widened at a time (at most GEMM_WEIGHT_BYTES, kept in L2) and `chunkPixels` input pixels gathered
- * at a time (an even count, at most GEMM_CHUNK_BYTES, kept in L1), and the scratch of one thread:
- * the chunk, then the widened group.
+ * How assembly/gemm.ts blocks a GEMM of depth `k` (a 1x1 conv's input channels, or tapsDepth):
+ * `groupBlocks` blocks of 4 filters widened at a time (at most GEMM_WEIGHT_BYTES, kept in L2) and
+ * `chunkPixels` input pixels gathered at a time (an even count, at most GEMM_CHUNK_BYTES, kept in
+ * L1), and the scratch of one thread: the chunk, then the widened group.
  */
-export function gemmPlan(cin: number): { groupBlocks: number; chunkPixels: number; scratchBytes: number } {
-  const cp = roundUp(cin, CIN_BLOCK);
+export function gemmPlan(k: number): { groupBlocks: number; chunkPixels: number; scratchBytes: number } {
+  const cp = roundUp(k, CIN_BLOCK);
   const preparedBlock = cp * 8;
   const preparedPixel = cp * 2;
   const groupBlocks = Math.max(2, 2 * Math.floor(GEMM_WEIGHT_BYTES / (2 * preparedBlock)));

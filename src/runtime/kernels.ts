@@ -35,27 +35,46 @@ const POOL_ARGS = [
   ['pad', 'i32'],
 ] as const;
 
+/** A conv's NHWC input, its kernel geometry, and the requantized output that every conv writes. */
+const INPUT_MAP = [
+  ['input', 'ptr'],
+  ['inH', 'i32'],
+  ['inW', 'i32'],
+  ['inC', 'i32'],
+] as const;
+const CONV_GEOMETRY = [
+  ['kh', 'i32'],
+  ['kw', 'i32'],
+  ['stride', 'i32'],
+  ['pad', 'i32'],
+] as const;
+const REQUANTIZED_OUTPUT = [
+  ['output', 'ptr'],
+  ['outH', 'i32'],
+  ['outW', 'i32'],
+  ['zo', 'i32'],
+  ['lo', 'i32'],
+] as const;
+/** gemm's blocking (conv-path.ts gemmBlocking) and a thread's scratch, last in both GEMM kernels. */
+const GEMM_BLOCKING = [
+  ['groupBlocks', 'i32'],
+  ['chunkPixels', 'i32'],
+  ['byPixels', 'i32'],
+  ['scratch', 'ptr'],
+  ['scratchStride', 'i32'],
+] as const;
+
 export const KERNELS = {
   conv: {
     module: 'conv',
     sliced: true,
     args: [
-      ['input', 'ptr'],
-      ['inH', 'i32'],
-      ['inW', 'i32'],
-      ['inC', 'i32'],
+      ...INPUT_MAP,
       ['zx', 'i32'],
       ['params', 'ptr'],
       ['outC', 'i32'],
-      ['kh', 'i32'],
-      ['kw', 'i32'],
-      ['stride', 'i32'],
-      ['pad', 'i32'],
-      ['output', 'ptr'],
-      ['outH', 'i32'],
-      ['outW', 'i32'],
-      ['zo', 'i32'],
-      ['lo', 'i32'],
+      ...CONV_GEOMETRY,
+      ...REQUANTIZED_OUTPUT,
       ['padRow', 'ptr'],
       ['scratch', 'ptr'],
       ['scratchStride', 'i32'],
@@ -109,17 +128,7 @@ export const KERNELS = {
   winogradInput: {
     module: 'winograd',
     sliced: true,
-    args: [
-      ['input', 'ptr'],
-      ['inH', 'i32'],
-      ['inW', 'i32'],
-      ['inC', 'i32'],
-      ['zx', 'i32'],
-      ['v', 'ptr'],
-      ['tile', 'i32'],
-      ['tilesH', 'i32'],
-      ['tilesW', 'i32'],
-    ],
+    args: [...INPUT_MAP, ['zx', 'i32'], ['v', 'ptr'], ['tile', 'i32'], ['tilesH', 'i32'], ['tilesW', 'i32']],
   },
   winogradConv: {
     module: 'winograd',
@@ -147,10 +156,7 @@ export const KERNELS = {
     module: 'patches',
     sliced: true,
     args: [
-      ['input', 'ptr'],
-      ['inH', 'i32'],
-      ['inW', 'i32'],
-      ['inC', 'i32'],
+      ...INPUT_MAP,
       ['zx', 'i32'],
       ['kh', 'i32'],
       ['kw', 'i32'],
@@ -202,16 +208,21 @@ export const KERNELS = {
       ['params', 'ptr'],
       ['outC', 'i32'],
       ['stride', 'i32'],
-      ['output', 'ptr'],
-      ['outH', 'i32'],
-      ['outW', 'i32'],
-      ['zo', 'i32'],
-      ['lo', 'i32'],
-      ['groupBlocks', 'i32'],
-      ['chunkPixels', 'i32'],
-      ['byPixels', 'i32'],
-      ['scratch', 'ptr'],
-      ['scratchStride', 'i32'],
+      ...REQUANTIZED_OUTPUT,
+      ...GEMM_BLOCKING,
+    ],
+  },
+  gemmTaps: {
+    module: 'gemm',
+    sliced: true,
+    args: [
+      ...INPUT_MAP,
+      ['params', 'ptr'],
+      ['outC', 'i32'],
+      ...CONV_GEOMETRY,
+      ...REQUANTIZED_OUTPUT,
+      ['padRow', 'ptr'],
+      ...GEMM_BLOCKING,
     ],
   },
 } as const satisfies Record<string, KernelSpec>;
@@ -268,11 +279,16 @@ export const WORK: { readonly [K in SlicedKernel]: (a: KernelArgs<K>) => Work } 
   patches: (a) => ({ units: a.outH, unitWork: 2 * a.outW * a.kp }),
   winogradInput: (a) => ({ units: a.tilesH, unitWork: 2 * a.tilesW * positions(a.tile) * cp(a.inC) }),
   winogradConv: (a) => ({ units: blocks(a.outC), unitWork: 4 * a.tilesH * a.tilesW * positions(a.tile) * cp(a.inC) }),
-  gemm: (a) =>
-    a.byPixels
-      ? { units: Math.ceil((a.outH * a.outW) / 4), unitWork: 4 * a.outC * cp(a.inC) }
-      : { units: blocks(a.outC), unitWork: 4 * a.outH * a.outW * cp(a.inC) },
+  gemm: (a) => gemmWork(a, cp(a.inC)),
+  gemmTaps: (a) => gemmWork(a, a.kh * a.kw * cp(a.inC)),
 };
+
+/** A GEMM of depth `k`: its quads of pixels or its output-channel blocks, as byPixels says. */
+function gemmWork(a: { outH: number; outW: number; outC: number; byPixels: number }, k: number): Work {
+  return a.byPixels
+    ? { units: Math.ceil((a.outH * a.outW) / 4), unitWork: 4 * a.outC * k }
+    : { units: blocks(a.outC), unitWork: 4 * a.outH * a.outW * k };
+}
 
 /** Every kernel's number: its position in the table. */
 export const KERNEL_NAMES = Object.keys(KERNELS) as KernelName[];

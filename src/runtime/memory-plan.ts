@@ -10,7 +10,8 @@
  *   arena                  all activations and per-layer scratch (patch rows, Winograd tiles V, and
  *                          before layer 0 the input preprocessing's), buffers reused (arena.ts)
  *   pad row                a row of zero-point bytes that conv taps in the padding read
- *   thread scratch         per thread: a direct conv's block of weights widened to i16, or
+ *   thread scratch         per thread: a direct conv's block of weights widened to i16, a
+ *                          GEMM's chunk of gathered pixels and group of widened filters, or
  *                          Winograd's products and sums of two tiles and one block of U'
  *
  * The scratch sizes follow the layouts that assembly/winograd.ts, winograd-weights.ts and conv.ts
@@ -29,6 +30,7 @@ import {
   gemmPlan,
   patchRowBytes,
   positions,
+  tapsDepth,
   tileCount,
   type WinogradTile,
 } from './conv-path.ts';
@@ -101,7 +103,7 @@ export function planMemory(
     [...scratch.keys()].map((layer, i) => [layer, arenaStart + arena.offsets[lives.length + i]]),
   );
   const inputScratch = arenaStart + arena.offsets[lives.length + scratch.size];
-  const padRow = reserve(directInputChannels(header.layers, paths) + 16);
+  const padRow = reserve(padRowChannels(header.layers, paths) + 16);
   const productStride = paths.reduce(
     (most, path, i) => (path === null ? most : Math.max(most, threadScratchBytes(header.layers[i] as ConvLayer, path))),
     0,
@@ -130,7 +132,7 @@ export function planMemory(
  * two tiles (int32 x 4 channels per position and per output) and its block of U' (per position
  * Cp x 4 int16, padded by 64 bytes), as assembly/winograd.ts lays them out; or a direct block of
  * 4 filters widened to i16 (mac.ts prepareWeights); or a GEMM's chunk of pixels and group of
- * filters (gemmPlan), for a 1x1 conv or the patches path's rows.
+ * filters (gemmPlan), for a 1x1 conv, the patches path's rows or the taps path's gathered taps.
  */
 export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, path: ConvPath): number {
   if (path === 'winograd') {
@@ -139,6 +141,7 @@ export function threadScratchBytes(layer: Pick<ConvLayer, 'kh' | 'kw' | 'cin'>, 
     return productsAndSums + positions(tile) * (roundUp(layer.cin, CIN_BLOCK) * 8 + 64);
   }
   if (path === 'gemm') return gemmPlan(layer.cin).scratchBytes;
+  if (path === 'taps') return gemmPlan(tapsDepth(layer)).scratchBytes;
   if (path === 'patches') return gemmPlan(patchRowBytes(layer)).scratchBytes;
   return 2 * 4 * layer.kh * layer.kw * roundUp(layer.cin, CIN_BLOCK);
 }
@@ -169,7 +172,7 @@ function tensorLives(header: NetworkHeader): TensorLife[] {
 function scratchLives(header: NetworkHeader, paths: readonly (ConvPath | null)[]): Map<number, TensorLife> {
   const scratch = new Map<number, TensorLife>();
   header.layers.forEach((layer, i) => {
-    if (layer.kind !== 'conv' || paths[i] === 'direct' || paths[i] === 'gemm') return;
+    if (layer.kind !== 'conv' || paths[i] === 'direct' || paths[i] === 'gemm' || paths[i] === 'taps') return;
     const out = header.tensors[layer.output];
     const bytes = paths[i] === 'patches' ? out.h * out.w * patchRowBytes(layer) : winogradTileBytes(layer, out);
     scratch.set(i, { bytes, firstLayer: i, lastLayer: i });
@@ -177,10 +180,11 @@ function scratchLives(header: NetworkHeader, paths: readonly (ConvPath | null)[]
   return scratch;
 }
 
-/** Widest input row, in padded channels, that a direct conv's tap may read from the pad row. */
-function directInputChannels(layers: readonly LayerHeader[], paths: readonly (ConvPath | null)[]): number {
+/** Widest input row, in padded channels, that a direct or taps conv's tap may read from the pad row. */
+function padRowChannels(layers: readonly LayerHeader[], paths: readonly (ConvPath | null)[]): number {
+  const readsPadRow = (path: ConvPath | null) => path === 'direct' || path === 'taps';
   return layers.reduce(
-    (most, l, i) => (l.kind === 'conv' && paths[i] === 'direct' ? Math.max(most, roundUp(l.cin, CIN_BLOCK)) : most),
+    (most, l, i) => (l.kind === 'conv' && readsPadRow(paths[i]) ? Math.max(most, roundUp(l.cin, CIN_BLOCK)) : most),
     0,
   );
 }

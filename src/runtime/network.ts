@@ -10,6 +10,7 @@ import {
   patchRowBytes,
   patchRowsGemm,
   planWinograd,
+  tapsDepth,
   type WinogradPlan,
   winogradTiles,
 } from './conv-path.ts';
@@ -62,7 +63,7 @@ export interface NetworkOptions {
   cores?: number;
   /** A worker thread that aborts on its first chunk (threads.ts PoolOptions): tests of a failing worker. @internal */
   failingThread?: number;
-  /** Run unpadded 1x1 convs as a GEMM (default true); false runs them on the direct kernel. Same bits either way. */
+  /** Run unpadded 1x1 convs as a GEMM and other non-Winograd convs as a GEMM over their taps (default true); false runs them on the direct kernel. Same bits either way. */
   gemm?: boolean;
   /** Which kernel build runs (default `auto`: relaxed SIMD where it runs exactly, off x86; chooseKernelBuild). Same bits either way. */
   kernels?: KernelChoice;
@@ -460,21 +461,16 @@ export class Network {
         });
         return;
       }
-      default:
+      default: {
         this.fillPadRow(x.zeroPoint, roundUp(x.c, CIN_BLOCK));
-        this.run1('conv', {
-          input,
-          ...source,
-          params: paramOffsets[index],
-          outC: layer.cout,
-          kh,
-          kw,
-          stride,
-          pad,
-          ...requant,
-          padRow,
-          ...threadScratch,
-        });
+        const taps = { input, inH: x.h, inW: x.w, inC: x.c, params: paramOffsets[index], outC: layer.cout };
+        const geometry = { kh, kw, stride, pad, ...requant, padRow, ...threadScratch };
+        if (this.paths[index] === 'taps') {
+          this.run1('gemmTaps', { ...taps, ...geometry, ...gemmBlocking(tapsDepth(layer), out, layer.cout) });
+        } else {
+          this.run1('conv', { ...taps, ...geometry, zx: x.zeroPoint });
+        }
+      }
     }
   }
 
