@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # arm64 instructions per ResNet-18 inference, baseline against relaxed-SIMD kernels, with Winograd
-# and with direct 3x3 convs, on qemu's default CPU (dotprod: V8 emits sdot) and as a Cortex-A72
+# and with 3x3 convs as a GEMM over their taps (direct before the taps path existed), on qemu's default CPU (dotprod: V8 emits sdot) and as a Cortex-A72
 # (a Raspberry Pi 4: no dotprod). Under emulation time says nothing about a real core, but the
 # number of instructions executed is the same as on one. Each count is (4 runs - 1 run) / 3, so
 # start-up and compilation cancel out. Needs Debian's qemu-user (dynamic, with plugin support) and
@@ -22,9 +22,9 @@ count() { # cpu kernels runs path
 }
 printf '%-12s %-9s %-9s %s\n' cpu kernels convs 'instructions per inference'
 for cpu in max cortex-a72; do
-  for path in winograd direct; do
+  for path in winograd taps; do
     for kernels in baseline relaxed; do
-      [ "$cpu" = cortex-a72 ] && [ "$path" = direct ] && continue
+      [ "$cpu" = cortex-a72 ] && [ "$path" = taps ] && continue
       one=$(count "$cpu" "$kernels" 1 "$path")
       four=$(count "$cpu" "$kernels" 4 "$path")
       printf '%-12s %-9s %-9s %d\n' "$cpu" "$kernels" "$path" $(((four - one) / 3))

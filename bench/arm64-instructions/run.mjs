@@ -1,6 +1,6 @@
 // Runs ResNet-18 (the benchmark model file given) `runs` times on a constant input with the given
 // kernel build and conv path; arm64-instructions.sh counts the instructions this takes under qemu.
-//   node run.mjs MODEL.rnw baseline|relaxed RUNS winograd|direct
+//   node run.mjs MODEL.rnw baseline|relaxed RUNS winograd|taps (3x3 convs as a GEMM over their taps)
 import { loadModel } from '../../dist/index.js';
 
 const [file, kernels, runs, path] = process.argv.slice(2);
