@@ -92,16 +92,17 @@ export function tilesC2(
   params: usize, blocks: i32, g0: i32, g1: i32, outC: i32, out: usize, zo: i32, lo: i32,
 ): void {
   const last = min(outC, g1 * 4);
+  // The pixels that quadTile computes: all but a lone last one.
+  const quads = (n & 3) == 1 ? n - 1 : n;
   for (let ob = g0; ob < g1; ob += 2) {
     const w = group + <usize>((ob - g0) >> 1) * pairBytes(cp);
     const channels = min(8, last - ob * 4);
     const bias = params + <usize>(ob * 16);
     const multiplier = params + <usize>((blocks + ob) * 16);
-    for (let i = 0; i < n; i += 4) {
-      const x = chunk + <usize>(i >> 2) * quadBytes(cp), to = out + <usize>(i * outC + ob * 4);
-      if (n - i == 1) pixelTile(x, cp, w, bias, multiplier, to, channels, zo, lo);
-      else quadTile(x, cp, w, bias, multiplier, to, outC, min(4, n - i), channels, zo, lo);
+    for (let i = 0; i < quads; i += 4) {
+      quadTile(chunk + <usize>(i >> 2) * quadBytes(cp), cp, w, bias, multiplier, out + <usize>(i * outC + ob * 4), outC, min(4, quads - i), channels, zo, lo);
     }
+    if (quads < n) pixelTile(chunk + <usize>(quads >> 2) * quadBytes(cp), cp, w, bias, multiplier, out + <usize>(quads * outC + ob * 4), channels, zo, lo);
   }
 }
 
