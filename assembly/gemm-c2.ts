@@ -159,8 +159,8 @@ export function tilesC2(
 }
 
 /**
- * A quad's lone first pixel (a 7x7 map is 12 quads + 1) times one pair of blocks into `channels`
- * (1..8) bytes at `out`: a quarter of quadTile's dots, where quadTile would compute four pixels.
+ * A chunk's lone last pixel, the only one of its quad (a 7x7 map is 12 quads + 1), times one pair
+ * of blocks into `channels` (1..8) bytes at `out`: a quarter of the dots quadTile would spend.
  */
 // @ts-ignore: decorator
 @inline function pixelTile(
