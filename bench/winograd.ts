@@ -22,7 +22,7 @@ const models: [string, Uint8Array][] = [
 
 if (process.argv.includes('--layers')) {
   for (const [name, bytes] of models) {
-    const [ours, theirs] = [await loadModel(bytes), await base.loadModel(bytes)];
+    const [ours, theirs] = [await loadModel(bytes, { threads: 1 }), await base.loadModel(bytes, { threads: 1 })];
     console.log(layerTable(name, 'winograd', ['this', ours], ['base', theirs]));
     ours.dispose();
     theirs.dispose();
