@@ -49,7 +49,7 @@ export function classFolds(list: readonly Labelled[], k: number, rng?: () => num
 export function estimate(list: readonly Labelled[], k: number, draws: number, splits?: number): Estimate {
   if (splits === undefined) return { name: `${k}-fold`, partitions: [classFolds(list, k)], draws };
   const partitions = Array.from({ length: splits }, (_, s) => classFolds(list, k, mulberry32(1000 + s)));
-  return { name: `${k}-fold, ${splits} random class splits`, partitions, draws };
+  return { name: `${splits} random ${k}-fold splits`, partitions, draws };
 }
 
 export type Fit = (examples: Examples) => FloatHead;
