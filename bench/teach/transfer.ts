@@ -97,13 +97,10 @@ export function scores(source: Source, fit: Fit, { partitions, draws }: Estimate
 /** `shots` photos of each group drawn from `pool` (all of a group's if it has fewer). */
 function drawShots(pool: number[], y: number[], classes: number, shots: number, rng: () => number): number[] {
   const chosen: number[] = [];
-  for (let c = 0; c < classes; c++)
-    chosen.push(
-      ...shuffle(
-        pool.filter((i) => y[i] === c),
-        rng,
-      ).slice(0, shots),
-    );
+  for (let c = 0; c < classes; c++) {
+    const members = pool.filter((i) => y[i] === c);
+    chosen.push(...shuffle(members, rng).slice(0, shots));
+  }
   return chosen;
 }
 
