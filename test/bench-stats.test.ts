@@ -1,9 +1,11 @@
-// The arithmetic `npm run bench` reports with: /proc/stat's steal and busy shares, and the median
-// of per-round ratios. Oracles: figures worked out by hand from the inputs.
+// The arithmetic `npm run bench` reports with: /proc/stat's steal and busy shares, the median
+// of per-round ratios, and bench:teach's class folds and pooled transfer scores. Oracles: figures
+// worked out by hand from the inputs.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpuShare, parseCpuTimes, parseProcessTicks } from '../bench/host.ts';
 import { roundRatios, spread } from '../bench/rounds.ts';
+import { classFolds, estimate, transfer } from '../bench/teach/transfer.ts';
 import { percentile } from '../src/cli/statistics.ts';
 
 // A 2-CPU guest's /proc/stat (abridged): the aggregate line first, then per CPU.
@@ -67,3 +69,44 @@ test('roundRatios skips rounds where either side is missing, and is null when no
 });
 
 test.run();
+
+// Two groups: group 0 has classes 0, 2, 4, 6, 8 (class 4 twice), group 1 has classes 1, 3, 5.
+const labelled = [0, 2, 4, 4, 6, 8, 1, 3, 5].map((classIndex) => ({ classIndex, group: classIndex % 2 }));
+
+test("classFolds deals every group's classes into k folds in turn, a class's photos together", () => {
+  assert.equal(classFolds(labelled, 2), [
+    [0, 2, 3, 5, 6, 8],
+    [1, 4, 7],
+  ]);
+  assert.equal(classFolds(labelled, 3), [
+    [0, 4, 6],
+    [1, 5, 7],
+    [2, 3, 8],
+  ]);
+  // A random order still puts every photo in exactly one fold, class 4's two photos in the same one.
+  for (const folds of estimate(labelled, 2, 1, 8).partitions) {
+    assert.equal(folds.flat().sort(), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.ok(folds.some((fold) => fold.includes(2) && fold.includes(3)));
+  }
+});
+
+test("transfer pools every fold's predictions into one balanced accuracy, heads never taught on their fold", () => {
+  // One feature, the photo's class index; the head answers group 1 above the mean of what it was taught.
+  const x = labelled.map((p) => Float32Array.of(p.classIndex));
+  const y = labelled.map((p) => p.group);
+  const taught: number[][] = [];
+  const fit = ({ x: rows }: { x: Float32Array[] }) => {
+    taught.push(rows.map((r) => r[0]));
+    return {
+      weight: Float64Array.of(0, 1),
+      bias: Float64Array.of(0, -rows.reduce((s, r) => s + r[0], 0) / rows.length),
+    };
+  };
+  // Both folds' heads split at 11/3. Group 0: classes 0, 2 right, 4, 4, 6, 8 wrong (2/6); group 1:
+  // class 5 right, 1 and 3 wrong (1/3). Pooled 1/3; the mean of the folds' scores would be 5/16.
+  assert.is(transfer({ x, y, classes: 2 }, fit, classFolds(labelled, 2)), 1 / 3);
+  assert.equal(taught, [
+    [2, 6, 3],
+    [0, 4, 4, 8, 1, 5],
+  ]);
+});
