@@ -5,9 +5,9 @@
  * step then measures the `shortlist` best-ranked blocks still kept after repair (replaced by their
  * lines with those already chosen, the later convs' statistics corrected: correct.ts) and keeps
  * the best agreeing, until the per-layer profile says the rest takes at most `budget` of the full
- * time (each candidate reruns only the layers after its first change: evaluate.ts). The chosen
- * blocks are then dropped outright and repaired, and the better agreeing on the choosing half
- * kept. The other half, never used to choose, judges the result (and, for the report, both); the
+ * time (each candidate reruns only the layers after its first change: evaluate.ts; the search
+ * measures on part of the choosing half). Each budget is measured as the path reaches it: its
+ * blocks dropped outright and repaired, and the better agreeing on the choosing half kept. The other half, never used to choose, judges the result (and, for the report, both); the
  * full and shortened networks are timed in turns in the same run.
  */
 
@@ -73,6 +73,8 @@ const REPAIR_PHOTOS = 64;
  */
 const SEARCH_REPAIR_PHOTOS = 16;
 const DEFAULT_SHORTLIST = 3;
+/** Choosing photos the greedy search measures agreement on: each candidate runs its tail on each. */
+const SEARCH_PHOTOS = 125;
 
 /** The photos shuffled with a fixed seed and halved: one half chooses the blocks, the other (never used to choose) judges. */
 export function splitPhotos(photos: StudyPhoto[]): { choose: StudyPhoto[]; heldOut: StudyPhoto[] } {
@@ -107,16 +109,8 @@ export async function budgetCurve(
   const searchPhotos = choose.slice(0, SEARCH_REPAIR_PHOTOS);
   const searchTargets = await convStatistics(model, searchPhotos, 'mean, scale');
   const searchRepair = (fitted: QuantModel) => corrected(model, fitted, searchTargets, searchPhotos, 'mean, scale');
-  const path = await greedyPath(
-    model,
-    fits,
-    searchRepair,
-    choose,
-    fullChoose,
-    ms,
-    Math.min(...budgets) * fullEstimate,
-    options,
-  );
+  const searched = choose.slice(0, SEARCH_PHOTOS);
+  const steps = greedySteps(model, fits, searchRepair, searched, fullChoose.slice(0, searched.length), ms, options);
   const fullHeldOut = await topOnes(model, heldOut);
   const fullAccuracy = accuracy(fullHeldOut, heldOut);
   const judged = (answers: Int32Array): HeldOut => ({
@@ -124,25 +118,14 @@ export async function budgetCurve(
     agreement: agreement(answers, fullHeldOut),
     ...(fullAccuracy === undefined ? {} : { fullAccuracy, accuracy: accuracy(answers, heldOut) }),
   });
-  const results: BudgetResult[] = [];
-  for (const budget of budgets) {
-    const steps = path.findIndex((step) => step.ms <= budget * fullEstimate) + 1;
-    if (steps === 0)
-      throw new BlockLesionError(
-        `a budget of ${budget} is out of reach: dropping every identity block leaves ${(path[path.length - 1].ms / fullEstimate).toFixed(2)} of the time`,
-      );
-    const dropped = path.slice(0, steps).map((step) => step.block);
+  const measure = async (budget: number, path: Step[]): Promise<BudgetResult> => {
+    const dropped = path.map((step) => step.block);
     const ways = await repairs(model, dropped, fits, targets, repairPhotos);
-    const chosen = await variantTopOnes(
-      model,
-      ways.map((w) => w.model),
-      choose,
-    );
-    const heldOutAnswers = await variantTopOnes(
-      model,
-      ways.map((w) => w.model),
-      heldOut,
-    );
+    const variants = ways.map((w) => w.model);
+    const [chosen, heldOutAnswers] = [
+      await variantTopOnes(model, variants, choose),
+      await variantTopOnes(model, variants, heldOut),
+    ];
     const tried = ways.map(({ repair }, i) => ({
       repair,
       chooseAgreement: agreement(chosen[i], fullChoose),
@@ -151,11 +134,11 @@ export async function budgetCurve(
     // The best agreeing on the choosing half (ties: the simpler, listed first).
     const best = tried.reduce((b, t, i) => (t.chooseAgreement > tried[b].chooseAgreement ? i : b), 0);
     const [fullMs, shortenedMs] = await inferenceMs([model, ways[best].model], choose[0].input, TIMING_RUNS);
-    results.push({
+    const result = {
       budget,
       dropped,
       choosePhotos: choose.length,
-      estimatedShare: path[steps - 1].ms / fullEstimate,
+      estimatedShare: path[path.length - 1].ms / fullEstimate,
       chooseAgreement: tried[best].chooseAgreement,
       repair: tried[best].repair,
       repairs: tried,
@@ -163,10 +146,27 @@ export async function budgetCurve(
       shortenedMs,
       model: ways[best].model,
       heldOut: tried[best].heldOut,
-    });
-    options.onBudget?.(results[results.length - 1]);
+    };
+    options.onBudget?.(result);
+    return result;
+  };
+  // Each budget is measured as soon as the path reaches it, the largest first.
+  const pending = [...new Set(budgets)].sort((a, b) => b - a);
+  const results = new Map<number, BudgetResult>();
+  const path: Step[] = [];
+  for await (const step of steps) {
+    path.push(step);
+    while (pending.length > 0 && step.ms <= pending[0] * fullEstimate) {
+      const budget = pending.shift()!;
+      results.set(budget, await measure(budget, [...path]));
+    }
+    if (pending.length === 0) break;
   }
-  return results;
+  if (pending.length > 0)
+    throw new BlockLesionError(
+      `a budget of ${pending[0]} is out of reach: dropping every identity block leaves ${(path[path.length - 1].ms / fullEstimate).toFixed(2)} of the time`,
+    );
+  return budgets.map((budget) => results.get(budget)!);
 }
 
 interface Step {
@@ -177,27 +177,26 @@ interface Step {
 }
 
 /**
- * The greedy path: every identity block ranked once by the agreement of its replacement by its line
- * alone; then each step measures the `shortlist` best-ranked blocks still kept, each replaced by
- * its line with those already chosen and the whole repaired (`repaired`: the statistics corrected),
- * and keeps the one agreeing best after repair.
+ * The greedy path, a step at a time: every identity block ranked once by the agreement of its
+ * replacement by its line alone; then each step measures the `shortlist` best-ranked blocks still
+ * kept, each replaced by its line with those already chosen and the whole repaired (`repaired`:
+ * the statistics corrected), and keeps the one agreeing best after repair.
  */
-async function greedyPath(
+async function* greedySteps(
   model: QuantModel,
   fits: Map<string, BlockFit>,
   repaired: (fitted: QuantModel) => Promise<QuantModel>,
   choose: StudyPhoto[],
   full: Int32Array,
   ms: number[],
-  targetMs: number,
   options: BudgetOptions,
-): Promise<Step[]> {
+): AsyncGenerator<Step> {
   const identity = residualBlocks(model).filter((b) => b.shortcut.length === 0);
   const ranking = await rankedByLine(model, identity, fits, choose, full, ms);
   const fullMs = ms.reduce((a, b) => a + b, 0);
   const path: Step[] = [];
   let left = fullMs;
-  while (left > targetMs && path.length < identity.length) {
+  while (path.length < identity.length) {
     const candidates = ranking
       .filter((b) => !path.some((s) => s.block === b.name))
       .slice(0, options.shortlist ?? DEFAULT_SHORTLIST);
@@ -217,8 +216,8 @@ async function greedyPath(
     options.onStep?.(
       `drop ${best.block.name}: agreement after repair ${(100 * best.agreement).toFixed(1)}% on ${choose.length} photos (of ${measured.map((m) => `${m.block.name} ${(100 * m.agreement).toFixed(1)}%`).join(', ')}), ${((100 * left) / fullMs).toFixed(1)}% of the time left`,
     );
+    yield path[path.length - 1];
   }
-  return path;
 }
 
 /** Identity blocks by the agreement of each alone replaced by its line (ties: the one saving more first). */
