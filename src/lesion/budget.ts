@@ -240,7 +240,7 @@ async function rankedByLine(
 /**
  * The shortened model dropped outright (the baseline) and repaired: lines in place of the blocks,
  * every later conv's statistics corrected. (Lines alone and dropping with correction alone did
- * worse at every budget on the 500 photos: docs/ARCHITECTURE.md, "Lesions".)
+ * no better at any budget on the 500 photos: docs/ARCHITECTURE.md, "Lesions".)
  */
 async function repairs(
   full: QuantModel,
