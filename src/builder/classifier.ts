@@ -6,6 +6,7 @@
  * photos' centred features, and centring the logits, gives a classifier whose answer depends on
  * the photo as a trained one's does.
  */
+import { dot, orthonormalBasis } from '../linalg.ts';
 import type { FloatLayer } from '../model/types.ts';
 
 type FloatFc = Extract<FloatLayer, { kind: 'fc' }>;
@@ -50,21 +51,6 @@ function meanVector(vectors: Float32Array[]): Float64Array {
   return mean;
 }
 
-/** Gram-Schmidt; vectors that add (almost) nothing new are dropped. */
-function orthonormalBasis(vectors: Float64Array[]): Float64Array[] {
-  const basis: Float64Array[] = [];
-  for (const v of vectors) {
-    const u = Float64Array.from(v);
-    for (const q of basis) {
-      const c = dot(u, q);
-      for (let i = 0; i < u.length; i++) u[i] -= c * q[i];
-    }
-    const norm = Math.sqrt(dot(u, u));
-    if (norm > 1e-9 * Math.sqrt(dot(v, v)) && norm > 0) basis.push(u.map((x) => x / norm));
-  }
-  return basis;
-}
-
 /**
  * The `count` leading principal directions of centred vectors, by power iteration on their Gram
  * matrix (one row per vector, so its size is the number of photos, not of features), each
@@ -101,10 +87,4 @@ function combine(vectors: Float64Array[], weights: Float64Array): Float64Array {
   vectors.forEach((v, n) => v.forEach((x, i) => (sum[i] += weights[n] * x)));
   const norm = Math.sqrt(dot(sum, sum));
   return sum.map((x) => x / norm);
-}
-
-function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 }

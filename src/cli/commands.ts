@@ -346,7 +346,7 @@ export const COMMANDS: Command[] = [
         type: 'string',
         value: 'N',
         default: '3',
-        help: 'candidates measured in each greedy step after the first',
+        help: 'candidates measured after repair in each greedy step, the best by their lines alone',
       },
       drop: { type: 'string', value: 'BLOCKS', help: 'write a model without these blocks (with -o)' },
       output: { ...OUTPUT, help: 'where to write the shortened model' },

@@ -1,15 +1,14 @@
 /**
  * Blocks to drop for a time budget. Every identity block is first fitted with a per-channel line
- * from its input to its output on the choosing photos (fit.ts). Greedily, each step then replaces
- * the identity block whose replacement by its line (with those already replaced) keeps the most
- * top-1 agreement with the full network on the choosing half, until the per-layer profile says
- * the rest takes at most `budget` of the full time. The first step measures every identity block;
- * later steps the `shortlist` best of that first ranking still kept (each candidate reruns only
- * the layers after its first change: evaluate.ts, variantTopOnes). The chosen blocks are then
- * repaired four ways, measured on the same half, and the best agreeing kept: dropped outright,
- * replaced by their lines, and either with the later convs' statistics corrected to the full
- * network's (correct.ts). The other half, never used to choose, judges the result (and, for the
- * report, every repair); the full and shortened networks are timed in turns in the same run.
+ * from its input to its output on the choosing photos (fit.ts) and ranked by the top-1 agreement
+ * with the full network on the choosing half when it alone is replaced by its line. Greedily, each
+ * step then measures the `shortlist` best-ranked blocks still kept after repair (replaced by their
+ * lines with those already chosen, the later convs' statistics corrected: correct.ts) and keeps
+ * the best agreeing, until the per-layer profile says the rest takes at most `budget` of the full
+ * time (each candidate reruns only the layers after its first change: evaluate.ts; the search
+ * measures on part of the choosing half). Each budget is measured as the path reaches it: its
+ * blocks dropped outright and repaired, and the better agreeing on the choosing half kept. The other half, never used to choose, judges the result (and, for the report, both); the
+ * full and shortened networks are timed in turns in the same run.
  */
 
 import { mulberry32 } from '../builder/random.ts';
@@ -42,14 +41,14 @@ export interface BudgetResult {
 }
 
 export interface BudgetOptions {
-  /** Candidates measured at each step after the first (default 3). */
+  /** Candidates measured after repair at each step, the best by their lines alone (default 3). */
   shortlist?: number;
   onStep?: (message: string) => void;
   /** Each budget's result as soon as it is measured. */
   onBudget?: (result: BudgetResult) => void;
 }
 
-export type Repair = 'none' | 'fitted' | 'corrected' | 'fitted, corrected';
+export type Repair = 'none' | 'fitted, corrected';
 
 export interface HeldOut {
   photos: number;
@@ -68,6 +67,14 @@ const TIMING_RUNS = 21;
 const SPLIT_SEED = 18;
 /** Choosing photos the lines and statistics are measured on: each costs a run with the convs sampled in JavaScript. */
 const REPAIR_PHOTOS = 64;
+/**
+ * Photos the statistics are corrected on for each candidate of the greedy search (the first of the
+ * repair photos): a correction costs a layer-by-layer pass over them, one per candidate.
+ */
+const SEARCH_REPAIR_PHOTOS = 16;
+const DEFAULT_SHORTLIST = 3;
+/** Choosing photos the greedy search measures agreement on: each candidate runs its tail on each. */
+const SEARCH_PHOTOS = 125;
 
 /** The photos shuffled with a fixed seed and halved: one half chooses the blocks, the other (never used to choose) judges. */
 export function splitPhotos(photos: StudyPhoto[]): { choose: StudyPhoto[]; heldOut: StudyPhoto[] } {
@@ -99,7 +106,11 @@ export async function budgetCurve(
     repairPhotos,
   );
   const targets = await convStatistics(model, repairPhotos, 'mean, scale');
-  const path = await greedyPath(model, fits, choose, fullChoose, ms, Math.min(...budgets) * fullEstimate, options);
+  const searchPhotos = choose.slice(0, SEARCH_REPAIR_PHOTOS);
+  const searchTargets = await convStatistics(model, searchPhotos, 'mean, scale');
+  const searchRepair = (fitted: QuantModel) => corrected(model, fitted, searchTargets, searchPhotos, 'mean, scale');
+  const searched = choose.slice(0, SEARCH_PHOTOS);
+  const steps = greedySteps(model, fits, searchRepair, searched, fullChoose.slice(0, searched.length), ms, options);
   const fullHeldOut = await topOnes(model, heldOut);
   const fullAccuracy = accuracy(fullHeldOut, heldOut);
   const judged = (answers: Int32Array): HeldOut => ({
@@ -107,25 +118,14 @@ export async function budgetCurve(
     agreement: agreement(answers, fullHeldOut),
     ...(fullAccuracy === undefined ? {} : { fullAccuracy, accuracy: accuracy(answers, heldOut) }),
   });
-  const results: BudgetResult[] = [];
-  for (const budget of budgets) {
-    const steps = path.findIndex((step) => step.ms <= budget * fullEstimate) + 1;
-    if (steps === 0)
-      throw new BlockLesionError(
-        `a budget of ${budget} is out of reach: dropping every identity block leaves ${(path[path.length - 1].ms / fullEstimate).toFixed(2)} of the time`,
-      );
-    const dropped = path.slice(0, steps).map((step) => step.block);
+  const measure = async (budget: number, path: Step[]): Promise<BudgetResult> => {
+    const dropped = path.map((step) => step.block);
     const ways = await repairs(model, dropped, fits, targets, repairPhotos);
-    const chosen = await variantTopOnes(
-      model,
-      ways.map((w) => w.model),
-      choose,
-    );
-    const heldOutAnswers = await variantTopOnes(
-      model,
-      ways.map((w) => w.model),
-      heldOut,
-    );
+    const variants = ways.map((w) => w.model);
+    const [chosen, heldOutAnswers] = [
+      await variantTopOnes(model, variants, choose),
+      await variantTopOnes(model, variants, heldOut),
+    ];
     const tried = ways.map(({ repair }, i) => ({
       repair,
       chooseAgreement: agreement(chosen[i], fullChoose),
@@ -134,11 +134,11 @@ export async function budgetCurve(
     // The best agreeing on the choosing half (ties: the simpler, listed first).
     const best = tried.reduce((b, t, i) => (t.chooseAgreement > tried[b].chooseAgreement ? i : b), 0);
     const [fullMs, shortenedMs] = await inferenceMs([model, ways[best].model], choose[0].input, TIMING_RUNS);
-    results.push({
+    const result = {
       budget,
       dropped,
       choosePhotos: choose.length,
-      estimatedShare: path[steps - 1].ms / fullEstimate,
+      estimatedShare: path[path.length - 1].ms / fullEstimate,
       chooseAgreement: tried[best].chooseAgreement,
       repair: tried[best].repair,
       repairs: tried,
@@ -146,10 +146,27 @@ export async function budgetCurve(
       shortenedMs,
       model: ways[best].model,
       heldOut: tried[best].heldOut,
-    });
-    options.onBudget?.(results[results.length - 1]);
+    };
+    options.onBudget?.(result);
+    return result;
+  };
+  // Each budget is measured as soon as the path reaches it, the largest first.
+  const pending = [...new Set(budgets)].sort((a, b) => b - a);
+  const results = new Map<number, BudgetResult>();
+  const path: Step[] = [];
+  for await (const step of steps) {
+    path.push(step);
+    while (pending.length > 0 && step.ms <= pending[0] * fullEstimate) {
+      const budget = pending.shift()!;
+      results.set(budget, await measure(budget, [...path]));
+    }
+    if (pending.length === 0) break;
   }
-  return results;
+  if (pending.length > 0)
+    throw new BlockLesionError(
+      `a budget of ${pending[0]} is out of reach: dropping every identity block leaves ${(path[path.length - 1].ms / fullEstimate).toFixed(2)} of the time`,
+    );
+  return budgets.map((budget) => results.get(budget)!);
 }
 
 interface Step {
@@ -159,47 +176,72 @@ interface Step {
   agreement: number;
 }
 
-async function greedyPath(
+/**
+ * The greedy path, a step at a time: every identity block ranked once by the agreement of its
+ * replacement by its line alone; then each step measures the `shortlist` best-ranked blocks still
+ * kept, each replaced by its line with those already chosen and the whole repaired (`repaired`:
+ * the statistics corrected), and keeps the one agreeing best after repair.
+ */
+async function* greedySteps(
   model: QuantModel,
   fits: Map<string, BlockFit>,
+  repaired: (fitted: QuantModel) => Promise<QuantModel>,
   choose: StudyPhoto[],
   full: Int32Array,
   ms: number[],
-  targetMs: number,
   options: BudgetOptions,
-): Promise<Step[]> {
+): AsyncGenerator<Step> {
   const identity = residualBlocks(model).filter((b) => b.shortcut.length === 0);
+  const ranking = await rankedByLine(model, identity, fits, choose, full, ms);
+  const fullMs = ms.reduce((a, b) => a + b, 0);
   const path: Step[] = [];
-  let ranking: ResidualBlock[] = [];
-  let current = model;
-  let left = ms.reduce((a, b) => a + b, 0);
-  while (left > targetMs && path.length < identity.length) {
-    const kept = (ranking.length ? ranking : identity).filter((b) => !path.some((s) => s.block === b.name));
-    const candidates = ranking.length ? kept.slice(0, options.shortlist ?? 3) : kept;
-    const variants = candidates.map((block) =>
-      withFittedBlocks(model, only(fits, [...path.map((s) => s.block), block.name])),
-    );
-    const answers = await variantTopOnes(current, variants, choose);
+  let left = fullMs;
+  while (path.length < identity.length) {
+    const candidates = ranking
+      .filter((b) => !path.some((s) => s.block === b.name))
+      .slice(0, options.shortlist ?? DEFAULT_SHORTLIST);
+    const variants: QuantModel[] = [];
+    for (const block of candidates)
+      variants.push(await repaired(withFittedBlocks(model, only(fits, [...path.map((s) => s.block), block.name]))));
+    const answers = await variantTopOnes(model, variants, choose);
     const measured = candidates.map((block, i) => ({
       block,
-      variant: variants[i],
       agreement: agreement(answers[i], full),
       saves: removedMs(block, ms),
     }));
     measured.sort((a, b) => b.agreement - a.agreement || b.saves - a.saves);
-    if (!ranking.length) ranking = measured.map((m) => m.block);
     const best = measured[0];
-    current = best.variant;
     left -= best.saves;
     path.push({ block: best.block.name, ms: left, agreement: best.agreement });
     options.onStep?.(
-      `drop ${best.block.name}: agreement ${(100 * best.agreement).toFixed(1)}% on ${choose.length} photos, ${((100 * left) / ms.reduce((a, b) => a + b, 0)).toFixed(1)}% of the time left`,
+      `drop ${best.block.name}: agreement after repair ${(100 * best.agreement).toFixed(1)}% on ${choose.length} photos (of ${measured.map((m) => `${m.block.name} ${(100 * m.agreement).toFixed(1)}%`).join(', ')}), ${((100 * left) / fullMs).toFixed(1)}% of the time left`,
     );
+    yield path[path.length - 1];
   }
-  return path;
 }
 
-/** The shortened model repaired each way, the simplest first. */
+/** Identity blocks by the agreement of each alone replaced by its line (ties: the one saving more first). */
+async function rankedByLine(
+  model: QuantModel,
+  identity: ResidualBlock[],
+  fits: Map<string, BlockFit>,
+  choose: StudyPhoto[],
+  full: Int32Array,
+  ms: number[],
+): Promise<ResidualBlock[]> {
+  const variants = identity.map((block) => withFittedBlocks(model, only(fits, [block.name])));
+  const answers = await variantTopOnes(model, variants, choose);
+  return identity
+    .map((block, i) => ({ block, agreement: agreement(answers[i], full), saves: removedMs(block, ms) }))
+    .sort((a, b) => b.agreement - a.agreement || b.saves - a.saves)
+    .map(({ block }) => block);
+}
+
+/**
+ * The shortened model dropped outright (the baseline) and repaired: lines in place of the blocks,
+ * every later conv's statistics corrected. (Lines alone and dropping with correction alone did
+ * no better at any budget on the 500 photos: docs/ARCHITECTURE.md, "Lesions".)
+ */
 async function repairs(
   full: QuantModel,
   dropped: string[],
@@ -207,12 +249,9 @@ async function repairs(
   targets: Map<string, ChannelStats>,
   photos: StudyPhoto[],
 ): Promise<{ model: QuantModel; repair: Repair }[]> {
-  const shortened = withoutBlocks(full, dropped);
   const fitted = withFittedBlocks(full, only(fits, dropped));
   return [
-    { model: shortened, repair: 'none' },
-    { model: fitted, repair: 'fitted' },
-    { model: await corrected(full, shortened, targets, photos, 'mean, scale'), repair: 'corrected' },
+    { model: withoutBlocks(full, dropped), repair: 'none' },
     { model: await corrected(full, fitted, targets, photos, 'mean, scale'), repair: 'fitted, corrected' },
   ];
 }

@@ -7,8 +7,10 @@
  * `downsampling: 'shortcut'` replaced by its shortcut alone, which then applies the add's ReLU.
  */
 import { BlockLesionError } from '../errors.ts';
-import type { QuantLayer, QuantModel } from '../model/types.ts';
+import type { QuantLayer, QuantModel, QuantTensor } from '../model/types.ts';
 import { layerInputs } from '../model/types.ts';
+import { rangeParams } from '../quantize/calibrate.ts';
+import { quantizeWeights } from '../quantize/quantize.ts';
 import { type ResidualBlock, residualBlocks } from './blocks.ts';
 import { requantizeTensor } from './requantize.ts';
 
@@ -42,14 +44,10 @@ export interface BlockFit {
  * (fit.ts fits a and b), reading the block's input and writing its output as the block did.
  */
 export function withFittedBlocks(model: QuantModel, fits: ReadonlyMap<string, BlockFit>): QuantModel {
-  const names = [...fits.keys()];
-  if (names.length === 0) return model;
-  checkNames(residualBlocks(model), names);
+  if (fits.size === 0) return model;
   let fitted = model;
-  for (const name of names) {
-    const block = residualBlocks(fitted).find((b) => b.name === name)!;
-    if (block.shortcut.length > 0)
-      throw new BlockLesionError('it downsamples through a projection shortcut: no line stands in for it', name);
+  for (const name of checkedNames(model, fits)) {
+    const block = identityBlock(fitted, name, 'line');
     const [x, y] = [fitted.tensors[block.input], fitted.tensors[block.output]];
     const { scale, shift } = fits.get(name)!;
     const affine: QuantLayer = {
@@ -69,6 +67,96 @@ export function withFittedBlocks(model: QuantModel, fits: ReadonlyMap<string, Bl
     fitted = { ...fitted, layers };
   }
   return withoutUnusedTensors(fitted);
+}
+
+/**
+ * An identity block's residual branch as a rank-r linear map in real units (fitted by lowrank.ts):
+ * branch(x) ≈ up·z + outMean with z = down·(x − inMean), each component of z of unit variance on
+ * the photos it was fitted on.
+ */
+export interface BranchMap {
+  rank: number;
+  /** rank × channels, row-major. */
+  down: Float64Array;
+  /** channels × rank, row-major. */
+  up: Float64Array;
+  inMean: Float64Array;
+  outMean: Float64Array;
+}
+
+/** z's quantized range: its components have unit variance, so ±6 clips almost nothing in steps of 0.05. */
+const Z_RANGE = 6;
+
+/**
+ * `model` with each named identity block's branch replaced by its map (`BranchMap`): two 1x1
+ * convs, channels → rank → channels, quantized as the converter quantizes any conv, the second
+ * writing the branch's output at its scale so the block's add is unchanged.
+ */
+export function withLowRankBranches(model: QuantModel, maps: ReadonlyMap<string, BranchMap>): QuantModel {
+  if (maps.size === 0) return model;
+  let replaced = model;
+  for (const name of checkedNames(model, maps)) {
+    const block = identityBlock(replaced, name, 'linear map');
+    const add = replaced.layers[block.layers[block.layers.length - 1]];
+    const branchOutput = layerInputs(add).find((t) => t !== block.input)!;
+    const branch = block.layers.slice(0, -1);
+    const z = replaced.layers[branch[0]].output;
+    const map = maps.get(name)!;
+    const x = replaced.tensors[block.input];
+    const tensors = [...replaced.tensors];
+    tensors[z] = { h: x.h, w: x.w, c: map.rank, ...rangeParams(-Z_RANGE, Z_RANGE) };
+    const downBias = Float32Array.from({ length: map.rank }, (_, k) => {
+      let s = 0;
+      for (let i = 0; i < x.c; i++) s -= map.down[k * x.c + i] * map.inMean[i];
+      return s;
+    });
+    const down = pointwiseConv(`${name}_down`, block.input, z, Float32Array.from(map.down), downBias, tensors);
+    const up = pointwiseConv(
+      `${name}_up`,
+      z,
+      branchOutput,
+      Float32Array.from(map.up),
+      Float32Array.from(map.outMean),
+      tensors,
+    );
+    const layers = replaced.layers.flatMap((layer, i) =>
+      i === branch[0] ? [down, up] : branch.includes(i) ? [] : [layer],
+    );
+    replaced = { ...replaced, tensors, layers };
+  }
+  return withoutUnusedTensors(replaced);
+}
+
+/** A 1x1 conv without ReLU from real weights ([cout][cin]) and bias, quantized for its tensors. */
+function pointwiseConv(
+  name: string,
+  input: number,
+  output: number,
+  weight: Float32Array,
+  bias: Float32Array,
+  tensors: QuantTensor[],
+): QuantLayer {
+  const [cin, cout] = [tensors[input].c, tensors[output].c];
+  const geometry = { name, input, output, kh: 1, kw: 1, stride: 1, pad: 0, cin, cout, relu: false };
+  const sx = tensors[input].scale;
+  const quantized = quantizeWeights({ ...geometry, kind: 'conv', weight, bias }, sx);
+  const multiplier = Float32Array.from(quantized.weightScales, (sw) => (sx * sw) / tensors[output].scale);
+  return { ...geometry, kind: 'conv', weight: quantized.weight, bias: quantized.bias, multiplier };
+}
+
+/** The names a stand-in is given for, checked against `model`'s blocks. */
+function checkedNames(model: QuantModel, standIns: ReadonlyMap<string, unknown>): string[] {
+  const names = [...standIns.keys()];
+  checkNames(residualBlocks(model), names);
+  return names;
+}
+
+/** The named block, which must have an identity shortcut for a `standIn` to replace it. */
+function identityBlock(model: QuantModel, name: string, standIn: string): ResidualBlock {
+  const block = residualBlocks(model).find((b) => b.name === name)!;
+  if (block.shortcut.length > 0)
+    throw new BlockLesionError(`it downsamples through a projection shortcut: no ${standIn} stands in for it`, name);
+  return block;
 }
 
 function checkNames(blocks: ResidualBlock[], names: readonly string[]): void {

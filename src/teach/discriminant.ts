@@ -10,6 +10,7 @@
  * span.ts). Scores are then scaled to the temperature that fits the examples best, so that their
  * softmax reads as a probability. Double arithmetic in a fixed order: same examples, same bits.
  */
+import { cholesky, choleskySolve } from '../linalg.ts';
 import type { FloatHead } from './head.ts';
 import { balancedWeights, type Examples, headOnEmbeddings, normalizedExamples } from './regression.ts';
 
@@ -69,36 +70,6 @@ function withinClass(
   });
   for (let a = 0; a < rank; a++) for (let b = 0; b < a; b++) covariance[b * rank + a] = covariance[a * rank + b];
   return covariance;
-}
-
-/** L with L Lᵀ = A, A symmetric positive definite (rank × rank, row-major). */
-function cholesky(a: Float64Array, rank: number): Float64Array {
-  const l = new Float64Array(rank * rank);
-  for (let i = 0; i < rank; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = a[i * rank + j];
-      for (let k = 0; k < j; k++) s -= l[i * rank + k] * l[j * rank + k];
-      l[i * rank + j] = i === j ? Math.sqrt(s) : s / l[j * rank + j];
-    }
-  }
-  return l;
-}
-
-/** x with L Lᵀ x = b: forward then back substitution. */
-function choleskySolve(l: Float64Array, rank: number, b: Float64Array): Float64Array {
-  const z = new Float64Array(rank);
-  for (let i = 0; i < rank; i++) {
-    let s = b[i];
-    for (let k = 0; k < i; k++) s -= l[i * rank + k] * z[k];
-    z[i] = s / l[i * rank + i];
-  }
-  const x = new Float64Array(rank);
-  for (let i = rank - 1; i >= 0; i--) {
-    let s = z[i];
-    for (let k = i + 1; k < rank; k++) s -= l[k * rank + i] * x[k];
-    x[i] = s / l[i * rank + i];
-  }
-  return x;
 }
 
 /** Scores of a softmax this sharp on unit-length examples are certainty: the temperature stops there. */
