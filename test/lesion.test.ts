@@ -20,8 +20,7 @@ import { residualBlocks } from '../src/lesion/blocks.ts';
 import { convStatistics, corrected } from '../src/lesion/correct.ts';
 import { variantLogits } from '../src/lesion/evaluate.ts';
 import { fitBlocks } from '../src/lesion/fit.ts';
-import { fitLowRank } from '../src/lesion/lowrank.ts';
-import { withFittedBlocks, withLowRankBranches, withoutBlocks } from '../src/lesion/without.ts';
+import { withFittedBlocks, withoutBlocks } from '../src/lesion/without.ts';
 import type { FloatModel, QuantLayer, QuantModel, QuantParams } from '../src/model/types.ts';
 import { TensorRanges } from '../src/quantize/calibrate.ts';
 import { quantizeModel } from '../src/quantize/quantize.ts';
@@ -173,25 +172,6 @@ test('a block replaced by its fitted line: the least-squares line of the float n
   );
   const model = await loadModel(writeModel(fitted));
   inputs.forEach((input) => assert.equal(model.run(input), runQuantReference(fitted, input)));
-  model.dispose();
-});
-
-test('a branch replaced by a low-rank map: two 1x1 convs (C → 5 → C, no ReLU) run as the integer reference runs them', async () => {
-  const studyPhotos = photos.calibration.map((p) => ({
-    file: p.file,
-    input: preprocessQuantized(p.image, pre, quant.tensors[0]),
-  }));
-  const maps = await fitLowRank(quant, ['layer2.1'], studyPhotos, () => 5);
-  const replaced = withLowRankBranches(quant, maps);
-  const layers = replaced.layers.filter((l) => l.name.startsWith('layer2.1'));
-  assert.equal(
-    layers.map((l) => (l.kind === 'conv' ? `${l.cin}>${l.cout} ${l.kh}x${l.kw} relu ${l.relu}` : l.kind)),
-    ['128>5 1x1 relu false', '5>128 1x1 relu false', 'add'],
-  );
-  const model = await loadModel(writeModel(replaced));
-  const logits = inputs.map((input) => model.run(input));
-  inputs.forEach((input, i) => assert.equal(logits[i], runQuantReference(replaced, input), photos.test[i].file));
-  assert.not.equal(logits[0], runQuantReference(quant, inputs[0]));
   model.dispose();
 });
 

@@ -7,10 +7,8 @@
  * `downsampling: 'shortcut'` replaced by its shortcut alone, which then applies the add's ReLU.
  */
 import { BlockLesionError } from '../errors.ts';
-import type { QuantLayer, QuantModel, QuantTensor } from '../model/types.ts';
+import type { QuantLayer, QuantModel } from '../model/types.ts';
 import { layerInputs } from '../model/types.ts';
-import { rangeParams } from '../quantize/calibrate.ts';
-import { quantizeWeights } from '../quantize/quantize.ts';
 import { type ResidualBlock, residualBlocks } from './blocks.ts';
 import { requantizeTensor } from './requantize.ts';
 
@@ -67,81 +65,6 @@ export function withFittedBlocks(model: QuantModel, fits: ReadonlyMap<string, Bl
     fitted = { ...fitted, layers };
   }
   return withoutUnusedTensors(fitted);
-}
-
-/**
- * An identity block's residual branch as a rank-r linear map in real units (fitted by lowrank.ts):
- * branch(x) ≈ up·z + outMean with z = down·(x − inMean), each component of z of unit variance on
- * the photos it was fitted on.
- */
-export interface BranchMap {
-  rank: number;
-  /** rank × channels, row-major. */
-  down: Float64Array;
-  /** channels × rank, row-major. */
-  up: Float64Array;
-  inMean: Float64Array;
-  outMean: Float64Array;
-}
-
-/** z's quantized range: its components have unit variance, so ±6 clips almost nothing in steps of 0.05. */
-const Z_RANGE = 6;
-
-/**
- * `model` with each named identity block's branch replaced by its map (`BranchMap`): two 1x1
- * convs, channels → rank → channels, quantized as the converter quantizes any conv, the second
- * writing the branch's output at its scale so the block's add is unchanged.
- */
-export function withLowRankBranches(model: QuantModel, maps: ReadonlyMap<string, BranchMap>): QuantModel {
-  if (maps.size === 0) return model;
-  let replaced = model;
-  for (const name of checkedNames(model, maps)) {
-    const block = identityBlock(replaced, name, 'linear map');
-    const add = replaced.layers[block.layers[block.layers.length - 1]];
-    const branchOutput = layerInputs(add).find((t) => t !== block.input)!;
-    const branch = block.layers.slice(0, -1);
-    const z = replaced.layers[branch[0]].output;
-    const map = maps.get(name)!;
-    const x = replaced.tensors[block.input];
-    const tensors = [...replaced.tensors];
-    tensors[z] = { h: x.h, w: x.w, c: map.rank, ...rangeParams(-Z_RANGE, Z_RANGE) };
-    const downBias = Float32Array.from({ length: map.rank }, (_, k) => {
-      let s = 0;
-      for (let i = 0; i < x.c; i++) s -= map.down[k * x.c + i] * map.inMean[i];
-      return s;
-    });
-    const down = pointwiseConv(`${name}_down`, block.input, z, Float32Array.from(map.down), downBias, tensors);
-    const up = pointwiseConv(
-      `${name}_up`,
-      z,
-      branchOutput,
-      Float32Array.from(map.up),
-      Float32Array.from(map.outMean),
-      tensors,
-    );
-    const layers = replaced.layers.flatMap((layer, i) =>
-      i === branch[0] ? [down, up] : branch.includes(i) ? [] : [layer],
-    );
-    replaced = { ...replaced, tensors, layers };
-  }
-  return withoutUnusedTensors(replaced);
-}
-
-/** A 1x1 conv without ReLU from real weights ([cout][cin]) and bias, quantized for its tensors. */
-function pointwiseConv(
-  name: string,
-  input: number,
-  output: number,
-  weight: Float32Array,
-  bias: Float32Array,
-  tensors: QuantTensor[],
-): QuantLayer {
-  const [cin, cout] = [tensors[input].c, tensors[output].c];
-  const geometry = { name, input, output, kh: 1, kw: 1, stride: 1, pad: 0, cin, cout, relu: false };
-  const sx = tensors[input].scale;
-  const quantized = quantizeWeights({ ...geometry, kind: 'conv', weight, bias }, sx);
-  const multiplier = Float32Array.from(quantized.weightScales, (sw) => (sx * sw) / tensors[output].scale);
-  return { ...geometry, kind: 'conv', weight: quantized.weight, bias: quantized.bias, multiplier };
 }
 
 /** The names a stand-in is given for, checked against `model`'s blocks. */
