@@ -7,8 +7,9 @@
  * the best agreeing, until the per-layer profile says the rest takes at most `budget` of the full
  * time (each candidate reruns only the layers after its first change: evaluate.ts; the search
  * measures on part of the choosing half). Each budget is measured as the path reaches it: its
- * blocks dropped outright and repaired, and the better agreeing on the choosing half kept. The other half, never used to choose, judges the result (and, for the report, both); the
- * full and shortened networks are timed in turns in the same run.
+ * blocks dropped outright and repaired, and the better agreeing on the choosing half kept. The
+ * other half, never used to choose, judges the result (and, for the report, both); the full and
+ * shortened networks are timed in turns in the same run.
  */
 
 import { mulberry32 } from '../builder/random.ts';

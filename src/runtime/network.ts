@@ -463,13 +463,24 @@ export class Network {
       }
       default: {
         this.fillPadRow(x.zeroPoint, roundUp(x.c, CIN_BLOCK));
-        const taps = { input, inH: x.h, inW: x.w, inC: x.c, params: paramOffsets[index], outC: layer.cout };
-        const geometry = { kh, kw, stride, pad, ...requant, padRow, ...threadScratch };
-        if (this.paths[index] === 'taps') {
-          this.run1('gemmTaps', { ...taps, ...geometry, ...gemmBlocking(tapsDepth(layer), out, layer.cout) });
-        } else {
-          this.run1('conv', { ...taps, ...geometry, zx: x.zeroPoint });
-        }
+        // Both kernels read a pixel's taps, the pad row where they leave the image; gemmTaps ignores zx.
+        const params = paramOffsets[index];
+        const taps = {
+          input,
+          ...source,
+          params,
+          outC: layer.cout,
+          kh,
+          kw,
+          stride,
+          pad,
+          ...requant,
+          padRow,
+          ...threadScratch,
+        };
+        if (this.paths[index] === 'taps')
+          this.run1('gemmTaps', { ...taps, ...gemmBlocking(tapsDepth(layer), out, layer.cout) });
+        else this.run1('conv', taps);
       }
     }
   }
